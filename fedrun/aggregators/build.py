@@ -1,0 +1,122 @@
+"""The aggregator tree from YAML -> factories.
+
+A node names a registered factory by `type` (or a user's class by `_target_`) and
+holds its children under the slot names the factory declares:
+
+    aggregator:
+      type: mean
+      value_sum:
+        type: clipping
+        norm: 1.0
+        inner: {type: secure_sum, bits: 20}
+
+Register a factory with `register_aggregator(name, params, children=(...))`: its
+builder receives the parsed parameters and the built children as keyword
+arguments (a missing child is not passed, so the factory's default applies).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from fedrun.aggregators.factory import AggregationFactory, supports_unweighted, supports_weighted
+from fedrun.aggregators.mean import MeanFactory
+from fedrun.aggregators.sum import SumFactory
+from fedrun.config.errors import ConfigError, join_path
+from fedrun.config.registry import TARGET_KEY, Registry, load_target
+
+AGGREGATORS: Registry[AggregationFactory] = Registry("aggregator")
+_CHILD_SLOTS: dict[str, tuple[str, ...]] = {}
+
+
+def register_aggregator(
+    name: str, params: Optional[type] = None, children: Sequence[str] = ()
+) -> Callable[[Callable[..., AggregationFactory]], Callable[..., AggregationFactory]]:
+    """Registers a factory builder `builder(params, **children)` under `name`."""
+    _CHILD_SLOTS[name] = tuple(children)
+    return AGGREGATORS.register(name, params)
+
+
+def child_slots(name: str) -> tuple[str, ...]:
+    """The child slot names of a registered aggregator."""
+    return _CHILD_SLOTS.get(name, ())
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanParams:
+    no_nan_division: bool = False
+
+
+@register_aggregator("sum")
+def _sum() -> AggregationFactory:
+    """Plain sum."""
+    return SumFactory()
+
+
+@register_aggregator("mean", MeanParams, children=("value_sum", "weight_sum"))
+def _mean(p: MeanParams, value_sum: Any = None, weight_sum: Any = None) -> AggregationFactory:
+    """Weighted or unweighted mean with inner sums."""
+    return MeanFactory(value_sum, weight_sum, p.no_nan_division)
+
+
+def _is_node(value: Any) -> bool:
+    return isinstance(value, Mapping) and ("type" in value or TARGET_KEY in value)
+
+
+def build_factory(node: Any, path: str, allowed_targets: Sequence[str] = ()) -> AggregationFactory:
+    """Builds the factory tree rooted at `node` (children first)."""
+    import fedrun.aggregators.library  # noqa: F401  (registers the built-in factories)
+
+    if isinstance(node, Mapping) and TARGET_KEY in node:
+        cls = load_target(node[TARGET_KEY], path, allowed_targets)
+        kwargs = {
+            key: build_factory(value, join_path(path, key), allowed_targets) if _is_node(value) else value
+            for key, value in node.items()
+            if key != TARGET_KEY
+        }
+        try:
+            return cls(**kwargs)
+        except TypeError as err:
+            raise ConfigError(path, f"cannot construct {node[TARGET_KEY]}: {err}") from None
+    entry, params = AGGREGATORS.parse(node, path, ignore=_CHILD_SLOTS.get(_name_of(node), ()))
+    children = {}
+    for slot in child_slots(entry.name):
+        if slot in node and node[slot] is not None:
+            child_path = join_path(path, slot)
+            child = build_factory(node[slot], child_path, allowed_targets)
+            if not supports_unweighted(child):
+                raise ConfigError(child_path, f"'{slot}' needs an unweighted factory (a sum-like aggregator)", _name_of(node[slot]))
+            children[slot] = child
+    try:
+        return entry.builder(params, **children) if entry.params is not None else entry.builder(**children)
+    except ValueError as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(path, str(err)) from None
+
+
+def _name_of(node: Any) -> Any:
+    return node.get("type") if isinstance(node, Mapping) else None
+
+
+def build_aggregator(node: Any, path: str, weighted: bool, allowed_targets: Sequence[str] = ()) -> AggregationFactory:
+    """Builds the model-update aggregator and checks it fits the algorithm.
+
+    Args:
+        node: The `aggregator` config node.
+        path: Its config path.
+        weighted: Whether the algorithm weights client updates.
+        allowed_targets: Module prefixes `_target_` may name.
+    """
+    factory = build_factory(node, path, allowed_targets)
+    if weighted and not supports_weighted(factory):
+        raise ConfigError(
+            path,
+            "this algorithm weights client updates, so the root aggregator must be weighted "
+            "(put sum-like aggregators under mean's value_sum)",
+            _name_of(node),
+        )
+    if not weighted and not supports_unweighted(factory):
+        raise ConfigError(path, "this algorithm does not weight client updates; use an unweighted aggregator", _name_of(node))
+    return factory

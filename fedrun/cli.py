@@ -1,0 +1,92 @@
+"""The `fedrun` command (and `python -m fedrun`): Hydra entry point.
+
+`conf/config.yaml` is the composition root. Experiments in `experiments/NAME/
+config.yaml` are registered as options of the `experiment` group, so
+`fedrun experiment=NAME` applies one as a diff on top of the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = ROOT / "conf"
+EXPERIMENTS_DIR = ROOT / "experiments"
+EXIT_BAD_INPUT = 2
+
+
+def register_experiments(directory: Path = EXPERIMENTS_DIR) -> list[str]:
+    """Stores every `experiments/NAME/config.yaml` as option NAME of group `experiment`."""
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    names = []
+    store = ConfigStore.instance()
+    for config_file in sorted(directory.glob("*/config.yaml")):
+        name = config_file.parent.name
+        store.store(group="experiment", name=name, node=OmegaConf.load(config_file), package="_global_")
+        names.append(name)
+    return names
+
+
+def _task(cfg: Any) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from fedrun.config.errors import ConfigError
+    from fedrun.data.errors import DataError
+
+    # `_target_` names user modules relative to where fedrun was launched.
+    sys.path.insert(0, os.getcwd())
+    output_dir = HydraConfig.get().runtime.output_dir
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        from fedrun.run import run
+
+        summary = run(plain, output_dir)
+    except ConfigError as err:
+        print(f"fedrun: config error: {err}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except DataError as err:
+        print(f"fedrun: data error: {err}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    logdir = summary["tensorboard_logdir"]
+    print(f"Run directory: {output_dir}")
+    print(f"TensorBoard logs: {logdir}")
+    print(f"Open them with:  tensorboard --logdir {logdir}   (then browse http://localhost:6006)")
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its C++ start-up log lines hidden.
+
+    TensorFlow prints them before its log level is read; they are replayed if the
+    import fails, so a broken installation still explains itself.
+    """
+    import tempfile
+
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        saved = os.dup(2)
+        sys.stderr.flush()
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def main() -> None:
+    """Console entry point."""
+    import hydra
+
+    import_tensorflow_quietly()
+    register_experiments()
+    hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(_task)()

@@ -1,0 +1,1 @@
+"""Configuration: registries, typed parameters and validation."""

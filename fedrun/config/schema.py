@@ -1,0 +1,91 @@
+"""The top-level config schema and whole-config validation.
+
+`validate(plain)` checks every key of the composed config before anything is
+built: top-level values against `RunConfig`, and every group node against its
+registry (names and parameters). Errors name the config path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping, Optional
+
+from fedrun.config.errors import ConfigError
+from fedrun.config.params import bounded, parse
+from fedrun.data.preprocess import PreprocessConfig
+
+GROUPS = (
+    "dataset",
+    "model",
+    "client_optimizer",
+    "server_optimizer",
+    "aggregator",
+    "algorithm",
+    "runtime",
+    "sampling",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Top-level keys of `conf/config.yaml` (group nodes are checked by registries).
+
+    Attributes:
+        rounds: Number of federated rounds.
+        clients_per_round: Clients sampled per round.
+        seed: Seed of every random choice in the run.
+        eval_every: Evaluate every N rounds and after the last; 0 never.
+        eval_clients: How many clients' test data the federated evaluation uses
+            (the first N; null for all).
+        preprocess: Client preprocessing.
+        allowed_targets: Module prefixes a `_target_` may name.
+        progress: Print a line per round.
+    """
+
+    rounds: int = bounded(10, ge=1)
+    clients_per_round: int = bounded(10, ge=1)
+    seed: int = bounded(0, ge=0)
+    eval_every: int = bounded(1, ge=0)
+    eval_clients: Optional[int] = bounded(None, ge=1)
+    preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
+    allowed_targets: list[str] = dataclasses.field(default_factory=list)
+    progress: bool = True
+    dataset: Any = None
+    model: Any = None
+    client_optimizer: Any = None
+    server_optimizer: Any = None
+    aggregator: Any = None
+    algorithm: Any = None
+    runtime: Any = None
+    sampling: Any = None
+
+
+def validate(plain: Mapping[str, Any]) -> RunConfig:
+    """Checks the whole composed config; builds nothing that touches data or TF state.
+
+    Raises:
+        ConfigError: at the first bad value, naming its path.
+    """
+    config = parse(RunConfig, plain, "")
+    missing = [g for g in GROUPS if getattr(config, g) is None]
+    if missing:
+        raise ConfigError(missing[0], "missing config group")
+    from fedrun.aggregators.build import build_factory
+    from fedrun.data.registry import DATASETS
+    import fedrun.data.sources  # noqa: F401
+    from fedrun.learning.algorithms import ALGORITHMS
+    from fedrun.models.builders import MODELS
+    from fedrun.optimizers import OPTIMIZERS
+    from fedrun.runtime import RUNTIMES
+    from fedrun.training.sampling import SAMPLERS
+
+    DATASETS.parse(config.dataset, "dataset")
+    if not (isinstance(config.model, Mapping) and "_target_" in config.model):
+        MODELS.parse(config.model, "model")
+    OPTIMIZERS.parse(config.client_optimizer, "client_optimizer")
+    OPTIMIZERS.parse(config.server_optimizer, "server_optimizer")
+    ALGORITHMS.parse(config.algorithm, "algorithm")
+    RUNTIMES.parse(config.runtime, "runtime")
+    SAMPLERS.parse(config.sampling, "sampling")
+    build_factory(config.aggregator, "aggregator", config.allowed_targets)
+    return config

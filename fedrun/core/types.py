@@ -1,0 +1,213 @@
+"""Types of federated values and their printed form.
+
+These mirror TensorFlow Federated's type system closely enough that a signature
+prints the way TFF users know it: `float32[784,10]`, `<a=float32,b=int64>`,
+`{float32}@CLIENTS`, `( -> <>@SERVER)`. fedrun uses them to describe processes
+(`Computation.type_signature`); they play no part in execution.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any, Iterator, Optional, Union
+
+import numpy as np
+import tensorflow as tf
+
+from fedrun.core.placements import AtClients, AtServer, Placement, SERVER, CLIENTS
+
+Type = Union["TensorType", "StructType", "SequenceType", "FederatedType", "FunctionType"]
+
+
+def _dtype_name(dtype: Any) -> str:
+    return tf.as_dtype(dtype).name
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorType:
+    """A tensor of a dtype and a shape; `None` dimensions print as `?`."""
+
+    dtype: str
+    shape: tuple[Optional[int], ...] = ()
+
+    def __init__(self, dtype: Any, shape: Any = ()) -> None:
+        dims = tf.TensorShape(shape)
+        object.__setattr__(self, "dtype", _dtype_name(dtype))
+        object.__setattr__(self, "shape", tuple(dims.as_list()) if dims.rank is not None else (None,))
+
+    def __str__(self) -> str:
+        if not self.shape:
+            return self.dtype
+        return f"{self.dtype}[{','.join('?' if d is None else str(d) for d in self.shape)}]"
+
+    def formatted_representation(self) -> str:
+        return str(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class StructType:
+    """An ordered structure of (optionally named) member types."""
+
+    elements: tuple[tuple[Optional[str], Type], ...]
+
+    def __init__(self, elements: Any) -> None:
+        if isinstance(elements, collections.abc.Mapping):
+            items = tuple((str(k), to_type(v)) for k, v in elements.items())
+        else:
+            items = tuple(
+                (e[0], to_type(e[1])) if _is_named_pair(e) else (None, to_type(e)) for e in elements
+            )
+        object.__setattr__(self, "elements", items)
+
+    def __len__(self) -> int:
+        return len(self.elements)
+
+    def __iter__(self) -> Iterator[Type]:
+        return iter(t for _, t in self.elements)
+
+    def __getitem__(self, key: Union[int, str]) -> Type:
+        if isinstance(key, int):
+            return self.elements[key][1]
+        for name, member in self.elements:
+            if name == key:
+                return member
+        raise KeyError(key)
+
+    def names(self) -> list[Optional[str]]:
+        return [name for name, _ in self.elements]
+
+    def __str__(self) -> str:
+        return "<" + ",".join(f"{n}={t}" if n else str(t) for n, t in self.elements) + ">"
+
+    def formatted_representation(self) -> str:
+        return _format(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceType:
+    """A sequence (a `tf.data.Dataset`) of elements of one type."""
+
+    element: Type
+
+    def __str__(self) -> str:
+        return f"{self.element}*"
+
+    def formatted_representation(self) -> str:
+        return _format(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class FederatedType:
+    """A value placed at the server or at the clients."""
+
+    member: Type
+    placement: Placement
+    all_equal: bool = True
+
+    def __str__(self) -> str:
+        if self.all_equal:
+            return f"{self.member}@{self.placement}"
+        return f"{{{self.member}}}@{self.placement}"
+
+    def formatted_representation(self) -> str:
+        return _format(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionType:
+    """The type of a computation: parameter (or none) to result."""
+
+    parameter: Optional[Type]
+    result: Type
+
+    def __str__(self) -> str:
+        param = "" if self.parameter is None else str(self.parameter)
+        return f"({param} -> {self.result})"
+
+    def formatted_representation(self) -> str:
+        return _format(self)
+
+
+def _is_named_pair(element: Any) -> bool:
+    return isinstance(element, tuple) and len(element) == 2 and isinstance(element[0], str)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.split("\n"))
+
+
+def _format(t: Type) -> str:
+    """Multi-line form, two spaces per level, as TFF's `formatted_representation`."""
+    if isinstance(t, TensorType):
+        return str(t)
+    if isinstance(t, StructType):
+        if not t.elements:
+            return "<>"
+        lines = [(f"{n}=" if n else "") + _format(m) for n, m in t.elements]
+        return "<\n" + ",\n".join(_indent(line) for line in lines) + "\n>"
+    if isinstance(t, SequenceType):
+        return _format(t.element) + "*"
+    if isinstance(t, FederatedType):
+        member = _format(t.member)
+        return f"{member}@{t.placement}" if t.all_equal else f"{{{member}}}@{t.placement}"
+    if isinstance(t, FunctionType):
+        param = "" if t.parameter is None else _format(t.parameter)
+        return f"({param} -> {_format(t.result)})"
+    raise TypeError(f"not a fedrun type: {t!r}")
+
+
+def to_type(value: Any) -> Type:
+    """The fedrun type of a value, a spec, or a nest of either.
+
+    Accepts types (returned as they are), `tf.TensorSpec`, `tf.data.DatasetSpec`,
+    tensors, numpy arrays and Python scalars, placed values, and nests of those:
+    mappings and namedtuples become named structures, lists and tuples unnamed ones.
+    """
+    if isinstance(value, (TensorType, StructType, SequenceType, FederatedType, FunctionType)):
+        return value
+    if isinstance(value, AtServer):
+        return FederatedType(to_type(value.value), SERVER, all_equal=True)
+    if isinstance(value, AtClients):
+        member = to_type(value.value)
+        if not value.all_equal:
+            member = _unstack(member)
+        return FederatedType(member, CLIENTS, all_equal=value.all_equal)
+    if isinstance(value, tf.TensorSpec):
+        return TensorType(value.dtype, value.shape)
+    if isinstance(value, tf.data.DatasetSpec):
+        return SequenceType(to_type(value.element_spec))
+    if isinstance(value, tf.data.Dataset):
+        return SequenceType(to_type(value.element_spec))
+    if isinstance(value, (tf.Tensor, tf.Variable, np.ndarray, np.generic)):
+        return TensorType(value.dtype, value.shape)
+    if isinstance(value, bool):
+        return TensorType(tf.bool)
+    if isinstance(value, int):
+        return TensorType(tf.int32)
+    if isinstance(value, float):
+        return TensorType(tf.float32)
+    if isinstance(value, (str, bytes)):
+        return TensorType(tf.string)
+    if isinstance(value, tf.dtypes.DType):
+        return TensorType(value)
+    if _is_namedtuple(value):
+        return StructType([(name, to_type(getattr(value, name))) for name in value._fields])
+    if isinstance(value, collections.abc.Mapping):
+        return StructType([(str(k), to_type(v)) for k, v in value.items()])
+    if isinstance(value, (list, tuple)):
+        return StructType([to_type(v) for v in value])
+    raise TypeError(f"cannot derive a fedrun type from {type(value).__name__}: {value!r}")
+
+
+def _unstack(t: Type) -> Type:
+    """Drops the leading client axis from every tensor of a stacked type."""
+    if isinstance(t, TensorType):
+        return TensorType(t.dtype, t.shape[1:])
+    if isinstance(t, StructType):
+        return StructType([(n, _unstack(m)) for n, m in t.elements])
+    return t
+
+
+def _is_namedtuple(value: Any) -> bool:
+    return isinstance(value, tuple) and hasattr(value, "_fields")

@@ -1,0 +1,131 @@
+"""Federated data: clients, each holding examples.
+
+`ClientData` has two views of a client's examples:
+
+* `dataset_for(client_id)`: a `tf.data.Dataset` of single examples (TFF's
+  `create_tf_dataset_for_client`), for arbitrary pipelines;
+* `arrays_for(client_id)`: the same examples as numpy arrays, which the fast
+  runtimes gather batches from inside one compiled function.
+
+Examples are dicts `{"x": features, "y": label}`. Sources load their files once and
+build clients on demand, so start-up and memory do not grow with clients a run never
+touches.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import functools
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+Arrays = dict[str, np.ndarray]
+
+
+class ClientData(abc.ABC):
+    """A set of clients and their examples."""
+
+    @property
+    @abc.abstractmethod
+    def client_ids(self) -> Sequence[str]:
+        """All client ids, in a fixed order."""
+
+    @property
+    @abc.abstractmethod
+    def element_spec(self) -> dict[str, tf.TensorSpec]:
+        """Spec of one example: `{"x": ..., "y": ...}`."""
+
+    @abc.abstractmethod
+    def arrays_for(self, client_id: str) -> Arrays:
+        """One client's examples as arrays with a leading example axis."""
+
+    def num_examples(self, client_id: str) -> int:
+        """Number of examples a client holds."""
+        return len(next(iter(self.arrays_for(client_id).values())))
+
+    def dataset_for(self, client_id: str) -> tf.data.Dataset:
+        """One client's examples as a dataset of single examples."""
+        return tf.data.Dataset.from_tensor_slices(self.arrays_for(client_id))
+
+    def cohort_pool(self, client_ids: Sequence[str]) -> tuple[dict[str, tf.Tensor], list[np.ndarray]]:
+        """The examples of a cohort as one pool, and each client's positions in it.
+
+        The default concatenates the clients' arrays; in-memory sources override it to
+        return their whole array set without copying.
+        """
+        arrays = [self.arrays_for(cid) for cid in client_ids]
+        keys = list(self.element_spec)
+        pool = {k: tf.constant(np.concatenate([a[k] for a in arrays])) for k in keys}
+        positions, start = [], 0
+        for a in arrays:
+            n = len(a[keys[0]])
+            positions.append(np.arange(start, start + n, dtype=np.int64))
+            start += n
+        return pool, positions
+
+
+class ArrayClientData(ClientData):
+    """Clients that are index sets into one in-memory array set.
+
+    Args:
+        arrays: `{"x": [N, ...], "y": [N]}` holding every example once.
+        client_indices: Client id -> indices of its examples into `arrays`.
+    """
+
+    def __init__(self, arrays: Arrays, client_indices: Mapping[str, np.ndarray]) -> None:
+        self._arrays = arrays
+        self._indices = {cid: np.asarray(idx, dtype=np.int64) for cid, idx in client_indices.items()}
+        self._ids = list(self._indices)
+
+    @property
+    def client_ids(self) -> Sequence[str]:
+        return self._ids
+
+    @functools.cached_property
+    def element_spec(self) -> dict[str, tf.TensorSpec]:
+        return {k: tf.TensorSpec(v.shape[1:], tf.as_dtype(v.dtype)) for k, v in self._arrays.items()}
+
+    @property
+    def arrays(self) -> Arrays:
+        """The shared arrays every client indexes into."""
+        return self._arrays
+
+    def arrays_for(self, client_id: str) -> Arrays:
+        idx = self._indices[client_id]
+        return {k: v[idx] for k, v in self._arrays.items()}
+
+    def num_examples(self, client_id: str) -> int:
+        return len(self._indices[client_id])
+
+    def indices_for(self, client_id: str) -> np.ndarray:
+        """Positions of a client's examples in the shared arrays."""
+        return self._indices[client_id]
+
+    @functools.cached_property
+    def _pool(self) -> dict[str, tf.Tensor]:
+        return {k: tf.constant(v) for k, v in self._arrays.items()}
+
+    def cohort_pool(self, client_ids: Sequence[str]) -> tuple[dict[str, tf.Tensor], list[np.ndarray]]:
+        return self._pool, [self._indices[cid] for cid in client_ids]
+
+
+@dataclasses.dataclass(frozen=True)
+class FederatedData:
+    """Everything a run trains and evaluates on.
+
+    Attributes:
+        name: The data set's name.
+        train: Clients' training examples.
+        test: Clients' own test examples (same ids, or a subset), if any.
+        central_test: A held-out centralized test set `{"x", "y"}`, if any.
+        num_classes: Number of label classes.
+    """
+
+    name: str
+    train: ClientData
+    test: Optional[ClientData]
+    central_test: Optional[Arrays]
+    num_classes: int

@@ -1,0 +1,3 @@
+"""Data set sources; importing this package registers every one of them."""
+
+from fedrun.data.sources import mnist5k  # noqa: F401

@@ -1,0 +1,115 @@
+"""`LearningProcess` and the composition of its four building blocks."""
+
+from __future__ import annotations
+
+import collections
+from typing import Callable
+
+import tensorflow as tf
+
+from fedrun.core.placements import AtClients, AtServer, CLIENTS
+from fedrun.core.processes import AggregationProcess, IterativeProcess, MeasuredProcess, server_type
+from fedrun.core.types import FederatedType, FunctionType, SequenceType, StructType, to_type
+from fedrun.data.cohort import CohortData
+from fedrun.learning.templates import LearningAlgorithmState, LearningProcessOutput
+from fedrun.models.functional import ModelWeights
+
+
+def batch_type(element_spec: dict[str, tf.TensorSpec]) -> SequenceType:
+    """The type of a client's data: a sequence of batches of `element_spec`."""
+    batched = {k: tf.TensorSpec([None] + s.shape.as_list(), s.dtype) for k, s in element_spec.items()}
+    return SequenceType(to_type(batched))
+
+
+def dry_run_cohort(element_spec: dict[str, tf.TensorSpec]) -> CohortData:
+    """A one-client, one-example cohort of zeros (to read metric types)."""
+    pool = {k: tf.zeros([1] + s.shape.as_list(), s.dtype) for k, s in element_spec.items()}
+    return CohortData(("dry_run",), pool, tf.zeros([1, 1, 1], tf.int64), tf.ones([1, 1, 1], tf.float32))
+
+
+class LearningProcess(IterativeProcess):
+    """An iterative process over `LearningAlgorithmState` (TFF's `LearningProcess`).
+
+    `next(state, cohort) -> LearningProcessOutput(state, metrics)`; the model weights
+    are read and replaced with `get_model_weights` / `set_model_weights`.
+
+    Args:
+        initialize_fn: Returns the initial `LearningAlgorithmState`.
+        next_fn: One round.
+        element_spec: Spec of one example (for the type signature).
+    """
+
+    def __init__(
+        self,
+        initialize_fn: Callable[[], LearningAlgorithmState],
+        next_fn: Callable[[LearningAlgorithmState, CohortData], LearningProcessOutput],
+        element_spec: dict[str, tf.TensorSpec],
+    ) -> None:
+        self.element_spec = element_spec
+        super().__init__(initialize_fn, next_fn, self._learning_signature)
+
+    def _learning_signature(self) -> FunctionType:
+        state_t = self.state_type
+        output = self.next(self.initialize(), dry_run_cohort(self.element_spec))
+        params = StructType(
+            [("state", state_t), ("client_data", FederatedType(batch_type(self.element_spec), CLIENTS, all_equal=False))]
+        )
+        return FunctionType(params, StructType([("state", state_t), ("metrics", server_type(output.metrics))]))
+
+    @staticmethod
+    def get_model_weights(state: LearningAlgorithmState) -> ModelWeights:
+        """The global model weights held in `state`."""
+        return state.global_model_weights
+
+    @staticmethod
+    def set_model_weights(state: LearningAlgorithmState, weights: ModelWeights) -> LearningAlgorithmState:
+        """A copy of `state` holding `weights` as the global model."""
+        weights = ModelWeights(list(weights.trainable), list(weights.non_trainable))
+        return state._replace(global_model_weights=weights)
+
+
+def compose_learning_process(
+    initial_weights: ModelWeights,
+    distributor: MeasuredProcess,
+    client_work: MeasuredProcess,
+    aggregator: AggregationProcess,
+    finalizer: MeasuredProcess,
+    element_spec: dict[str, tf.TensorSpec],
+) -> LearningProcess:
+    """Composes distributor -> client work -> aggregator -> finalizer into one process.
+
+    Metrics: `{distributor, client_work, aggregator, finalizer}`, each the
+    measurements of that block.
+    """
+
+    def initialize() -> LearningAlgorithmState:
+        return LearningAlgorithmState(
+            initial_weights, distributor.initialize(), client_work.initialize(), aggregator.initialize(), finalizer.initialize()
+        )
+
+    def next_fn(state: LearningAlgorithmState, cohort: CohortData) -> LearningProcessOutput:
+        count = cohort.num_clients
+        distributed = distributor.next(state.distributor, AtServer(state.global_model_weights), count)
+        work = client_work.next(state.client_work, distributed.result, cohort)
+        results = work.result.value
+        updates = AtClients(results.update, count)
+        if aggregator.is_weighted:
+            aggregated = aggregator.next(state.aggregator, updates, AtClients(results.update_weight, count))
+        else:
+            aggregated = aggregator.next(state.aggregator, updates)
+        finalized = finalizer.next(state.finalizer, state.global_model_weights, aggregated.result, cohort.round_num)
+        new_state = LearningAlgorithmState(
+            finalized.result.value, distributed.state, work.state, aggregated.state, finalized.state
+        )
+        metrics = collections.OrderedDict(
+            distributor=distributed.measurements,
+            client_work=work.measurements,
+            aggregator=aggregated.measurements,
+            finalizer=finalized.measurements,
+        )
+        return LearningProcessOutput(new_state, metrics)
+
+    return LearningProcess(initialize, next_fn, element_spec)
+
+
+__all__ = ["LearningProcess", "batch_type", "compose_learning_process"]

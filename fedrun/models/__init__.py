@@ -1,0 +1,1 @@
+"""Models: registered Keras builders and the functional model wrapper."""

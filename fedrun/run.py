@@ -1,0 +1,137 @@
+"""Build a run from the composed config and execute it.
+
+Order matters for users: the whole config is validated first, then data files are
+read and checked, then the model and processes are built; only then does training
+start. Everything a run writes goes to its output directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Mapping, Optional
+
+from fedrun.config.errors import ConfigError
+from fedrun.config.schema import RunConfig, validate
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltRun:
+    """Everything built from a config, ready to train.
+
+    Attributes:
+        config: The validated top-level config.
+        data: The federated data.
+        process: The learning process.
+        sampler: The client sampler.
+        evaluator: Federated and centralized evaluation (None if nothing to evaluate).
+        runtime: The runtime executing client work.
+    """
+
+    config: RunConfig
+    data: Any
+    process: Any
+    sampler: Any
+    evaluator: Any
+    runtime: Any
+
+
+def build(plain: Mapping[str, Any]) -> BuiltRun:
+    """Validates `plain` (a resolved config as plain Python) and builds the run."""
+    config = validate(plain)
+    from fedrun.data.build import build_data
+    from fedrun.data.registry import DataContext
+    from fedrun.learning.algorithms import ALGORITHMS, AlgorithmContext
+    from fedrun.learning.evaluation import build_fed_eval
+    from fedrun.models.build import build_model
+    from fedrun.optimizers import OPTIMIZERS
+    from fedrun.runtime import RUNTIMES
+    from fedrun.runtime.trainer import LocalRule
+    from fedrun.training.loop import Evaluator
+    from fedrun.training.sampling import SAMPLERS
+
+    data = build_data(config.dataset, "dataset", DataContext(config.seed, config.preprocess))
+    num_clients = len(data.train.client_ids)
+    if config.clients_per_round > num_clients:
+        raise ConfigError(
+            "clients_per_round", f"the data set has only {num_clients} clients", config.clients_per_round, f"1..{num_clients}"
+        )
+    model = build_model(config.model, "model", data, config.seed, config.allowed_targets)
+    runtime = RUNTIMES.build(config.runtime, "runtime")
+    context = AlgorithmContext(
+        model=model,
+        client_optimizer=OPTIMIZERS.build(config.client_optimizer, "client_optimizer"),
+        server_optimizer=OPTIMIZERS.build(config.server_optimizer, "server_optimizer"),
+        aggregator_node=config.aggregator,
+        allowed_targets=tuple(config.allowed_targets),
+        runtime=runtime,
+    )
+    process = ALGORITHMS.build(config.algorithm, "algorithm", context=context)
+    eval_trainer = runtime.make_trainer(model, None, LocalRule())
+    fed_eval = build_fed_eval(model, runtime, eval_trainer)
+    eval_ids = []
+    if data.test is not None:
+        eval_ids = list(data.test.client_ids)[: config.eval_clients] if config.eval_clients else list(data.test.client_ids)
+
+    def evaluate_clients(weights: Any, cohort: Any) -> Any:
+        state = fed_eval.set_model_weights(fed_eval.initialize(), weights)
+        return fed_eval.next(state, cohort).metrics["client_work"]["eval"]["current_round_metrics"]
+
+    evaluator = Evaluator(eval_trainer, data, eval_ids, config.preprocess.eval_batch_size, evaluate_clients)
+    sampler = SAMPLERS.build(config.sampling, "sampling")
+    return BuiltRun(config, data, process, sampler, evaluator, runtime)
+
+
+def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
+    """Builds and trains; writes `tb/`, `metrics.jsonl` and `summary.json`.
+
+    Args:
+        plain: The composed config as plain Python (resolved).
+        output_dir: The run directory (Hydra's); created if missing.
+
+    Returns:
+        The summary that was written to `summary.json`.
+    """
+    from fedrun.training.callbacks import JsonlCallback, ProgressCallback, TensorBoardCallback
+    from fedrun.training.loop import LoopConfig, run_rounds
+
+    built = build(plain)
+    config = built.config
+    os.makedirs(output_dir, exist_ok=True)
+    tb_dir = os.path.join(output_dir, "tb")
+    callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, "metrics.jsonl"))]
+    if config.progress:
+        callbacks.append(ProgressCallback(config.rounds))
+    loop_config = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess)
+    started = time.perf_counter()
+    try:
+        state, records = run_rounds(
+            built.process, built.data, built.sampler, loop_config, built.process.initialize(), built.evaluator, callbacks
+        )
+    finally:
+        built.runtime.close()
+    summary = make_summary(records, time.perf_counter() - started, output_dir)
+    for callback in callbacks:
+        callback.on_train_end(summary)
+    with open(os.path.join(output_dir, "summary.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def make_summary(records: list[dict[str, Any]], seconds: float, output_dir: str) -> dict[str, Any]:
+    """The end-of-run summary: final metrics, best evaluation, time."""
+    last = records[-1] if records else {}
+    last_eval: Optional[dict[str, Any]] = next((r["eval"] for r in reversed(records) if "eval" in r), None)
+    round_seconds = sorted(r["round_seconds"] for r in records[1:]) or [r["round_seconds"] for r in records]
+    examples = sum(r.get("train", {}).get("num_examples", 0) for r in records)
+    return {
+        "rounds": last.get("round", 0),
+        "final_train": last.get("train", {}),
+        "final_eval": last_eval or {},
+        "seconds": seconds,
+        "median_round_seconds": round_seconds[len(round_seconds) // 2] if round_seconds else None,
+        "train_examples_per_second": examples / seconds if seconds > 0 else None,
+        "tensorboard_logdir": os.path.join(output_dir, "tb"),
+    }

@@ -1,0 +1,6 @@
+"""Runtimes: how client work executes (sequential, vectorized, ray)."""
+
+from fedrun.runtime import local  # noqa: F401  (registers sequential and vectorized)
+from fedrun.runtime.base import RUNTIMES, Runtime
+
+__all__ = ["RUNTIMES", "Runtime"]

@@ -1,0 +1,108 @@
+"""What the loop does with each round's record: TensorBoard, JSONL, progress.
+
+A round record is a plain dict:
+`{round, train, eval?, aggregator, finalizer, clients, round_seconds, ...}`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, Mapping, Optional, TextIO
+
+from fedrun.training.metrics import flatten
+
+Record = dict[str, Any]
+
+
+class Callback:
+    """Hooks called by the training loop (all optional)."""
+
+    def on_train_begin(self, start_round: int) -> None:
+        """Before the first round of this process (after a resume, too)."""
+
+    def on_round_end(self, record: Record) -> None:
+        """After every round with that round's record."""
+
+    def on_train_end(self, summary: Mapping[str, Any]) -> None:
+        """After the last round."""
+
+
+class TensorBoardCallback(Callback):
+    """Scalars every round, in three runs: `train`, `eval`, `eval_centralized`.
+
+    Train and eval share tag names (`loss`, `accuracy` ...) so TensorBoard overlays
+    them; aggregator and finalizer measurements go to the `train` run under
+    `aggregator/...` and `finalizer/...`.
+    """
+
+    def __init__(self, logdir: str) -> None:
+        import tensorflow as tf
+
+        self._tf = tf
+        self.logdir = logdir
+        self._writers = {name: tf.summary.create_file_writer(os.path.join(logdir, name)) for name in ("train", "eval", "eval_centralized")}
+
+    def _write(self, run: str, scalars: Mapping[str, Any], step: int) -> None:
+        with self._writers[run].as_default(step=step):
+            for name, value in flatten(scalars):
+                self._tf.summary.scalar(name, value)
+
+    def on_round_end(self, record: Record) -> None:
+        step = record["round"]
+        train = dict(record.get("train", {}))
+        for key in ("aggregator", "finalizer", "client_work"):
+            if record.get(key):
+                train[key] = record[key]
+        train["round_seconds"] = record["round_seconds"]
+        self._write("train", train, step)
+        evaluation = record.get("eval", {})
+        if evaluation.get("federated"):
+            self._write("eval", evaluation["federated"], step)
+        if evaluation.get("centralized"):
+            self._write("eval_centralized", evaluation["centralized"], step)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, summary: Mapping[str, Any]) -> None:
+        for writer in self._writers.values():
+            writer.close()
+
+
+class JsonlCallback(Callback):
+    """Appends each round's record as one JSON line to `metrics.jsonl`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_round_end(self, record: Record) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=False) + "\n")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+class ProgressCallback(Callback):
+    """One line per round: loss, accuracy, evaluation and time."""
+
+    def __init__(self, total_rounds: int, stream: Optional[TextIO] = None) -> None:
+        self.total_rounds = total_rounds
+        self.stream = stream or sys.stdout
+        self._start = time.perf_counter()
+
+    def on_train_begin(self, start_round: int) -> None:
+        self._start = time.perf_counter()
+
+    def on_round_end(self, record: Record) -> None:
+        train = record.get("train", {})
+        parts = [f"round {record['round']:>{len(str(self.total_rounds))}}/{self.total_rounds}"]
+        parts += [f"train {k} {_fmt(train[k])}" for k in ("loss", "accuracy") if k in train]
+        for kind, values in record.get("eval", {}).items():
+            if "accuracy" in values:
+                parts.append(f"{kind} accuracy {_fmt(values['accuracy'])}")
+        parts.append(f"{record['round_seconds']:.2f}s")
+        print(" | ".join(parts), file=self.stream, flush=True)
