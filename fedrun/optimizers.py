@@ -25,7 +25,7 @@ from fedrun.config.registry import Registry
 Nest = Any
 
 
-def _expand(scalar: tf.Tensor, leaf: tf.Tensor) -> tf.Tensor:
+def expand_per_client(scalar: tf.Tensor, leaf: tf.Tensor) -> tf.Tensor:
     """Reshapes a per-client scalar `[K]` to broadcast against a leaf `[K, ...]`."""
     extra = leaf.shape.rank - scalar.shape.rank
     if scalar.shape.rank == 0 or extra <= 0:
@@ -83,14 +83,14 @@ class SGD(Optimizer):
     def next(self, state: dict[str, Any], weights: Nest, gradients: Nest) -> tuple[dict[str, Any], Nest]:
         lr = state["learning_rate"]
         if self.momentum == 0:
-            new_weights = tf.nest.map_structure(lambda w, g: w - _expand(lr, w) * g, weights, gradients)
+            new_weights = tf.nest.map_structure(lambda w, g: w - expand_per_client(lr, w) * g, weights, gradients)
             return state, new_weights
         accumulators = tf.nest.map_structure(lambda a, g: self.momentum * a + g, state["momentum"], gradients)
         if self.nesterov:
             directions = tf.nest.map_structure(lambda a, g: g + self.momentum * a, accumulators, gradients)
         else:
             directions = accumulators
-        new_weights = tf.nest.map_structure(lambda w, d: w - _expand(lr, w) * d, weights, directions)
+        new_weights = tf.nest.map_structure(lambda w, d: w - expand_per_client(lr, w) * d, weights, directions)
         return {**state, "momentum": accumulators}, new_weights
 
 
@@ -131,7 +131,7 @@ class _Adaptive(Optimizer):
         m = tf.nest.map_structure(lambda m_, g: self.beta_1 * m_ + (1.0 - self.beta_1) * g, state["m"], gradients)
         v = tf.nest.map_structure(self._second_moment, state["v"], gradients)
         new_weights = tf.nest.map_structure(
-            lambda w, m_, v_: w - _expand(lr, w) * m_ / (tf.sqrt(v_) + self.epsilon), weights, m, v
+            lambda w, m_, v_: w - expand_per_client(lr, w) * m_ / (tf.sqrt(v_) + self.epsilon), weights, m, v
         )
         return {**state, "step": step, "m": m, "v": v}, new_weights
 
@@ -166,7 +166,7 @@ class Adagrad(Optimizer):
         acc = tf.nest.map_structure(lambda a, g: a + tf.square(g), state["accumulator"], gradients)
         lr = state["learning_rate"]
         new_weights = tf.nest.map_structure(
-            lambda w, g, a: w - _expand(lr, w) * g / (tf.sqrt(a) + self.epsilon), weights, gradients, acc
+            lambda w, g, a: w - expand_per_client(lr, w) * g / (tf.sqrt(a) + self.epsilon), weights, gradients, acc
         )
         return {**state, "accumulator": acc}, new_weights
 

@@ -28,7 +28,8 @@ import tensorflow as tf
 
 from fedrun.data.cohort import CohortData
 from fedrun.models.functional import FunctionalModel, ModelWeights
-from fedrun.optimizers import Optimizer, _expand
+from fedrun.optimizers import Optimizer, expand_per_client
+from fedrun.runtime import pfor_converters  # noqa: F401  (vectorization rules)
 
 Nest = Any
 
@@ -108,7 +109,7 @@ class RoundInputs(NamedTuple):
 
 def _select(active: tf.Tensor, new: Nest, old: Nest) -> Nest:
     """Per client: `new` where `active` ([K] bool), else `old`."""
-    return tf.nest.map_structure(lambda n, o: tf.where(_expand(active, n), n, o), new, old)
+    return tf.nest.map_structure(lambda n, o: tf.where(expand_per_client(active, n), n, o), new, old)
 
 
 def _stack(nest: Nest, count: tf.Tensor) -> Nest:
@@ -191,7 +192,7 @@ class LocalTrainer:
                 if not self.rule.local_steps:
                     metrics = self._per_client(self.model.update_metrics, metrics, batch["y"], predictions, losses, mask[:, s])
             examples = tf.maximum(tf.reduce_sum(mask, axis=[1, 2]), 1.0)
-            initial_gradient = [g / _expand(examples, g) for g in grad_sum]
+            initial_gradient = [g / expand_per_client(examples, g) for g in grad_sum]
 
         trainable = initial
         steps_taken = tf.zeros([count], tf.int32)

@@ -79,9 +79,10 @@ def round_record(round_num: int, metrics: Any, cohort_size: int, seconds: float)
     record: Record = {"round": round_num, "train": client_work.pop("train", {})}
     if client_work:
         record["client_work"] = client_work
-    for key in ("distributor", "aggregator", "finalizer"):
-        if key in plain:
-            record[key] = plain[key]
+    if plain.get("distributor"):
+        record["distributor"] = plain["distributor"]
+    record["aggregator"] = plain.get("aggregator", {})
+    record["finalizer"] = plain.get("finalizer", {})
     record["clients"] = cohort_size
     record["round_seconds"] = seconds
     return record
