@@ -41,6 +41,7 @@ class BuiltRun:
 def build(plain: Mapping[str, Any]) -> BuiltRun:
     """Validates `plain` (a resolved config as plain Python) and builds the run."""
     config = validate(plain)
+    from fedrun.aggregators.build import AggregatorContext
     from fedrun.data.build import build_data
     from fedrun.data.registry import DataContext
     from fedrun.learning.algorithms import ALGORITHMS, AlgorithmContext
@@ -66,6 +67,7 @@ def build(plain: Mapping[str, Any]) -> BuiltRun:
         server_optimizer=OPTIMIZERS.build(config.server_optimizer, "server_optimizer"),
         aggregator_node=config.aggregator,
         allowed_targets=tuple(config.allowed_targets),
+        aggregator_context=AggregatorContext(config.clients_per_round, num_clients, config.rounds),
         runtime=runtime,
     )
     process = ALGORITHMS.build(config.algorithm, "algorithm", context=context)

@@ -11,7 +11,8 @@ holds its children under the slot names the factory declares:
         inner: {type: secure_sum, bits: 20}
 
 Register a factory with `register_aggregator(name, params, children=(...))`: its
-builder receives the parsed parameters and the built children as keyword
+builder is called as `builder(params, context, **children)` with the parsed
+parameters, the run's `AggregatorContext`, and the built children as keyword
 arguments (a missing child is not passed, so the factory's default applies).
 """
 
@@ -27,13 +28,33 @@ from fedrun.config.errors import ConfigError, join_path
 from fedrun.config.registry import TARGET_KEY, Registry, load_target
 
 AGGREGATORS: Registry[AggregationFactory] = Registry("aggregator")
+
+
+@dataclasses.dataclass(frozen=True)
+class AggregatorContext:
+    """Run facts some factories need at build time (passed, never read from YAML).
+
+    Attributes:
+        clients_per_round: Cohort size (bit widths that must not overflow, DP sampling).
+        num_clients: Population size (DP sampling rate = clients_per_round / num_clients).
+        rounds: Rounds the run will train (privacy budgets).
+    """
+
+    clients_per_round: int = 10
+    num_clients: int = 100
+    rounds: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class NoParams:
+    """An aggregator without parameters."""
 _CHILD_SLOTS: dict[str, tuple[str, ...]] = {}
 
 
 def register_aggregator(
-    name: str, params: Optional[type] = None, children: Sequence[str] = ()
+    name: str, params: type = NoParams, children: Sequence[str] = ()
 ) -> Callable[[Callable[..., AggregationFactory]], Callable[..., AggregationFactory]]:
-    """Registers a factory builder `builder(params, **children)` under `name`."""
+    """Registers `builder(params, context, **children)` under `name`."""
     _CHILD_SLOTS[name] = tuple(children)
     return AGGREGATORS.register(name, params)
 
@@ -49,13 +70,13 @@ class MeanParams:
 
 
 @register_aggregator("sum")
-def _sum() -> AggregationFactory:
+def _sum(p: NoParams, context: AggregatorContext) -> AggregationFactory:
     """Plain sum."""
     return SumFactory()
 
 
 @register_aggregator("mean", MeanParams, children=("value_sum", "weight_sum"))
-def _mean(p: MeanParams, value_sum: Any = None, weight_sum: Any = None) -> AggregationFactory:
+def _mean(p: MeanParams, context: AggregatorContext, value_sum: Any = None, weight_sum: Any = None) -> AggregationFactory:
     """Weighted or unweighted mean with inner sums."""
     return MeanFactory(value_sum, weight_sum, p.no_nan_division)
 
@@ -64,14 +85,17 @@ def _is_node(value: Any) -> bool:
     return isinstance(value, Mapping) and ("type" in value or TARGET_KEY in value)
 
 
-def build_factory(node: Any, path: str, allowed_targets: Sequence[str] = ()) -> AggregationFactory:
+def build_factory(
+    node: Any, path: str, allowed_targets: Sequence[str] = (), context: Optional[AggregatorContext] = None
+) -> AggregationFactory:
     """Builds the factory tree rooted at `node` (children first)."""
+    context = context or AggregatorContext()
     import fedrun.aggregators.library  # noqa: F401  (registers the built-in factories)
 
     if isinstance(node, Mapping) and TARGET_KEY in node:
         cls = load_target(node[TARGET_KEY], path, allowed_targets)
         kwargs = {
-            key: build_factory(value, join_path(path, key), allowed_targets) if _is_node(value) else value
+            key: build_factory(value, join_path(path, key), allowed_targets, context) if _is_node(value) else value
             for key, value in node.items()
             if key != TARGET_KEY
         }
@@ -84,12 +108,12 @@ def build_factory(node: Any, path: str, allowed_targets: Sequence[str] = ()) -> 
     for slot in child_slots(entry.name):
         if slot in node and node[slot] is not None:
             child_path = join_path(path, slot)
-            child = build_factory(node[slot], child_path, allowed_targets)
+            child = build_factory(node[slot], child_path, allowed_targets, context)
             if not supports_unweighted(child):
                 raise ConfigError(child_path, f"'{slot}' needs an unweighted factory (a sum-like aggregator)", _name_of(node[slot]))
             children[slot] = child
     try:
-        return entry.builder(params, **children) if entry.params is not None else entry.builder(**children)
+        return entry.builder(params, context, **children)
     except ValueError as err:
         if isinstance(err, ConfigError):
             raise
@@ -100,7 +124,13 @@ def _name_of(node: Any) -> Any:
     return node.get("type") if isinstance(node, Mapping) else None
 
 
-def build_aggregator(node: Any, path: str, weighted: bool, allowed_targets: Sequence[str] = ()) -> AggregationFactory:
+def build_aggregator(
+    node: Any,
+    path: str,
+    weighted: bool,
+    allowed_targets: Sequence[str] = (),
+    context: Optional[AggregatorContext] = None,
+) -> AggregationFactory:
     """Builds the model-update aggregator and checks it fits the algorithm.
 
     Args:
@@ -108,8 +138,9 @@ def build_aggregator(node: Any, path: str, weighted: bool, allowed_targets: Sequ
         path: Its config path.
         weighted: Whether the algorithm weights client updates.
         allowed_targets: Module prefixes `_target_` may name.
+        context: Run facts for factories that need them.
     """
-    factory = build_factory(node, path, allowed_targets)
+    factory = build_factory(node, path, allowed_targets, context)
     if weighted and not supports_weighted(factory):
         raise ConfigError(
             path,

@@ -90,7 +90,9 @@ class FedAvgParams:
 @ALGORITHMS.register("fedavg", FedAvgParams)
 def _fedavg(p: FedAvgParams, context: AlgorithmContext) -> LearningProcess:
     """Federated Averaging."""
-    factory = build_aggregator(context.aggregator_node, "aggregator", p.weighted, context.allowed_targets)
+    factory = build_aggregator(
+        context.aggregator_node, "aggregator", p.weighted, context.allowed_targets, context.aggregator_context
+    )
     return build_fed_avg(
         context.model,
         context.client_optimizer,

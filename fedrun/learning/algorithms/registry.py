@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Optional
 
+from fedrun.aggregators.build import AggregatorContext
 from fedrun.config.registry import Registry
 from fedrun.learning.process import LearningProcess
 from fedrun.models.functional import FunctionalModel
@@ -29,6 +30,7 @@ class AlgorithmContext:
         aggregator_node: The `aggregator` config node (the algorithm builds the
             factory, since it decides whether aggregation is weighted).
         allowed_targets: Module prefixes `_target_` may name.
+        aggregator_context: Run facts for aggregator factories (cohort, population).
         runtime: Where client work executes.
         client_lr_schedule: Round -> client learning rate, if scheduled.
         server_lr_schedule: Round -> server learning rate, if scheduled.
@@ -39,6 +41,7 @@ class AlgorithmContext:
     server_optimizer: Optimizer
     aggregator_node: Any
     allowed_targets: tuple[str, ...]
+    aggregator_context: AggregatorContext
     runtime: Runtime
     client_lr_schedule: Optional[LearningRateSchedule] = None
     server_lr_schedule: Optional[LearningRateSchedule] = None
