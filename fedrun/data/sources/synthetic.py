@@ -124,6 +124,11 @@ class SyntheticPopulation:
         self._cache: "collections.OrderedDict[int, tuple[np.ndarray, np.ndarray]]" = collections.OrderedDict()
         self._shared: Optional[DeviceModel] = None
 
+    @property
+    def num_cached(self) -> int:
+        """How many generated devices are held in memory."""
+        return len(self._cache)
+
     def num_examples(self, index: int) -> int:
         """`n_k` of device `index` (train and test together)."""
         return int(example_counts(self.seed, np.asarray([index]), self.params.max_examples)[0])
@@ -246,6 +251,11 @@ class SyntheticClientData(ClientData):
         self._population = population
         self._ids = ids
         self._train = train
+
+    @property
+    def population(self) -> SyntheticPopulation:
+        """The devices this split views."""
+        return self._population
 
     @property
     def client_ids(self) -> Sequence[str]:
