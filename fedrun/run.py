@@ -93,7 +93,9 @@ def build(plain: Mapping[str, Any]) -> BuiltRun:
         # Slice before listing: client id sequences may be lazy (millions of clients).
         eval_ids = list(data.test.client_ids[: config.eval_clients] if config.eval_clients else data.test.client_ids)
     personalization = None
-    if config.personalization is not None and data.test is not None:
+    if config.personalization is not None:
+        if data.test is None:
+            raise ConfigError("personalization", "the data set has no per-client test split to evaluate on")
         count = config.personalization.clients or config.eval_clients
         personalization = PersonalizationEvaluator(
             model,

@@ -3,9 +3,13 @@
 import numpy as np
 import pytest
 
-from fedrun.learning.algorithms.fedopt import SERVER_OPTIMIZERS
+from fedrun.aggregators.build import AggregatorContext
+from fedrun.learning.algorithms import ALGORITHMS, AlgorithmContext
 from fedrun.learning.algorithms.fedavg import build_fed_avg
+from fedrun.learning.algorithms.fedopt import SERVER_OPTIMIZERS
+from fedrun.learning.schedules import RoundSchedule
 from fedrun.optimizers import SGD
+from fedrun.runtime.local import VectorizedRuntime
 from tests.learning.conftest import RUNTIME_IDS, RUNTIMES
 from tests.learning.reference import local_training
 
@@ -59,3 +63,28 @@ def test_two_rounds_match_algorithm_2(tiny_model, tiny_problem, runtime, kind):
     new = process.get_model_weights(state)
     np.testing.assert_allclose(new.trainable[0].numpy(), params[0], atol=1e-5)
     np.testing.assert_allclose(new.trainable[1].numpy(), params[1], atol=1e-5)
+
+
+def test_server_schedule_scales_fedopts_own_learning_rate(tiny_model, tiny_problem):
+    halving = RoundSchedule(1.0, lambda r: 0.5 ** (r - 1))  # built against the top-level server optimizer
+    context = AlgorithmContext(
+        model=tiny_model,
+        client_optimizer=SGD(LR),
+        server_optimizer=SGD(1.0),
+        aggregator_node={"type": "mean"},
+        allowed_targets=(),
+        aggregator_context=AggregatorContext(),
+        runtime=VectorizedRuntime(),
+        server_lr_schedule=halving,
+    )
+    node = {"type": "fedopt", "server_optimizer": {"type": "sgdm", "learning_rate": ETA, "momentum": 0.0}}
+    process = ALGORITHMS.build(node, "algorithm", context=context)
+    state = process.set_model_weights(process.initialize(), tiny_problem.weights())
+    params = [tiny_problem.w0.astype(np.float64), tiny_problem.b0.astype(np.float64)]
+    counts = np.array([5.0, 3.0])
+    for round_num, eta in ((1, ETA), (2, ETA / 2)):
+        state = process.next(state, tiny_problem.cohort(["a", "b"], EPOCHS, BATCH, round_num)).state
+        finals = [local_training(*params, *tiny_problem.client(c), EPOCHS, BATCH, LR)[:2] for c in ("a", "b")]
+        params = [p + eta * sum(n * (f[i] - p) for n, f in zip(counts, finals)) / counts.sum() for i, p in enumerate(params)]
+    new = process.get_model_weights(state)
+    np.testing.assert_allclose(new.trainable[0].numpy(), params[0], atol=1e-5)

@@ -43,6 +43,16 @@ from fedrun.optimizers import SGD, Adam, Optimizer, Yogi, expand_per_client
 Nest = Any
 
 
+def _filled(specs: Nest, value: float) -> Nest:
+    """Tensors shaped like `specs` (specs or tensors) holding `value`."""
+
+    def fill(spec: Any) -> tf.Tensor:
+        shape = tf.shape(spec) if isinstance(spec, tf.Tensor) else spec.shape
+        return tf.fill(shape, tf.constant(value, spec.dtype))
+
+    return tf.nest.map_structure(fill, specs)
+
+
 class FedAdagrad(Optimizer):
     """Algorithm 2's FedAdagrad: first moment `m` with decay `beta_1`, `v += D^2`.
 
@@ -54,11 +64,7 @@ class FedAdagrad(Optimizer):
         self.beta_1, self.tau = float(beta_1), float(tau)
 
     def _slots(self, specs: Nest, batch_shape: Sequence[int]) -> dict[str, Any]:
-        shape_of = lambda s: tf.shape(s) if isinstance(s, tf.Tensor) else s.shape  # noqa: E731
-        return {
-            "m": tf.nest.map_structure(lambda s: tf.zeros(shape_of(s), s.dtype), specs),
-            "v": tf.nest.map_structure(lambda s: tf.fill(shape_of(s), tf.constant(self.tau**2, s.dtype)), specs),
-        }
+        return {"m": _filled(specs, 0.0), "v": _filled(specs, self.tau**2)}
 
     def next(self, state: dict[str, Any], weights: Nest, gradients: Nest) -> tuple[dict[str, Any], Nest]:
         m = tf.nest.map_structure(lambda m_, g: self.beta_1 * m_ + (1.0 - self.beta_1) * g, state["m"], gradients)

@@ -52,10 +52,12 @@ def build_fed_prox(model: FunctionalModel, client_optimizer: Optimizer, mu: floa
 
 @dataclasses.dataclass(frozen=True)
 class FedProxParams:
-    """Attributes:
-    mu: Proximal coefficient (the paper's mu; 0 is FedAvg).
-    weighted: Weight client updates by examples processed (the released code's
-        aggregation); false gives every client the same weight.
+    """FedProx's parameters.
+
+    Attributes:
+        mu: Proximal coefficient (the paper's mu; 0 is FedAvg).
+        weighted: Weight client updates by examples processed (the released code's
+            aggregation); false gives every client the same weight.
     """
 
     mu: float = bounded(0.01, ge=0)

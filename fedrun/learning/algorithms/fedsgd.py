@@ -44,8 +44,10 @@ def build_fed_sgd(model: FunctionalModel, client_optimizer: Optimizer, **kwargs:
 
 @dataclasses.dataclass(frozen=True)
 class FedSGDParams:
-    """Attributes:
-    weighted: Weight gradients by client examples (the cohort's full-data gradient).
+    """FedSGD's parameters.
+
+    Attributes:
+        weighted: Weight gradients by client examples (the cohort's full-data gradient).
     """
 
     weighted: bool = True
