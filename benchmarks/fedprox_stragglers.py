@@ -10,7 +10,7 @@ lower training loss than FedAvg, which degrades when it drops stragglers.
 Training loss is the paper's: the global model's loss over every device's training
 examples (example-weighted), measured after each round.
 
-    python -m benchmarks.fedprox_stragglers --rounds 40
+    python -m benchmarks.fedprox_stragglers --rounds 200
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def run_variant(overrides: Sequence[str]) -> dict[str, Any]:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stragglers", type=float, default=0.9)
     parser.add_argument("--json", default=None, help="also write the results to this file")

@@ -18,9 +18,9 @@ default.
 Everything is generated on demand from `(seed, device index)`: building the source
 draws nothing, a device's examples are drawn when first asked for (the last
 `cache_clients` devices are kept), and its size comes from a counter-based hash of
-`(seed, index)`, so `num_examples` costs no generation and no per-client table. A
-source of a million devices therefore starts at once, in memory that grows only with
-the devices a run touches. Each device draws from its own generator, so the joint
+`(seed, index)`, so `num_examples` costs microseconds, no generation and no
+per-client table. A source of a million devices therefore starts at once, in memory
+that grows only with the devices a run touches. Each device draws from its own generator, so the joint
 distribution is the recipe's although the random stream differs from the
 generator's single global stream.
 """
@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
+import math
 from typing import Iterator, NamedTuple, Optional, Sequence, Union, overload
 
 import numpy as np
@@ -70,29 +72,38 @@ class SyntheticParams:
     cache_clients: int = bounded(64, ge=0)
 
 
-def _mix(values: np.ndarray) -> np.ndarray:
-    """SplitMix64's finalizer: a bijective scramble of uint64 values."""
-    z = values + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+_MASK = (1 << 64) - 1
 
 
-def _uniform(seed: int, indices: np.ndarray, stream: int) -> np.ndarray:
-    """Uniform (0, 1) numbers, one per index, a pure function of (seed, index, stream)."""
-    key = _mix(np.asarray([seed * 4 + stream], dtype=np.uint64))[0]
-    bits = _mix(_mix(indices.astype(np.uint64) ^ key))
-    return ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+def _mix(value: int) -> int:
+    """SplitMix64's finalizer: a bijective scramble of a 64-bit integer."""
+    z = (value + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
 
 
-def example_counts(seed: int, indices: np.ndarray, max_examples: Optional[int] = None) -> np.ndarray:
-    """`n_k = floor(lognormal(4, 2)) + 50` for device indices, without generating data."""
-    with np.errstate(over="ignore"):
-        u1, u2 = _uniform(seed, indices, 0), _uniform(seed, indices, 1)
-        normal = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)  # Box-Muller
-        counts = np.floor(np.exp(_LOGNORMAL_MEAN + _LOGNORMAL_SIGMA * normal)) + _MIN_EXAMPLES
-    limit = float(max_examples) if max_examples is not None else float(np.iinfo(np.int64).max // 2)
-    return np.minimum(counts, limit).astype(np.int64)
+@functools.lru_cache(maxsize=64)
+def _stream_key(seed: int, stream: int) -> int:
+    return _mix((seed * 4 + stream) & _MASK)
+
+
+def _uniform(seed: int, index: int, stream: int) -> float:
+    """A uniform number in (0, 1), a pure function of (seed, index, stream)."""
+    bits = _mix(_mix((index & _MASK) ^ _stream_key(seed, stream)))
+    return ((bits >> 11) + 0.5) * 2.0**-53
+
+
+def example_count(seed: int, index: int, max_examples: Optional[int] = None) -> int:
+    """`n_k = floor(lognormal(4, 2)) + 50` of device `index`, without generating its data.
+
+    Plain integer and `math` arithmetic (a few microseconds), so reading the size of
+    every device of a large population stays cheap.
+    """
+    u1, u2 = _uniform(seed, index, 0), _uniform(seed, index, 1)
+    normal = math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)  # Box-Muller
+    count = math.floor(math.exp(min(_LOGNORMAL_MEAN + _LOGNORMAL_SIGMA * normal, 700.0))) + _MIN_EXAMPLES
+    return count if max_examples is None else min(count, max_examples)
 
 
 class DeviceModel(NamedTuple):
@@ -131,7 +142,7 @@ class SyntheticPopulation:
 
     def num_examples(self, index: int) -> int:
         """`n_k` of device `index` (train and test together)."""
-        return int(example_counts(self.seed, np.asarray([index]), self.params.max_examples)[0])
+        return example_count(self.seed, index, self.params.max_examples)
 
     def num_train(self, index: int) -> int:
         """How many of device `index`'s examples are in its train split."""
@@ -187,11 +198,11 @@ class DeviceIds(Sequence[str]):
 
     def __init__(self, prefix: str, count: int) -> None:
         self.prefix = prefix
-        self.count = int(count)
-        self.width = len(str(max(self.count - 1, 0)))
+        self.size = int(count)
+        self.width = len(str(max(self.size - 1, 0)))
 
     def __len__(self) -> int:
-        return self.count
+        return self.size
 
     def id_of(self, index: int) -> str:
         return f"{self.prefix}_{index:0{self.width}d}"
@@ -204,19 +215,19 @@ class DeviceIds(Sequence[str]):
 
     def __getitem__(self, position: Union[int, slice]) -> Union[str, list[str]]:
         if isinstance(position, slice):
-            return [self.id_of(i) for i in range(*position.indices(self.count))]
-        index = int(position) + (self.count if int(position) < 0 else 0)
-        if not 0 <= index < self.count:
-            raise IndexError(f"device position {position} out of range for {self.count} devices")
+            return [self.id_of(i) for i in range(*position.indices(self.size))]
+        index = int(position) + (self.size if int(position) < 0 else 0)
+        if not 0 <= index < self.size:
+            raise IndexError(f"device position {position} out of range for {self.size} devices")
         return self.id_of(index)
 
     def __iter__(self) -> Iterator[str]:
-        return (self.id_of(i) for i in range(self.count))
+        return (self.id_of(i) for i in range(self.size))
 
     def index_of(self, client_id: str) -> int:
         """The device index of an id; KeyError if it is not one of these ids."""
         head, _, digits = client_id.rpartition("_")
-        if head != self.prefix or not digits.isdigit() or len(digits) != self.width or int(digits) >= self.count:
+        if head != self.prefix or not digits.isdigit() or len(digits) != self.width or int(digits) >= self.size:
             raise KeyError(client_id)
         return int(digits)
 
@@ -233,7 +244,7 @@ class DeviceIds(Sequence[str]):
         if not isinstance(client_id, str) or client_id not in self:
             raise ValueError(f"{client_id!r} is not a device id")
         position = self.index_of(client_id)
-        if not start <= position < (self.count if stop is None else stop):
+        if not start <= position < (self.size if stop is None else stop):
             raise ValueError(f"{client_id!r} is not in the requested range")
         return position
 
@@ -289,4 +300,4 @@ def build(p: SyntheticParams, context: DataContext, config_path: str = "dataset"
     return FederatedData("synthetic", SyntheticClientData(population, ids, train=True), test, None, p.num_classes)
 
 
-__all__ = ["DeviceIds", "SyntheticParams", "SyntheticPopulation", "example_counts"]
+__all__ = ["DeviceIds", "SyntheticParams", "SyntheticPopulation", "example_count"]
