@@ -10,9 +10,10 @@ with mask 0), so metric semantics (`num_examples`, `num_batches`) are TFF's.
 Reading a `tf.data` pipeline costs far more than a fedrun round, and TFF itself
 rebuilds each dataset from its serialized graph every round, so a pipeline whose
 every random choice is seeded yields the same batches each round. Such a
-*replayable* dataset object is therefore read once and its batches reused (as long
-as the object lives); a pipeline with unseeded randomness or Python code is read
-again every round, giving a fresh order each time as TFF would.
+*replayable* dataset object is therefore read once, and every process that is
+handed it (training, evaluation) reuses those batches for as long as the object
+lives; a pipeline with unseeded randomness or Python code is read again every
+round, giving a fresh order each time as TFF would.
 """
 
 from __future__ import annotations
@@ -101,31 +102,37 @@ def _as_xy(element: Any, position: int) -> dict[str, Any]:
     raise DataError(f"client_data[{position}]", f"batches must be {{'x', 'y'}} mappings or (x, y) pairs, got {type(element).__name__}")
 
 
+def _check(array: np.ndarray, key: str, spec: tf.TensorSpec, position: int) -> None:
+    if array.dtype != spec.dtype.as_numpy_dtype or not spec.shape.is_compatible_with(array.shape[1:]):
+        raise DataError(
+            f"client_data[{position}]",
+            f"batch '{key}' of dtype {array.dtype} and shape {list(array.shape)} does not fit the model's input "
+            f"{spec.dtype.name}{[None] + spec.shape.as_list()}",
+        )
+
+
 def read_batches(dataset: tf.data.Dataset, spec: dict[str, tf.TensorSpec], position: int) -> ClientBatches:
     """Iterates `dataset` once and checks its batches against the model's example spec."""
     parts: dict[str, list[np.ndarray]] = {key: [] for key in spec}
     sizes = []
     for element in dataset:
         batch = _as_xy(element, position)
-        size = None
-        for key, s in spec.items():
-            array = np.asarray(batch[key])
-            if array.dtype != s.dtype.as_numpy_dtype or not s.shape.is_compatible_with(array.shape[1:]):
-                raise DataError(
-                    f"client_data[{position}]",
-                    f"batch '{key}' of dtype {array.dtype} and shape {list(array.shape)} does not fit the model's input "
-                    f"{s.dtype.name}{[None] + s.shape.as_list()}",
-                )
-            if size is not None and len(array) != size:
-                raise DataError(f"client_data[{position}]", "a batch's 'x' and 'y' have different lengths")
-            size = len(array)
+        arrays = {key: np.asarray(batch[key]) for key in spec}
+        if len({len(a) for a in arrays.values()}) != 1:
+            raise DataError(f"client_data[{position}]", "a batch's 'x' and 'y' have different lengths")
+        for key, array in arrays.items():
+            _check(array, key, spec[key], position)
             parts[key].append(array)
-        sizes.append(size)
+        sizes.append(len(arrays["x"]))
     examples = {
-        key: np.concatenate(chunks) if chunks else np.zeros([0] + s.shape.as_list(), s.dtype.as_numpy_dtype)
-        for (key, chunks), s in zip(parts.items(), spec.values())
+        key: np.concatenate(chunks) if chunks else np.zeros([0] + spec[key].shape.as_list(), spec[key].dtype.as_numpy_dtype)
+        for key, chunks in parts.items()
     }
     return ClientBatches(examples, np.asarray(sizes, dtype=np.int64))
+
+
+# Reads of replayable datasets, shared by every process handed the same dataset object.
+_READS: "weakref.WeakKeyDictionary[tf.data.Dataset, ClientBatches]" = weakref.WeakKeyDictionary()
 
 
 def assemble(clients: Sequence[ClientBatches], round_num: int) -> CohortData:
@@ -158,16 +165,17 @@ class DatasetCohorts:
 
     def __init__(self, spec: dict[str, tf.TensorSpec]) -> None:
         self.spec = spec
-        self._read: "weakref.WeakKeyDictionary[tf.data.Dataset, ClientBatches]" = weakref.WeakKeyDictionary()
         self._last: Optional[tuple[list[weakref.ref], CohortData]] = None
 
     def _batches(self, dataset: tf.data.Dataset, position: int) -> ClientBatches:
-        cached = self._read.get(dataset)
+        cached = _READS.get(dataset)
         if cached is not None:
+            for key, s in self.spec.items():
+                _check(cached.examples[key], key, s, position)
             return cached
         batches = read_batches(dataset, self.spec, position)
         if is_replayable(dataset):
-            self._read[dataset] = batches
+            _READS[dataset] = batches
         return batches
 
     def _is_last(self, datasets: list[tf.data.Dataset]) -> bool:
@@ -185,7 +193,7 @@ class DatasetCohorts:
         if self._last is not None and self._is_last(datasets):
             return dataclasses.replace(self._last[1], round_num=round_num)
         cohort = assemble([self._batches(d, k) for k, d in enumerate(datasets)], round_num)
-        if all(d in self._read for d in datasets):
+        if all(d in _READS for d in datasets):
             self._last = ([weakref.ref(d) for d in datasets], cohort)
         return cohort
 
