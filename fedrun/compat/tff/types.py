@@ -28,7 +28,24 @@ def to_type(spec: Any) -> Type:
     """
     if spec is None:
         raise TypeError("to_type: None is not a type (a computation without a parameter takes no type)")
+    if _is_named(spec):
+        return StructType([(spec[0], to_type(spec[1]))])
+    if isinstance(spec, list) or (isinstance(spec, tuple) and not hasattr(spec, "_fields") and not _is_tensor_pair(spec)):
+        if spec and all(_is_named(e) for e in spec):
+            return StructType([(name, to_type(member)) for name, member in spec])
+        return StructType([to_type(e) for e in spec])
+    if isinstance(spec, collections.abc.Mapping):
+        return StructType([(str(k), to_type(v)) for k, v in spec.items()])
     return core_types.to_type(spec)
+
+
+def _is_tensor_pair(spec: Any) -> bool:
+    return len(spec) == 2 and isinstance(spec[0], tf.dtypes.DType)
+
+
+def _is_named(spec: Any) -> bool:
+    """TFF's `(name, type)` spelling of a named member."""
+    return isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) and not isinstance(spec[1], str)
 
 
 class _FederatedTypeMeta(type):
@@ -152,7 +169,11 @@ def is_assignable(target: Type, source: Type) -> bool:
     parameter that does not require all-equal values.
     """
     if isinstance(target, TensorType) and isinstance(source, TensorType):
-        return target.dtype == source.dtype and tf.TensorShape(target.shape).is_compatible_with(source.shape)
+        return (
+            target.dtype == source.dtype
+            and len(target.shape) == len(source.shape)
+            and all(t is None or t == s for t, s in zip(target.shape, source.shape))
+        )
     if isinstance(target, StructType) and isinstance(source, StructType):
         if len(target) != len(source):
             return False
