@@ -45,7 +45,8 @@ class IterativeProcess:
             raise TypeError(f"initialize_fn must take no parameters, its type is {init_sig}")
         next_sig = _signature(next_fn, "next_fn")
         state_t = init_sig.result
-        first = next_sig.parameter[0] if isinstance(next_sig.parameter, StructType) else next_sig.parameter
+        takes_state_only = getattr(next_fn, "arity", 2) == 1
+        first = next_sig.parameter[0] if isinstance(next_sig.parameter, StructType) and not takes_state_only else next_sig.parameter
         if first is None or not is_assignable(first, state_t):
             raise TypeError(f"next_fn's first parameter must accept the state {state_t}; next_fn's type is {next_sig}")
         self.initialize = initialize_fn
