@@ -6,8 +6,10 @@ import pytest
 
 from fedrun.learning.algorithms.mime_lite import build_mime_lite
 from fedrun.optimizers import SGD, Adam
+from fedrun.runtime.local import SequentialRuntime
 from tests.learning.conftest import RUNTIME_IDS, RUNTIMES
 from tests.learning.reference import full_gradient, local_training
+from tests.runtime.test_variable_trainer import LogReg
 
 ETA, BETA, EPOCHS, BATCH = 0.2, 0.6, 2, 2
 COHORTS = [["a", "b"], ["b", "c"]]
@@ -60,3 +62,18 @@ def test_two_rounds_match_mime_lite(tiny_model, tiny_problem, runtime):
 def test_rejects_base_optimizers_beyond_sgd_momentum(tiny_model, optimizer):
     with pytest.raises(ValueError, match="SGD-momentum"):
         build_mime_lite(tiny_model, optimizer)
+
+
+def test_variable_model_trains_like_the_functional_model(tiny_model, tiny_problem):
+    final = []
+    for model in (tiny_model, LogReg()):
+        process = build_mime_lite(model, SGD(ETA, momentum=BETA), runtime=SequentialRuntime())
+        state = process.set_model_weights(process.initialize(), tiny_problem.weights())
+        for round_num, cohort in enumerate(COHORTS, start=1):
+            state = process.next(state, tiny_problem.cohort(cohort, EPOCHS, BATCH, round_num)).state
+        final.append(state)
+    functional, variable = final
+    for got, want in zip(variable.global_model_weights.trainable, functional.global_model_weights.trainable):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+    for got, want in zip(variable.client_work["momentum"], functional.client_work["momentum"]):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)

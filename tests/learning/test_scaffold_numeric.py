@@ -8,8 +8,10 @@ import tensorflow as tf
 
 from fedrun.learning.algorithms.scaffold import build_scaffold
 from fedrun.optimizers import SGD, Adam
+from fedrun.runtime.local import SequentialRuntime
 from tests.learning.conftest import RUNTIME_IDS, RUNTIMES
 from tests.learning.reference import local_training
+from tests.runtime.test_variable_trainer import LogReg
 
 LR, SERVER_LR, EPOCHS, BATCH, POPULATION = 0.1, 0.8, 2, 2, 5
 COHORTS = [["a", "b"], ["b", "c"]]
@@ -90,3 +92,18 @@ def test_initial_control_variate_is_zero(tiny_model):
     process = build_scaffold(tiny_model, SGD(LR), POPULATION)
     control = process.initialize().client_work["control_variate"]
     assert all(float(tf.reduce_sum(tf.abs(t))) == 0 for t in control)
+
+
+def test_variable_model_trains_like_the_functional_model(tiny_model, tiny_problem):
+    final = []
+    for model in (tiny_model, LogReg()):
+        process = build_scaffold(model, SGD(LR), POPULATION, server_optimizer=SGD(SERVER_LR), runtime=SequentialRuntime())
+        state = process.set_model_weights(process.initialize(), tiny_problem.weights())
+        for round_num, cohort in enumerate(COHORTS, start=1):
+            state = process.next(state, tiny_problem.cohort(cohort, EPOCHS, BATCH, round_num)).state
+        final.append((state, process.client_states.get(["a", "b", "c"])))
+    (functional, functional_controls), (variable, variable_controls) = final
+    for got, want in zip(variable.global_model_weights.trainable, functional.global_model_weights.trainable):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+    for got, want in zip(variable_controls, functional_controls):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)

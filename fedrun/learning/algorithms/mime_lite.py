@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import tensorflow as tf
 
@@ -46,10 +46,12 @@ from fedrun.learning.algorithms.registry import ALGORITHMS, AlgorithmContext, Le
 from fedrun.learning.client_work import ModelDeltaClientWork
 from fedrun.learning.process import LearningProcess
 from fedrun.models.functional import FunctionalModel
+from fedrun.models.variable_model import VariableModel
 from fedrun.optimizers import SGD, Optimizer
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.local import VectorizedRuntime
 from fedrun.runtime.trainer import LocalRule, RoundInputs
+from fedrun.runtime.variable_trainer import LearningModel, learning_model
 
 
 class FrozenMomentumRule(LocalRule):
@@ -97,7 +99,7 @@ class MimeLiteClientWork(MeasuredProcess):
 
     def __init__(
         self,
-        model: FunctionalModel,
+        model: LearningModel,
         base_optimizer: SGD,
         runtime: Runtime,
         weighted: bool = True,
@@ -139,7 +141,7 @@ def check_sgd_momentum(optimizer: Optimizer) -> None:
 
 
 def build_mime_lite(
-    model: FunctionalModel,
+    model: Union[FunctionalModel, VariableModel],
     base_optimizer: SGD,
     server_optimizer: Optional[Optimizer] = None,
     model_aggregator: Optional[AggregationFactory] = None,
@@ -151,7 +153,7 @@ def build_mime_lite(
     """Builds Mime Lite.
 
     Args:
-        model: The model to train.
+        model: The model to train (a `VariableModel` trains one client at a time).
         base_optimizer: SGD with momentum beta and the local learning rate.
         server_optimizer: Applies the averaged model update; default SGD(1.0).
         model_aggregator: Aggregation factory of the updates; default `MeanFactory()`.
@@ -160,6 +162,7 @@ def build_mime_lite(
         client_lr_schedule: Round -> local learning rate.
         server_lr_schedule: Round -> server learning rate.
     """
+    model = learning_model(model)
     client_work = MimeLiteClientWork(model, base_optimizer, runtime or VectorizedRuntime(), weighted, client_lr_schedule)
     return compose_model_delta_algorithm(model, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import tensorflow as tf
 
@@ -40,10 +40,12 @@ from fedrun.learning.client_states import ClientStateStore
 from fedrun.learning.client_work import ModelDeltaClientWork
 from fedrun.learning.process import LearningProcess
 from fedrun.models.functional import FunctionalModel
+from fedrun.models.variable_model import VariableModel
 from fedrun.optimizers import SGD, Optimizer, expand_per_client
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.local import VectorizedRuntime
 from fedrun.runtime.trainer import LocalRule, RoundInputs
+from fedrun.runtime.variable_trainer import LearningModel, learning_model
 
 
 def client_norms(stacked: list[tf.Tensor]) -> tf.Tensor:
@@ -103,7 +105,7 @@ class ScaffoldClientWork(MeasuredProcess):
 
     def __init__(
         self,
-        model: FunctionalModel,
+        model: LearningModel,
         optimizer: Optimizer,
         runtime: Runtime,
         store: ClientStateStore,
@@ -160,7 +162,7 @@ def require_plain_sgd(optimizer: Optimizer, needed_by: str) -> None:
 
 
 def build_scaffold(
-    model: FunctionalModel,
+    model: Union[FunctionalModel, VariableModel],
     client_optimizer: Optimizer,
     num_clients: int,
     server_optimizer: Optional[Optimizer] = None,
@@ -173,7 +175,7 @@ def build_scaffold(
     """Builds SCAFFOLD; `process.client_states` holds the clients' control variates.
 
     Args:
-        model: The model to train.
+        model: The model to train (a `VariableModel` trains one client at a time).
         client_optimizer: Plain SGD (eta_l).
         num_clients: Population size N.
         server_optimizer: Applies the averaged update; default SGD(1.0) (eta_g = 1).
@@ -183,6 +185,7 @@ def build_scaffold(
         client_lr_schedule: Round -> client learning rate.
         server_lr_schedule: Round -> server learning rate.
     """
+    model = learning_model(model)
     store = ClientStateStore(model.weight_specs.trainable)
     client_work = ScaffoldClientWork(
         model, client_optimizer, runtime or VectorizedRuntime(), store, num_clients, weighted, client_lr_schedule
