@@ -81,8 +81,11 @@ class BeforeAfterEvaluation(LocalRule):
     def __init__(self, model: FunctionalModel) -> None:
         self.model = model
 
-    def _client_metrics(self, trainable: list[tf.Tensor], non_trainable: list[tf.Tensor], x: Nest, y: tf.Tensor, mask: tf.Tensor, metrics: Nest) -> Nest:
-        predictions, _ = self.model.predict(ModelWeights(trainable, non_trainable), self.model.initial_state, x, training=False)
+    def _client_metrics(
+        self, trainable: list[tf.Tensor], non_trainable: list[tf.Tensor], x: Nest, y: tf.Tensor, mask: tf.Tensor, metrics: Nest
+    ) -> Nest:
+        weights = ModelWeights(trainable, non_trainable)
+        predictions, _ = self.model.predict(weights, self.model.initial_state, x, training=False)
         losses = self.model.per_example_loss(y, predictions) * mask
         return self.model.update_metrics(metrics, y, predictions, losses, mask)
 

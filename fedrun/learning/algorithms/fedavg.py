@@ -131,7 +131,9 @@ def build_fed_avg_from_context(
         server_optimizer: Replaces the configured server optimizer (FedOpt).
         server_lr_schedule: Replaces the configured server schedule (FedOpt).
     """
-    factory = build_aggregator(context.aggregator_node, "aggregator", weighted, context.allowed_targets, context.aggregator_context)
+    factory = build_aggregator(
+        context.aggregator_node, "aggregator", weighted, context.allowed_targets, context.aggregator_context
+    )
     return build_fed_avg(
         context.model,
         context.client_optimizer,

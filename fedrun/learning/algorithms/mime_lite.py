@@ -109,7 +109,8 @@ class MimeLiteClientWork(MeasuredProcess):
         self.momentum = base_optimizer.momentum
         # Local steps are plain SGD steps along the rule's momentum-corrected direction.
         local_sgd = SGD(base_optimizer.learning_rate)
-        self.inner = ModelDeltaClientWork(model, local_sgd, runtime, FrozenMomentumRule(self.momentum), weighted, learning_rate_schedule)
+        rule = FrozenMomentumRule(self.momentum)
+        self.inner = ModelDeltaClientWork(model, local_sgd, runtime, rule, weighted, learning_rate_schedule)
         self._specs = model.weight_specs.trainable
         super().__init__(self._initialize, self._next)
 
@@ -191,7 +192,9 @@ def _mime_lite(p: MimeLiteParams, context: AlgorithmContext) -> LearningProcess:
         )
     if optimizer.nesterov:
         raise ConfigError("client_optimizer.nesterov", "mime_lite supports heavy-ball SGD momentum only", True, "false")
-    factory = build_aggregator(context.aggregator_node, "aggregator", p.weighted, context.allowed_targets, context.aggregator_context)
+    factory = build_aggregator(
+        context.aggregator_node, "aggregator", p.weighted, context.allowed_targets, context.aggregator_context
+    )
     return build_mime_lite(
         context.model,
         optimizer,

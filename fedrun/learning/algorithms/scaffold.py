@@ -210,7 +210,9 @@ class ScaffoldParams:
 def _scaffold(p: ScaffoldParams, context: AlgorithmContext) -> LearningProcess:
     """SCAFFOLD: control variates correct client drift; clients keep state between rounds."""
     require_plain_sgd(context.client_optimizer, "scaffold's option-II control-variate update")
-    factory = build_aggregator(context.aggregator_node, "aggregator", p.weighted, context.allowed_targets, context.aggregator_context)
+    factory = build_aggregator(
+        context.aggregator_node, "aggregator", p.weighted, context.allowed_targets, context.aggregator_context
+    )
     return build_scaffold(
         context.model,
         context.client_optimizer,
