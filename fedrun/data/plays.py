@@ -78,8 +78,9 @@ def _speaker(line: str) -> Optional[str]:
 
 
 def _clean(lines: list[str]) -> str:
+    """The speech without stage directions, each line stripped and its spaces collapsed."""
     text = _DIRECTION.sub("", "\n".join(lines))
-    return "\n".join(line for line in (l.rstrip() for l in text.split("\n")) if line.strip())
+    return "\n".join(" ".join(line.split()) for line in text.split("\n") if line.strip())
 
 
 def _cast_words(front_matter: list[str]) -> set[str]:
