@@ -1,4 +1,4 @@
-"""`mnist` and `fashion_mnist` on tiny files in the real layouts (IDX gzip/plain, Keras npz)."""
+"""`mnist` (and the loader `fashion_mnist` shares) on tiny files in the real layouts (IDX gzip/plain, Keras npz)."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,6 @@ from fedrun.data.errors import DataError
 from fedrun.data.idx import write_idx
 from fedrun.data.preprocess import PreprocessConfig
 from fedrun.data.registry import DATASETS, DataContext
-from fedrun.data.sources import fashion_mnist
 
 CONTEXT = DataContext(0, PreprocessConfig())
 SPLIT = {"num_clients": 4, "partition": {"type": "iid"}, "central_test_size": 8, "client_test_fraction": 0.25}
@@ -62,38 +61,28 @@ def test_keras_npz(tmp_path):
     assert sum(data.train.num_examples(c) + data.test.num_examples(c) for c in data.train.client_ids) == 32
 
 
-def test_default_locations_are_keras_cache(tmp_path, monkeypatch):
+def test_default_location_is_keras_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     write_set(tmp_path / "datasets" / "mnist")
     assert len(build({"type": "mnist", **SPLIT}).train.client_ids) == 4
-    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", str(tmp_path / "not-installed"))
-    write_set(tmp_path / "datasets" / "fashion-mnist")
-    assert len(build({"type": "fashion_mnist", **SPLIT}).train.client_ids) == 4
 
 
-@pytest.mark.parametrize(
-    "source, hint", [("mnist", "mnist.npz"), ("fashion_mnist", "apt-get install dataset-fashion-mnist")], ids=["mnist", "fashion"]
-)
-def test_missing_files_name_the_path_and_how_to_get_them(tmp_path, source, hint):
+def test_missing_files_name_the_path_and_how_to_get_them(tmp_path, monkeypatch):
     missing = tmp_path / "nowhere"
     with pytest.raises(DataError) as info:
-        build({"type": source, "path": str(missing), **SPLIT})
-    assert str(missing) in str(info.value) and hint in str(info.value)
-
-
-def test_missing_default_lists_every_place_looked(tmp_path, monkeypatch):
+        build({"type": "mnist", "path": str(missing), **SPLIT})
+    assert str(missing) in str(info.value) and "mnist.npz" in str(info.value)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", str(tmp_path / "debian"))
     with pytest.raises(DataError) as info:
-        build({"type": "fashion_mnist", **SPLIT})
-    assert str(tmp_path / "debian") in str(info.value) and str(tmp_path / "datasets" / "fashion-mnist") in str(info.value)
+        build({"type": "mnist", **SPLIT})
+    assert str(tmp_path / "datasets" / "mnist.npz") in str(info.value)
 
 
 def test_one_missing_file_of_four(tmp_path):
     directory = write_set(tmp_path / "d")
     (directory / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
-        build({"type": "fashion_mnist", "path": str(directory), **SPLIT})
+        build({"type": "mnist", "path": str(directory), **SPLIT})
 
 
 def test_labels_out_of_range_name_the_file(tmp_path):
