@@ -31,7 +31,7 @@ def _raw_bytes(path: str) -> bytes:
 
 
 def read_idx(path: str) -> np.ndarray:
-    """The array an IDX file holds (native byte order).
+    """The array an IDX file holds (native byte order; read-only when no conversion was needed).
 
     Raises:
         DataError: naming `path` if the file is missing, truncated or not IDX.
@@ -50,7 +50,7 @@ def read_idx(path: str) -> np.ndarray:
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
         raise DataError(path, f"IDX header promises shape {list(shape)} ({expected} bytes) but the file holds {len(raw) - header}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
 
 
 def write_idx(path: str, array: np.ndarray, compress: Optional[bool] = None) -> None:

@@ -130,7 +130,9 @@ def locate(configured: Optional[str], candidates: Sequence[str], how_to_get: str
 
 def federate_images(name: str, x: np.ndarray, y: np.ndarray, files: list[str], p: ImageSetParams, context: DataContext, path: str) -> FederatedData:
     """Scales uint8 images to [0, 1] float32 and splits them into clients."""
-    return federate(name, x.astype(np.float32) / 255.0, y, NUM_CLASSES, p, context.seed, path, fingerprint=fingerprint_files(files))
+    scaled = x.astype(np.float32)
+    scaled *= np.float32(1 / 255)
+    return federate(name, scaled, y, NUM_CLASSES, p, context.seed, path, fingerprint=fingerprint_files(files))
 
 
 @DATASETS.register("mnist", ImageSetParams)

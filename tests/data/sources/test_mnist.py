@@ -7,6 +7,7 @@ from fedrun.data.errors import DataError
 from fedrun.data.idx import write_idx
 from fedrun.data.preprocess import PreprocessConfig
 from fedrun.data.registry import DATASETS, DataContext
+from fedrun.data.sources import mnist  # noqa: F401  (registers the source)
 
 CONTEXT = DataContext(0, PreprocessConfig())
 SPLIT = {"num_clients": 4, "partition": {"type": "iid"}, "central_test_size": 8, "client_test_fraction": 0.25}
