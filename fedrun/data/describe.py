@@ -111,9 +111,9 @@ def _show_examples(figure: Any, grid: Any, data: FederatedData, decode: Optional
     x, y = arrays["x"], arrays["y"]
     side = int(round(np.sqrt(x[0].size)))
     if np.issubdtype(x.dtype, np.floating) and side * side == x[0].size:
-        count = min(8, len(x))
-        for k in range(count):
-            axis = figure.add_subplot(grid[2, :].subgridspec(1, 8)[0, k])
+        cells = grid[2, :].subgridspec(1, 8)
+        for k in range(min(8, len(x))):
+            axis = figure.add_subplot(cells[0, k])
             axis.imshow(x[k].reshape(side, side), cmap="gray")
             axis.set_title(f"label {int(y[k])}", fontsize=8)
             axis.axis("off")
