@@ -13,6 +13,8 @@ from typing import Any, Mapping, Optional
 from fedrun.config.errors import ConfigError
 from fedrun.config.params import bounded, parse
 from fedrun.data.preprocess import PreprocessConfig
+from fedrun.learning.personalization import PersonalizationConfig
+from fedrun.training.stragglers import StragglerConfig
 
 GROUPS = (
     "dataset",
@@ -40,6 +42,10 @@ class RunConfig:
         preprocess: Client preprocessing.
         allowed_targets: Module prefixes a `_target_` may name.
         progress: Print a line per round.
+        stragglers: Stragglers and dropouts among sampled clients (null: none).
+        personalization: Personalization evaluation (null: off).
+        client_lr_schedule: Client learning rate over rounds (null: constant).
+        server_lr_schedule: Server learning rate over rounds (null: constant).
     """
 
     rounds: int = bounded(10, ge=1)
@@ -58,6 +64,10 @@ class RunConfig:
     algorithm: Any = None
     runtime: Any = None
     sampling: Any = None
+    stragglers: Optional[StragglerConfig] = None
+    personalization: Optional[PersonalizationConfig] = None
+    client_lr_schedule: Any = None
+    server_lr_schedule: Any = None
 
 
 def validate(plain: Mapping[str, Any]) -> RunConfig:
@@ -87,5 +97,10 @@ def validate(plain: Mapping[str, Any]) -> RunConfig:
     ALGORITHMS.parse(config.algorithm, "algorithm")
     RUNTIMES.parse(config.runtime, "runtime")
     SAMPLERS.parse(config.sampling, "sampling")
+    from fedrun.learning.schedules import SCHEDULES
+
+    for key in ("client_lr_schedule", "server_lr_schedule"):
+        if getattr(config, key) is not None:
+            SCHEDULES.parse(getattr(config, key), key)
     build_factory(config.aggregator, "aggregator", config.allowed_targets)
     return config

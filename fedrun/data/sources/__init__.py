@@ -5,3 +5,4 @@ from fedrun.data.sources import emnist  # noqa: F401
 from fedrun.data.sources import fashion_mnist  # noqa: F401
 from fedrun.data.sources import mnist  # noqa: F401
 from fedrun.data.sources import shakespeare  # noqa: F401
+from fedrun.data.sources import synthetic  # noqa: F401
