@@ -74,11 +74,15 @@ def convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(path, "unknown value", value, [repr(a) for a in args])
         return value
     if origin in (typing.Union, types.UnionType):
+        nested_error = None
         for option in args:
             try:
                 return convert(value, option, path)
-            except ConfigError:
-                continue
+            except ConfigError as err:
+                if dataclasses.is_dataclass(option) and isinstance(value, Mapping):
+                    nested_error = err  # a mapping meant for this option: its own error says more
+        if nested_error is not None:
+            raise nested_error
         raise ConfigError(path, f"expected {_type_name(tp)}", value)
     if tp is type(None):
         if value is not None:

@@ -40,6 +40,8 @@ class RunConfig:
         preprocess: Client preprocessing.
         allowed_targets: Module prefixes a `_target_` may name.
         progress: Print a line per round.
+        print_signature: Print the type signature of the learning process's state
+            (model, aggregator state ...) before training.
     """
 
     rounds: int = bounded(10, ge=1)
@@ -50,6 +52,7 @@ class RunConfig:
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
     allowed_targets: list[str] = dataclasses.field(default_factory=list)
     progress: bool = True
+    print_signature: bool = False
     dataset: Any = None
     model: Any = None
     client_optimizer: Any = None
@@ -87,5 +90,9 @@ def validate(plain: Mapping[str, Any]) -> RunConfig:
     ALGORITHMS.parse(config.algorithm, "algorithm")
     RUNTIMES.parse(config.runtime, "runtime")
     SAMPLERS.parse(config.sampling, "sampling")
-    build_factory(config.aggregator, "aggregator", config.allowed_targets)
+    from fedrun.aggregators.build import AggregatorContext
+
+    # The population is known only once the data is read; the cohort bounds it below.
+    cohort = AggregatorContext(config.clients_per_round, config.clients_per_round, config.rounds, config.seed)
+    build_factory(config.aggregator, "aggregator", config.allowed_targets, cohort)
     return config
