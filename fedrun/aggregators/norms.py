@@ -118,10 +118,3 @@ class AdaptiveNorm:
 
 
 NormBound = Union[FixedNorm, AdaptiveNorm]
-
-
-def make_norm(norm: Optional[float], adaptive: Optional[AdaptiveNormParams], **adaptive_kwargs: Any) -> NormBound:
-    """A fixed bound if `norm` is given, else an adaptive one."""
-    if (norm is None) == (adaptive is None):
-        raise ValueError("give exactly one of 'norm' (fixed) and 'adaptive'")
-    return FixedNorm(norm) if norm is not None else AdaptiveNorm(adaptive, **adaptive_kwargs)  # type: ignore[arg-type]
