@@ -191,8 +191,8 @@ def _dp(p: DPParams, context: AggregatorContext, inner: Any = None) -> DPFactory
         if not count_stddev > p.noise_multiplier / 2:
             raise ParameterError(
                 "adaptive.clipped_count_stddev",
-                f"must exceed noise_multiplier / 2 = {p.noise_multiplier / 2} (default: clients_per_round / 20 = {count_stddev})",
-                a.clipped_count_stddev,
+                f"must exceed noise_multiplier / 2 = {p.noise_multiplier / 2} (unset, it is clients_per_round / 20)",
+                count_stddev,
                 f"> {p.noise_multiplier / 2}",
             )
         norm = AdaptiveNormParams(a.target_quantile, a.learning_rate, a.initial_norm)
