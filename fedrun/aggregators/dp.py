@@ -76,10 +76,10 @@ def sum_noise_multiplier(noise_multiplier: float, count_stddev: float) -> float:
 
 def _add_noise(total: Any, stddev: tf.Tensor, seed: tf.Tensor) -> Any:
     leaves = tf.nest.flatten(total)
-    noised = [
-        leaf + tf.cast(stddev, leaf.dtype) * tf.random.stateless_normal(tf.shape(leaf), tf.random.experimental.stateless_fold_in(seed, i), dtype=leaf.dtype)
-        for i, leaf in enumerate(leaves)
-    ]
+    noised = []
+    for i, leaf in enumerate(leaves):
+        noise = tf.random.stateless_normal(tf.shape(leaf), tf.random.experimental.stateless_fold_in(seed, i), dtype=leaf.dtype)
+        noised.append(leaf + tf.cast(stddev, leaf.dtype) * noise)
     return tf.nest.pack_sequence_as(total, noised)
 
 

@@ -62,7 +62,8 @@ def _variant(cls: type, weighted: bool, unweighted: bool) -> type:
     key = (cls, weighted, unweighted)
     if key not in _VARIANTS:
         bases = (cls,) + ((WeightedAggregationFactory,) if weighted else ()) + ((UnweightedAggregationFactory,) if unweighted else ())
-        _VARIANTS[key] = abc.ABCMeta(cls.__name__, bases, {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__})
+        namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+        _VARIANTS[key] = abc.ABCMeta(cls.__name__, bases, namespace)
     return _VARIANTS[key]
 
 

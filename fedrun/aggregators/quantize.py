@@ -97,11 +97,11 @@ class QuantizeFactory(FollowsInner):
         def next_fn(state: QuantizeState, value: AtClients, *weight: AtClients) -> MeasuredProcessOutput:
             count = value.num_clients
             seed = stream_seed(state.seed, state.round_num, "rounding")
-            specs = tf.nest.flatten(value_spec)
-            uniform = tf.nest.pack_sequence_as(
-                value_spec,
-                [tf.random.stateless_uniform([count] + s.shape.as_list(), tf.random.experimental.stateless_fold_in(seed, i)) for i, s in enumerate(specs)],
-            )
+            draws = [
+                tf.random.stateless_uniform([count] + s.shape.as_list(), tf.random.experimental.stateless_fold_in(seed, i))
+                for i, s in enumerate(tf.nest.flatten(value_spec))
+            ]
+            uniform = tf.nest.pack_sequence_as(value_spec, draws)
             received = intrinsics.map(quantize_client, (value, AtClients(uniform, count), intrinsics.broadcast(AtServer(levels), count)))
             inner_out = inner_process.next(state.inner, received, *weight)
             measurements = collections.OrderedDict(bits_sent=tf.constant(count * client_bits, tf.int64), quantize=inner_out.measurements)

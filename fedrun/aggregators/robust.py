@@ -187,7 +187,8 @@ def _krum(p: KrumParams, context: AggregatorContext) -> KrumFactory:
     """Krum / multi-Krum (reveals client values to the server)."""
     cohort = context.clients_per_round
     if cohort < 2 * p.byzantine + 3:
-        raise ParameterError("byzantine", f"Krum needs clients_per_round >= 2 * byzantine + 3, and clients_per_round is {cohort}", p.byzantine, f"0..{(cohort - 3) // 2}")
+        problem = f"Krum needs clients_per_round >= 2 * byzantine + 3, and clients_per_round is {cohort}"
+        raise ParameterError("byzantine", problem, p.byzantine, f"0..{(cohort - 3) // 2}")
     if p.multi > cohort:
         raise ParameterError("multi", f"cannot select more than the {cohort} clients of a round", p.multi, f"1..{cohort}")
     return KrumFactory(p.byzantine, p.multi)

@@ -99,7 +99,8 @@ def encode_client(value: Any, uniform: tf.Tensor, mask: tf.Tensor, bounds: tuple
 
 def uniform_bits(shape: list[int], seed: tf.Tensor, bits: int) -> tf.Tensor:
     """Integers uniform over `[0, 2**bits)` (int64), from whole 32-bit words (no range reduction)."""
-    words = tf.cast(tf.random.stateless_uniform(shape + [1 if bits <= 32 else 2], seed, minval=None, maxval=None, dtype=tf.uint32), tf.int64)
+    words = tf.random.stateless_uniform(shape + [1 if bits <= 32 else 2], seed, minval=None, maxval=None, dtype=tf.uint32)
+    words = tf.cast(words, tf.int64)
     value = words[..., 0] if bits <= 32 else tf.bitwise.bitwise_or(tf.bitwise.left_shift(words[..., 0], 32), words[..., 1])
     return tf.bitwise.bitwise_and(value, 2**bits - 1)
 
@@ -190,11 +191,8 @@ class SecureSumFactory(UnweightedAggregationFactory):
             rounding = tf.random.stateless_uniform([count, dim], seed=stream_seed(state.seed, state.round_num, "rounding"))
             offsets = num_mask_offsets(count, self.neighbors)
             masks = pairwise_masks(stream_seed(state.seed, state.round_num, "masks"), count, dim, offsets, self.bits)
-            masked, above, below = unzip_clients(
-                intrinsics.map(
-                    encode_client, (value, AtClients(rounding, count), AtClients(masks, count), intrinsics.broadcast(AtServer(bounds), count))
-                )
-            )
+            client_inputs = (value, AtClients(rounding, count), AtClients(masks, count), intrinsics.broadcast(AtServer(bounds), count))
+            masked, above, below = unzip_clients(intrinsics.map(encode_client, client_inputs))
             total = intrinsics.secure_sum(masked, self.bits).value
             lower, upper, levels, _ = bounds
             dequantized = tf.cast(total, tf.float64) * ((upper - lower) / levels) + lower * count

@@ -20,6 +20,20 @@ from tests.conftest import REPO_ROOT
 PRESETS = sorted(p.stem for p in (REPO_ROOT / "conf" / "aggregator").glob("*.yaml"))
 CONTEXT = AggregatorContext(clients_per_round=10, num_clients=40, rounds=3, seed=0)
 EXAMPLE = "tests.aggregators.example_factory"
+WEIGHTED_ONLY = {"_target_": f"{EXAMPLE}.ExampleWeightedMeanFactory"}
+
+
+def secure_mean(**secure_sum):
+    """mean -> clipping -> secure_sum, with the secure sum's parameters."""
+    inner = {"type": "secure_sum", "upper_bound": 1.0, **secure_sum}
+    return {"type": "mean", "value_sum": {"type": "clipping", "norm": 1.0, "inner": inner}}
+
+
+def clipping(inner, **params):
+    return {"type": "clipping", **params, "inner": inner}
+
+
+MEAN = {"type": "mean"}
 
 
 def preset(name):
@@ -43,7 +57,7 @@ def test_preset_aggregates_a_cohort(name):
     spec = [tf.TensorSpec([4, 3], tf.float32), tf.TensorSpec([3], tf.float32)]
     process = factory.create(spec, tf.TensorSpec([], tf.float32))
     rng = np.random.default_rng(0)
-    values = AtClients([tf.constant(rng.normal(size=(10, 4, 3)) * 0.1, tf.float32), tf.constant(rng.normal(size=(10, 3)) * 0.1, tf.float32)], 10)
+    values = AtClients([tf.constant(rng.normal(size=(10, *s.shape)) * 0.1, tf.float32) for s in spec], 10)
     weights = AtClients(tf.constant(rng.integers(1, 5, size=10), tf.float32), 10)
     output = process.next(process.initialize(), values, weights)
     assert [leaf.shape.as_list() for leaf in output.result.value] == [[4, 3], [3]]
@@ -61,9 +75,8 @@ def test_user_factory_by_target_with_inner_from_yaml():
 
 
 def test_wrapper_weightedness_follows_inner():
-    weighted_only = {"_target_": f"{EXAMPLE}.ExampleWeightedMeanFactory"}
-    around_weighted = build_factory({"type": "clipping", "norm": 1.0, "inner": weighted_only}, "aggregator", ["tests."], CONTEXT)
-    around_sum = build_factory({"type": "clipping", "norm": 1.0, "inner": {"type": "sum"}}, "aggregator", [], CONTEXT)
+    around_weighted = build_factory(clipping(WEIGHTED_ONLY, norm=1.0), "aggregator", ["tests."], CONTEXT)
+    around_sum = build_factory(clipping({"type": "sum"}, norm=1.0), "aggregator", [], CONTEXT)
     assert isinstance(around_weighted, ClippingFactory) and isinstance(around_sum, ClippingFactory)
     assert (supports_weighted(around_weighted), supports_unweighted(around_weighted)) == (True, False)
     assert (supports_weighted(around_sum), supports_unweighted(around_sum)) == (False, True)
@@ -75,27 +88,26 @@ def test_each_node_gets_its_own_seed():
     assert factory._value_sum.seed != factory._weight_sum.seed
 
 
-SECURE_MEAN = {"type": "mean", "value_sum": {"type": "clipping", "norm": 1.0, "inner": {"type": "secure_sum", "upper_bound": 1.0}}}
 BAD_TREES = [
     ({"type": "nope"}, "aggregator.type", "unknown aggregator"),
     ({"type": "mean", "value_sum": {"type": "nope"}}, "aggregator.value_sum.type", "unknown aggregator"),
     ({"type": "clipping", "norm": 1.0}, "aggregator.inner", "needs a child aggregator"),
-    ({"type": "zeroing", "norm": 5.0, "inner": {"type": "clipping", "norm": -1.0, "inner": {"type": "mean"}}}, "aggregator.inner.norm", "out of range"),
-    ({"type": "clipping", "norm": 1.0, "adaptive": {}, "inner": {"type": "mean"}}, "aggregator", "exactly one of"),
-    ({"type": "clipping", "adaptive": {"target_quantile": 1.5}, "inner": {"type": "mean"}}, "aggregator.adaptive.target_quantile", "out of range"),
-    ({"type": "clipping", "nrom": 1.0, "inner": {"type": "mean"}}, "aggregator.nrom", "unknown key"),
-    ({**SECURE_MEAN, "value_sum": {**SECURE_MEAN["value_sum"], "inner": {"type": "secure_sum", "upper_bound": 1.0, "bits": 70}}}, "aggregator.value_sum.inner.bits", "out of range"),
-    ({**SECURE_MEAN, "value_sum": {**SECURE_MEAN["value_sum"], "inner": {"type": "secure_sum", "upper_bound": 1.0, "bits": 3}}}, "aggregator.value_sum.inner.bits", "overflows for a cohort of 10"),
-    ({"type": "mean", "value_sum": {"type": "secure_sum", "upper_bound": -1.0, "lower_bound": 0.0}}, "aggregator.value_sum", "lower_bound < upper_bound"),
-    ({"type": "mean", "value_sum": {"_target_": f"{EXAMPLE}.ExampleWeightedMeanFactory"}}, "aggregator.value_sum", "needs an unweighted factory"),
-    ({"type": "mean", "value_sum": {"type": "clipping", "norm": 1.0, "inner": {"_target_": f"{EXAMPLE}.ExampleWeightedMeanFactory"}}}, "aggregator.value_sum", "needs an unweighted factory"),
+    ({"type": "zeroing", "norm": 5.0, "inner": clipping(MEAN, norm=-1.0)}, "aggregator.inner.norm", "out of range"),
+    (clipping(MEAN, norm=1.0, adaptive={}), "aggregator", "exactly one of"),
+    (clipping(MEAN, adaptive={"target_quantile": 1.5}), "aggregator.adaptive.target_quantile", "out of range"),
+    (clipping(MEAN, nrom=1.0), "aggregator.nrom", "unknown key"),
+    (secure_mean(bits=70), "aggregator.value_sum.inner.bits", "out of range"),
+    (secure_mean(bits=3), "aggregator.value_sum.inner.bits", "overflows for a cohort of 10"),
+    (secure_mean(upper_bound=-1.0, lower_bound=0.0), "aggregator.value_sum.inner", "lower_bound < upper_bound"),
+    ({"type": "mean", "value_sum": WEIGHTED_ONLY}, "aggregator.value_sum", "needs an unweighted factory"),
+    ({"type": "mean", "value_sum": clipping(WEIGHTED_ONLY, norm=1.0)}, "aggregator.value_sum", "needs an unweighted factory"),
     ({"type": "mean", "value_sum": {"_target_": "os.system"}}, "aggregator.value_sum._target_", "module not allowed"),
-    ({"type": "dp", "noise_multiplier": 2.0, "adaptive": {}}, "aggregator.adaptive.clipped_count_stddev", "must exceed noise_multiplier / 2"),
+    ({"type": "dp", "noise_multiplier": 2.0, "adaptive": {}}, "aggregator.adaptive.clipped_count_stddev", "exceed noise_multiplier / 2"),
     ({"type": "dp", "noise_multiplier": 0.0, "norm": 1.0}, "aggregator.noise_multiplier", "out of range"),
     ({"type": "dp", "norm": 1.0}, "aggregator.noise_multiplier", "missing required key"),
     ({"type": "krum", "byzantine": 4}, "aggregator.byzantine", "2 * byzantine + 3"),
     ({"type": "trimmed_mean", "trim_fraction": 0.5}, "aggregator.trim_fraction", "out of range"),
-    ({"type": "quantize", "bits": 0, "inner": {"type": "mean"}}, "aggregator.bits", "out of range"),
+    ({"type": "quantize", "bits": 0, "inner": MEAN}, "aggregator.bits", "out of range"),
 ]
 BAD_IDS = [
     "unknown-type", "unknown-nested-type", "missing-inner", "negative-norm", "norm-and-adaptive", "quantile-above-one",
@@ -115,7 +127,7 @@ def test_bad_tree_names_the_bad_node(node, path, problem):
 
 @pytest.mark.parametrize(
     "node, weighted",
-    [({"_target_": f"{EXAMPLE}.ExampleTaskFactory"}, True), ({"_target_": f"{EXAMPLE}.ExampleWeightedMeanFactory"}, False)],
+    [({"_target_": f"{EXAMPLE}.ExampleTaskFactory"}, True), (WEIGHTED_ONLY, False)],
     ids=["unweighted-root-weighted-algorithm", "weighted-root-unweighted-algorithm"],
 )
 def test_root_must_fit_the_algorithm(node, weighted):

@@ -60,7 +60,8 @@ def test_norm_spans_every_leaf_of_the_nest():
 
 
 def test_adaptive_norm_tracks_the_quantile():
-    process = ClippingFactory(AdaptiveNormParams(target_quantile=0.5, learning_rate=0.2, initial_norm=0.1), SumFactory()).create(tf.TensorSpec([2]))
+    params = AdaptiveNormParams(target_quantile=0.5, learning_rate=0.2, initial_norm=0.1)
+    process = ClippingFactory(params, SumFactory()).create(tf.TensorSpec([2]))
     state, bounds, expected = process.initialize(), [], []
     bound = 0.1
     for _ in range(3):

@@ -86,7 +86,9 @@ def test_weights_are_ignored():
     np.testing.assert_array_equal(unweighted.result.value.numpy(), weighted.result.value.numpy())
 
 
-@pytest.mark.parametrize("noise, count_stddev, expected", [(1.0, 1.0, (1 - 0.25) ** -0.5), (0.5, 0.5, (4 - 1) ** -0.5)], ids=["one-one", "tutorial-default"])
+@pytest.mark.parametrize(
+    "noise, count_stddev, expected", [(1.0, 1.0, (1 - 0.25) ** -0.5), (0.5, 0.5, (4 - 1) ** -0.5)], ids=["one-one", "preset-at-10-clients"]
+)
 def test_sum_noise_multiplier(noise, count_stddev, expected):
     assert sum_noise_multiplier(noise, count_stddev) == pytest.approx(expected)
 

@@ -46,7 +46,8 @@ def test_trimmed_mean():
 
 
 def test_weighted_trimmed_mean():
-    np.testing.assert_allclose(aggregate(TrimmedMeanFactory(0.25), COHORT, WEIGHTS).result.value.numpy(), [(2 + 15) / 6, (0 + 10) / 6], rtol=1e-6)
+    output = aggregate(TrimmedMeanFactory(0.25), COHORT, WEIGHTS)
+    np.testing.assert_allclose(output.result.value.numpy(), [(2 + 15) / 6, (0 + 10) / 6], rtol=1e-6)
 
 
 def test_krum_scores_by_hand():

@@ -37,7 +37,9 @@ def test_state_and_measurements_types():
     )
 
 
-@pytest.mark.parametrize("bits, clients, ok", [(4, 15, True), (4, 16, False), (1, 1, True), (20, 10, True)], ids=["fits", "overflows", "one-client", "default-like"])
+@pytest.mark.parametrize(
+    "bits, clients, ok", [(4, 15, True), (4, 16, False), (1, 1, True), (20, 10, True)], ids=["fits", "overflows", "one-client", "default-like"]
+)
 def test_overflow_check(bits, clients, ok):
     assert (secure.overflow_problem(bits, clients) is None) == ok
     if not ok:
@@ -78,7 +80,11 @@ def test_keeps_nest_structure_and_dtypes():
     np.testing.assert_allclose(output.result.value["b"].numpy(), [0.5], atol=1e-9)
 
 
-@pytest.mark.parametrize("clients, neighbors", [(1, None), (2, None), (5, None), (8, None), (8, 2), (9, 4)], ids=["one", "two", "odd", "even", "ring-2", "ring-4"])
+@pytest.mark.parametrize(
+    "clients, neighbors",
+    [(1, None), (2, None), (5, None), (8, None), (8, 2), (9, 4)],
+    ids=["one", "two", "odd", "even", "ring-2", "ring-4"],
+)
 def test_masks_cancel_modulo_the_field(clients, neighbors):
     bits = 20
     masks = pairwise_masks(tf.constant([7, 11], tf.int64), clients, 64, num_mask_offsets(clients, neighbors), bits).numpy()
@@ -88,7 +94,11 @@ def test_masks_cancel_modulo_the_field(clients, neighbors):
         assert np.all(masks.any(axis=1))  # every client is masked
 
 
-@pytest.mark.parametrize("clients, neighbors, offsets", [(10, None, 5), (11, None, 5), (100, 4, 2), (100, 5, 3), (3, 8, 1)], ids=["even-all", "odd-all", "ring-4", "ring-5-rounds-up", "fewer-clients-than-neighbours"])
+@pytest.mark.parametrize(
+    "clients, neighbors, offsets",
+    [(10, None, 5), (11, None, 5), (100, 4, 2), (100, 5, 3), (3, 8, 1)],
+    ids=["even-all", "odd-all", "ring-4", "ring-5-rounds-up", "fewer-clients-than-neighbours"],
+)
 def test_mask_graph_size(clients, neighbors, offsets):
     assert num_mask_offsets(clients, neighbors) == offsets
 
