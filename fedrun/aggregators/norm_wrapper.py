@@ -57,7 +57,7 @@ class NormWrapperFactory(FollowsInner):
         self.inner = inner
 
     def create(self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None) -> AggregationProcess:
-        inner_process = self._create_inner(self.inner, value_spec, weight_spec)
+        inner_process = self._create_inner(value_spec, weight_spec)
         norm, rule, state_type = self.norm, type(self).client_rule, self.state_type
 
         def initialize() -> Any:

@@ -87,7 +87,7 @@ class QuantizeFactory(FollowsInner):
 
     def create(self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None) -> AggregationProcess:
         check_floating(value_spec, "quantize")
-        inner_process = self._create_inner(self.inner, value_spec, weight_spec)
+        inner_process = self._create_inner(value_spec, weight_spec)
         levels = tf.constant(2**self.bits - 1, tf.int64)
         client_bits = bits_per_client(value_spec, self.bits)
 

@@ -35,39 +35,39 @@ from fedrun.core.placements import AtClients, AtServer
 from fedrun.core.processes import AggregationProcess, MeasuredProcessOutput
 
 
-def _sorted_with_weights(stacked: tf.Tensor, weights: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, list[int]]:
-    """Per coordinate, client values sorted ascending and their weights, as `[K, n]`."""
-    shape = stacked.shape.as_list()
-    values = tf.reshape(stacked, [shape[0], -1])
-    order = tf.argsort(values, axis=0, stable=True)
-    sorted_values = tf.experimental.numpy.take_along_axis(values, order, axis=0)
-    sorted_weights = tf.gather(tf.cast(weights, values.dtype), order)
-    return sorted_values, sorted_weights, shape[1:]
+def _sorted_with_weights(stacked: tf.Tensor, weights: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per coordinate, the client values sorted ascending and their weights, as `[n, K]`."""
+    values = tf.transpose(tf.reshape(stacked, [tf.shape(stacked)[0], -1]))
+    order = tf.argsort(values, axis=-1, stable=True)
+    return tf.gather(values, order, batch_dims=1), tf.gather(tf.cast(weights, values.dtype), order)
 
 
+@tf.function(reduce_retracing=True)
 def weighted_median(stacked: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
     """Coordinate-wise weighted median of `[K, ...]` values: the mean of the lower and
     upper weighted medians (the ordinary median when weights are equal)."""
-    values, w, shape = _sorted_with_weights(stacked, weights)
-    cumulative = tf.cumsum(w, axis=0)
-    half = cumulative[-1:] / 2
-    lower = tf.argmax(tf.cast(cumulative >= half, tf.int32), axis=0)
-    upper = tf.argmax(tf.cast(cumulative > half, tf.int32), axis=0)
-    pick = lambda index: tf.experimental.numpy.take_along_axis(values, index[None, :], axis=0)[0]  # noqa: E731
-    return tf.reshape((pick(lower) + pick(upper)) / 2, shape)
+    values, w = _sorted_with_weights(stacked, weights)
+    cumulative = tf.cumsum(w, axis=-1)
+    half = cumulative[:, -1:] / 2
+    lower = tf.argmax(tf.cast(cumulative >= half, tf.int32), axis=-1)
+    upper = tf.argmax(tf.cast(cumulative > half, tf.int32), axis=-1)
+    picked = tf.gather(values, tf.stack([lower, upper], axis=-1), batch_dims=1)
+    return tf.reshape(tf.reduce_mean(picked, axis=-1), tf.shape(stacked)[1:])
 
 
+@tf.function(reduce_retracing=True)
 def trimmed_mean(stacked: tf.Tensor, weights: tf.Tensor, trim: int) -> tf.Tensor:
     """Coordinate-wise weighted mean of `[K, ...]` values without the `trim` lowest and highest."""
-    values, w, shape = _sorted_with_weights(stacked, weights)
-    count = values.shape[0]
-    kept, kept_w = values[trim : count - trim], w[trim : count - trim]
-    return tf.reshape(tf.reduce_sum(kept * kept_w, axis=0) / tf.reduce_sum(kept_w, axis=0), shape)
+    values, w = _sorted_with_weights(stacked, weights)
+    count = tf.shape(values)[-1]
+    kept, kept_w = values[:, trim : count - trim], w[:, trim : count - trim]
+    return tf.reshape(tf.reduce_sum(kept * kept_w, axis=-1) / tf.reduce_sum(kept_w, axis=-1), tf.shape(stacked)[1:])
 
 
+@tf.function(reduce_retracing=True)
 def krum_scores(flat: tf.Tensor, byzantine: int) -> tf.Tensor:
     """Each client's Krum score: summed squared distances to its `K - f - 2` nearest others."""
-    count = flat.shape[0]
+    count = tf.shape(flat)[0]
     flat = tf.cast(flat, tf.float64)
     squared = tf.reduce_sum(tf.square(flat), axis=1)
     distances = tf.maximum(squared[:, None] + squared[None, :] - 2 * tf.matmul(flat, flat, transpose_b=True), 0.0)

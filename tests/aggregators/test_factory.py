@@ -1,5 +1,8 @@
 """Wrappers are weighted and/or unweighted exactly as their inner factory."""
 
+import copy
+import pickle
+
 import pytest
 
 from fedrun.aggregators.clipping import ClippingFactory
@@ -34,3 +37,10 @@ def test_variants_are_shared_classes():
 def test_inner_is_required():
     with pytest.raises(TypeError, match="inner"):
         ClippingFactory(1.0, None)
+
+
+def test_copies_and_pickles_keep_the_variant():
+    wrapper = ZeroingFactory(10.0, ClippingFactory(1.0, ExampleWeightedMeanFactory()))
+    for clone in (copy.deepcopy(wrapper), pickle.loads(pickle.dumps(wrapper))):
+        assert type(clone) is type(wrapper)
+        assert isinstance(clone.inner, ClippingFactory) and clone.norm.norm == 10.0
