@@ -14,7 +14,8 @@ Privacy-Preserving Machine Learning"), simulated without dropouts:
 3. The server receives the masked vectors only through `intrinsics.secure_sum`
    (their modular sum) and dequantizes that sum.
 
-Masking with every other client costs each client `K - 1` PRG streams. With
+A cohort of one has nobody to mask with; its sum is its value anyway. Masking with
+every other client costs each client `K - 1` PRG streams. With
 `neighbors: k` each client masks only with its `k` ring neighbours (a k-regular
 Harary graph, as in SecAgg+, Bell et al. 2020), which keeps the cancellation and
 the uniformity of single masked vectors at `k` streams per client. Masks are built
