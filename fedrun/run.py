@@ -74,7 +74,7 @@ def build(plain: Mapping[str, Any]) -> BuiltRun:
         server_optimizer=server_optimizer,
         aggregator_node=config.aggregator,
         allowed_targets=tuple(config.allowed_targets),
-        aggregator_context=AggregatorContext(config.clients_per_round, num_clients, config.rounds),
+        aggregator_context=AggregatorContext(config.clients_per_round, num_clients, config.rounds, config.seed),
         runtime=runtime,
         client_lr_schedule=build_schedule(config.client_lr_schedule, "client_lr_schedule", client_optimizer.learning_rate),
         server_lr_schedule=build_schedule(config.server_lr_schedule, "server_lr_schedule", server_optimizer.learning_rate),
@@ -140,6 +140,8 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, "metrics.jsonl"))]
     if config.progress:
         callbacks.append(ProgressCallback(config.rounds))
+    if config.print_signature:
+        print(built.process.initialize.type_signature.formatted_representation(), flush=True)
     loop_config = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess)
     started = time.perf_counter()
     try:

@@ -81,7 +81,7 @@ def convert(value: Any, tp: Any, path: str) -> Any:
                 return convert(value, option, path)
             except ConfigError:
                 if isinstance(value, Mapping) and dataclasses.is_dataclass(option):
-                    raise  # the block's own complaint names the bad key
+                    raise  # a mapping meant for this block: its own error names the bad key
                 continue
         raise ConfigError(path, f"expected {_type_name(tp)}", value)
     if tp is type(None):

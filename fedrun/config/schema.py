@@ -46,6 +46,8 @@ class RunConfig:
         personalization: Personalization evaluation (null: off).
         client_lr_schedule: Client learning rate over rounds (null: constant).
         server_lr_schedule: Server learning rate over rounds (null: constant).
+        print_signature: Print the type signature of the learning process's state
+            (model, aggregator state ...) before training.
     """
 
     rounds: int = bounded(10, ge=1)
@@ -56,6 +58,7 @@ class RunConfig:
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
     allowed_targets: list[str] = dataclasses.field(default_factory=list)
     progress: bool = True
+    print_signature: bool = False
     dataset: Any = None
     model: Any = None
     client_optimizer: Any = None
@@ -102,5 +105,9 @@ def validate(plain: Mapping[str, Any]) -> RunConfig:
     for key in ("client_lr_schedule", "server_lr_schedule"):
         if getattr(config, key) is not None:
             SCHEDULES.parse(getattr(config, key), key)
-    build_factory(config.aggregator, "aggregator", config.allowed_targets)
+    from fedrun.aggregators.build import AggregatorContext
+
+    # The population is known only once the data is read; the cohort bounds it below.
+    cohort = AggregatorContext(config.clients_per_round, config.clients_per_round, config.rounds, config.seed)
+    build_factory(config.aggregator, "aggregator", config.allowed_targets, cohort)
     return config
