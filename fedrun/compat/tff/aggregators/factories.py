@@ -5,9 +5,9 @@ TFF-style factories take TFF types in `create` and return TFF-style processes:
 
 * `SumFactory`, `MeanFactory`, ... wrap fedrun's factory of the same name; the
   fedrun factory is available as `.native`, and `create` returns the fedrun process
-  presented with TFF's conventions (`templates.bridge_process`). `wrap` presents
-  any fedrun factory so (the wrappers `clipping_factory` and `zeroing_factory`
-  return).
+  presented with TFF's conventions (`templates.bridge_process`). `wrap` does the
+  same for any fedrun factory (`clipping_factory` and `zeroing_factory` return
+  such wrappers).
 * A user's subclass of `UnweightedAggregationFactory` / `WeightedAggregationFactory`
   (the tutorial's `ExampleTaskFactory`) returns its own `tff.templates.AggregationProcess`.
 

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 import fedrun.compat.tff as tff
+from tests.compat.tff.aggregators.processes import run_rounds
 
 DP = tff.aggregators.DifferentiallyPrivateFactory
 VALUE_TYPE = tff.TensorType(tf.float32, [2])
@@ -23,15 +24,6 @@ def expected_epsilon(noise_multiplier, sampling_rate, rounds, delta=1e-5):
     event = dp_accounting.PoissonSampledDpEvent(sampling_rate, dp_accounting.GaussianDpEvent(noise_multiplier))
     accountant.compose(event, rounds)
     return accountant.get_epsilon(delta)
-
-
-def run_rounds(process, rounds, *client_args):
-    state, outputs = process.initialize(), []
-    for _ in range(rounds):
-        output = process.next(state, *client_args)
-        state = output.state
-        outputs.append(output)
-    return outputs
 
 
 # ------------------------------------------------------------------ types

@@ -8,20 +8,12 @@ import pytest
 import tensorflow as tf
 
 import fedrun.compat.tff as tff
+from tests.compat.tff.aggregators.processes import run_rounds
 
 VALUE_TYPE = tff.TensorType(tf.float32, [2])
 WEIGHT_TYPE = tff.TensorType(tf.float32)
 # L2 norms 5.0, 0.5, 2.0.
 CLIENT_VALUES = [[3.0, 4.0], [0.3, 0.4], [0.0, 2.0]]
-
-
-def run_rounds(process, rounds, *client_args):
-    state, outputs = process.initialize(), []
-    for _ in range(rounds):
-        output = process.next(state, *client_args)
-        state = output.state
-        outputs.append(output)
-    return outputs
 
 
 # ------------------------------------------------------------------ types

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import fedrun.compat.tff as tff
+from tests.compat.tff.aggregators.processes import run_rounds
 
 VALUE_TYPE = tff.TensorType(tf.float32, [3])
 CLIENT_VALUES = [[0.1, -0.7, 0.25], [0.9, 0.3, -0.5], [-0.2, 0.05, 0.6]]
@@ -39,10 +40,7 @@ def test_is_an_unweighted_factory_with_seeded_state():
 # ---------------------------------------------------------------- numbers
 def test_sum_within_quantization_error():
     process = tff.aggregators.SecureSumFactory(1.0).create(VALUE_TYPE)
-    state = process.initialize()
-    for _ in range(2):  # fresh masks and rounding every round
-        output = process.next(state, CLIENT_VALUES)
-        state = output.state
+    for output in run_rounds(process, 2, CLIENT_VALUES):  # fresh masks and rounding every round
         assert_within_quantization_error(output.result, np.sum(CLIENT_VALUES, axis=0), 3, -1.0, 1.0)
         assert (output.measurements["secure_upper_clipped_count"], output.measurements["secure_lower_clipped_count"]) == (0, 0)
 
