@@ -38,8 +38,14 @@ class BuiltRun:
     runtime: Any
 
 
-def build(plain: Mapping[str, Any]) -> BuiltRun:
-    """Validates `plain` (a resolved config as plain Python) and builds the run."""
+def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
+    """Validates `plain` (a resolved config as plain Python) and builds the run.
+
+    Args:
+        plain: The composed config.
+        runtime: Executes client work instead of the configured runtime (a Ray
+            actor rebuilding the run passes its in-process one).
+    """
     config = validate(plain)
     from fedrun.aggregators.build import AggregatorContext
     from fedrun.data.build import build_data
@@ -60,7 +66,9 @@ def build(plain: Mapping[str, Any]) -> BuiltRun:
             "clients_per_round", f"the data set has only {num_clients} clients", config.clients_per_round, f"1..{num_clients}"
         )
     model = build_model(config.model, "model", data, config.seed, config.allowed_targets)
-    runtime = RUNTIMES.build(config.runtime, "runtime")
+    if runtime is None:
+        runtime = RUNTIMES.build(config.runtime, "runtime")
+        runtime.bind_run_config(plain)
     context = AlgorithmContext(
         model=model,
         client_optimizer=OPTIMIZERS.build(config.client_optimizer, "client_optimizer"),
