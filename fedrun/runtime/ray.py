@@ -123,6 +123,17 @@ class RayRuntime(Runtime):
         self._steps: list[ClientStep] = []
         self._pool: Optional[WorkerPool] = None
         self._owns_connection = False
+        self._restarts = 0
+
+    @property
+    def trainers(self) -> tuple[LocalTrainer, ...]:
+        """The trainers made so far, in the order the run's build made them."""
+        return tuple(self._trainers)
+
+    @property
+    def restarts(self) -> int:
+        """Workers replaced so far after dying."""
+        return self._restarts + (self._pool.restarts if self._pool is not None else 0)
 
     def bind_run_config(self, run_config: Mapping[str, Any]) -> None:
         self._run_config = copy.deepcopy(dict(run_config))
@@ -140,37 +151,34 @@ class RayRuntime(Runtime):
 
     # ------------------------------------------------------------------ execution
     def train(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
-        plain_inputs = to_numpy(inputs)
-        requests = [
-            self._request("train", trainer, cohort, share, _slice_inputs(plain_inputs, share))
-            for share in split_positions(cohort.num_clients, self.params.num_workers)
-        ]
-        return self._gather(requests, weights, cohort.round_num)
+        return self._gather(self.share_requests("train", trainer, cohort, inputs), weights, cohort.round_num)
 
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
-        requests = [
-            self._request("evaluate", trainer, cohort, share)
-            for share in split_positions(cohort.num_clients, self.params.num_workers)
-        ]
-        return self._gather(requests, weights, cohort.round_num)
+        return self._gather(self.share_requests("evaluate", trainer, cohort), weights, cohort.round_num)
 
-    def _request(
-        self, kind: str, trainer: LocalTrainer, cohort: CohortData, share: tuple[int, ...], inputs: Optional[RoundInputs] = None
-    ) -> ShareRequest:
+    def share_requests(
+        self, kind: str, trainer: LocalTrainer, cohort: CohortData, inputs: Optional[RoundInputs] = None
+    ) -> list[ShareRequest]:
+        """The cohort cut into one `ShareRequest` per worker (contiguous shares)."""
         index = next((i for i, t in enumerate(self._trainers) if t is trainer), None)
         if index is None:
             raise ValueError("runtime=ray runs only trainers made by its own make_trainer")
-        return ShareRequest(
-            kind,  # type: ignore[arg-type]
-            index,
-            trainer_signature(trainer),
-            tuple(cohort.client_ids),
-            share,
-            int(cohort.round_num),
-            int(cohort.seed),
-            cohort.mask.numpy()[list(share)],
-            inputs,
-        )
+        plain_inputs = to_numpy(inputs) if inputs is not None else None
+        mask = cohort.mask.numpy()
+        return [
+            ShareRequest(
+                kind,  # type: ignore[arg-type]
+                index,
+                trainer_signature(trainer),
+                tuple(cohort.client_ids),
+                share,
+                int(cohort.round_num),
+                int(cohort.seed),
+                mask[list(share)],
+                _slice_inputs(plain_inputs, share) if plain_inputs is not None else None,
+            )
+            for share in split_positions(cohort.num_clients, self.params.num_workers)
+        ]
 
     def _gather(self, requests: list[ShareRequest], weights: ModelWeights, round_num: int) -> Nest:
         pool = self._ensure_pool()
@@ -181,15 +189,7 @@ class RayRuntime(Runtime):
             ids = [cid for request in dropped for cid in request.client_ids]
             self.dropped_clients += len(ids)
             logger.warning("round %d: clients %s dropped after their Ray worker died twice", round_num, ids)
-        template = next((r for r in results if r is not None), None)
-        if template is None:
-            raise RuntimeError(f"round {round_num}: every Ray worker died twice; no client finished")
-        # A dropped client contributes zero examples, a zero update and zero metrics.
-        parts = [
-            r if r is not None else tf.nest.map_structure(lambda a, n=len(q.positions): np.zeros((n, *a.shape[1:]), a.dtype), template)
-            for r, q in zip(results, requests)
-        ]
-        return to_tensors(tf.nest.map_structure(lambda *xs: np.concatenate(xs, axis=0), *parts))
+        return to_tensors(join_shares(results, requests))
 
     # ----------------------------------------------------------------- lifecycle
     def _ensure_pool(self) -> WorkerPool:
@@ -217,6 +217,7 @@ class RayRuntime(Runtime):
 
     def close(self) -> None:
         if self._pool is not None:
+            self._restarts += self._pool.restarts
             self._pool.close()
             self._pool = None
         if self._owns_connection:
@@ -224,6 +225,20 @@ class RayRuntime(Runtime):
 
             ray.shutdown()
             self._owns_connection = False
+
+
+def join_shares(results: list[Optional[Nest]], requests: list[ShareRequest]) -> Nest:
+    """The shares' outputs stacked in cohort order; a dropped share (None) becomes
+    zero rows: no examples, a zero update, zero metrics."""
+    template = next((r for r in results if r is not None), None)
+    if template is None:
+        raise RuntimeError(f"round {requests[0].round_num}: every Ray worker died twice; no client finished")
+
+    def zeros(count: int) -> Nest:
+        return tf.nest.map_structure(lambda a: np.zeros((count, *a.shape[1:]), a.dtype), template)
+
+    parts = [r if r is not None else zeros(len(q.positions)) for r, q in zip(results, requests)]
+    return tf.nest.map_structure(lambda *xs: np.concatenate(xs, axis=0), *parts)
 
 
 def _slice_inputs(inputs: RoundInputs, positions: tuple[int, ...]) -> RoundInputs:
