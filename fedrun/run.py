@@ -114,6 +114,11 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, "metrics.jsonl"))]
     if config.progress:
         callbacks.append(ProgressCallback(config.rounds))
+    from fedrun.training.hparams import HParamsCallback, job_overrides
+
+    overrides = job_overrides(output_dir)
+    if overrides:  # a Hydra job: its overrides are its hyperparameters (sweeps)
+        callbacks.append(HParamsCallback(tb_dir, overrides))
     loop_config = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess)
     started = time.perf_counter()
     try:

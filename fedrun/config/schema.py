@@ -40,6 +40,8 @@ class RunConfig:
         preprocess: Client preprocessing.
         allowed_targets: Module prefixes a `_target_` may name.
         progress: Print a line per round.
+        objective: Dotted path into `summary.json` (`final_eval.federated.accuracy`)
+            whose value the run returns to a Hydra sweeper (Optuna); null: none.
     """
 
     rounds: int = bounded(10, ge=1)
@@ -50,6 +52,7 @@ class RunConfig:
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
     allowed_targets: list[str] = dataclasses.field(default_factory=list)
     progress: bool = True
+    objective: Optional[str] = None
     dataset: Any = None
     model: Any = None
     client_optimizer: Any = None
