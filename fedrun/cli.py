@@ -22,7 +22,7 @@ EXIT_BAD_INPUT = 2
 # on purpose (`hydra/launcher=joblib`); Hydra 1.3 validates them against those
 # schemas and warns that it does, also in the launchers' job processes, which
 # import this module to run `_task`.
-warnings.filterwarnings("ignore", message=".*is validated against ConfigStore schema with the same name")
+warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStore schema with the same name")
 
 
 def register_experiments(directory: Path = EXPERIMENTS_DIR) -> list[str]:
