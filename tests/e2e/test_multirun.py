@@ -89,3 +89,39 @@ def test_a_wrong_objective_path_lists_the_summary_paths(tmp_path):
     result = run_fedrun([f"hydra.run.dir={tmp_path}", "objective=final_eval.nope", *SMALL[1:], "rounds=1"])
     assert result.returncode == 2
     assert "objective: no number at this path" in result.stderr and "final_eval.federated.accuracy" in result.stderr
+
+
+def compose_with_hydra(overrides):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=overrides, return_hydra_config=True)
+
+
+@pytest.mark.parametrize(
+    "launcher, target",
+    [
+        ("joblib", "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"),
+        ("ray", "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"),
+        ("submitit_slurm", "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"),
+    ],
+    ids=["joblib", "ray", "slurm"],
+)
+@pytest.mark.filterwarnings("ignore:(?s).*is validated against ConfigStore schema")  # as fedrun.cli does
+def test_launcher_presets_compose(launcher, target):
+    cfg = compose_with_hydra([f"hydra/launcher={launcher}"])
+    assert cfg.hydra.launcher._target_ == target
+
+
+def test_optuna_preset_tunes_both_learning_rates_and_validates():
+    from omegaconf import OmegaConf
+
+    from fedrun.config.schema import validate
+
+    cfg = compose_with_hydra(["hparams_search=fedavg_learning_rates"])
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
+    assert set(sweeper.params) == {"client_optimizer.learning_rate", "server_optimizer.learning_rate"}
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    plain.pop("hydra")
+    assert validate(plain).objective == "final_eval.federated.accuracy"
