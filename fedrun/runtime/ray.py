@@ -34,7 +34,7 @@ from fedrun.models.functional import FunctionalModel, ModelWeights
 from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import RUNTIMES, Runtime
 from fedrun.runtime.client_steps import ClientStep
-from fedrun.runtime.ray_pool import WorkerPool, split_positions
+from fedrun.runtime.ray_pool import WorkerPool, balanced_shares
 from fedrun.runtime.ray_worker import ClientWorker, ShareRequest, to_numpy, to_tensors, trainer_signature
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
 
@@ -159,7 +159,7 @@ class RayRuntime(Runtime):
     def share_requests(
         self, kind: str, trainer: LocalTrainer, cohort: CohortData, inputs: Optional[RoundInputs] = None
     ) -> list[ShareRequest]:
-        """The cohort cut into one `ShareRequest` per worker (contiguous shares)."""
+        """The cohort dealt into one `ShareRequest` per worker, balanced by examples."""
         index = next((i for i, t in enumerate(self._trainers) if t is trainer), None)
         if index is None:
             raise ValueError("runtime=ray runs only trainers made by its own make_trainer")
@@ -177,7 +177,7 @@ class RayRuntime(Runtime):
                 mask[list(share)],
                 _slice_inputs(plain_inputs, share) if plain_inputs is not None else None,
             )
-            for share in split_positions(cohort.num_clients, self.params.num_workers)
+            for share in balanced_shares(mask.sum(axis=(1, 2)), self.params.num_workers)
         ]
 
     def _gather(self, requests: list[ShareRequest], weights: ModelWeights, round_num: int) -> Nest:
@@ -228,17 +228,21 @@ class RayRuntime(Runtime):
 
 
 def join_shares(results: list[Optional[Nest]], requests: list[ShareRequest]) -> Nest:
-    """The shares' outputs stacked in cohort order; a dropped share (None) becomes
-    zero rows: no examples, a zero update, zero metrics."""
+    """The shares' outputs stacked in cohort order; the clients of a dropped share
+    (None) get zero rows: no examples, a zero update, zero metrics."""
     template = next((r for r in results if r is not None), None)
     if template is None:
         raise RuntimeError(f"round {requests[0].round_num}: every Ray worker died twice; no client finished")
+    count = sum(len(q.positions) for q in requests)
+    finished = [(r, list(q.positions)) for r, q in zip(results, requests) if r is not None]
 
-    def zeros(count: int) -> Nest:
-        return tf.nest.map_structure(lambda a: np.zeros((count, *a.shape[1:]), a.dtype), template)
+    def place(leaf: np.ndarray, *parts: np.ndarray) -> np.ndarray:
+        out = np.zeros((count, *leaf.shape[1:]), leaf.dtype)
+        for part, (_, rows) in zip(parts, finished):
+            out[rows] = part
+        return out
 
-    parts = [r if r is not None else zeros(len(q.positions)) for r, q in zip(results, requests)]
-    return tf.nest.map_structure(lambda *xs: np.concatenate(xs, axis=0), *parts)
+    return tf.nest.map_structure(place, template, *(r for r, _ in finished))
 
 
 def _slice_inputs(inputs: RoundInputs, positions: tuple[int, ...]) -> RoundInputs:

@@ -24,9 +24,22 @@ Nest = Any
 logger = logging.getLogger(__name__)
 
 
-def split_positions(count: int, parts: int) -> list[tuple[int, ...]]:
-    """`range(count)` cut into at most `parts` contiguous, near-equal, non-empty shares."""
-    return [tuple(int(p) for p in chunk) for chunk in np.array_split(np.arange(count), min(parts, count)) if len(chunk)]
+def balanced_shares(work: Sequence[float], parts: int) -> list[tuple[int, ...]]:
+    """Positions `0..len(work)-1` dealt into at most `parts` non-empty shares of
+    even total work: the largest first, each to the least loaded share (ties to
+    the lower index). Positions are sorted within a share.
+
+    A round lasts as long as its slowest actor, so shares are balanced by the
+    examples each client trains on, not by client count.
+    """
+    count = len(work)
+    loads = [0.0] * min(parts, count)
+    members: list[list[int]] = [[] for _ in loads]
+    for position in sorted(range(count), key=lambda p: (-work[p], p)):
+        target = min(range(len(loads)), key=lambda s: (loads[s], s))
+        loads[target] += float(work[position])
+        members[target].append(position)
+    return [tuple(sorted(m)) for m in members if m]
 
 
 class WorkerPool:
