@@ -51,7 +51,7 @@ class RayParams:
         address: null starts a local Ray; `auto` joins the cluster of this machine;
             `ray://host:10001` joins a remote cluster through Ray Client.
         num_cpus: CPUs of the local Ray (null: all); only with `address: null`.
-        num_workers: Actors training clients (each takes a contiguous share).
+        num_workers: Actors training clients (each a share of the cohort, balanced by examples).
         cpus_per_worker: CPUs Ray reserves per actor (also its TensorFlow threads).
         local: How an actor trains its share: `vectorized` (together) or `sequential`.
         chunk_size: Clients per compiled call of an actor's vectorized runtime.
@@ -157,7 +157,7 @@ class RayRuntime(Runtime):
         return self._gather(self.share_requests("evaluate", trainer, cohort), weights, cohort.round_num)
 
     def share_requests(
-        self, kind: str, trainer: LocalTrainer, cohort: CohortData, inputs: Optional[RoundInputs] = None
+        self, kind: Literal["train", "evaluate"], trainer: LocalTrainer, cohort: CohortData, inputs: Optional[RoundInputs] = None
     ) -> list[ShareRequest]:
         """The cohort dealt into one `ShareRequest` per worker, balanced by examples."""
         index = next((i for i, t in enumerate(self._trainers) if t is trainer), None)
@@ -167,7 +167,7 @@ class RayRuntime(Runtime):
         mask = cohort.mask.numpy()
         return [
             ShareRequest(
-                kind,  # type: ignore[arg-type]
+                kind,
                 index,
                 trainer_signature(trainer),
                 tuple(cohort.client_ids),

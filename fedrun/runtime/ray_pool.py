@@ -1,7 +1,7 @@
 """The actors of `runtime=ray`: start, dispatch shares, restart the ones that die.
 
 `WorkerPool` owns `num_workers` Ray actors (each a `ClientWorker`). A cohort is cut
-into contiguous shares, one an actor; the weights go to the object store once per
+into shares of even work, one an actor; the weights go to the object store once per
 call and every actor reads them from there. An actor that dies while training a
 share is replaced by a new one (which rebuilds the run) and the share is retried
 once on it; if it dies again, the share's clients are dropped from the round.
