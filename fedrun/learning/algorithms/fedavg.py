@@ -10,7 +10,7 @@ averaging of the client models).
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Optional, Union
 
 import tensorflow as tf
 
@@ -23,14 +23,16 @@ from fedrun.learning.distributor import build_broadcast_process
 from fedrun.learning.finalizer import build_apply_optimizer_finalizer
 from fedrun.learning.process import LearningProcess, compose_learning_process
 from fedrun.models.functional import FunctionalModel
+from fedrun.models.variable_model import VariableModel
 from fedrun.optimizers import SGD, Optimizer
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.local import VectorizedRuntime
 from fedrun.runtime.trainer import LocalRule
+from fedrun.runtime.variable_trainer import learning_model
 
 
 def build_fed_avg(
-    model: FunctionalModel,
+    model: Union[FunctionalModel, VariableModel],
     client_optimizer: Optimizer,
     server_optimizer: Optional[Optimizer] = None,
     model_aggregator: Optional[AggregationFactory] = None,
@@ -43,7 +45,7 @@ def build_fed_avg(
     """Builds FedAvg (and, through `rule`, the algorithms that differ only locally).
 
     Args:
-        model: The model to train.
+        model: The model to train (a `VariableModel` trains one client at a time).
         client_optimizer: Optimizer of local training.
         server_optimizer: Applies the averaged update; default SGD(1.0).
         model_aggregator: Aggregation factory of the updates; default `MeanFactory()`.
@@ -53,6 +55,7 @@ def build_fed_avg(
         client_lr_schedule: Round -> client learning rate.
         server_lr_schedule: Round -> server learning rate.
     """
+    model = learning_model(model)
     server_optimizer = server_optimizer or SGD(1.0)
     model_aggregator = model_aggregator or MeanFactory()
     runtime = runtime or VectorizedRuntime()
@@ -72,12 +75,12 @@ def build_fed_avg(
     )
 
 
-def build_weighted_fed_avg(model: FunctionalModel, client_optimizer: Optimizer, **kwargs: object) -> LearningProcess:
+def build_weighted_fed_avg(model: Union[FunctionalModel, VariableModel], client_optimizer: Optimizer, **kwargs: object) -> LearningProcess:
     """FedAvg weighting each client by the examples it processed (TFF's default)."""
     return build_fed_avg(model, client_optimizer, weighted=True, **kwargs)  # type: ignore[arg-type]
 
 
-def build_unweighted_fed_avg(model: FunctionalModel, client_optimizer: Optimizer, **kwargs: object) -> LearningProcess:
+def build_unweighted_fed_avg(model: Union[FunctionalModel, VariableModel], client_optimizer: Optimizer, **kwargs: object) -> LearningProcess:
     """FedAvg giving every client the same weight."""
     return build_fed_avg(model, client_optimizer, weighted=False, **kwargs)  # type: ignore[arg-type]
 
