@@ -6,7 +6,9 @@ Workloads (the performance suite's W1 and W2):
 Each runs in this process from the composed config, once per runtime: sequential,
 ray with sequential actors, ray with vectorized actors (the `runtime=ray` default).
 Reported: seconds per round, the median of rounds 2..N (round 1 starts Ray, the
-actors and their compiled functions), and ray's overhead over sequential.
+actors and their compiled functions); under ray also the time the busiest worker
+spent on its share, so that the rest (serialization, object store, scheduling, the
+driver's joins) is Ray's own overhead; and the difference to sequential.
 
     python -m benchmarks.ray_overhead [--rounds 8] [--workloads W1 W2]
 """
@@ -18,7 +20,7 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMON = ["eval_every=0", "progress=false", "sampling=uniform"]
@@ -41,20 +43,30 @@ def compose(overrides: Sequence[str]) -> dict[str, Any]:
         return OmegaConf.to_container(hydra_compose("config", overrides=list(overrides)), resolve=True)
 
 
-def seconds_per_round(overrides: Sequence[str]) -> tuple[float, float]:
-    """(median seconds of rounds 2..N, seconds of round 1) of a run of `overrides`."""
+def seconds_per_round(overrides: Sequence[str]) -> tuple[float, Optional[float], float]:
+    """Of a run of `overrides`: median seconds of rounds 2..N, the median time the
+    busiest Ray worker spent training in those rounds (None off Ray), round 1's seconds."""
     from fedrun.run import build
+    from fedrun.training.callbacks import Callback
     from fedrun.training.loop import LoopConfig, run_rounds
 
     built = build(compose(overrides))
     config = built.config
     loop = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess)
+    worker_seconds: list[float] = []
+
+    class WorkerTime(Callback):
+        def on_round_end(self, record: dict[str, Any]) -> None:
+            if hasattr(built.runtime, "last_worker_seconds"):
+                worker_seconds.append(built.runtime.last_worker_seconds)
+
     try:
-        _, records = run_rounds(built.process, built.data, built.sampler, loop, built.process.initialize())
+        _, records = run_rounds(built.process, built.data, built.sampler, loop, built.process.initialize(), None, [WorkerTime()])
     finally:
         built.runtime.close()
     seconds = [r["round_seconds"] for r in records]
-    return statistics.median(seconds[1:]), seconds[0]
+    busiest = statistics.median(worker_seconds[1:]) if worker_seconds else None
+    return statistics.median(seconds[1:]), busiest, seconds[0]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -66,17 +78,22 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import_tensorflow_quietly()
     print(f"cpus: {os.cpu_count()}, rounds: {args.rounds}")
-    print("| workload | runtime | s/round (median of 2..N) | round 1 s | overhead vs sequential | whole run s |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| workload | runtime | s/round (median of 2..N) | busiest worker s/round | Ray + driver s/round "
+        "| vs sequential | round 1 s | whole run s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for workload in args.workloads:
         baseline = None
         for name, runtime in RUNTIMES.items():
             started = time.perf_counter()
-            median, first = seconds_per_round([*WORKLOADS[workload], *COMMON, f"rounds={args.rounds}", *runtime])
+            median, busiest, first = seconds_per_round([*WORKLOADS[workload], *COMMON, f"rounds={args.rounds}", *runtime])
             baseline = median if baseline is None else baseline
-            overhead = "" if median is baseline else f"{median - baseline:+.3f} s ({median / baseline:.2f}x)"
+            versus = "" if median is baseline else f"{median - baseline:+.3f} s ({median / baseline:.2f}x)"
+            worker = "" if busiest is None else f"{busiest:.3f}"
+            ray_part = "" if busiest is None else f"{median - busiest:.3f}"
             wall = time.perf_counter() - started
-            print(f"| {workload} | {name} | {median:.3f} | {first:.1f} | {overhead} | {wall:.0f} |", flush=True)
+            print(f"| {workload} | {name} | {median:.3f} | {worker} | {ray_part} | {versus} | {first:.1f} | {wall:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

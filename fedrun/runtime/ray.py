@@ -30,13 +30,14 @@ import tensorflow as tf
 
 from fedrun.config.params import bounded
 from fedrun.data.cohort import CohortData
-from fedrun.models.functional import FunctionalModel, ModelWeights
+from fedrun.models.functional import ModelWeights
 from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import RUNTIMES, Runtime
 from fedrun.runtime.client_steps import ClientStep
 from fedrun.runtime.ray_pool import WorkerPool, balanced_shares
 from fedrun.runtime.ray_worker import ClientWorker, ShareRequest, to_numpy, to_tensors, trainer_signature
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
+from fedrun.runtime.variable_trainer import LearningModel
 
 Nest = Any
 INSTALL_HINT = "pip install 'fedrun[ray]'"
@@ -110,6 +111,8 @@ class RayRuntime(Runtime):
 
     Attributes:
         dropped_clients: Clients dropped so far because their actor died twice.
+        last_worker_seconds: How long the busiest worker spent on the last call's
+            share; the rest of the call's time is Ray's and the driver's overhead.
     """
 
     vectorize = False  # the driver's own trainers evaluate one centralized set at a time
@@ -118,6 +121,7 @@ class RayRuntime(Runtime):
         self.params = params
         self.worker_class = worker_class
         self.dropped_clients = 0
+        self.last_worker_seconds = 0.0
         self._run_config: Optional[dict[str, Any]] = None
         self._trainers: list[LocalTrainer] = []
         self._steps: list[ClientStep] = []
@@ -138,7 +142,7 @@ class RayRuntime(Runtime):
     def bind_run_config(self, run_config: Mapping[str, Any]) -> None:
         self._run_config = copy.deepcopy(dict(run_config))
 
-    def make_trainer(self, model: FunctionalModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
         # Actors rebuild the run and make the same trainers in the same order; the
         # position in this list names a trainer across processes.
         trainer = super().make_trainer(model, optimizer, rule)
@@ -185,11 +189,12 @@ class RayRuntime(Runtime):
         dropped: list[ShareRequest] = []
         plain_weights = ModelWeights(to_numpy(list(weights.trainable)), to_numpy(list(weights.non_trainable)))
         results = pool.run(requests, plain_weights, self._steps, dropped.append)
+        self.last_worker_seconds = max(r.seconds for r in results if r is not None) if any(results) else 0.0
         if dropped:
             ids = [cid for request in dropped for cid in request.client_ids]
             self.dropped_clients += len(ids)
             logger.warning("round %d: clients %s dropped after their Ray worker died twice", round_num, ids)
-        return to_tensors(join_shares(results, requests))
+        return to_tensors(join_shares([r.outputs if r is not None else None for r in results], requests))
 
     # ----------------------------------------------------------------- lifecycle
     def _ensure_pool(self) -> WorkerPool:

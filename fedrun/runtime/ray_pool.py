@@ -18,9 +18,8 @@ import numpy as np
 
 from fedrun.models.functional import ModelWeights
 from fedrun.runtime.client_steps import ClientStep
-from fedrun.runtime.ray_worker import ShareRequest
+from fedrun.runtime.ray_worker import ShareRequest, ShareResult
 
-Nest = Any
 logger = logging.getLogger(__name__)
 
 
@@ -86,8 +85,8 @@ class WorkerPool:
         weights: ModelWeights,
         steps: Sequence[ClientStep],
         on_drop: Callable[[ShareRequest], None],
-    ) -> list[Optional[Nest]]:
-        """Each request's outputs (numpy leaves), None for shares dropped twice.
+    ) -> list[Optional[ShareResult]]:
+        """Each request's result, None for shares dropped twice.
 
         Request `i` goes to actor `i`: one share an actor, so a dead actor holds
         exactly one share to retry.
@@ -96,7 +95,7 @@ class WorkerPool:
             raise ValueError(f"{len(requests)} shares for {self.size} workers")
         weights_ref = self._ray.put(weights)
         steps = tuple(steps)
-        results: list[Optional[Nest]] = [None] * len(requests)
+        results: list[Optional[ShareResult]] = [None] * len(requests)
         pending = {}
         for i, request in enumerate(requests):
             ref = self._actors[i].run_share.remote(request, weights_ref, steps)

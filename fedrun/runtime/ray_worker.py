@@ -8,7 +8,7 @@ ids, the round, the driver's batch mask, the round inputs as numpy) and the mode
 weights as numpy; the worker loads its clients' examples by id from its own data
 source, rebuilds their batch schedules from (seed, round, client id), checks them
 against the driver's mask, trains, applies the client-side steps and returns
-`ClientOutputs` with numpy leaves.
+`ClientOutputs` with numpy leaves (in a `ShareResult`, with the time it took).
 
 The class is plain Python; `fedrun.runtime.ray` turns it into a Ray actor. Tests
 use it in-process.
@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from typing import Any, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from fedrun.data.cohort import CohortData, build_cohort, build_eval_cohort
-from fedrun.models.functional import FunctionalModel, ModelWeights
+from fedrun.models.functional import ModelWeights
 from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.client_steps import ClientStep, ClientStepContext, apply_client_steps
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
+from fedrun.runtime.variable_trainer import LearningModel
 
 Nest = Any
 
@@ -80,6 +82,20 @@ class ShareRequest:
         return [self.cohort_ids[p] for p in self.positions]
 
 
+@dataclasses.dataclass(frozen=True)
+class ShareResult:
+    """What a worker sends back for one share.
+
+    Attributes:
+        outputs: `ClientOutputs` (training) or stacked metrics (evaluation), numpy leaves.
+        seconds: Time the worker spent on the share (rebuilding batches, training,
+            client-side steps), to tell compute from Ray's own overhead.
+    """
+
+    outputs: Nest
+    seconds: float
+
+
 class ScheduleMismatch(ValueError):
     """The driver's batches cannot be rebuilt from (seed, round, client id)."""
 
@@ -92,7 +108,7 @@ class _RecordingRuntime(Runtime):
         self.vectorize = inner.vectorize
         self.trainers: list[LocalTrainer] = []
 
-    def make_trainer(self, model: FunctionalModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
         trainer = self.inner.make_trainer(model, optimizer, rule)
         self.trainers.append(trainer)
         return trainer
@@ -137,17 +153,20 @@ class ClientWorker:
         """The worker's process id, once it is built."""
         return os.getpid()
 
-    def run_share(self, request: ShareRequest, weights: ModelWeights, steps: Sequence[ClientStep] = ()) -> Nest:
-        """Trains (or evaluates) the share's clients; outputs with numpy leaves."""
+    def run_share(self, request: ShareRequest, weights: ModelWeights, steps: Sequence[ClientStep] = ()) -> ShareResult:
+        """Trains (or evaluates) the share's clients."""
+        started = time.perf_counter()
         trainer = self._trainer(request)
         tensor_weights = ModelWeights(to_tensors(list(weights.trainable)), to_tensors(list(weights.non_trainable)))
         if request.kind == "evaluate":
             cohort = self._eval_cohort(request)
-            return to_numpy(self._runtime.evaluate(trainer, tensor_weights, cohort))
-        cohort = self._train_cohort(request)
-        outputs = self._runtime.train(trainer, tensor_weights, cohort, to_tensors(request.inputs))
-        context = ClientStepContext(request.cohort_ids, request.positions, request.round_num, request.seed)
-        return apply_client_steps(steps, to_numpy(outputs), context)
+            outputs = to_numpy(self._runtime.evaluate(trainer, tensor_weights, cohort))
+        else:
+            cohort = self._train_cohort(request)
+            trained = self._runtime.train(trainer, tensor_weights, cohort, to_tensors(request.inputs))
+            context = ClientStepContext(request.cohort_ids, request.positions, request.round_num, request.seed)
+            outputs = apply_client_steps(steps, to_numpy(trained), context)
+        return ShareResult(outputs, time.perf_counter() - started)
 
     def _trainer(self, request: ShareRequest) -> LocalTrainer:
         trainers = self._runtime.trainers

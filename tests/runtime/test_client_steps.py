@@ -71,7 +71,7 @@ def test_masks_hide_each_update_and_cancel_in_the_sum(ray_driver_run):
 
     worker = ClientWorker(compose_plain(["runtime=ray", "runtime.num_cpus=2"]), {"type": "vectorized", "chunk_size": None})
     requests = built.runtime.share_requests("train", trainer, cohort, inputs)
-    masked = join_shares([worker.run_share(r, to_numpy(weights), (PairwiseMask(),)) for r in requests], requests)
+    masked = join_shares([worker.run_share(r, to_numpy(weights), (PairwiseMask(),)).outputs for r in requests], requests)
 
     for clear, hidden in zip(plain.update, masked.update):
         assert np.min(np.abs(hidden - clear)) > 0  # every client's every coordinate moved

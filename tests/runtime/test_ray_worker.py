@@ -33,7 +33,7 @@ def setup(ray_driver_run):
 
 
 def run_shares(worker, requests, weights, steps=()):
-    return join_shares([worker.run_share(r, to_numpy(weights), steps) for r in requests], requests)
+    return join_shares([worker.run_share(r, to_numpy(weights), steps).outputs for r in requests], requests)
 
 
 def test_shares_cover_the_cohort_with_their_clients_inputs(setup):
@@ -88,7 +88,9 @@ def test_a_trainer_the_worker_did_not_build_is_refused(setup):
 def test_dropped_share_becomes_zero_rows(setup):
     built, cohort, inputs, weights, worker = setup
     requests = built.runtime.share_requests("train", built.runtime.trainers[0], cohort, inputs)
-    joined = join_shares([worker.run_share(requests[0], to_numpy(weights)), None], requests)
+    result = worker.run_share(requests[0], to_numpy(weights))
+    assert result.seconds > 0
+    joined = join_shares([result.outputs, None], requests)
     kept, dropped = list(requests[0].positions), list(requests[1].positions)
     assert joined.num_examples.shape == (4,)
     assert np.all(joined.num_examples[dropped] == 0) and np.all(joined.num_examples[kept] > 0)
