@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Optional, Sequence
 
-import numpy as np
 
 from fedrun.models.functional import ModelWeights
 from fedrun.runtime.client_steps import ClientStep
