@@ -28,6 +28,7 @@ from typing import Any, Literal, Mapping, Optional
 import numpy as np
 import tensorflow as tf
 
+from fedrun.config.errors import ConfigError
 from fedrun.config.params import bounded
 from fedrun.data.cohort import CohortData
 from fedrun.models.functional import ModelWeights
@@ -50,7 +51,8 @@ class RayParams:
 
     Attributes:
         address: null starts a local Ray; `auto` joins the cluster of this machine;
-            `ray://host:10001` joins a remote cluster through Ray Client.
+            `host:6379` joins a cluster by its head's address; `ray://host:10001`
+            joins a remote cluster through Ray Client.
         num_cpus: CPUs of the local Ray (null: all); only with `address: null`.
         num_workers: Actors training clients (each a share of the cohort, balanced by examples).
         cpus_per_worker: CPUs Ray reserves per actor (also its TensorFlow threads).
@@ -209,7 +211,10 @@ class RayRuntime(Runtime):
             if self.params.address is None:
                 ray.init(num_cpus=self.params.num_cpus, include_dashboard=False, runtime_env=env, logging_level=logging.WARNING)
             else:
-                ray.init(address=self.params.address, runtime_env=env, logging_level=logging.WARNING)
+                try:
+                    ray.init(address=self.params.address, runtime_env=env, logging_level=logging.WARNING)
+                except ConnectionError as err:
+                    raise ConfigError("runtime.address", f"cannot join a Ray cluster there: {err}", self.params.address) from None
             self._owns_connection = True
         available = ray.cluster_resources().get("CPU", 0)
         needed = self.params.num_workers * self.params.cpus_per_worker
