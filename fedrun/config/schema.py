@@ -48,6 +48,8 @@ class RunConfig:
         server_lr_schedule: Server learning rate over rounds (null: constant).
         print_signature: Print the type signature of the learning process's state
             (model, aggregator state ...) before training.
+        objective: Dotted path into `summary.json` (`final_eval.federated.accuracy`)
+            whose value the run returns to a Hydra sweeper (Optuna); null: none.
     """
 
     rounds: int = bounded(10, ge=1)
@@ -59,6 +61,7 @@ class RunConfig:
     allowed_targets: list[str] = dataclasses.field(default_factory=list)
     progress: bool = True
     print_signature: bool = False
+    objective: Optional[str] = None
     dataset: Any = None
     model: Any = None
     client_optimizer: Any = None
