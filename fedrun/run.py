@@ -60,6 +60,7 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
     from fedrun.optimizers import OPTIMIZERS
     from fedrun.runtime import RUNTIMES
     from fedrun.runtime.trainer import LocalRule
+    from fedrun.runtime.variable_trainer import learning_model
     from fedrun.training.loop import Evaluator
     from fedrun.training.sampling import SAMPLERS
     from fedrun.training.stragglers import StragglerSimulator
@@ -70,7 +71,7 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         raise ConfigError(
             "clients_per_round", f"the data set has only {num_clients} clients", config.clients_per_round, f"1..{num_clients}"
         )
-    model = build_model(config.model, "model", data, config.seed, config.allowed_targets)
+    model = learning_model(build_model(config.model, "model", data, config.seed, config.allowed_targets))
     if runtime is None:
         runtime = RUNTIMES.build(config.runtime, "runtime")
         runtime.bind_run_config(plain)
