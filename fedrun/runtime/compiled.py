@@ -6,9 +6,10 @@ examples, pool size) left unknown, so every later call reuses the same graph: on
 trace per run.
 
 With XLA (`jit_compile`), TensorFlow compiles one executable per concrete input
-shape. `pad_axis` and `bucket` round the number of local steps up to a few sizes,
-so a run compiles a handful of executables instead of one per schedule length; the
-compiled loop stops at the last real step, so padding costs no computation.
+shape. `pad_axis` and `bucket` round the number of local steps up to a power of
+two, so a run compiles a handful of executables instead of one per schedule
+length; the compiled loop stops at the last real step, so padding costs no
+computation.
 
 `jit_compile=None` ("auto") tries XLA on the first call and falls back to graph
 execution, with a warning, when the function contains an op XLA cannot compile.
@@ -40,10 +41,9 @@ def relaxed(nest: Nest, axes: Sequence[int] = ()) -> Nest:
     return tf.nest.map_structure(spec, nest)
 
 
-def bucket(n: int) -> int:
-    """`n` rounded up to one of four sizes per power of two (at most 25% more)."""
-    step = 2 ** max(0, n.bit_length() - 3)
-    return -(-n // step) * step
+def bucket(n: int, smallest: int = 8) -> int:
+    """`n` rounded up to a power of two, at least `smallest`."""
+    return max(smallest, 1 << max(0, n - 1).bit_length())
 
 
 def pad_axis(tensor: tf.Tensor, axis: int, size: int) -> tf.Tensor:
