@@ -11,6 +11,8 @@ fallback disabled, so a runtime can decide before training.
 
 from __future__ import annotations
 
+import logging
+import weakref
 from typing import Optional
 
 import tensorflow as tf
@@ -19,6 +21,7 @@ from fedrun.models.functional import FunctionalModel, ModelWeights
 from fedrun.runtime import pfor_converters  # noqa: F401  (vectorization rules)
 
 _PROBE_CLIENTS = 2
+_VERDICTS: "weakref.WeakKeyDictionary[FunctionalModel, Optional[str]]" = weakref.WeakKeyDictionary()
 
 
 def _stacked_spec(value: tf.Tensor) -> tf.TensorSpec:
@@ -30,8 +33,14 @@ def vectorization_problem(model: FunctionalModel) -> Optional[str]:
 
     Ops whose vectorization TensorFlow itself implements as a loop (stateless
     random numbers for dropout) are accepted: they are correct and cheap next to
-    the layers around them.
+    the layers around them. The verdict is cached per model.
     """
+    if model not in _VERDICTS:
+        _VERDICTS[model] = _probe(model)
+    return _VERDICTS[model]
+
+
+def _probe(model: FunctionalModel) -> Optional[str]:
     weight_specs = tf.nest.map_structure(_stacked_spec, model.initial_weights)
     state_specs = [_stacked_spec(s) for s in model.initial_state]
     batch_specs = {k: tf.TensorSpec([_PROBE_CLIENTS, 1] + s.shape.as_list(), s.dtype) for k, s in model.input_spec.items()}
@@ -45,9 +54,22 @@ def vectorization_problem(model: FunctionalModel) -> Optional[str]:
     def probe(weights: ModelWeights, state: list, batch: dict) -> tuple:
         return tf.vectorized_map(lambda a: one_client(*a), (weights, state, batch), fallback_to_while_loop=False)
 
+    # A failed conversion is expected here; TensorFlow would log it at length.
+    tf_logger = tf.get_logger()
+    level = tf_logger.level
+    tf_logger.setLevel(logging.CRITICAL)
     try:
         tf.function(probe).get_concrete_function(weight_specs, state_specs, batch_specs)
     except ValueError as err:
-        text = str(err).strip()
-        return text.splitlines()[0] if text else type(err).__name__
+        return _cause(str(err))
+    finally:
+        tf_logger.setLevel(level)
     return None
+
+
+def _cause(message: str) -> str:
+    """The line that names the op, out of a traceback-laden error message."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    named = [line for line in lines if line.startswith("ValueError:") or "op '" in line or "op \"" in line]
+    line = named[-1] if named else (lines[-1] if lines else "unknown reason")
+    return line.removeprefix("ValueError:").strip()
