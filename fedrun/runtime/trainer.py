@@ -38,6 +38,7 @@ from fedrun.models.functional import FunctionalModel, ModelWeights
 from fedrun.optimizers import Optimizer, expand_per_client
 from fedrun.runtime import pfor_converters  # noqa: F401  (vectorization rules)
 from fedrun.runtime.compiled import CompiledFunction, bucket, pad_axis, relaxed
+from fedrun.runtime.vectorizable import xla_suits
 
 Nest = Any
 
@@ -143,7 +144,7 @@ class LocalTrainer:
         rule: The algorithm's local rule.
         vectorize: Train the cohort together (True) or one client per call.
         jit_compile: Compile with XLA (True), as a TensorFlow graph (False), or
-            XLA when the model's ops allow it (None).
+            choose (None): XLA when it suits the model (`xla_suits`) and compiles.
 
     Attributes:
         trace_count: How often the training function was traced (1 per run; 2
@@ -165,6 +166,8 @@ class LocalTrainer:
         self.vectorize = vectorize
         self.trace_count = 0
         self.lanes: Optional[int] = None
+        if jit_compile is None and not xla_suits(model):
+            jit_compile = False
         self._train = CompiledFunction(self._train_impl, _train_signature, jit_compile)
         self._evaluate = CompiledFunction(self._evaluate_impl, _evaluate_signature, jit_compile)
 

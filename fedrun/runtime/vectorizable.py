@@ -1,4 +1,4 @@
-"""Whether a model's forward pass vectorizes over a client axis.
+"""What a model's ops allow: vectorizing over clients, and compiling with XLA.
 
 `tf.vectorized_map` turns each op of the per-client computation into one op over
 all clients, using a rule per op type. When an op has no rule for the way it is
@@ -7,6 +7,12 @@ runs that op in a `while_loop` over clients: correct, but slower than training t
 clients one after another, and not compilable by XLA. `vectorization_problem`
 traces the forward pass, loss and metrics of two stacked clients with that
 fallback disabled, so a runtime can decide before training.
+
+`xla_suits` decides the trainers' default compilation: XLA fuses the many small
+ops of a dense model's step (about half the CPU time of a TensorFlow graph), but
+XLA's CPU convolutions are far slower than TensorFlow's oneDNN kernels (about 60x
+for `cnn_emnist` on a Xeon), so convolutional models run as TensorFlow graphs on
+CPUs.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from fedrun.runtime import pfor_converters  # noqa: F401  (vectorization rules)
 
 _PROBE_CLIENTS = 2
 _VERDICTS: "weakref.WeakKeyDictionary[FunctionalModel, Optional[str]]" = weakref.WeakKeyDictionary()
+_CONVOLUTIONS = ("Conv2D", "Conv3D", "DepthwiseConv2dNative", "Conv")
 
 
 def _stacked_spec(value: tf.Tensor) -> tf.TensorSpec:
@@ -73,3 +80,18 @@ def _cause(message: str) -> str:
     named = [line for line in lines if line.startswith("ValueError:") or "op '" in line or "op \"" in line]
     line = named[-1] if named else (lines[-1] if lines else "unknown reason")
     return line.removeprefix("ValueError:").strip()
+
+
+def xla_suits(model: FunctionalModel) -> bool:
+    """Whether XLA is the better default for training `model` on this machine."""
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    batch = {k: tf.TensorSpec([1] + s.shape.as_list(), s.dtype) for k, s in model.input_spec.items()}
+    weight_specs = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), model.initial_weights)
+    state_specs = [tf.TensorSpec(s.shape, s.dtype) for s in model.initial_state]
+
+    def forward(weights: ModelWeights, state: list, batch: dict) -> tf.Tensor:
+        return model.predict(weights, state, batch["x"], training=True)[0]
+
+    graph = tf.function(forward).get_concrete_function(weight_specs, state_specs, batch).graph
+    return not any(op.type in _CONVOLUTIONS for op in graph.get_operations())

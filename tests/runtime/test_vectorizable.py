@@ -13,7 +13,7 @@ from fedrun.models.build import classification_model
 from fedrun.optimizers import SGD
 from fedrun.runtime.local import SequentialRuntime, VectorizedRuntime
 from fedrun.runtime.trainer import LocalRule, no_inputs
-from fedrun.runtime.vectorizable import vectorization_problem
+from fedrun.runtime.vectorizable import vectorization_problem, xla_suits
 from tests.conftest import make_arrays
 
 
@@ -56,3 +56,10 @@ def test_vectorized_runtime_falls_back_to_one_client_per_call(conv_model, caplog
     got = vectorized.train(trainer, conv_model.initial_weights, cohort, no_inputs(0.1, 2))
     for a, b in zip(tf.nest.flatten(expected), tf.nest.flatten(got)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+
+def test_xla_is_the_default_only_without_convolutions(tiny_model, conv_model):
+    assert xla_suits(tiny_model)
+    if not tf.config.list_physical_devices("GPU"):
+        assert not xla_suits(conv_model)
+        assert SequentialRuntime().make_trainer(conv_model, SGD(0.1), LocalRule())._train.jit_compile is False
