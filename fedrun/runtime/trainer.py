@@ -294,10 +294,25 @@ class LocalTrainer:
                 batch = self._batch(pool, index, s)
                 return self._local_step(batch, mask[:, s], active, carry, stacked.non_trainable, initial, inputs)
 
-            # While every client has steps left, nothing needs masking.
-            carry = _loop(tf.constant(0), shortest, lambda s, c: step(s, c, False), carry)
+            def trimmed_step(s: tf.Tensor, carry: tuple) -> tuple:
+                real = tf.where(mask[0, s] > 0)[:, 0]
+                step_index = tf.gather(index[:, s], real, axis=1)
+                batch = tf.nest.map_structure(lambda t: tf.gather(t, step_index), pool)
+                return self._local_step(batch, tf.gather(mask[:, s], real, axis=1), None, carry, stacked.non_trainable, initial, inputs)
+
             if self.vectorize:
+                # While every client has steps left, nothing needs masking.
+                carry = _loop(tf.constant(0), shortest, lambda s, c: step(s, c, False), carry)
                 carry = _loop(shortest, last, lambda s, c: step(s, c, True), carry)
+            elif self._train.jit_compile is False:
+                # One client: full batches at the static batch size, then its last,
+                # partial batch without padding (a smaller batch computes less).
+                batch_size = tf.cast(tf.shape(mask)[2], mask.dtype)
+                full = tf.reduce_sum(tf.cast(tf.reduce_sum(mask[0], axis=1) >= batch_size, tf.int32))
+                carry = _loop(tf.constant(0), full, lambda s, c: step(s, c, False), carry)
+                carry = _loop(full, last, trimmed_step, carry)
+            else:
+                carry = _loop(tf.constant(0), last, lambda s, c: step(s, c, False), carry)
             trainable, _, _, metrics = carry
             steps_taken = client_steps
 
@@ -386,9 +401,10 @@ def _pad_clients(tensor: tf.Tensor, missing: int) -> tf.Tensor:
 
 
 def _train_signature(weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor, inputs: RoundInputs) -> tuple:
-    """Steps, examples and pool size of any number; clients, weights and broadcasts as given."""
+    """Steps and pool size of any number; clients, batch size, weights and broadcasts as
+    given (static batch shapes let TensorFlow pick its fastest kernels)."""
     inputs = RoundInputs(relaxed(inputs.learning_rate), relaxed(inputs.broadcast), relaxed(inputs.per_client), relaxed(inputs.seeds))
-    return relaxed(weights), relaxed(pool, [0]), relaxed(index, [1, 2]), relaxed(mask, [1, 2]), inputs
+    return relaxed(weights), relaxed(pool, [0]), relaxed(index, [1]), relaxed(mask, [1]), inputs
 
 
 def _evaluate_signature(weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor) -> tuple:

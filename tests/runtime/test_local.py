@@ -94,9 +94,11 @@ def test_chunks_and_padding_match_one_call(tiny_model, cohort):
     assert trainer.lanes == 2
 
 
-def test_dropout_is_identical_in_both_runtimes(dropout_model, cohort):
-    _, sequential = _train(SequentialRuntime(), dropout_model, SGD(0.1), LocalRule(), cohort)
-    _, vectorized = _train(VectorizedRuntime(), dropout_model, SGD(0.1), LocalRule(), cohort)
+@pytest.mark.parametrize("jit_compile", [None, False], ids=["xla", "graph"])
+def test_dropout_is_identical_in_both_runtimes(dropout_model, cohort, jit_compile):
+    """Also in graph mode, where a sequential client's last batch is trimmed of padding."""
+    _, sequential = _train(SequentialRuntime(jit_compile), dropout_model, SGD(0.1), LocalRule(), cohort)
+    _, vectorized = _train(VectorizedRuntime(jit_compile=jit_compile), dropout_model, SGD(0.1), LocalRule(), cohort)
     _assert_same(sequential, vectorized)
 
 
