@@ -181,7 +181,8 @@ class LocalTrainer:
         """Applies a one-client function to stacked arguments."""
         if self.vectorize:
             return tf.vectorized_map(lambda a: fn(*a), args)
-        out = fn(*tf.nest.map_structure(lambda t: t[0], args))
+        # A squeeze (not `t[0]`): its gradient is a free reshape, not a copy.
+        out = fn(*tf.nest.map_structure(lambda t: tf.squeeze(t, 0), args))
         return tf.nest.map_structure(lambda t: tf.expand_dims(t, 0), out)
 
     def _client_step(self, weights: ModelWeights, state: Nest, x: Nest, y: tf.Tensor, mask: tf.Tensor, training: bool) -> Any:
