@@ -36,6 +36,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for name, (built, rounds) in runs.items():
         rows.append(harness.Row(f"fedrun {name}", rounds.train, harness.trace_count(built.runtime)))
     harness.print_table(f"{TITLE}: {args.rounds} rounds each, interleaved", rows, bound.timing)
+    for name, (_, rounds) in runs.items():
+        ratio = (bound.timing.cpu_seconds / bound.timing.examples[-1]) / (rounds.train.cpu_seconds / rounds.train.examples[-1])
+        print(f"  fedrun {name}: {ratio:.2f}x the bound's examples per CPU second (targets: vectorized >= 4x, sequential >= 0.8x)")
     cohort_seconds = runs["vectorized"][1].cohorts.seconds
     print(f"  building a round's batch schedule (numpy, not in s/round): {cohort_seconds:.4f} s")
     print(f"  peak RSS of this process: {harness.peak_rss_mb():.0f} MB")
