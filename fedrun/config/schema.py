@@ -13,6 +13,8 @@ from typing import Any, Mapping, Optional
 from fedrun.config.errors import ConfigError
 from fedrun.config.params import bounded, parse
 from fedrun.data.preprocess import PreprocessConfig
+from fedrun.learning.personalization import PersonalizationConfig
+from fedrun.training.stragglers import StragglerConfig
 
 GROUPS = (
     "dataset",
@@ -40,6 +42,14 @@ class RunConfig:
         preprocess: Client preprocessing.
         allowed_targets: Module prefixes a `_target_` may name.
         progress: Print a line per round.
+        stragglers: Stragglers and dropouts among sampled clients (null: none).
+        personalization: Personalization evaluation (null: off).
+        client_lr_schedule: Client learning rate over rounds (null: constant).
+        server_lr_schedule: Server learning rate over rounds (null: constant).
+        print_signature: Print the type signature of the learning process's state
+            (model, aggregator state ...) before training.
+        objective: Dotted path into `summary.json` (`final_eval.federated.accuracy`)
+            whose value the run returns to a Hydra sweeper (Optuna); null: none.
     """
 
     rounds: int = bounded(10, ge=1)
@@ -50,6 +60,8 @@ class RunConfig:
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
     allowed_targets: list[str] = dataclasses.field(default_factory=list)
     progress: bool = True
+    print_signature: bool = False
+    objective: Optional[str] = None
     dataset: Any = None
     model: Any = None
     client_optimizer: Any = None
@@ -58,6 +70,10 @@ class RunConfig:
     algorithm: Any = None
     runtime: Any = None
     sampling: Any = None
+    stragglers: Optional[StragglerConfig] = None
+    personalization: Optional[PersonalizationConfig] = None
+    client_lr_schedule: Any = None
+    server_lr_schedule: Any = None
 
 
 def validate(plain: Mapping[str, Any]) -> RunConfig:
@@ -87,5 +103,14 @@ def validate(plain: Mapping[str, Any]) -> RunConfig:
     ALGORITHMS.parse(config.algorithm, "algorithm")
     RUNTIMES.parse(config.runtime, "runtime")
     SAMPLERS.parse(config.sampling, "sampling")
-    build_factory(config.aggregator, "aggregator", config.allowed_targets)
+    from fedrun.learning.schedules import SCHEDULES
+
+    for key in ("client_lr_schedule", "server_lr_schedule"):
+        if getattr(config, key) is not None:
+            SCHEDULES.parse(getattr(config, key), key)
+    from fedrun.aggregators.build import AggregatorContext
+
+    # The population is known only once the data is read; the cohort bounds it below.
+    cohort = AggregatorContext(config.clients_per_round, config.clients_per_round, config.rounds, config.seed)
+    build_factory(config.aggregator, "aggregator", config.allowed_targets, cohort)
     return config

@@ -70,10 +70,14 @@ class ModelDeltaClientWork(MeasuredProcess):
         )
         return self.runtime.train(self.trainer, weights.value, cohort, inputs)
 
+    def summarize(self, outputs: ClientOutputs, num_clients: int) -> tuple[AtClients, collections.OrderedDict]:
+        """The clients' `ClientResult`s and the finalized `train` metrics of raw outputs."""
+        update_weight = outputs.num_examples if self.weighted else tf.ones([num_clients], tf.float32)
+        result = AtClients(ClientResult(outputs.update, update_weight), num_clients)
+        train = self.model.finalize_metrics(intrinsics.sum(AtClients(outputs.metrics, num_clients)).value)
+        return result, train
+
     def _next(self, state: Any, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()) -> MeasuredProcessOutput:
         outputs = self.run(weights, cohort, broadcast, per_client)
-        count = cohort.num_clients
-        update_weight = outputs.num_examples if self.weighted else tf.ones([count], tf.float32)
-        result = AtClients(ClientResult(outputs.update, update_weight), count)
-        train = self.model.finalize_metrics(intrinsics.sum(AtClients(outputs.metrics, count)).value)
+        result, train = self.summarize(outputs, cohort.num_clients)
         return MeasuredProcessOutput(state, result, collections.OrderedDict(train=train))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import zlib
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -18,6 +18,7 @@ import tensorflow as tf
 from fedrun.config.registry import Registry
 from fedrun.data.cohort import CohortData
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
+from fedrun.runtime.variable_trainer import LearningModel, VariableModelFunctions, VariableTrainer
 from fedrun.models.functional import FunctionalModel, ModelWeights
 from fedrun.optimizers import Optimizer
 
@@ -53,8 +54,11 @@ class Runtime(abc.ABC):
 
     vectorize: bool = False
 
-    def make_trainer(self, model: FunctionalModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
-        """The compiled local trainer this runtime runs."""
+    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+        """The compiled local trainer this runtime runs (a `VariableTrainer`, one
+        client at a time, for a model that owns variables)."""
+        if isinstance(model, VariableModelFunctions):
+            return VariableTrainer(model, optimizer, rule)  # type: ignore[return-value]
         return LocalTrainer(model, optimizer, rule, vectorize=self.vectorize)
 
     @abc.abstractmethod
@@ -64,6 +68,13 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         """Stacked unfinalized metrics of `weights` on every client's batches."""
+
+    def bind_run_config(self, run_config: Mapping[str, Any]) -> None:
+        """Receives the run's plain config (`fedrun.run.build` calls it once).
+
+        Runtimes that execute client work in other processes rebuild the run there
+        from it (`ray`); in-process runtimes ignore it.
+        """
 
     def close(self) -> None:
         """Releases workers (Ray actors ...); a no-op for in-process runtimes."""

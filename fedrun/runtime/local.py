@@ -17,10 +17,11 @@ from typing import Any, Iterator, Literal, Optional
 from fedrun.config.errors import ConfigError
 from fedrun.config.params import bounded
 from fedrun.data.cohort import CohortData
-from fedrun.models.functional import FunctionalModel, ModelWeights
+from fedrun.models.functional import ModelWeights
 from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import RUNTIMES, Runtime, concat_outputs, slice_inputs
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
+from fedrun.runtime.variable_trainer import LearningModel, VariableModelFunctions
 from fedrun.runtime.vectorizable import vectorization_problem
 
 Nest = Any
@@ -65,8 +66,11 @@ class SequentialRuntime(Runtime):
         self.jit_compile = jit_compile
         self.trainers: list[LocalTrainer] = []
 
-    def make_trainer(self, model: FunctionalModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
-        trainer = LocalTrainer(model, optimizer, rule, vectorize=False, jit_compile=self.jit_compile)
+    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+        if isinstance(model, VariableModelFunctions):
+            trainer = super().make_trainer(model, optimizer, rule)
+        else:
+            trainer = LocalTrainer(model, optimizer, rule, vectorize=False, jit_compile=self.jit_compile)
         self.trainers.append(trainer)
         return trainer
 
@@ -101,7 +105,11 @@ class VectorizedRuntime(Runtime):
         self.fallback = fallback
         self.trainers: list[LocalTrainer] = []
 
-    def make_trainer(self, model: FunctionalModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+        if isinstance(model, VariableModelFunctions):  # owns variables: one client at a time
+            trainer = super().make_trainer(model, optimizer, rule)
+            self.trainers.append(trainer)
+            return trainer
         problem = vectorization_problem(model)
         if problem is not None:
             if self.fallback == "error":

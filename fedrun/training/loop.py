@@ -15,6 +15,7 @@ from fedrun.runtime.trainer import LocalTrainer
 from fedrun.training.callbacks import Callback, Record
 from fedrun.training.metrics import to_python
 from fedrun.training.sampling import Sampler
+from fedrun.training.stragglers import StragglerSimulator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Evaluator:
         batch_size: Evaluation batch size.
         evaluate_clients: Runs the federated evaluation of a cohort (the runtime's
             `evaluate`), returning finalized metrics.
+        personalization: Weights -> personalization metrics, if configured.
     """
 
     def __init__(
@@ -55,9 +57,11 @@ class Evaluator:
         eval_client_ids: Sequence[str],
         batch_size: int,
         evaluate_clients: Callable[[Any, Any], Any],
+        personalization: Optional[Callable[[Any], Any]] = None,
     ) -> None:
         self._trainer = trainer
         self._evaluate_clients = evaluate_clients
+        self._personalization = personalization
         self._federated = (
             build_eval_cohort(data.test, eval_client_ids, batch_size) if data.test is not None and eval_client_ids else None
         )
@@ -69,6 +73,8 @@ class Evaluator:
             results["federated"] = to_python(self._evaluate_clients(weights, self._federated))
         if self._central is not None:
             results["centralized"] = to_python(evaluate_centralized(self._trainer, weights, self._central))
+        if self._personalization is not None:
+            results["personalization"] = to_python(self._personalization(weights))
         return results
 
 
@@ -97,8 +103,12 @@ def run_rounds(
     evaluator: Optional[Evaluator] = None,
     callbacks: Sequence[Callback] = (),
     start_round: int = 1,
+    stragglers: Optional[StragglerSimulator] = None,
 ) -> tuple[Any, list[Record]]:
     """Runs rounds `start_round..config.rounds` from `state`.
+
+    `stragglers`, if given, decides each round which sampled clients train and for
+    how many epochs; its counts go to the record's `client_work`.
 
     Returns:
         The final state and the records of the rounds run.
@@ -110,10 +120,16 @@ def run_rounds(
     for round_num in range(start_round, config.rounds + 1):
         started = time.perf_counter()
         cohort_ids = sampler.sample(client_ids, config.clients_per_round, round_num, config.seed, data.train.num_examples)
-        cohort = build_cohort(data.train, cohort_ids, config.preprocess, config.seed, round_num)
+        participation = stragglers.plan(cohort_ids, round_num, config.seed) if stragglers is not None else None
+        epochs = None
+        if participation is not None:
+            cohort_ids, epochs = participation.client_ids, participation.epochs
+        cohort = build_cohort(data.train, cohort_ids, config.preprocess, config.seed, round_num, epochs=epochs)
         output = process.next(state, cohort)
         state = output.state
         record = round_record(round_num, output.metrics, len(cohort_ids), 0.0)
+        if participation is not None:
+            record["client_work"] = {**record.get("client_work", {}), **participation.measurements()}
         record["round_seconds"] = time.perf_counter() - started
         due = config.eval_every > 0 and (round_num % config.eval_every == 0 or round_num == config.rounds)
         if evaluator is not None and due:
