@@ -61,7 +61,15 @@ def _loop(start: tf.Tensor, stop: tf.Tensor, body: Callable[[tf.Tensor, Nest], N
     A plain while loop: `for s in tf.range(n)` sets `maximum_iterations`, which XLA
     needs as a compile-time constant, so every new schedule would recompile.
     """
-    _, carry = tf.while_loop(lambda s, c: s < stop, lambda s, c: (s + 1, body(s, c)), (start, carry))
+
+    def keep_shapes(new: tf.Tensor, old: tf.Tensor) -> tf.Tensor:
+        # Some ops (vectorized ones among them) lose a static size the carry had.
+        return new if new.shape == old.shape else tf.ensure_shape(new, old.shape)
+
+    def step(s: tf.Tensor, c: Nest) -> tuple:
+        return s + 1, tf.nest.map_structure(keep_shapes, body(s, c), c)
+
+    _, carry = tf.while_loop(lambda s, c: s < stop, step, (start, carry))
     return carry
 
 
@@ -85,6 +93,8 @@ class LocalTrainer:
         trace_count: How often the training function was traced (1 per run; 2
             if XLA was tried and could not compile the model).
         lanes: Clients per compiled training call (set by the first call).
+        batch_size: Examples per step the training function is compiled for (set
+            by the first call; smaller batches are padded).
     """
 
     def __init__(
@@ -101,6 +111,7 @@ class LocalTrainer:
         self.vectorize = vectorize
         self.trace_count = 0
         self.lanes: Optional[int] = None
+        self.batch_size: Optional[int] = None
         if jit_compile is None and not xla_suits(model):
             jit_compile = False
         self._train = CompiledFunction(self._train_impl, _train_signature, jit_compile)
@@ -276,6 +287,11 @@ class LocalTrainer:
         """
         count, missing = cohort.num_clients, self.lanes - cohort.num_clients
         index, mask = self._schedule(cohort)
+        batch_size = int(index.shape[2])
+        if batch_size > self.batch_size:
+            raise ValueError(f"this trainer was compiled for batches of at most {self.batch_size} examples, got {batch_size}")
+        # Smaller batches (a dry run's) are padded with masked examples.
+        index, mask = pad_axis(index, 2, self.batch_size), pad_axis(mask, 2, self.batch_size)
         if missing:
             index, mask = _pad_clients(index, missing), _pad_clients(mask, missing)
             inputs = inputs._replace(
@@ -297,7 +313,7 @@ class LocalTrainer:
         if not self.vectorize and cohort.num_clients != 1:
             raise ValueError("a non-vectorized LocalTrainer trains one client per call")
         if self.lanes is None:
-            self.lanes = cohort.num_clients
+            self.lanes, self.batch_size = cohort.num_clients, int(cohort.index.shape[2])
             if self._train.jit_compile is None and self.lanes * int(cohort.index.shape[2]) > XLA_MAX_EXAMPLES_PER_STEP:
                 self._train.jit_compile = False
         if cohort.num_clients <= self.lanes:

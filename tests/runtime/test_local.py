@@ -2,7 +2,8 @@
 
 Clients of unequal sizes (so the vectorized cohort masks finished clients), plain,
 momentum and Adam client optimizers, a FedProx-style proximal rule, chunked
-cohorts, and a model with dropout (per-client random state).
+cohorts, and a model with dropout (per-client random state). The other
+algorithms' rules: `test_local_algorithms.py`.
 """
 
 import keras
@@ -13,6 +14,7 @@ import tensorflow as tf
 from fedrun.data.client_data import ArrayClientData
 from fedrun.data.cohort import build_cohort
 from fedrun.data.preprocess import PreprocessConfig
+from fedrun.learning.algorithms.fedprox import ProximalRule
 from fedrun.models.build import classification_model
 from fedrun.models.functional import ModelWeights
 from fedrun.optimizers import SGD, Adam
@@ -23,16 +25,6 @@ from tests.conftest import make_arrays
 
 SIZES = {"a": 3, "b": 11, "c": 7, "d": 1, "e": 5}
 SPEC = {"x": tf.TensorSpec([6], tf.float32), "y": tf.TensorSpec([], tf.int32)}
-
-
-class ProximalRule(LocalRule):
-    """FedProx's local objective: loss + mu/2 * ||w - w_initial||^2."""
-
-    def __init__(self, mu: float) -> None:
-        self.mu = mu
-
-    def adjust_gradients(self, gradients, weights, initial, inputs):
-        return [g + self.mu * (w - w0) for g, w, w0 in zip(gradients, weights, initial)]
 
 
 @pytest.fixture(scope="module")
