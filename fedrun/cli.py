@@ -3,6 +3,13 @@
 `conf/config.yaml` is the composition root. Experiments in `experiments/NAME/
 config.yaml` are registered as options of the `experiment` group, so
 `fedrun experiment=NAME` applies one as a diff on top of the defaults.
+
+Exit codes: 0 done; 1 the run failed (a round lost too many clients, the run
+directory or a checkpoint could not be written; the last checkpoint is kept and
+re-running the same command resumes); 2 bad input (config or data, found before
+training); 130 / 143 stopped by SIGINT / SIGTERM after checkpointing the last
+completed round (re-run the same command to continue). Hydra itself exits with 1
+when the config cannot be composed (an unknown option, a mistyped top-level key).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
 EXPERIMENTS_DIR = ROOT / "experiments"
+EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
@@ -38,6 +46,10 @@ def _task(cfg: Any) -> None:
 
     from fedrun.config.errors import ConfigError
     from fedrun.data.errors import DataError
+    from fedrun.learning.faults import RoundFailedError
+    from fedrun.training.checkpoint import CheckpointError
+    from fedrun.training.run_directory import RunDirectoryError
+    from fedrun.training.signals import RunInterrupted
 
     # `_target_` names user modules relative to where fedrun was launched.
     sys.path.insert(0, os.getcwd())
@@ -53,6 +65,15 @@ def _task(cfg: Any) -> None:
     except DataError as err:
         print(f"fedrun: data error: {err}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
+    except RunInterrupted as err:
+        print(f"fedrun: {err}; re-run the same command to continue", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except (RoundFailedError, CheckpointError, RunDirectoryError) as err:
+        print(f"fedrun: {err}", file=sys.stderr)
+        sys.exit(EXIT_RUN_FAILED)
+    except OSError as err:  # an output that could not be written (a full disk ...)
+        print(f"fedrun: cannot write the run's outputs: {err}", file=sys.stderr)
+        sys.exit(EXIT_RUN_FAILED)
     logdir = summary["tensorboard_logdir"]
     print(f"Run directory: {output_dir}")
     print(f"TensorBoard logs: {logdir}")
@@ -87,6 +108,9 @@ def main() -> None:
     """Console entry point."""
     import hydra
 
+    from fedrun.config.store import register_schemas
+
     import_tensorflow_quietly()
+    register_schemas()
     register_experiments()
     hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(_task)()

