@@ -104,13 +104,29 @@ def import_tensorflow_quietly() -> None:
             os.close(saved)
 
 
+def check_run_dir_override(args: list[str]) -> None:
+    """Refuses an explicit `hydra.run.dir=DIR` that cannot be written, before Hydra
+    tries (Hydra would fail with a traceback of its own)."""
+    from fedrun.training.run_directory import RunDirectoryError, prepare_run_directory
+
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key == "hydra.run.dir" and value and "${" not in value:
+            try:
+                prepare_run_directory(value)
+            except RunDirectoryError as err:
+                print(f"fedrun: {err}", file=sys.stderr)
+                sys.exit(EXIT_RUN_FAILED)
+
+
 def main() -> None:
     """Console entry point."""
     import hydra
 
+    check_run_dir_override(sys.argv[1:])
+    import_tensorflow_quietly()
     from fedrun.config.store import register_schemas
 
-    import_tensorflow_quietly()
     register_schemas()
     register_experiments()
     hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(_task)()

@@ -111,9 +111,9 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     from fedrun.training.run_directory import CHECKPOINTS_DIR, METRICS_FILE, SUMMARY_FILE, TENSORBOARD_DIR, prepare_run_directory
     from fedrun.training.signals import StopRequest
 
+    prepare_run_directory(output_dir)
     built = build(plain)
     config = built.config
-    prepare_run_directory(output_dir)
     start = prepare_resume(built.process, output_dir, config.resume, config.checkpoint.enabled, plain)
     tb_dir = os.path.join(output_dir, TENSORBOARD_DIR)
     callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, METRICS_FILE))]

@@ -78,3 +78,23 @@ def compose_config(overrides: Sequence[str] = ()) -> dict:
     register_experiments()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """`mount(size, read_only=False) -> path` of a fresh tmpfs (tests skip where mounting is not allowed)."""
+    mounted = []
+
+    def mount(size: str = "256k", read_only: bool = False) -> Path:
+        point = tmp_path / f"tmpfs{len(mounted)}"
+        point.mkdir()
+        options = f"size={size}" + (",ro" if read_only else "")
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        if result.returncode != 0:
+            pytest.skip("cannot mount a tmpfs here (needs privileges)")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], check=True)

@@ -49,8 +49,11 @@ class RoundFailedError(RuntimeError):
 
 
 def _describe(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"
+    """The error's type and its telling line (TensorFlow buries it under node traces)."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    noise = ("Graph execution error", "Detected at node", "File ", "[[")
+    telling = [line for line in lines if line and not line.startswith(noise)]
+    return f"{type(error).__name__}: {telling[-1] if telling else ''}"
 
 
 def _all_failed(round_num: int, stage: str, failures: Sequence[tuple[str, BaseException]]) -> RoundFailedError:

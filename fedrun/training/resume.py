@@ -8,9 +8,8 @@ older one is tried.
 
 Rounds a killed process ran after its last checkpoint will run again, so the run
 directory is rewound to the checkpoint's round: their lines are dropped from
-`metrics.jsonl` (rewritten atomically), newer checkpoints are removed, and the
-TensorBoard callback marks the restart step (`SessionLog.START`), which makes
-TensorBoard discard the orphaned steps the killed process logged.
+`metrics.jsonl` (rewritten atomically), newer checkpoints are removed, and so are
+their TensorBoard events (see `fedrun.training.tensorboard_rewind`).
 """
 
 from __future__ import annotations
@@ -23,7 +22,8 @@ from typing import Any, Mapping, NamedTuple, Optional
 from fedrun.config.errors import ConfigError
 from fedrun.training.atomic import write_atomic
 from fedrun.training.checkpoint import Checkpoint, CheckpointError, delete_checkpoint, list_checkpoints, load_checkpoint
-from fedrun.training.run_directory import CHECKPOINTS_DIR, METRICS_FILE
+from fedrun.training.run_directory import CHECKPOINTS_DIR, METRICS_FILE, TENSORBOARD_DIR
+from fedrun.training.tensorboard_rewind import rewind_event_files
 
 logger = logging.getLogger(__name__)
 # Settings that may change between a run and its resumption without comment.
@@ -153,6 +153,7 @@ def rewind_run_directory(output_dir: str, round_num: int) -> list[dict[str, Any]
         The records of rounds `1..round_num` already in `metrics.jsonl`.
     """
     discard_later_checkpoints(os.path.join(output_dir, CHECKPOINTS_DIR), round_num)
+    rewind_event_files(os.path.join(output_dir, TENSORBOARD_DIR), round_num + 1)
     return rewind_metrics(os.path.join(output_dir, METRICS_FILE), round_num)
 
 
