@@ -8,6 +8,7 @@ registry (names and parameters). Errors name the config path.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Mapping, Optional
 
 from fedrun.config.errors import ConfigError
@@ -104,6 +105,8 @@ def validate(plain: Mapping[str, Any]) -> RunConfig:
     config = parse(RunConfig, plain, "")
     if config.min_clients > config.clients_per_round:
         raise ConfigError("min_clients", "cannot exceed clients_per_round", config.min_clients, f"1..{config.clients_per_round}")
+    if config.resume is not None and not os.path.exists(os.path.expanduser(config.resume)):
+        raise ConfigError("resume", "no such checkpoint, checkpoints directory or run directory", config.resume)
     missing = [g for g in GROUPS if getattr(config, g) is None]
     if missing:
         raise ConfigError(missing[0], "missing config group")
