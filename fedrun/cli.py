@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
@@ -38,6 +38,19 @@ def register_experiments(directory: Path = EXPERIMENTS_DIR) -> list[str]:
         store.store(group="experiment", name=name, node=OmegaConf.load(config_file), package="_global_")
         names.append(name)
     return names
+
+
+def compose_config(overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The config `fedrun OVERRIDES` would run, as plain Python (for scripts and tests)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from fedrun.config.store import register_schemas
+
+    register_schemas()
+    register_experiments()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)  # type: ignore[return-value]
 
 
 def _task(cfg: Any) -> None:

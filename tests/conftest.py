@@ -66,20 +66,6 @@ def mnist5k_file(tmp_path_factory) -> Path:
     return write_mnist5k_file(tmp_path_factory.mktemp("data") / "mnist_5k.csv.gz")
 
 
-def compose_config(overrides: Sequence[str] = ()) -> dict:
-    """The config `fedrun OVERRIDES` would run, composed by Hydra, as plain Python."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from fedrun.cli import CONF_DIR, register_experiments
-    from fedrun.config.store import register_schemas
-
-    register_schemas()
-    register_experiments()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)
-
-
 @pytest.fixture
 def tmpfs(tmp_path):
     """`mount(size, read_only=False) -> path` of a fresh tmpfs (tests skip where mounting is not allowed)."""

@@ -12,7 +12,7 @@ import pytest
 from fedrun.run import run
 from fedrun.training.checkpoint import CheckpointError, list_checkpoints
 from fedrun.training.run_directory import RunDirectoryError
-from tests.conftest import compose_config
+from fedrun.cli import compose_config
 
 ROUNDS = 6
 

@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from fedrun.config.errors import ConfigError
 from fedrun.config.params import bounded
-from fedrun.training.atomic import fsync_directory, remove_stale_temporaries, write_atomic
+from fedrun.training.atomic import fsync_directory, write_atomic
 
 FORMAT = "fedrun-checkpoint"
 VERSION = 1
@@ -306,39 +306,3 @@ def load_checkpoint(path: str, template: Any, has_client_state: bool = False) ->
     if manifest["client_state"] is not None:
         client_state = {e["key"]: arrays[e["member"]] for e in manifest["client_state"]}
     return Checkpoint(int(manifest["round"]), state, client_state, manifest, path)
-
-
-def delete_checkpoint(manifest_path: str) -> None:
-    """Removes a checkpoint (manifest first, so it is never seen half-deleted)."""
-    base = manifest_path[: -len(".json")]
-    for file in (manifest_path, base + ".npz"):
-        try:
-            os.unlink(file)
-        except FileNotFoundError:
-            pass
-
-
-def prune_checkpoints(directory: str, keep: int) -> list[str]:
-    """Deletes all but the newest `keep` checkpoints and orphaned files; returns what went."""
-    removed = remove_stale_temporaries(directory)
-    listed = list_checkpoints(directory)
-    for _, manifest_path in listed[: max(len(listed) - keep, 0)]:
-        delete_checkpoint(manifest_path)
-        removed.append(os.path.basename(manifest_path))
-    manifests = {os.path.basename(p)[: -len(".json")] for _, p in list_checkpoints(directory)}
-    for name in os.listdir(directory):
-        if name.startswith("round_") and name.endswith(".npz") and name[: -len(".npz")] not in manifests:
-            os.unlink(os.path.join(directory, name))
-            removed.append(name)
-    return removed
-
-
-__all__: Sequence[str] = [
-    "Checkpoint",
-    "CheckpointConfig",
-    "CheckpointError",
-    "list_checkpoints",
-    "load_checkpoint",
-    "prune_checkpoints",
-    "save_checkpoint",
-]

@@ -7,9 +7,35 @@ import os
 import time
 from typing import Any, Mapping, Optional
 
-from fedrun.training.checkpoint import CheckpointConfig, checkpoint_name, prune_checkpoints, save_checkpoint
+from fedrun.training.atomic import remove_stale_temporaries
+from fedrun.training.checkpoint import CheckpointConfig, checkpoint_name, list_checkpoints, save_checkpoint
 
 logger = logging.getLogger(__name__)
+
+
+def delete_checkpoint(manifest_path: str) -> None:
+    """Removes a checkpoint (manifest first, so it is never seen half-deleted)."""
+    base = manifest_path[: -len(".json")]
+    for file in (manifest_path, base + ".npz"):
+        try:
+            os.unlink(file)
+        except FileNotFoundError:
+            pass
+
+
+def prune_checkpoints(directory: str, keep: int) -> list[str]:
+    """Deletes all but the newest `keep` checkpoints and orphaned files; returns what went."""
+    removed = remove_stale_temporaries(directory)
+    listed = list_checkpoints(directory)
+    for _, manifest_path in listed[: max(len(listed) - keep, 0)]:
+        delete_checkpoint(manifest_path)
+        removed.append(os.path.basename(manifest_path))
+    manifests = {os.path.basename(p)[: -len(".json")] for _, p in list_checkpoints(directory)}
+    for name in os.listdir(directory):
+        if name.startswith("round_") and name.endswith(".npz") and name[: -len(".npz")] not in manifests:
+            os.unlink(os.path.join(directory, name))
+            removed.append(name)
+    return removed
 
 
 class Checkpointer:

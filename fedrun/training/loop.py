@@ -187,9 +187,9 @@ def run_rounds(
             state, completed = new_state, round_num
             if checkpointer is not None and checkpointer.is_due(round_num, config.rounds):
                 checkpointer.save(round_num, state)
-            if stop is not None and stop.requested and round_num < config.rounds:
+            if stop is not None and stop.signal_number is not None and round_num < config.rounds:
                 path = checkpointer.save(round_num, state) if checkpointer is not None else None
-                raise RunInterrupted(round_num, path, stop.signal_number or 0)
+                raise RunInterrupted(round_num, path, stop.signal_number)
     except (RunInterrupted, CheckpointError):
         raise
     except Exception:

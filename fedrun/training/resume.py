@@ -21,7 +21,8 @@ from typing import Any, Mapping, NamedTuple, Optional
 
 from fedrun.config.errors import ConfigError
 from fedrun.training.atomic import write_atomic
-from fedrun.training.checkpoint import Checkpoint, CheckpointError, delete_checkpoint, list_checkpoints, load_checkpoint
+from fedrun.training.checkpoint import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
+from fedrun.training.checkpointer import delete_checkpoint
 from fedrun.training.run_directory import CHECKPOINTS_DIR, METRICS_FILE, TENSORBOARD_DIR
 from fedrun.training.tensorboard_rewind import rewind_event_files
 

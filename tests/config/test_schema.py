@@ -7,7 +7,7 @@ import pytest
 
 from fedrun.config.errors import ConfigError
 from fedrun.config.schema import GROUPS, RunConfig, group_registries, validate
-from tests.conftest import compose_config
+from fedrun.cli import compose_config
 
 
 @pytest.fixture(scope="module")

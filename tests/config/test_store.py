@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from fedrun.cli import CONF_DIR
 from fedrun.config.schema import RunConfig
 from fedrun.config.store import omegaconf_type, option_schemas, schema_dataclass
-from tests.conftest import compose_config
+from fedrun.cli import compose_config
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from fedrun.config.errors import ConfigError
 from fedrun.config.schema import validate
 from fedrun.run import build
-from tests.conftest import compose_config
+from fedrun.cli import compose_config
 
 # Kept valid: a file path that is not a config mistake, and a path only `run` reads.
 FIXED = {("dataset", "path"), ("resume",)}

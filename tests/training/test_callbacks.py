@@ -1,6 +1,8 @@
 """TensorBoard callback: a process marks its first step with SessionLog.START,
 which makes TensorBoard's server drop what an earlier, killed process logged there."""
 
+import time
+
 from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 from tensorboard.util.tensor_util import make_ndarray
 
@@ -17,6 +19,7 @@ def test_restart_marker_purges_orphaned_steps(tmp_path):
     for round_num in (1, 2, 3):
         killed.on_round_end(record(round_num, 10.0 + round_num))
     killed.on_train_end({})
+    time.sleep(1.1)  # event files sort by creation second; a resumed process starts seconds later
     resumed = TensorBoardCallback(str(tmp_path))
     resumed.on_train_begin(3)  # the checkpoint was after round 2
     resumed.on_round_end(record(3, 3.0))

@@ -1,4 +1,4 @@
-"""Checkpoint files: round trip, manifest, atomic writes, pruning, corruption and
+"""Checkpoint files: round trip, manifest, atomic writes, corruption and
 mismatch detection, and a full disk (a tiny tmpfs when one can be mounted, else a
 mocked write)."""
 
@@ -21,10 +21,8 @@ from fedrun.training.checkpoint import (
     list_checkpoints,
     load_checkpoint,
     nest_paths,
-    prune_checkpoints,
     save_checkpoint,
 )
-from fedrun.training.checkpointer import Checkpointer
 
 
 def make_state(scale=1.0, kernel_shape=(4, 3)):
@@ -95,25 +93,6 @@ def test_client_state_is_saved_and_restored(tmp_path):
     restored = load_checkpoint(path, make_state(), has_client_state=True)
     assert sorted(restored.client_state) == ["control/a", "control/b"]
     np.testing.assert_array_equal(restored.client_state["control/b"], np.arange(4))
-
-
-# ------------------------------------------------------------------ keeping
-def test_checkpointer_saves_when_due_and_keeps_the_newest(tmp_path):
-    checkpointer = Checkpointer(str(tmp_path), CheckpointConfig(every=2, keep=2))
-    for round_num in range(1, 8):
-        if checkpointer.is_due(round_num, last_round=7):
-            checkpointer.save(round_num, make_state(round_num))
-    assert [r for r, _ in list_checkpoints(str(tmp_path))] == [6, 7]
-    assert sorted(os.listdir(tmp_path)) == ["round_000006.json", "round_000006.npz", "round_000007.json", "round_000007.npz"]
-    assert checkpointer.summary()["saved"] == 4
-
-
-def test_prune_removes_orphans_and_temporaries(tmp_path):
-    save_checkpoint(str(tmp_path), 1, make_state())
-    (tmp_path / "round_000002.npz").write_bytes(b"half")  # killed before its manifest
-    (tmp_path / f".round_000003.npz.{os.getpid()}{atomic.TEMP_SUFFIX}").write_bytes(b"x")
-    prune_checkpoints(str(tmp_path), keep=5)
-    assert sorted(os.listdir(tmp_path)) == ["round_000001.json", "round_000001.npz"]
 
 
 # ------------------------------------------------------------------ damage

@@ -1,0 +1,1 @@
+"""fedrun benchmarks (`make bench`)."""
