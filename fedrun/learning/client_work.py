@@ -98,7 +98,8 @@ class ModelDeltaClientWork(MeasuredProcess):
             names = ", ".join(cid for cid, bad in zip(cohort.client_ids, non_finite) if bad)
             logger.warning("round %d: dropping client update(s) with NaN/Inf: %s", cohort.round_num, names)
         if not keep.any():
-            raise RoundFailedError(cohort.round_num, f"every one of its {count} clients was dropped ({int(non_finite.sum())} non-finite updates)")
+            problem = f"every one of its {count} clients was dropped ({int(non_finite.sum())} non-finite updates)"
+            raise RoundFailedError(cohort.round_num, problem)
         if not keep.all():
             result, metrics = result.select(keep), metrics.select(keep)
         train = self.model.finalize_metrics(intrinsics.sum(metrics).value)

@@ -38,9 +38,9 @@ class TensorBoardCallback(Callback):
     `aggregator/...` and `finalizer/...`.
 
     Each process marks the step it starts at with a `SessionLog.START` event, as
-    TensorFlow's own training loops did: TensorBoard then discards the steps at or
-    after it that an earlier, killed process logged, so a resumed run shows every
-    round once.
+    TensorFlow's own training loops did: a TensorBoard server that already loaded
+    steps at or after it from an earlier, killed process then drops them (on disk,
+    `fedrun.training.tensorboard_rewind` removes them when the run resumes).
     """
 
     def __init__(self, logdir: str) -> None:
