@@ -158,14 +158,16 @@ def train_dropping_failures(
     return TrainedCohort(_scatter_rows(outputs, survivors, count), raised)
 
 
+@tf.function(reduce_retracing=True)
+def _finite_rows(leaves: list[tf.Tensor]) -> tf.Tensor:
+    flags = [tf.reduce_all(tf.reshape(tf.math.is_finite(leaf), [tf.shape(leaf)[0], -1]), axis=1) for leaf in leaves]
+    return tf.reduce_all(tf.stack(flags, axis=0), axis=0)
+
+
 def finite_clients(update: Any) -> tf.Tensor:
     """bool `[K]`: whether each client's update (stacked nest) is free of NaN and Inf."""
-    flags = [
-        tf.reduce_all(tf.reshape(tf.math.is_finite(leaf), [tf.shape(leaf)[0], -1]), axis=1)
-        for leaf in tf.nest.flatten(update)
-        if leaf.dtype.is_floating
-    ]
-    if not flags:
-        leaves = tf.nest.flatten(update)
+    leaves = tf.nest.flatten(update)
+    floating = [leaf for leaf in leaves if leaf.dtype.is_floating]
+    if not floating:
         return tf.ones([tf.shape(leaves[0])[0]] if leaves else [0], tf.bool)
-    return tf.reduce_all(tf.stack(flags, axis=0), axis=0)
+    return _finite_rows(floating)  # one compiled call: this runs every round

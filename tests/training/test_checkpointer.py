@@ -2,10 +2,12 @@
 
 import os
 
+import numpy as np
+
 from fedrun.training import atomic
-from fedrun.training.checkpoint import CheckpointConfig, list_checkpoints, save_checkpoint
+from fedrun.training.checkpoint import CheckpointConfig, list_checkpoints, load_checkpoint, save_checkpoint
 from fedrun.training.checkpointer import Checkpointer, prune_checkpoints
-from tests.training.test_checkpoint import make_state
+from tests.training.test_checkpoint import StandInClientStates, make_state
 
 
 def test_checkpointer_saves_when_due_and_keeps_the_newest(tmp_path):
@@ -24,3 +26,13 @@ def test_prune_removes_orphans_and_temporaries(tmp_path):
     (tmp_path / f".round_000003.npz.{os.getpid()}{atomic.TEMP_SUFFIX}").write_bytes(b"x")
     prune_checkpoints(str(tmp_path), keep=5)
     assert sorted(os.listdir(tmp_path)) == ["round_000001.json", "round_000001.npz"]
+
+
+def test_per_client_state_goes_into_each_checkpoint(tmp_path):
+    clients = StandInClientStates({"scaffold/client_7": np.full([3], 0.5, np.float32)})
+    checkpointer = Checkpointer(str(tmp_path), CheckpointConfig(every=1, keep=1), client_states=clients)
+    path = checkpointer.save(1, make_state())
+    restored = load_checkpoint(path, make_state(), has_client_state=True)
+    np.testing.assert_array_equal(restored.client_state["scaffold/client_7"], np.full([3], 0.5))
+    assert checkpointer.save(1, make_state()) == path  # saving a round twice writes once
+    assert len(checkpointer.write_seconds) == 1
