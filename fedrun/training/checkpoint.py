@@ -32,7 +32,7 @@ import json
 import os
 import re
 import time
-from typing import Any, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Mapping, NamedTuple, Optional
 
 import numpy as np
 import tensorflow as tf

@@ -16,7 +16,6 @@ from fedrun.learning.templates import LearningAlgorithmState
 from fedrun.models.functional import ModelWeights
 from fedrun.training import atomic
 from fedrun.training.checkpoint import (
-    CheckpointConfig,
     CheckpointError,
     list_checkpoints,
     load_checkpoint,
