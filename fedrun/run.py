@@ -28,6 +28,7 @@ class BuiltRun:
         sampler: The client sampler.
         evaluator: Federated and centralized evaluation (None if nothing to evaluate).
         runtime: The runtime executing client work.
+        stragglers: Decides each round's stragglers and dropouts (None: none).
     """
 
     config: RunConfig
@@ -36,6 +37,7 @@ class BuiltRun:
     sampler: Any
     evaluator: Any
     runtime: Any
+    stragglers: Any = None
 
 
 def build(plain: Mapping[str, Any]) -> BuiltRun:
@@ -46,12 +48,15 @@ def build(plain: Mapping[str, Any]) -> BuiltRun:
     from fedrun.data.registry import DataContext
     from fedrun.learning.algorithms import ALGORITHMS, AlgorithmContext
     from fedrun.learning.evaluation import build_fed_eval
+    from fedrun.learning.personalization import PersonalizationEvaluator, personalization_clients
+    from fedrun.learning.schedules import build_schedule
     from fedrun.models.build import build_model
     from fedrun.optimizers import OPTIMIZERS
     from fedrun.runtime import RUNTIMES
     from fedrun.runtime.trainer import LocalRule
     from fedrun.training.loop import Evaluator
     from fedrun.training.sampling import SAMPLERS
+    from fedrun.training.stragglers import StragglerSimulator
 
     data = build_data(config.dataset, "dataset", DataContext(config.seed, config.preprocess))
     num_clients = len(data.train.client_ids)
@@ -61,29 +66,58 @@ def build(plain: Mapping[str, Any]) -> BuiltRun:
         )
     model = build_model(config.model, "model", data, config.seed, config.allowed_targets)
     runtime = RUNTIMES.build(config.runtime, "runtime")
+    client_optimizer = OPTIMIZERS.build(config.client_optimizer, "client_optimizer")
+    server_optimizer = OPTIMIZERS.build(config.server_optimizer, "server_optimizer")
     context = AlgorithmContext(
         model=model,
-        client_optimizer=OPTIMIZERS.build(config.client_optimizer, "client_optimizer"),
-        server_optimizer=OPTIMIZERS.build(config.server_optimizer, "server_optimizer"),
+        client_optimizer=client_optimizer,
+        server_optimizer=server_optimizer,
         aggregator_node=config.aggregator,
         allowed_targets=tuple(config.allowed_targets),
-        aggregator_context=AggregatorContext(config.clients_per_round, num_clients, config.rounds),
+        aggregator_context=AggregatorContext(config.clients_per_round, num_clients, config.rounds, config.seed),
         runtime=runtime,
+        client_lr_schedule=build_schedule(config.client_lr_schedule, "client_lr_schedule", client_optimizer.learning_rate),
+        server_lr_schedule=build_schedule(config.server_lr_schedule, "server_lr_schedule", server_optimizer.learning_rate),
+        preprocess=config.preprocess,
     )
     process = ALGORITHMS.build(config.algorithm, "algorithm", context=context)
+    stragglers = None
+    if config.stragglers is not None:
+        stragglers = StragglerSimulator(
+            config.stragglers, config.preprocess.epochs, process.accepts_partial_work, config.clients_per_round
+        )
     eval_trainer = runtime.make_trainer(model, None, LocalRule())
     fed_eval = build_fed_eval(model, runtime, eval_trainer)
     eval_ids = []
     if data.test is not None:
-        eval_ids = list(data.test.client_ids)[: config.eval_clients] if config.eval_clients else list(data.test.client_ids)
+        # Slice before listing: client id sequences may be lazy (millions of clients).
+        eval_ids = list(data.test.client_ids[: config.eval_clients] if config.eval_clients else data.test.client_ids)
+    personalization = None
+    if config.personalization is not None:
+        if data.test is None:
+            raise ConfigError("personalization", "the data set has no per-client test split to evaluate on")
+        count = config.personalization.clients or config.eval_clients
+        personalization = PersonalizationEvaluator(
+            model,
+            client_optimizer,
+            runtime,
+            data.train,
+            data.test,
+            personalization_clients(data.train, data.test, count),
+            config.personalization,
+            config.preprocess,
+            config.seed,
+        )
 
     def evaluate_clients(weights: Any, cohort: Any) -> Any:
         state = fed_eval.set_model_weights(fed_eval.initialize(), weights)
         return fed_eval.next(state, cohort).metrics["client_work"]["eval"]["current_round_metrics"]
 
-    evaluator = Evaluator(eval_trainer, data, eval_ids, config.preprocess.eval_batch_size, evaluate_clients)
+    evaluator = Evaluator(
+        eval_trainer, data, eval_ids, config.preprocess.eval_batch_size, evaluate_clients, personalization
+    )
     sampler = SAMPLERS.build(config.sampling, "sampling")
-    return BuiltRun(config, data, process, sampler, evaluator, runtime)
+    return BuiltRun(config, data, process, sampler, evaluator, runtime, stragglers)
 
 
 def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
@@ -119,6 +153,8 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, METRICS_FILE))]
     if config.progress:
         callbacks.append(ProgressCallback(config.rounds))
+    if config.print_signature:
+        print(built.process.initialize.type_signature.formatted_representation(), flush=True)
     loop_config = LoopConfig(
         config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess, config.min_clients
     )
@@ -131,8 +167,17 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     try:
         with StopRequest() as stop:
             state, records = run_rounds(
-                built.process, built.data, built.sampler, loop_config, start.state, built.evaluator, callbacks,
-                start.round_num + 1, checkpointer, stop,
+                built.process,
+                built.data,
+                built.sampler,
+                loop_config,
+                start.state,
+                built.evaluator,
+                callbacks,
+                start.round_num + 1,
+                stragglers=built.stragglers,
+                checkpointer=checkpointer,
+                stop=stop,
             )
     finally:
         built.runtime.close()

@@ -34,6 +34,15 @@ def run_fedrun(args: Sequence[str], cwd: Path = REPO_ROOT, timeout: float = 600)
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def partition_cache_dir(tmp_path_factory):
+    """Partition caches of the whole session (and of the runs it starts) go to a temporary directory."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("fedrun_cache")
+        patch.setenv("FEDRUN_CACHE_DIR", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def tiny_model():
     """A logistic-regression `FunctionalModel` over 6 features and 3 classes."""

@@ -14,11 +14,21 @@ Register a factory with `register_aggregator(name, params, children=(...))`: its
 builder is called as `builder(params, context, **children)` with the parsed
 parameters, the run's `AggregatorContext`, and the built children as keyword
 arguments (a missing child is not passed, so the factory's default applies).
+
+Children must be unweighted (sum-like) factories, except the one slot a wrapper
+names as `wraps`: the wrapper follows that child's weightedness. Slots listed in
+`required` must be present. A builder reports a bad parameter of its node by
+raising `ParameterError(key, ...)`; `build_factory` turns it into a `ConfigError`
+at the node's path joined with `key`.
+
+Each node's builder sees `context.seed` derived from the run's seed and the node's
+config path, so two nodes of one tree never share random streams.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from fedrun.aggregators.factory import AggregationFactory, supports_unweighted, supports_weighted
@@ -38,25 +48,71 @@ class AggregatorContext:
         clients_per_round: Cohort size (bit widths that must not overflow, DP sampling).
         num_clients: Population size (DP sampling rate = clients_per_round / num_clients).
         rounds: Rounds the run will train (privacy budgets).
+        seed: The run's seed; builders receive a seed derived from it and their
+            node's config path (stochastic rounding, masks, noise).
     """
 
     clients_per_round: int = 10
     num_clients: int = 100
     rounds: int = 1
+    seed: int = 0
+
+
+class ParameterError(ValueError):
+    """A builder's complaint about one parameter of its own node.
+
+    Attributes:
+        key: The parameter's key within the node (dotted for nested keys).
+        problem: What is wrong.
+        value: The offending value.
+        allowed: What would be accepted.
+    """
+
+    def __init__(self, key: str, problem: str, value: Any, allowed: Any = None) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+        self.value = value
+        self.allowed = allowed
 
 
 @dataclasses.dataclass(frozen=True)
 class NoParams:
     """An aggregator without parameters."""
+
+
 _CHILD_SLOTS: dict[str, tuple[str, ...]] = {}
+_REQUIRED_SLOTS: dict[str, tuple[str, ...]] = {}
+_WRAPPED_SLOT: dict[str, str] = {}
 
 
 def register_aggregator(
-    name: str, params: type = NoParams, children: Sequence[str] = ()
+    name: str,
+    params: type = NoParams,
+    children: Sequence[str] = (),
+    required: Sequence[str] = (),
+    wraps: Optional[str] = None,
 ) -> Callable[[Callable[..., AggregationFactory]], Callable[..., AggregationFactory]]:
-    """Registers `builder(params, context, **children)` under `name`."""
+    """Registers `builder(params, context, **children)` under `name`.
+
+    Args:
+        name: The `type` name in configs.
+        params: Frozen dataclass of the node's parameters.
+        children: Slot names of child aggregators.
+        required: Slots that must be given.
+        wraps: The slot whose weightedness this node follows (may be weighted);
+            every other child must be unweighted.
+    """
     _CHILD_SLOTS[name] = tuple(children)
+    _REQUIRED_SLOTS[name] = tuple(required)
+    if wraps is not None:
+        _WRAPPED_SLOT[name] = wraps
     return AGGREGATORS.register(name, params)
+
+
+def node_seed(run_seed: int, path: str) -> int:
+    """A node's seed: the run's seed mixed with the node's config path (stable across processes)."""
+    return zlib.crc32(f"{run_seed}:{path}".encode())
 
 
 def child_slots(name: str) -> tuple[str, ...]:
@@ -106,14 +162,18 @@ def build_factory(
     entry, params = AGGREGATORS.parse(node, path, ignore=_CHILD_SLOTS.get(_name_of(node), ()))
     children = {}
     for slot in child_slots(entry.name):
+        child_path = join_path(path, slot)
         if slot in node and node[slot] is not None:
-            child_path = join_path(path, slot)
             child = build_factory(node[slot], child_path, allowed_targets, context)
-            if not supports_unweighted(child):
+            if slot != _WRAPPED_SLOT.get(entry.name) and not supports_unweighted(child):
                 raise ConfigError(child_path, f"'{slot}' needs an unweighted factory (a sum-like aggregator)", _name_of(node[slot]))
             children[slot] = child
+        elif slot in _REQUIRED_SLOTS.get(entry.name, ()):
+            raise ConfigError(child_path, f"aggregator {entry.name!r} needs a child aggregator here (a node with 'type')")
     try:
-        return entry.builder(params, context, **children)
+        return entry.builder(params, dataclasses.replace(context, seed=node_seed(context.seed, path)), **children)
+    except ParameterError as err:
+        raise ConfigError(join_path(path, err.key), err.problem, err.value, err.allowed) from None
     except ValueError as err:
         if isinstance(err, ConfigError):
             raise
@@ -121,7 +181,7 @@ def build_factory(
 
 
 def _name_of(node: Any) -> Any:
-    name = node.get("type") if isinstance(node, Mapping) else None
+    name = node.get("type", node.get(TARGET_KEY)) if isinstance(node, Mapping) else None
     return name if isinstance(name, str) else None  # a malformed name is reported by the registry
 
 

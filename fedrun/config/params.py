@@ -74,10 +74,14 @@ def convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(path, "unknown value", value, [repr(a) for a in args])
         return value
     if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:  # an optional block left null stays off
+            return None
         for option in args:
             try:
                 return convert(value, option, path)
             except ConfigError:
+                if isinstance(value, Mapping) and dataclasses.is_dataclass(option):
+                    raise  # a mapping meant for this block: its own error names the bad key
                 continue
         raise ConfigError(path, f"expected {_type_name(tp)}", value)
     if tp is type(None):
@@ -151,5 +155,7 @@ def parse(cls: type[P], mapping: Any, path: str, ignore: tuple[str, ...] = ()) -
         kwargs[name] = value
     try:
         return cls(**kwargs)
+    except ConfigError:  # a nested node checked by the dataclass, already naming its path
+        raise
     except ValueError as err:  # a dataclass's own cross-field check
         raise ConfigError(path, str(err)) from None

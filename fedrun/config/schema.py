@@ -15,7 +15,9 @@ from fedrun.config.errors import ConfigError
 from fedrun.config.params import bounded, parse
 from fedrun.config.registry import TARGET_KEY, Registry
 from fedrun.data.preprocess import PreprocessConfig
+from fedrun.learning.personalization import PersonalizationConfig
 from fedrun.training.checkpoint import CheckpointConfig
+from fedrun.training.stragglers import StragglerConfig
 
 GROUPS = (
     "dataset",
@@ -43,6 +45,12 @@ class RunConfig:
         preprocess: Client preprocessing.
         allowed_targets: Module prefixes a `_target_` may name.
         progress: Print a line per round.
+        stragglers: Stragglers and dropouts among sampled clients (null: none).
+        personalization: Personalization evaluation (null: off).
+        client_lr_schedule: Client learning rate over rounds (null: constant).
+        server_lr_schedule: Server learning rate over rounds (null: constant).
+        print_signature: Print the type signature of the learning process's state
+            (model, aggregator state ...) before training.
         min_clients: Fewest clients that must survive a round (clients whose
             data or training raises, or whose update is not finite, are dropped).
         checkpoint: When to save checkpoints and how many to keep.
@@ -59,6 +67,7 @@ class RunConfig:
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
     allowed_targets: list[str] = dataclasses.field(default_factory=list)
     progress: bool = True
+    print_signature: bool = False
     min_clients: int = bounded(1, ge=1)
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
     resume: Optional[str] = None
@@ -70,6 +79,10 @@ class RunConfig:
     algorithm: Any = None
     runtime: Any = None
     sampling: Any = None
+    stragglers: Optional[StragglerConfig] = None
+    personalization: Optional[PersonalizationConfig] = None
+    client_lr_schedule: Any = None
+    server_lr_schedule: Any = None
 
 
 def group_registries() -> dict[str, Registry[Any]]:
@@ -110,12 +123,18 @@ def validate(plain: Mapping[str, Any]) -> RunConfig:
     missing = [g for g in GROUPS if getattr(config, g) is None]
     if missing:
         raise ConfigError(missing[0], "missing config group")
-    from fedrun.aggregators.build import build_factory
+    from fedrun.aggregators.build import AggregatorContext, build_factory
+    from fedrun.learning.schedules import SCHEDULES
 
     for group, registry in group_registries().items():
         node = getattr(config, group)
         if group == "aggregator":  # a tree of factories (children, `_target_`): checked by building it
-            build_factory(node, group, config.allowed_targets)
+            # The population is known only once the data is read; the cohort bounds it below.
+            cohort = AggregatorContext(config.clients_per_round, config.clients_per_round, config.rounds, config.seed)
+            build_factory(node, group, config.allowed_targets, cohort)
         elif not (group == "model" and isinstance(node, Mapping) and TARGET_KEY in node):  # a user's model: checked when built
             registry.parse(node, group)
+    for key in ("client_lr_schedule", "server_lr_schedule"):
+        if getattr(config, key) is not None:
+            SCHEDULES.parse(getattr(config, key), key)
     return config

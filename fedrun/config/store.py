@@ -10,10 +10,13 @@ aggregator's ...). Those carry what OmegaConf cannot express (ranges from
 From the same dataclasses this module derives OmegaConf structured configs and
 stores them in Hydra's ConfigStore, so Hydra knows the types too:
 
-* `fedrun_schema`: the top level, first in `conf/config.yaml`'s defaults list.
-  Hydra then types and locks the top-level keys while composing (a misspelled or
-  mistyped top-level key fails before fedrun starts), and group nodes stay open
-  (`Any`) since their keys depend on the `type` they name.
+* `schema/run`: the top level, first in `conf/config.yaml`'s defaults list
+  (`optional schema@_here_: run`). Hydra then types the top-level keys while
+  composing (a mistyped top-level key fails before fedrun starts), and group
+  nodes stay open (`Any`) since their keys depend on the `type` they name. It is
+  optional so that composing without registering it (Hydra's compose API in a
+  script that skips `register_schemas`) still works, untyped; `fedrun`,
+  `fedrun.cli.compose_config` and the tests register it.
 * `schema/<group>/<type>`: one schema per registered option, with `type` fixed
   to its name. An option YAML may extend one (`defaults: [/schema/model/mlp_2nn@_here_,
   _self_]`) to have Hydra type it while composing; the tests check every shipped
@@ -32,8 +35,8 @@ from typing import Any, Dict, List, Optional
 
 from fedrun.config.schema import RunConfig, group_registries
 
-ROOT_SCHEMA = "fedrun_schema"
 SCHEMA_GROUP = "schema"
+ROOT_SCHEMA = "run"
 
 
 def omegaconf_type(tp: Any) -> Any:
@@ -46,7 +49,11 @@ def omegaconf_type(tp: Any) -> Any:
         options = [a for a in args if a is not type(None)]
         if len(options) == 1:
             inner = omegaconf_type(options[0])
-            return Optional[inner] if len(args) > len(options) and inner is not Any else inner
+            if inner in (int, float, bool, str):
+                return Optional[inner] if len(args) > len(options) else inner
+            # OmegaConf cannot merge an override into a null typed container
+            # (`stragglers={fraction: 0.5}` onto `stragglers: null`), so those stay open.
+            return Any if len(args) > len(options) else inner
         return Any
     if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
         items = [a for a in args if a is not Ellipsis]
@@ -150,7 +157,7 @@ def register_schemas() -> None:
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
-    store.store(name=ROOT_SCHEMA, node=schema_dataclass(RunConfig, "FedrunConfigSchema"))
+    store.store(group=SCHEMA_GROUP, name=ROOT_SCHEMA, node=schema_dataclass(RunConfig, "FedrunConfigSchema"))
     for group, options in option_schemas().items():
         for name, schema in options.items():
             store.store(group=f"{SCHEMA_GROUP}/{group}", name=name, node=schema)

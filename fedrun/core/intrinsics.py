@@ -47,6 +47,25 @@ def zip_at_server(values: Any) -> AtServer:
     )
 
 
+def zip_at_clients(values: Any) -> AtClients:
+    """Turns a nest of `AtClients` values of one cohort into one `AtClients` nest.
+
+    The result is `all_equal` only if every member is; otherwise broadcast members
+    are stacked so that every leaf has the client axis.
+    """
+    if isinstance(values, AtClients):
+        return values
+    members = tf.nest.flatten(values)
+    _expect_all(members, AtClients, "zip_at_clients")
+    counts = {m.num_clients for m in members}
+    if len(counts) > 1:
+        raise ValueError(f"zip_at_clients: client values of different cohorts (sizes {sorted(counts)})")
+    num_clients = counts.pop() if counts else 0
+    all_equal = all(m.all_equal for m in members)
+    pick = (lambda m: m.value) if all_equal else (lambda m: m.stacked())
+    return AtClients(tf.nest.map_structure(pick, values), num_clients, all_equal=all_equal)
+
+
 _VECTORIZED_CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 
@@ -164,6 +183,11 @@ def collect(v: AtClients) -> AtServer:
 def _times(x: Any, count: int) -> tf.Tensor:
     x = tf.convert_to_tensor(x)
     return x * tf.cast(count, x.dtype)
+
+
+def _expect_all(values: Sequence[Any], kind: type, what: str) -> None:
+    for v in values:
+        _expect(v, kind, what)
 
 
 def _expect(v: Any, kind: type, what: str) -> None:

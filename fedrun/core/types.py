@@ -161,8 +161,9 @@ def to_type(value: Any) -> Type:
     """The fedrun type of a value, a spec, or a nest of either.
 
     Accepts types (returned as they are), `tf.TensorSpec`, `tf.data.DatasetSpec`,
-    tensors, numpy arrays and Python scalars, placed values, and nests of those:
-    mappings and namedtuples become named structures, lists and tuples unnamed ones.
+    tensors, numpy arrays and Python scalars, dtypes, `(dtype, shape)` pairs, placed
+    values, and nests of those: mappings and namedtuples become named structures,
+    lists and tuples unnamed ones.
     """
     if isinstance(value, (TensorType, StructType, SequenceType, FederatedType, FunctionType)):
         return value
@@ -191,6 +192,8 @@ def to_type(value: Any) -> Type:
         return TensorType(tf.string)
     if isinstance(value, tf.dtypes.DType):
         return TensorType(value)
+    if _is_dtype_shape_pair(value):
+        return TensorType(value[0], value[1])
     if _is_namedtuple(value):
         return StructType([(name, to_type(getattr(value, name))) for name in value._fields])
     if isinstance(value, collections.abc.Mapping):
@@ -200,12 +203,22 @@ def to_type(value: Any) -> Type:
     raise TypeError(f"cannot derive a fedrun type from {type(value).__name__}: {value!r}")
 
 
+def _is_dtype_shape_pair(value: Any) -> bool:
+    """TFF's `(dtype, shape)` spelling of a tensor type, e.g. `(tf.float32, (2,))`."""
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and isinstance(value[0], tf.dtypes.DType)
+        and isinstance(value[1], (tuple, list, tf.TensorShape))
+    )
+
+
 def _unstack(t: Type) -> Type:
     """Drops the leading client axis from every tensor of a stacked type."""
     if isinstance(t, TensorType):
         return TensorType(t.dtype, t.shape[1:])
     if isinstance(t, StructType):
-        return StructType([(n, _unstack(m)) for n, m in t.elements])
+        return StructType([(n, _unstack(m)) if n else _unstack(m) for n, m in t.elements])
     return t
 
 

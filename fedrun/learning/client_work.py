@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import collections
-import logging
 from typing import Any, Callable, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from fedrun.core import intrinsics
 from fedrun.core.placements import AtClients
 from fedrun.core.processes import MeasuredProcess, MeasuredProcessOutput
 from fedrun.data.cohort import CohortData
-from fedrun.learning.faults import RoundFailedError, TrainedCohort, finite_clients, train_dropping_failures
+from fedrun.learning.faults import TrainedCohort, surviving_clients, train_dropping_failures
 from fedrun.learning.templates import ClientResult
 from fedrun.models.functional import FunctionalModel
 from fedrun.optimizers import Optimizer
@@ -20,7 +20,6 @@ from fedrun.runtime.base import Runtime, client_seeds
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, RoundInputs
 
 LearningRateSchedule = Callable[[int], float]
-logger = logging.getLogger(__name__)
 
 
 class ModelDeltaClientWork(MeasuredProcess):
@@ -86,23 +85,28 @@ class ModelDeltaClientWork(MeasuredProcess):
             lambda c, i: self.runtime.train(self.trainer, weights.value, c, i), cohort, self._inputs(cohort, broadcast, per_client)
         )
 
-    def _next(self, state: Any, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()) -> MeasuredProcessOutput:
-        outputs, raised = self.run_dropping_failures(weights, cohort, broadcast, per_client)
-        count = cohort.num_clients
-        update_weight = outputs.num_examples if self.weighted else tf.ones([count], tf.float32)
-        result = AtClients(ClientResult(outputs.update, update_weight), count)
-        metrics = AtClients(outputs.metrics, count)
-        non_finite = ~finite_clients(outputs.update).numpy() & ~raised
-        keep = ~(non_finite | raised)
-        if non_finite.any():
-            names = ", ".join(cid for cid, bad in zip(cohort.client_ids, non_finite) if bad)
-            logger.warning("round %d: dropping client update(s) with NaN/Inf: %s", cohort.round_num, names)
-        if not keep.any():
-            problem = f"every one of its {count} clients was dropped ({int(non_finite.sum())} non-finite updates)"
-            raise RoundFailedError(cohort.round_num, problem)
-        if not keep.all():
+    def summarize(
+        self, outputs: ClientOutputs, num_clients: int, keep: Optional[np.ndarray] = None
+    ) -> tuple[AtClients, collections.OrderedDict]:
+        """The clients' `ClientResult`s and the finalized `train` metrics of raw outputs.
+
+        Args:
+            outputs: Every client's stacked outputs.
+            num_clients: The cohort size.
+            keep: bool `[K]`: the clients to keep (`surviving_clients`); None keeps all.
+        """
+        update_weight = outputs.num_examples if self.weighted else tf.ones([num_clients], tf.float32)
+        result = AtClients(ClientResult(outputs.update, update_weight), num_clients)
+        metrics = AtClients(outputs.metrics, num_clients)
+        if keep is not None and not keep.all():
             result, metrics = result.select(keep), metrics.select(keep)
         train = self.model.finalize_metrics(intrinsics.sum(metrics).value)
+        return result, train
+
+    def _next(self, state: Any, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()) -> MeasuredProcessOutput:
+        outputs, raised = self.run_dropping_failures(weights, cohort, broadcast, per_client)
+        keep, non_finite = surviving_clients(outputs.update, raised, cohort)
+        result, train = self.summarize(outputs, cohort.num_clients, keep)
         measurements = collections.OrderedDict(
             train=train,
             training_failed=tf.constant(int(raised.sum()), tf.int32),

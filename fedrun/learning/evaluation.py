@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import tensorflow as tf
 
@@ -14,9 +14,11 @@ from fedrun.data.cohort import CohortData
 from fedrun.learning.process import LearningProcess
 from fedrun.learning.templates import LearningAlgorithmState, LearningProcessOutput
 from fedrun.models.functional import FunctionalModel, ModelWeights
+from fedrun.models.variable_model import VariableModel
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.local import VectorizedRuntime
 from fedrun.runtime.trainer import LocalRule, LocalTrainer
+from fedrun.runtime.variable_trainer import learning_model
 
 
 def _add(a: Any, b: Any) -> Any:
@@ -24,12 +26,12 @@ def _add(a: Any, b: Any) -> Any:
 
 
 def build_fed_eval(
-    model: FunctionalModel, runtime: Optional[Runtime] = None, trainer: Optional[LocalTrainer] = None
+    model: Union[FunctionalModel, VariableModel], runtime: Optional[Runtime] = None, trainer: Optional[LocalTrainer] = None
 ) -> LearningProcess:
     """Federated evaluation of a fixed model on clients' data.
 
     Args:
-        model: The model.
+        model: The model (a `VariableModel` evaluates one client at a time).
         runtime: Executes client evaluation; default vectorized.
         trainer: A trainer of `model` to reuse (shares compiled functions with
             training); built from `runtime` if omitted.
@@ -39,6 +41,7 @@ def build_fed_eval(
     total_rounds_metrics}`, both finalized; `aggregator/{mean_value, mean_weight}`
     are empty (metrics are summed, then finalized).
     """
+    model = learning_model(model)
     runtime = runtime or VectorizedRuntime()
     trainer = trainer or runtime.make_trainer(model, None, LocalRule())
     mean_process = MeanFactory().create(model.weight_specs.trainable, tf.TensorSpec([], tf.float32))

@@ -9,7 +9,8 @@ is not finite, is dropped from its round instead of failing the run.
   the others together. Their rows in the stacked outputs are zeros, and they are
   marked in a mask.
 * Non-finite updates: `finite_clients` is the per-client mask (vectorized over
-  the client axis) of updates without NaN/Inf; client work drops the others with
+  the client axis) of updates without NaN/Inf; `surviving_clients` combines it
+  with the training failures, and client work drops the others with
   `AtClients.select`, before metrics are summed and updates aggregated.
 
 The searches are deterministic (they depend only on which clients raise), so a
@@ -171,3 +172,23 @@ def finite_clients(update: Any) -> tf.Tensor:
     if not floating:
         return tf.ones([tf.shape(leaves[0])[0]] if leaves else [0], tf.bool)
     return _finite_rows(floating)  # one compiled call: this runs every round
+
+
+def surviving_clients(update: Any, raised: np.ndarray, cohort: CohortData) -> tuple[np.ndarray, np.ndarray]:
+    """Which clients a round keeps: those whose training did not raise and whose update is finite.
+
+    Returns:
+        `keep` and `non_finite`, bool `[K]` each (dropped clients are named in a warning).
+
+    Raises:
+        RoundFailedError: if no client is kept.
+    """
+    non_finite = ~finite_clients(update).numpy() & ~raised
+    keep = ~(non_finite | raised)
+    if non_finite.any():
+        names = ", ".join(cid for cid, bad in zip(cohort.client_ids, non_finite) if bad)
+        logger.warning("round %d: dropping client update(s) with NaN/Inf: %s", cohort.round_num, names)
+    if not keep.any():
+        problem = f"every one of its {cohort.num_clients} clients was dropped ({int(non_finite.sum())} non-finite updates)"
+        raise RoundFailedError(cohort.round_num, problem)
+    return keep, non_finite

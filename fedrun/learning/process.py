@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from typing import Callable
+from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -11,6 +11,7 @@ from fedrun.core.placements import AtClients, AtServer, CLIENTS
 from fedrun.core.processes import AggregationProcess, IterativeProcess, MeasuredProcess, server_type
 from fedrun.core.types import FederatedType, FunctionType, SequenceType, StructType, to_type
 from fedrun.data.cohort import CohortData
+from fedrun.learning.client_states import ClientStateStore
 from fedrun.learning.templates import LearningAlgorithmState, LearningProcessOutput
 from fedrun.models.functional import ModelWeights
 
@@ -37,6 +38,13 @@ class LearningProcess(IterativeProcess):
         initialize_fn: Returns the initial `LearningAlgorithmState`.
         next_fn: One round.
         element_spec: Spec of one example (for the type signature).
+
+    Attributes:
+        client_states: Per-client state kept between the rounds a client joins
+            (a `ClientStateStore`, saved through its `state_dict` /
+            `load_state_dict`), or None for algorithms whose clients are stateless.
+        accepts_partial_work: Whether stragglers' partial work is aggregated by
+            default (FedProx) rather than dropped (FedAvg).
     """
 
     def __init__(
@@ -46,11 +54,18 @@ class LearningProcess(IterativeProcess):
         element_spec: dict[str, tf.TensorSpec],
     ) -> None:
         self.element_spec = element_spec
+        self.client_states: Optional[ClientStateStore] = None
+        self.accepts_partial_work = False
         super().__init__(initialize_fn, next_fn, self._learning_signature)
 
     def _learning_signature(self) -> FunctionType:
         state_t = self.state_type
+        # The dry run must not leave a state for its made-up client in the store.
+        store = self.client_states
+        saved = store.state_dict() if store is not None else {}
         output = self.next(self.initialize(), dry_run_cohort(self.element_spec))
+        if store is not None:
+            store.load_state_dict(saved)
         params = StructType(
             [("state", state_t), ("client_data", FederatedType(batch_type(self.element_spec), CLIENTS, all_equal=False))]
         )

@@ -134,3 +134,6 @@ def parameter_count(model: keras.Model) -> int:
 
 
 __all__: Sequence[str] = ["MODELS", "ModelInputs", "parameter_count"]
+
+# Builders in their own modules register on import; MODELS exists by now.
+from fedrun.models import char_rnn  # noqa: E402,F401

@@ -116,6 +116,15 @@ class FunctionalModel:
         metrics["num_batches"] = [tf.constant(0, tf.int64)]
         return metrics
 
+    def metric_weight(self, y: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        """Sample weight of the Keras metrics: the example mask, broadcast to `y`'s shape.
+
+        Models whose labels hold padding (sequences) override it to weigh padding 0.
+        """
+        if y.shape.rank is not None and y.shape.rank > 1:
+            return tf.reshape(mask, [-1] + [1] * (y.shape.rank - 1)) * tf.ones_like(y, mask.dtype)
+        return mask
+
     def update_metrics(
         self,
         metrics: collections.OrderedDict[str, list[tf.Tensor]],
@@ -126,9 +135,7 @@ class FunctionalModel:
     ) -> collections.OrderedDict[str, list[tf.Tensor]]:
         """Adds one batch (`mask` is 1 for real examples, 0 for padding)."""
         new: collections.OrderedDict[str, list[tf.Tensor]] = collections.OrderedDict()
-        weight = mask
-        if y.shape.rank is not None and y.shape.rank > 1:
-            weight = tf.reshape(mask, [-1] + [1] * (y.shape.rank - 1)) * tf.ones_like(y, mask.dtype)
+        weight = self.metric_weight(y, mask)
         for metric in self.metrics:
             new[metric.name] = list(metric.stateless_update_state(metrics[metric.name], y, predictions, sample_weight=weight))
         count = tf.reduce_sum(mask)

@@ -18,6 +18,7 @@ import tensorflow as tf
 from fedrun.config.registry import Registry
 from fedrun.data.cohort import CohortData
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
+from fedrun.runtime.variable_trainer import LearningModel, VariableModelFunctions, VariableTrainer
 from fedrun.models.functional import FunctionalModel, ModelWeights
 from fedrun.optimizers import Optimizer
 
@@ -53,8 +54,11 @@ class Runtime(abc.ABC):
 
     vectorize: bool = False
 
-    def make_trainer(self, model: FunctionalModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
-        """The compiled local trainer this runtime runs."""
+    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+        """The compiled local trainer this runtime runs (a `VariableTrainer`, one
+        client at a time, for a model that owns variables)."""
+        if isinstance(model, VariableModelFunctions):
+            return VariableTrainer(model, optimizer, rule)  # type: ignore[return-value]
         return LocalTrainer(model, optimizer, rule, vectorize=self.vectorize)
 
     @abc.abstractmethod

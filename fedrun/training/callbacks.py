@@ -79,6 +79,8 @@ class TensorBoardCallback(Callback):
             self._write("eval", evaluation["federated"], step)
         if evaluation.get("centralized"):
             self._write("eval_centralized", evaluation["centralized"], step)
+        if evaluation.get("personalization"):
+            self._write("eval", {"personalization": evaluation["personalization"]}, step)
         for writer in self._writers.values():
             writer.flush()
 

@@ -26,6 +26,7 @@ from fedrun.training.checkpointer import Checkpointer
 from fedrun.training.metrics import to_python
 from fedrun.training.sampling import Sampler
 from fedrun.training.signals import RunInterrupted, StopRequest
+from fedrun.training.stragglers import StragglerSimulator
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Evaluator:
         batch_size: Evaluation batch size.
         evaluate_clients: Runs the federated evaluation of a cohort (the runtime's
             `evaluate`), returning finalized metrics.
+        personalization: Weights -> personalization metrics, if configured.
     """
 
     def __init__(
@@ -71,9 +73,11 @@ class Evaluator:
         eval_client_ids: Sequence[str],
         batch_size: int,
         evaluate_clients: Callable[[Any, Any], Any],
+        personalization: Optional[Callable[[Any], Any]] = None,
     ) -> None:
         self._trainer = trainer
         self._evaluate_clients = evaluate_clients
+        self._personalization = personalization
         self._federated = (
             build_eval_cohort(data.test, eval_client_ids, batch_size) if data.test is not None and eval_client_ids else None
         )
@@ -85,6 +89,8 @@ class Evaluator:
             results["federated"] = to_python(self._evaluate_clients(weights, self._federated))
         if self._central is not None:
             results["centralized"] = to_python(evaluate_centralized(self._trainer, weights, self._central))
+        if self._personalization is not None:
+            results["personalization"] = to_python(self._personalization(weights))
         return results
 
 
@@ -118,6 +124,7 @@ def run_round(
     state: Any,
     round_num: int,
     evaluator: Optional[Evaluator] = None,
+    stragglers: Optional[StragglerSimulator] = None,
 ) -> tuple[Any, Record]:
     """Runs round `round_num` from `state`; returns the new state and the round's record.
 
@@ -126,9 +133,15 @@ def run_round(
     """
     started = time.perf_counter()
     cohort_ids = sampler.sample(data.train.client_ids, config.clients_per_round, round_num, config.seed, data.train.num_examples)
-    cohort, data_failed = build_cohort_dropping_failures(data.train, cohort_ids, config.preprocess, config.seed, round_num)
+    participation = stragglers.plan(cohort_ids, round_num, config.seed) if stragglers is not None else None
+    epochs = None
+    if participation is not None:
+        cohort_ids, epochs = participation.client_ids, participation.epochs
+    cohort, data_failed = build_cohort_dropping_failures(data.train, cohort_ids, config.preprocess, config.seed, round_num, epochs)
     output = process.next(state, cohort)
     record = round_record(round_num, output.metrics, len(cohort_ids), 0.0, len(data_failed))
+    if participation is not None:
+        record["client_work"] = {**record.get("client_work", {}), **participation.measurements()}
     survivors = record["clients"] - record["clients_failed"]
     if survivors < config.min_clients:
         raise RoundFailedError(
@@ -160,12 +173,15 @@ def run_rounds(
     evaluator: Optional[Evaluator] = None,
     callbacks: Sequence[Callback] = (),
     start_round: int = 1,
+    stragglers: Optional[StragglerSimulator] = None,
     checkpointer: Optional[Checkpointer] = None,
     stop: Optional[StopRequest] = None,
 ) -> tuple[Any, list[Record]]:
     """Runs rounds `start_round..config.rounds` from `state`.
 
     Args:
+        stragglers: Decides each round which sampled clients train and for how
+            many epochs; its counts go to the record's `client_work`.
         checkpointer: Saves checkpoints when due, at the end, on a stop request
             and after a failed round (the state of the last completed round).
         stop: Polled after every round; when set, the loop checkpoints and
@@ -180,7 +196,7 @@ def run_rounds(
     completed = start_round - 1
     try:
         for round_num in range(start_round, config.rounds + 1):
-            new_state, record = run_round(process, data, sampler, config, state, round_num, evaluator)
+            new_state, record = run_round(process, data, sampler, config, state, round_num, evaluator, stragglers)
             for callback in callbacks:
                 callback.on_round_end(record)
             records.append(record)

@@ -2,12 +2,19 @@
 
 * `fixed`: the first `clients_per_round` clients, every round (as the tutorial).
 * `uniform`: a uniformly random cohort per round, without replacement.
+* `weighted`: a random cohort per round, without replacement, each draw choosing a
+  remaining client with probability proportional to its number of examples
+  (FedProx's sampling by `p_k = n_k / n`, kept duplicate-free so each sampled client
+  trains once a round).
+
+Every sampler is a pure function of `(seed, round)`: a resumed run samples the same
+cohorts as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -40,6 +47,35 @@ class UniformSampler(Sampler):
         return [client_ids[i] for i in chosen]
 
 
+class WeightedSampler(Sampler):
+    """`count` distinct clients drawn with probability proportional to their examples.
+
+    The example counts of the population are read once (one `sizes` call per client)
+    and kept for later rounds.
+    """
+
+    def __init__(self) -> None:
+        self._population: Optional[Sequence[str]] = None
+        self._probabilities: Optional[np.ndarray] = None
+
+    def _probabilities_for(self, client_ids: Sequence[str], sizes: Callable[[str], int]) -> np.ndarray:
+        if self._probabilities is None or self._population is not client_ids:
+            counts = np.fromiter((sizes(cid) for cid in client_ids), dtype=np.float64, count=len(client_ids))
+            if counts.sum() <= 0:
+                raise ValueError("weighted sampling: every client holds 0 examples")
+            self._population, self._probabilities = client_ids, counts / counts.sum()
+        return self._probabilities
+
+    def sample(self, client_ids: Sequence[str], count: int, round_num: int, seed: int, sizes: Callable[[str], int]) -> list[str]:
+        probabilities = self._probabilities_for(client_ids, sizes)
+        nonempty = int(np.count_nonzero(probabilities))
+        if count > nonempty:
+            raise ValueError(f"weighted sampling: {count} clients requested but only {nonempty} hold examples")
+        rng = np.random.default_rng([seed, round_num, 0x3E1])
+        chosen = rng.choice(len(client_ids), size=count, replace=False, p=probabilities)
+        return [client_ids[i] for i in chosen]
+
+
 SAMPLERS: Registry[Sampler] = Registry("sampling")
 
 
@@ -53,6 +89,12 @@ def _fixed() -> Sampler:
 def _uniform() -> Sampler:
     """Uniform without replacement per round."""
     return UniformSampler()
+
+
+@SAMPLERS.register("weighted")
+def _weighted() -> Sampler:
+    """Proportional to example counts, without replacement per round."""
+    return WeightedSampler()
 
 
 __all__ = ["SAMPLERS", "Sampler"]

@@ -21,16 +21,33 @@ from fedrun.cli import compose_config
     [
         (int, int),
         (Optional[int], Optional[int]),
+        (Optional[list[int]], Any),
         (Literal["a", "b"], str),
         (Union[int, str], Any),
         (tuple[int, ...], List[int]),
         (list[str], List[str]),
         (dict[str, Any], Dict[str, Any]),
     ],
-    ids=["int", "optional", "literal", "union", "tuple", "list", "dict"],
+    ids=["int", "optional", "optional-list", "literal", "union", "tuple", "list", "dict"],
 )
 def test_annotations_map_to_what_omegaconf_supports(annotation, expected):
     assert omegaconf_type(annotation) == expected
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    fraction: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class WithOptionalBlock:
+    block: Optional[Block] = None
+
+
+def test_override_merges_into_a_null_optional_block():
+    config = OmegaConf.structured(schema_dataclass(WithOptionalBlock))
+    OmegaConf.update(config, "block", {"fraction": 0.5}, merge=True)  # what Hydra does for `block={fraction: 0.5}`
+    assert OmegaConf.to_container(config) == {"block": {"fraction": 0.5}}
 
 
 def test_root_schema_has_every_run_config_field_and_default():
@@ -71,10 +88,19 @@ def test_hydra_types_top_level_keys_while_composing(override, message):
 
 def test_option_file_may_extend_its_schema(tmp_path, monkeypatch):
     (tmp_path / "model").mkdir()
-    (tmp_path / "config.yaml").write_text("defaults:\n  - fedrun_schema\n  - model: narrow\n  - _self_\n")
+    (tmp_path / "config.yaml").write_text("defaults:\n  - schema@_here_: run\n  - model: narrow\n  - _self_\n")
     (tmp_path / "model" / "narrow.yaml").write_text("defaults:\n  - /schema/model/mlp_2nn@_here_\n  - _self_\nhidden_units: [5]\n")
     monkeypatch.setattr("fedrun.cli.CONF_DIR", tmp_path)
     assert compose_config()["model"] == {"type": "mlp_2nn", "hidden_units": [5]}
     with pytest.raises(ConfigCompositionException):
         compose_config(["model.hidden_units=[wide]"])
 
+
+
+def test_composing_without_the_schemas_still_works(monkeypatch):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.config_store import ConfigStore
+
+    monkeypatch.delitem(ConfigStore.instance().repo, "schema", raising=False)  # as if never registered
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        assert OmegaConf.to_container(compose("config", overrides=["rounds=ten"]))["rounds"] == "ten"

@@ -58,7 +58,9 @@ class FailingAt:
 
 def run(process, data, config, checkpointer, stop=None, start_round=1, state=None):
     state = process.initialize() if state is None else state
-    return run_rounds(process, data, FixedSampler(), config, state, None, (), start_round, checkpointer, stop)
+    return run_rounds(
+        process, data, FixedSampler(), config, state, None, (), start_round, checkpointer=checkpointer, stop=stop
+    )
 
 
 def test_checkpoints_when_due_and_at_the_end(process, data, tmp_path):

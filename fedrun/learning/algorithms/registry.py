@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 from fedrun.aggregators.build import AggregatorContext
 from fedrun.config.registry import Registry
+from fedrun.data.preprocess import PreprocessConfig
 from fedrun.learning.process import LearningProcess
 from fedrun.models.functional import FunctionalModel
 from fedrun.optimizers import Optimizer
@@ -34,6 +35,8 @@ class AlgorithmContext:
         runtime: Where client work executes.
         client_lr_schedule: Round -> client learning rate, if scheduled.
         server_lr_schedule: Round -> server learning rate, if scheduled.
+        preprocess: The client preprocessing (algorithms that constrain local
+            epochs check it), if known.
     """
 
     model: FunctionalModel
@@ -45,6 +48,7 @@ class AlgorithmContext:
     runtime: Runtime
     client_lr_schedule: Optional[LearningRateSchedule] = None
     server_lr_schedule: Optional[LearningRateSchedule] = None
+    preprocess: Optional[PreprocessConfig] = None
 
 
 ALGORITHMS: Registry[LearningProcess] = Registry("algorithm")

@@ -1,0 +1,69 @@
+"""TensorFlow Federated's Python API on fedrun: `import fedrun.compat.tff as tff`.
+
+A facade, not a second engine: every name maps onto fedrun's placements
+(`fedrun.core.placements`), intrinsics, processes, types, aggregation factories and
+learning algorithms. Computations run eagerly in this process on fedrun's placed
+values; their `type_signature`s print as TFF prints them. Names TFF has and fedrun
+cannot honour raise `UnsupportedError` naming the fedrun way (see
+`docs/migrating-from-tff.md`).
+"""
+
+from fedrun.core.placements import CLIENTS, SERVER
+from fedrun.core.processes import Computation
+from fedrun.compat.tff import aggregators, learning, simulation, templates
+from fedrun.compat.tff.computations import federated_computation, tf_computation
+from fedrun.compat.tff.intrinsics import (
+    federated_broadcast,
+    federated_map,
+    federated_mean,
+    federated_secure_sum_bitwidth,
+    federated_sum,
+    federated_value,
+    federated_zip,
+)
+from fedrun.compat.tff.types import (
+    FederatedType,
+    FunctionType,
+    SequenceType,
+    StructType,
+    TensorType,
+    to_type,
+    type_at_clients,
+    type_at_server,
+)
+from fedrun.compat.tff.unsupported import TOP_LEVEL, UnsupportedError, error
+from fedrun.compat.tff.values import Value
+
+
+def __getattr__(name: str) -> object:
+    raise error("tff", name, TOP_LEVEL)
+
+
+__all__ = [
+    "CLIENTS",
+    "Computation",
+    "FederatedType",
+    "FunctionType",
+    "SERVER",
+    "SequenceType",
+    "StructType",
+    "TensorType",
+    "UnsupportedError",
+    "Value",
+    "aggregators",
+    "federated_broadcast",
+    "federated_computation",
+    "federated_map",
+    "federated_mean",
+    "federated_secure_sum_bitwidth",
+    "federated_sum",
+    "federated_value",
+    "federated_zip",
+    "learning",
+    "simulation",
+    "templates",
+    "tf_computation",
+    "to_type",
+    "type_at_clients",
+    "type_at_server",
+]

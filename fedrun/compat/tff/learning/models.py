@@ -1,0 +1,79 @@
+"""TFF's `tff.learning.models` on fedrun's models.
+
+* `from_keras_model` builds fedrun's `FunctionalModel` (the form every fedrun
+  runtime trains, vectorized over a cohort).
+* `VariableModel` and `BatchOutput` are fedrun's own (`fedrun.models.variable_model`);
+  fedrun trains such models one client at a time (`fedrun.runtime.variable_trainer`).
+* `ModelWeights` is fedrun's `(trainable, non_trainable)` pair.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Callable, Optional, Sequence, Union
+
+import keras
+import tensorflow as tf
+
+from fedrun.compat.tff.unsupported import UnsupportedError
+from fedrun.models.functional import FunctionalModel, ModelWeights
+from fedrun.models.variable_model import BatchOutput, VariableModel
+
+MetricSpec = Union[keras.metrics.Metric, Callable[[], keras.metrics.Metric]]
+
+
+def example_spec(batch_spec: Any) -> dict[str, tf.TensorSpec]:
+    """fedrun's per-example `{"x", "y"}` spec from TFF's batched `input_spec`.
+
+    TFF describes a batch (`x: float32[?,784]`); fedrun describes one example
+    (`x: float32[784]`). An `(x, y)` pair is accepted as well as a mapping.
+    """
+    if isinstance(batch_spec, collections.abc.Mapping):
+        if set(batch_spec) != {"x", "y"}:
+            raise ValueError(f"input_spec must have exactly the keys 'x' and 'y', got {list(batch_spec)}")
+        pairs = [("x", batch_spec["x"]), ("y", batch_spec["y"])]
+    elif isinstance(batch_spec, (tuple, list)) and len(batch_spec) == 2:
+        pairs = [("x", batch_spec[0]), ("y", batch_spec[1])]
+    else:
+        raise ValueError(f"input_spec must be a mapping with 'x' and 'y' or an (x, y) pair, got {batch_spec!r}")
+
+    def unbatched(s: Any, key: str) -> tf.TensorSpec:
+        if not isinstance(s, tf.TensorSpec) or s.shape.rank is None or s.shape.rank < 1:
+            raise ValueError(f"input_spec[{key!r}] must be a TensorSpec of a batch (leading batch dimension), got {s!r}")
+        return tf.TensorSpec(s.shape[1:], s.dtype)
+
+    return collections.OrderedDict((key, unbatched(s, key)) for key, s in pairs)
+
+
+def _metric(spec: MetricSpec) -> keras.metrics.Metric:
+    metric = spec if isinstance(spec, keras.metrics.Metric) else spec()
+    if not isinstance(metric, keras.metrics.Metric):
+        raise TypeError(f"metrics must be Keras metrics or functions returning one, got {type(metric).__name__}")
+    return metric
+
+
+def from_keras_model(
+    keras_model: keras.Model,
+    loss: Any,
+    input_spec: Any,
+    loss_weights: Optional[Sequence[float]] = None,
+    metrics: Optional[Sequence[MetricSpec]] = None,
+) -> FunctionalModel:
+    """A Keras model, its loss and metrics as fedrun's `FunctionalModel`.
+
+    Args:
+        keras_model: An uncompiled Keras 3 model with a single output.
+        loss: A Keras loss (instance or name); applied per example.
+        input_spec: The spec of one batch (`dataset.element_spec`): `{'x', 'y'}` or `(x, y)`.
+        loss_weights: Not supported (models with several outputs are not).
+        metrics: Keras metrics (or functions returning one); their names are the
+            metric names reported.
+    """
+    if not isinstance(keras_model, keras.Model):
+        raise TypeError(f"keras_model must be a keras.Model, got {type(keras_model).__name__}")
+    if loss_weights is not None or isinstance(loss, (list, tuple, dict)):
+        raise UnsupportedError("from_keras_model: fedrun trains single-output models with one loss (no loss_weights)")
+    return FunctionalModel(keras_model, keras.losses.get(loss), [_metric(m) for m in metrics or ()], example_spec(input_spec))
+
+
+__all__ = ["BatchOutput", "FunctionalModel", "ModelWeights", "VariableModel", "example_spec", "from_keras_model"]

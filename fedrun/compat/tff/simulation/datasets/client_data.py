@@ -1,0 +1,96 @@
+"""TFF's `tff.simulation.datasets.ClientData`.
+
+A set of clients, each holding a `tf.data.Dataset` of single examples. Build one
+with `ClientData.from_clients_and_tf_fn(client_ids, dataset_fn)` or over a fedrun
+`ClientData` with `ClientData.from_fedrun(data, key_names)` (fedrun's examples are
+`{"x", "y"}`; TFF's keep their data set's names, e.g. EMNIST's `label`/`pixels`).
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from fedrun.data import client_data as native
+
+DatasetFn = Callable[[str], tf.data.Dataset]
+
+
+class ClientData:
+    """Clients and their datasets (TFF's interface).
+
+    Args:
+        client_ids: The clients, in a fixed order.
+        serializable_dataset_fn: Client id -> the client's `tf.data.Dataset`.
+    """
+
+    def __init__(self, client_ids: Sequence[str], serializable_dataset_fn: DatasetFn) -> None:
+        if not client_ids:
+            raise ValueError("a ClientData needs at least one client")
+        self._client_ids = [str(c) for c in client_ids]
+        self._dataset_fn = serializable_dataset_fn
+        self._element_spec: Optional[Any] = None
+
+    @classmethod
+    def from_clients_and_tf_fn(cls, client_ids: Sequence[str], serializable_dataset_fn: DatasetFn) -> "ClientData":
+        """Clients whose datasets `serializable_dataset_fn(client_id)` builds."""
+        return cls(client_ids, serializable_dataset_fn)
+
+    @classmethod
+    def from_fedrun(cls, data: native.ClientData, key_names: Mapping[str, str]) -> "ClientData":
+        """A fedrun `ClientData` with its example keys renamed (`{"x": "pixels", ...}`)
+        and ordered as `key_names` lists them."""
+
+        def dataset_fn(client_id: str) -> tf.data.Dataset:
+            arrays = data.arrays_for(client_id)
+            return tf.data.Dataset.from_tensor_slices(
+                collections.OrderedDict((name, arrays[key]) for key, name in key_names.items())
+            )
+
+        return cls(list(data.client_ids), dataset_fn)
+
+    @property
+    def client_ids(self) -> list[str]:
+        return list(self._client_ids)
+
+    @property
+    def serializable_dataset_fn(self) -> DatasetFn:
+        return self._dataset_fn
+
+    @property
+    def element_type_structure(self) -> Any:
+        """The spec of one example (`tf.TensorSpec` nest)."""
+        if self._element_spec is None:
+            self._element_spec = self._dataset_fn(self._client_ids[0]).element_spec
+        return self._element_spec
+
+    def create_tf_dataset_for_client(self, client_id: str) -> tf.data.Dataset:
+        """The dataset of one client."""
+        if client_id not in self._client_ids:
+            raise ValueError(f"unknown client id {client_id!r}")
+        return self._dataset_fn(client_id)
+
+    def datasets(self, limit_count: Optional[int] = None, seed: Optional[int] = None) -> Any:
+        """Yields client datasets in random order (seeded), at most `limit_count`."""
+        order = np.random.default_rng(seed).permutation(len(self._client_ids))
+        for position in order[:limit_count]:
+            yield self._dataset_fn(self._client_ids[position])
+
+    def create_tf_dataset_from_all_clients(self, seed: Optional[int] = None) -> tf.data.Dataset:
+        """Every client's examples in one dataset (clients in random, seeded order)."""
+        datasets = list(self.datasets(seed=seed))
+        combined = datasets[0]
+        for dataset in datasets[1:]:
+            combined = combined.concatenate(dataset)
+        return combined
+
+    def preprocess(self, preprocess_fn: Callable[[tf.data.Dataset], tf.data.Dataset]) -> "ClientData":
+        """The same clients with `preprocess_fn` applied to each dataset."""
+        dataset_fn = self._dataset_fn
+        return ClientData(self._client_ids, lambda client_id: preprocess_fn(dataset_fn(client_id)))
+
+
+__all__ = ["ClientData"]

@@ -1,0 +1,210 @@
+"""TFF's type constructors on top of fedrun's types (`fedrun.core.types`).
+
+fedrun's type classes are TFF's, so signatures print alike; this module adds TFF's
+spellings (`tff.to_type([(tf.float32, (2,))])`, `tff.FederatedType(tf.int32,
+tff.CLIENTS)` with the placement's default `all_equal`) and the conversions the
+facade needs at its boundary: types to `tf.TensorSpec` nests and back, Python values
+to tensors of a type, and the assignability check of arguments.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from fedrun.core import types as core_types
+from fedrun.core.placements import CLIENTS, SERVER, Placement
+from fedrun.core.types import FunctionType, SequenceType, StructType, TensorType, Type
+
+
+def to_type(spec: Any) -> Type:
+    """The type that `spec` describes (TFF's `tff.to_type`).
+
+    Accepts fedrun/TFF types, dtypes, `(dtype, shape)` pairs, `tf.TensorSpec`,
+    `tf.data.DatasetSpec`, and lists, tuples, mappings and namedtuples of those.
+    """
+    if spec is None:
+        raise TypeError("to_type: None is not a type (a computation without a parameter takes no type)")
+    if _is_named(spec):
+        return StructType([(spec[0], to_type(spec[1]))])
+    if isinstance(spec, list) or (isinstance(spec, tuple) and not hasattr(spec, "_fields") and not _is_tensor_pair(spec)):
+        if spec and all(_is_named(e) for e in spec):
+            return StructType([(name, to_type(member)) for name, member in spec])
+        return StructType([to_type(e) for e in spec])
+    if isinstance(spec, collections.abc.Mapping):
+        return StructType([(str(k), to_type(v)) for k, v in spec.items()])
+    return core_types.to_type(spec)
+
+
+def _is_tensor_pair(spec: Any) -> bool:
+    return len(spec) == 2 and isinstance(spec[0], tf.dtypes.DType)
+
+
+def _is_named(spec: Any) -> bool:
+    """TFF's `(name, type)` spelling of a named member."""
+    return isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) and not isinstance(spec[1], str)
+
+
+class _FederatedTypeMeta(type):
+    """Makes `isinstance(t, tff.FederatedType)` true for every fedrun federated type."""
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, core_types.FederatedType)
+
+
+class FederatedType(core_types.FederatedType, metaclass=_FederatedTypeMeta):
+    """TFF's `tff.FederatedType(member, placement, all_equal=None)`.
+
+    The member is converted with `to_type`; `all_equal` defaults to True at the
+    server and False at the clients, as in TFF. Instances are fedrun
+    `FederatedType`s and compare equal to them.
+    """
+
+    def __init__(self, member: Any, placement: Placement, all_equal: Optional[bool] = None) -> None:
+        if placement not in (SERVER, CLIENTS):
+            raise TypeError(f"FederatedType: placement must be tff.SERVER or tff.CLIENTS, got {placement!r}")
+        object.__setattr__(self, "member", to_type(member))
+        object.__setattr__(self, "placement", placement)
+        object.__setattr__(self, "all_equal", placement == SERVER if all_equal is None else bool(all_equal))
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, core_types.FederatedType) and (
+            (self.member, self.placement, self.all_equal) == (other.member, other.placement, other.all_equal)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.member, self.placement, self.all_equal))
+
+
+def federated(member: Any, placement: Placement, all_equal: Optional[bool] = None) -> core_types.FederatedType:
+    """A fedrun `FederatedType` built with TFF's defaults."""
+    t = FederatedType(member, placement, all_equal)
+    return core_types.FederatedType(t.member, t.placement, t.all_equal)
+
+
+def type_at_clients(member: Any, all_equal: bool = False) -> core_types.FederatedType:
+    """`{member}@CLIENTS` (or `member@CLIENTS` when `all_equal`)."""
+    return federated(member, CLIENTS, all_equal)
+
+
+def type_at_server(member: Any) -> core_types.FederatedType:
+    """`member@SERVER`."""
+    return federated(member, SERVER, True)
+
+
+def to_spec(t: Type) -> Any:
+    """The `tf.TensorSpec` nest of an unplaced type (named structs become OrderedDicts)."""
+    if isinstance(t, TensorType):
+        return tf.TensorSpec(t.shape, t.dtype)
+    if isinstance(t, StructType):
+        if t.elements and all(name for name, _ in t.elements):
+            return collections.OrderedDict((name, to_spec(member)) for name, member in t.elements)
+        return tuple(to_spec(member) for member in t)
+    if isinstance(t, SequenceType):
+        return tf.data.DatasetSpec(to_spec(t.element))
+    raise TypeError(f"expected an unplaced tensor or structure type, got {t}")
+
+
+def convert(value: Any, t: Type, keep_containers: bool = False) -> Any:
+    """`value` (Python numbers, lists, arrays, tensors) as tensors of type `t`.
+
+    Structures come out canonical (OrderedDict when every member is named, else a
+    tuple), or, with `keep_containers`, in the containers `value` already has
+    (namedtuples, dicts, lists), so that state handed out to Python comes back in the
+    form its process built it.
+    """
+    if isinstance(t, TensorType):
+        if isinstance(value, (tf.Tensor, tf.Variable)) and value.dtype == tf.as_dtype(t.dtype):
+            tensor = tf.convert_to_tensor(value)
+        else:
+            tensor = tf.constant(np.asarray(value, dtype=tf.as_dtype(t.dtype).as_numpy_dtype))
+        if not tf.TensorShape(t.shape).is_compatible_with(tensor.shape):
+            raise TypeError(f"a value of shape {tensor.shape.as_list()} does not fit the type {t}")
+        return tensor
+    if isinstance(t, StructType):
+        members = _members(value, t)
+        names = t.names()
+        converted = [convert(v, m, keep_containers) for v, m in zip(members, t)]
+        if keep_containers:
+            return _rebuild(value, converted)
+        if converted and all(names):
+            return collections.OrderedDict(zip(names, converted))
+        return tuple(converted)
+    raise TypeError(f"cannot convert a Python value to the type {t}")
+
+
+def _rebuild(original: Any, members: list[Any]) -> Any:
+    if isinstance(original, tuple) and hasattr(original, "_fields"):
+        return type(original)(*members)
+    if isinstance(original, collections.abc.Mapping):
+        return type(original)(zip(original.keys(), members))
+    return type(original)(members)
+
+
+def _members(value: Any, t: StructType) -> list[Any]:
+    if isinstance(value, collections.abc.Mapping):
+        names = t.names()
+        if names and all(names):
+            missing = [n for n in names if n not in value]
+            if missing:
+                raise TypeError(f"a value with keys {list(value)} does not fit the type {t} (missing {missing})")
+            return [value[n] for n in names]
+        items = list(value.values())
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise TypeError(f"a {type(value).__name__} does not fit the structure type {t}")
+    if len(items) != len(t):
+        raise TypeError(f"a value with {len(items)} members does not fit the type {t} ({len(t)} members)")
+    return items
+
+
+def is_assignable(target: Type, source: Type) -> bool:
+    """Whether a value of type `source` may be passed where `target` is expected.
+
+    Unknown dimensions (`?`) in `target` accept any size; an all-equal value fits a
+    parameter that does not require all-equal values.
+    """
+    if isinstance(target, TensorType) and isinstance(source, TensorType):
+        return (
+            target.dtype == source.dtype
+            and len(target.shape) == len(source.shape)
+            and all(t is None or t == s for t, s in zip(target.shape, source.shape))
+        )
+    if isinstance(target, StructType) and isinstance(source, StructType):
+        if len(target) != len(source):
+            return False
+        for (t_name, t_member), (s_name, s_member) in zip(target.elements, source.elements):
+            if t_name and s_name and t_name != s_name:
+                return False
+            if not is_assignable(t_member, s_member):
+                return False
+        return True
+    if isinstance(target, core_types.FederatedType) and isinstance(source, core_types.FederatedType):
+        if target.placement != source.placement or (target.all_equal and not source.all_equal):
+            return False
+        return is_assignable(target.member, source.member)
+    if isinstance(target, SequenceType) and isinstance(source, SequenceType):
+        return is_assignable(target.element, source.element)
+    if isinstance(target, FunctionType) and isinstance(source, FunctionType):
+        return target == source
+    return False
+
+
+__all__ = [
+    "FederatedType",
+    "FunctionType",
+    "SequenceType",
+    "StructType",
+    "TensorType",
+    "convert",
+    "federated",
+    "is_assignable",
+    "to_spec",
+    "to_type",
+    "type_at_clients",
+    "type_at_server",
+]

@@ -1,0 +1,41 @@
+"""The functional model: pure prediction and TFF's sum-then-finalize metrics."""
+
+import numpy as np
+import tensorflow as tf
+
+from tests.conftest import make_arrays
+
+
+def test_predict_is_a_pure_function_of_weights(tiny_model):
+    x = tf.constant(make_arrays(4)["x"])
+    weights = tiny_model.initial_weights
+    shifted = type(weights)([w + tf.random.stateless_normal(w.shape, [1, 2]) for w in weights.trainable], [])
+    p0, _ = tiny_model.predict(weights, tiny_model.initial_state, x, training=False)
+    p1, _ = tiny_model.predict(shifted, tiny_model.initial_state, x, training=False)
+    assert p0.shape == (4, 3) and not np.allclose(p0.numpy(), p1.numpy())
+    np.testing.assert_allclose(p0.numpy(), 1 / 3, rtol=1e-6)
+
+
+def test_masked_examples_do_not_count(tiny_model):
+    y = tf.constant([0, 1, 2, 0])
+    predictions = tf.constant([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.6, 0.2, 0.2], [0.2, 0.7, 0.1]])
+    mask = tf.constant([1.0, 1.0, 1.0, 0.0])
+    losses = tiny_model.per_example_loss(y, predictions) * mask
+    metrics = tiny_model.update_metrics(tiny_model.initial_metrics(), y, predictions, losses, mask)
+    final = tiny_model.finalize_metrics(metrics)
+    assert list(final) == ["accuracy", "loss", "num_examples", "num_batches"]
+    assert int(final["num_examples"]) == 3 and int(final["num_batches"]) == 1
+    assert float(final["accuracy"]) == np.float32(2 / 3)
+    expected_loss = -np.mean(np.log([0.9, 0.8, 0.2]))
+    np.testing.assert_allclose(float(final["loss"]), expected_loss, rtol=1e-5)
+
+
+def test_metrics_sum_across_clients_then_finalize(tiny_model):
+    y = tf.constant([0, 1])
+    predictions = tf.constant([[0.9, 0.05, 0.05], [0.9, 0.05, 0.05]])
+    ones = tf.ones([2])
+    a = tiny_model.update_metrics(tiny_model.initial_metrics(), y, predictions, tiny_model.per_example_loss(y, predictions), ones)
+    b = tiny_model.update_metrics(tiny_model.initial_metrics(), y[:1], predictions[:1], tiny_model.per_example_loss(y[:1], predictions[:1]), ones[:1])
+    summed = tf.nest.map_structure(tf.add, a, b)
+    final = tiny_model.finalize_metrics(summed)
+    assert int(final["num_examples"]) == 3 and float(final["accuracy"]) == np.float32(2 / 3)
