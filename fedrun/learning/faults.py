@@ -71,17 +71,18 @@ def build_cohort_dropping_failures(
     seed: int,
     round_num: int,
     epochs: Optional[Sequence[int]] = None,
-) -> tuple[CohortData, list[str]]:
+) -> tuple[CohortData, dict[str, str]]:
     """`build_cohort` without the clients whose data raises.
 
     Returns:
-        The cohort of the clients whose data loads, and the ids of those dropped.
+        The cohort of the clients whose data loads, and the dropped clients' ids
+        with what each raised.
 
     Raises:
         RoundFailedError: if every client's data raises.
     """
     try:
-        return build_cohort(client_data, client_ids, config, seed, round_num, epochs), []
+        return build_cohort(client_data, client_ids, config, seed, round_num, epochs), {}
     except Exception:  # noqa: BLE001  (any client's broken data; found below)
         pass
     failures: list[tuple[str, BaseException]] = []
@@ -93,11 +94,11 @@ def build_cohort_dropping_failures(
             logger.warning("round %d: dropping client %s, its data raised %s", round_num, client_id, _describe(err))
     if len(failures) == len(client_ids):
         raise _all_failed(round_num, "data", failures)
-    failed = {client_id for client_id, _ in failures}
+    failed = {client_id: _describe(err) for client_id, err in failures}
     keep = [k for k, client_id in enumerate(client_ids) if client_id not in failed]
     survivors = [client_ids[k] for k in keep]
     kept_epochs = None if epochs is None else [epochs[k] for k in keep]
-    return build_cohort(client_data, survivors, config, seed, round_num, kept_epochs), sorted(failed)
+    return build_cohort(client_data, survivors, config, seed, round_num, kept_epochs), failed
 
 
 def _scatter_rows(outputs: Any, positions: np.ndarray, count: int) -> Any:

@@ -138,6 +138,13 @@ def run_round(
     if participation is not None:
         cohort_ids, epochs = participation.client_ids, participation.epochs
     cohort, data_failed = build_cohort_dropping_failures(data.train, cohort_ids, config.preprocess, config.seed, round_num, epochs)
+    if cohort.num_clients < config.min_clients:  # fail before training the others
+        dropped = "; ".join(f"{client_id}: {reason}" for client_id, reason in data_failed.items())
+        raise RoundFailedError(
+            round_num,
+            f"only {cohort.num_clients} of its {len(cohort_ids)} clients have usable data, fewer than "
+            f"min_clients={config.min_clients} (dropped {dropped})",
+        )
     output = process.next(state, cohort)
     record = round_record(round_num, output.metrics, len(cohort_ids), 0.0, len(data_failed))
     if participation is not None:

@@ -35,16 +35,16 @@ def test_round_depends_only_on_state_seed_and_round(mnist5k_file, override):
             [
                 override,
                 f"dataset.path={mnist5k_file}",
-                "dataset.num_clients=10",
+                "dataset.num_clients=6",
                 "dataset.central_test_size=50",
-                "clients_per_round=3",
+                "clients_per_round=6",  # the smallest cohort every shipped aggregator accepts
                 "preprocess.epochs=1",
                 "seed=7",
             ]
         )
     )
     config, process = built.config, built.process
-    ids = built.sampler.sample(built.data.train.client_ids, 3, 2, config.seed, built.data.train.num_examples)
+    ids = built.sampler.sample(built.data.train.client_ids, config.clients_per_round, 2, config.seed, built.data.train.num_examples)
     cohort = build_cohort(built.data.train, ids, config.preprocess, config.seed, round_num=2)
     state = process.initialize()
     client_states = getattr(process, "client_states", None)
