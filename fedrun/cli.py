@@ -16,14 +16,21 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
 EXPERIMENTS_DIR = ROOT / "experiments"
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
+
+# conf/hydra/launcher/ presets share their names with the launcher plugins' schemas
+# on purpose (`hydra/launcher=joblib`); Hydra 1.3 validates them against those
+# schemas and warns that it does, also in the launchers' job processes, which
+# import this module to run `_task`.
+warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStore schema with the same name")
 
 
 def register_experiments(directory: Path = EXPERIMENTS_DIR) -> list[str]:
@@ -53,12 +60,14 @@ def compose_config(overrides: Sequence[str] = ()) -> dict[str, Any]:
         return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)  # type: ignore[return-value]
 
 
-def _task(cfg: Any) -> None:
+def _task(cfg: Any) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
     from fedrun.config.errors import ConfigError
     from fedrun.data.errors import DataError
+
+    import_tensorflow_quietly()  # jobs of parallel launchers run in fresh processes
     from fedrun.learning.faults import RoundFailedError
     from fedrun.training.checkpoint import CheckpointError
     from fedrun.training.run_directory import RunDirectoryError
@@ -70,8 +79,10 @@ def _task(cfg: Any) -> None:
     plain = OmegaConf.to_container(cfg, resolve=True)
     try:
         from fedrun.run import run
+        from fedrun.training.hparams import objective_value
 
         summary = run(plain, output_dir)
+        objective = objective_value(summary, plain.get("objective"))
     except ConfigError as err:
         print(f"fedrun: config error: {err}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
@@ -91,6 +102,7 @@ def _task(cfg: Any) -> None:
     print(f"Run directory: {output_dir}")
     print(f"TensorBoard logs: {logdir}")
     print(f"Open them with:  tensorboard --logdir {logdir}   (then browse http://localhost:6006)")
+    return objective  # what a Hydra sweeper (Optuna) optimizes
 
 
 def import_tensorflow_quietly() -> None:

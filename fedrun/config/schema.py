@@ -8,7 +8,6 @@ registry (names and parameters). Errors name the config path.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, Mapping, Optional
 
 from fedrun.config.errors import ConfigError
@@ -51,6 +50,8 @@ class RunConfig:
         server_lr_schedule: Server learning rate over rounds (null: constant).
         print_signature: Print the type signature of the learning process's state
             (model, aggregator state ...) before training.
+        objective: Dotted path into `summary.json` (`final_eval.federated.accuracy`)
+            whose value the run returns to a Hydra sweeper (Optuna); null: none.
         min_clients: Fewest clients that must survive a round (clients whose
             data or training raises, or whose update is not finite, are dropped).
         checkpoint: When to save checkpoints and how many to keep.
@@ -68,6 +69,7 @@ class RunConfig:
     allowed_targets: list[str] = dataclasses.field(default_factory=list)
     progress: bool = True
     print_signature: bool = False
+    objective: Optional[str] = None
     min_clients: int = bounded(1, ge=1)
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
     resume: Optional[str] = None
@@ -118,8 +120,6 @@ def validate(plain: Mapping[str, Any]) -> RunConfig:
     config = parse(RunConfig, plain, "")
     if config.min_clients > config.clients_per_round:
         raise ConfigError("min_clients", "cannot exceed clients_per_round", config.min_clients, f"1..{config.clients_per_round}")
-    if config.resume is not None and not os.path.exists(os.path.expanduser(config.resume)):
-        raise ConfigError("resume", "no such checkpoint, checkpoints directory or run directory", config.resume)
     missing = [g for g in GROUPS if getattr(config, g) is None]
     if missing:
         raise ConfigError(missing[0], "missing config group")

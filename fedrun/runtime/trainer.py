@@ -15,14 +15,21 @@ It runs in two modes that share this code:
 * `vectorize=False`: one client per call (the cohort has one client), no padding.
 
 Algorithm-specific behaviour (FedProx's proximal term, SCAFFOLD's correction,
-FedSGD's single gradient) comes from a `LocalRule`; the trainer itself knows no
-algorithm.
+FedSGD's single gradient) comes from a `LocalRule` (`fedrun.runtime.rule`, whose
+names this module re-exports); the trainer itself knows no algorithm.
+
+Cost per local step is what matters (a round is thousands of tiny steps), so the
+loop runs in two phases: while every client still has steps, no masking at all;
+then, for the clients with longer schedules, steps masked per client. The loop
+stops at the last real step, so padding steps are never computed. The function is
+traced once per run (`trace_count`) and, by default, compiled with XLA, which fuses
+each step's many small operations.
 """
 
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Optional
 
 import tensorflow as tf
 
@@ -30,86 +37,40 @@ from fedrun.data.cohort import CohortData
 from fedrun.models.functional import FunctionalModel, ModelWeights
 from fedrun.optimizers import Optimizer, expand_per_client
 from fedrun.runtime import pfor_converters  # noqa: F401  (vectorization rules)
+from fedrun.runtime.compiled import CompiledFunction, bucket, pad_axis, relaxed
+from fedrun.runtime.rule import ClientOutputs, LocalRule, RoundInputs, no_inputs
+from fedrun.runtime.vectorizable import xla_suits
 
 Nest = Any
-
-
-class ClientOutputs(NamedTuple):
-    """Per-client results, each leaf stacked along a leading client axis.
-
-    Attributes:
-        update: Trainable-weight update; by default `initial - final` (TFF's
-            pseudo-gradient convention: the server optimizer descends along it).
-        num_examples: Examples processed (float32 `[K]`), the FedAvg update weight.
-        metrics: Unfinalized metrics (see `FunctionalModel`).
-        num_steps: Optimizer steps each client took (int32 `[K]`).
-        extra: Outputs of the algorithm's `LocalRule.client_outputs`.
-    """
-
-    update: list[tf.Tensor]
-    num_examples: tf.Tensor
-    metrics: collections.OrderedDict[str, list[tf.Tensor]]
-    num_steps: tf.Tensor
-    extra: Nest
-
-
-class LocalRule:
-    """The algorithm-specific part of local training (defaults: plain FedAvg).
-
-    Every method runs inside the compiled function on stacked tensors: leaves of
-    `weights` are `[K, ...]`; broadcast inputs are unstacked (they broadcast against
-    the client axis); per-client inputs are stacked.
-
-    Attributes:
-        gradient_at_initial: Compute each client's full-data mean gradient at the
-            initial weights before local steps (FedSGD, Mime).
-        local_steps: Take optimizer steps (False for FedSGD).
-    """
-
-    gradient_at_initial: bool = False
-    local_steps: bool = True
-
-    def adjust_gradients(
-        self, gradients: list[tf.Tensor], weights: list[tf.Tensor], initial: list[tf.Tensor], inputs: "RoundInputs"
-    ) -> list[tf.Tensor]:
-        """The direction the client optimizer follows, from the loss gradients."""
-        return gradients
-
-    def update(self, initial: list[tf.Tensor], final: list[tf.Tensor], initial_gradient: list[tf.Tensor]) -> list[tf.Tensor]:
-        """The update a client sends."""
-        return [i - f for i, f in zip(initial, final)]
-
-    def client_outputs(
-        self,
-        initial: list[tf.Tensor],
-        final: list[tf.Tensor],
-        initial_gradient: list[tf.Tensor],
-        num_steps: tf.Tensor,
-        inputs: "RoundInputs",
-    ) -> Nest:
-        """Extra per-client outputs (new control variates ...)."""
-        return ()
-
-
-class RoundInputs(NamedTuple):
-    """What the server sends to the clients besides the weights.
-
-    Attributes:
-        learning_rate: The client learning rate this round (scalar float32).
-        broadcast: Nest sent alike to every client (server control variate ...).
-        per_client: Nest stacked over the cohort (client control variates ...).
-        seeds: int32 `[K, 2]` per-client random seeds (dropout).
-    """
-
-    learning_rate: tf.Tensor
-    broadcast: Nest
-    per_client: Nest
-    seeds: tf.Tensor
 
 
 def _select(active: tf.Tensor, new: Nest, old: Nest) -> Nest:
     """Per client: `new` where `active` ([K] bool), else `old`."""
     return tf.nest.map_structure(lambda n, o: tf.where(expand_per_client(active, n), n, o), new, old)
+
+
+# XLA fuses a step's many small ops, which wins while steps are small; for large
+# steps (1,000 clients x 20 examples) TensorFlow's own gather and matmul kernels
+# are faster (about 20% less CPU time measured on the benchmark machine).
+XLA_MAX_EXAMPLES_PER_STEP = 4096
+
+
+def _loop(start: tf.Tensor, stop: tf.Tensor, body: Callable[[tf.Tensor, Nest], Nest], carry: Nest) -> Nest:
+    """`carry = body(s, carry)` for `s` in `[start, stop)`.
+
+    A plain while loop: `for s in tf.range(n)` sets `maximum_iterations`, which XLA
+    needs as a compile-time constant, so every new schedule would recompile.
+    """
+
+    def keep_shapes(new: tf.Tensor, old: tf.Tensor) -> tf.Tensor:
+        # Some ops (vectorized ones among them) lose a static size the carry had.
+        return new if new.shape == old.shape else tf.ensure_shape(new, old.shape)
+
+    def step(s: tf.Tensor, c: Nest) -> tuple:
+        return s + 1, tf.nest.map_structure(keep_shapes, body(s, c), c)
+
+    _, carry = tf.while_loop(lambda s, c: s < stop, step, (start, carry))
+    return carry
 
 
 def _stack(nest: Nest, count: tf.Tensor) -> Nest:
@@ -124,23 +85,50 @@ class LocalTrainer:
         optimizer: The client optimizer (None for a trainer that only evaluates).
         rule: The algorithm's local rule.
         vectorize: Train the cohort together (True) or one client per call.
+        jit_compile: Compile with XLA (True), as a TensorFlow graph (False), or
+            choose (None): XLA when it suits the model (`xla_suits`), steps are small
+            (`XLA_MAX_EXAMPLES_PER_STEP`) and it compiles.
+
+    Attributes:
+        trace_count: How often the training function was traced (1 per run; 2
+            if XLA was tried and could not compile the model).
+        lanes: Clients per compiled training call (set by the first call).
+        batch_size: Examples per step the training function is compiled for (set
+            by the first call; smaller batches are padded).
     """
 
-    def __init__(self, model: FunctionalModel, optimizer: Optional[Optimizer], rule: LocalRule, vectorize: bool) -> None:
+    def __init__(
+        self,
+        model: FunctionalModel,
+        optimizer: Optional[Optimizer],
+        rule: LocalRule,
+        vectorize: bool,
+        jit_compile: Optional[bool] = None,
+    ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.rule = rule
         self.vectorize = vectorize
         self.trace_count = 0
-        self._train = tf.function(self._train_impl, reduce_retracing=True)
-        self._evaluate = tf.function(self._evaluate_impl, reduce_retracing=True)
+        self.lanes: Optional[int] = None
+        self.batch_size: Optional[int] = None
+        if jit_compile is None and not xla_suits(model):
+            jit_compile = False
+        self._train = CompiledFunction(self._train_impl, _train_signature, jit_compile)
+        self._evaluate = CompiledFunction(self._evaluate_impl, _evaluate_signature, jit_compile)
+
+    @property
+    def jit_compile(self) -> Optional[bool]:
+        """Whether training runs under XLA (None until the first call decides)."""
+        return self._train.jit_compile
 
     # ----------------------------------------------------------------- helpers
     def _per_client(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Applies a one-client function to stacked arguments."""
         if self.vectorize:
             return tf.vectorized_map(lambda a: fn(*a), args)
-        out = fn(*tf.nest.map_structure(lambda t: t[0], args))
+        # A squeeze (not `t[0]`): its gradient is a free reshape, not a copy.
+        out = fn(*tf.nest.map_structure(lambda t: tf.squeeze(t, 0), args))
         return tf.nest.map_structure(lambda t: tf.expand_dims(t, 0), out)
 
     def _client_step(self, weights: ModelWeights, state: Nest, x: Nest, y: tf.Tensor, mask: tf.Tensor, training: bool) -> Any:
@@ -149,8 +137,9 @@ class LocalTrainer:
         losses = self.model.per_example_loss(y, predictions)
         return predictions, losses * mask, new_state
 
-    def _batch(self, cohort_pool: Nest, index: tf.Tensor) -> Nest:
-        return tf.nest.map_structure(lambda t: tf.gather(t, index), cohort_pool)
+    def _batch(self, pool: Nest, index: tf.Tensor, s: tf.Tensor) -> Nest:
+        """Step `s` of every client, gathered from the pool."""
+        return tf.nest.map_structure(lambda t: tf.gather(t, index[:, s]), pool)
 
     def _forward(self, weights: ModelWeights, state: Nest, batch: Nest, mask: tf.Tensor, training: bool) -> Any:
         return self._per_client(
@@ -166,58 +155,113 @@ class LocalTrainer:
         ]
 
     # ----------------------------------------------------------------- training
+    def _local_step(
+        self,
+        batch: Nest,
+        step_mask: tf.Tensor,
+        active: Optional[tf.Tensor],
+        carry: tuple[list[tf.Tensor], Nest, Nest, Nest],
+        non_trainable: list[tf.Tensor],
+        initial: list[tf.Tensor],
+        inputs: RoundInputs,
+    ) -> tuple[list[tf.Tensor], Nest, Nest, Nest]:
+        """One optimizer step of every client; `active` ([K] bool) masks finished clients."""
+        trainable, opt_state, model_state, metrics = carry
+        with tf.GradientTape() as tape:
+            tape.watch(trainable)
+            predictions, losses, new_model_state = self._forward(
+                ModelWeights(trainable, non_trainable), model_state, batch, step_mask, training=True
+            )
+            examples = tf.maximum(tf.reduce_sum(step_mask, axis=1), 1.0)
+            total = tf.reduce_sum(tf.reduce_sum(losses, axis=1) / examples)
+        grads = tape.gradient(total, trainable)
+        grads = self.rule.adjust_gradients(grads, trainable, initial, inputs)
+        new_opt_state, new_trainable = self.optimizer.next(opt_state, trainable, grads)
+        if active is not None:
+            new_trainable = _select(active, new_trainable, trainable)
+            new_opt_state = _select(active, new_opt_state, opt_state)
+            new_model_state = _select(active, new_model_state, model_state)
+        metrics = self._per_client(self.model.update_metrics, metrics, batch["y"], predictions, losses, step_mask)
+        return list(new_trainable), new_opt_state, new_model_state, metrics
+
+    def _initial_gradient(
+        self, initial: list[tf.Tensor], non_trainable: list[tf.Tensor], model_state: Nest, metrics: Nest,
+        pool: Nest, index: tf.Tensor, mask: tf.Tensor, active_steps: tf.Tensor, last: tf.Tensor,
+    ) -> tuple[list[tf.Tensor], Nest, Nest]:
+        """Each client's mean gradient over all its examples at the initial weights."""
+
+        def step(s: tf.Tensor, carry: tuple) -> tuple:
+            grad_sum, model_state, metrics = carry
+            batch = self._batch(pool, index, s)
+            with tf.GradientTape() as tape:
+                tape.watch(initial)
+                predictions, losses, new_model_state = self._forward(
+                    ModelWeights(initial, non_trainable), model_state, batch, mask[:, s], training=True
+                )
+                total = tf.reduce_sum(losses)
+            grads = tape.gradient(total, initial)
+            grad_sum = [a + g for a, g in zip(grad_sum, grads)]
+            model_state = _select(active_steps[:, s], new_model_state, model_state) if self.vectorize else new_model_state
+            if not self.rule.local_steps:
+                metrics = self._per_client(self.model.update_metrics, metrics, batch["y"], predictions, losses, mask[:, s])
+            return grad_sum, model_state, metrics
+
+        zeros = [tf.zeros_like(w) for w in initial]
+        grad_sum, model_state, metrics = _loop(tf.constant(0), last, step, (zeros, model_state, metrics))
+        examples = tf.maximum(tf.reduce_sum(mask, axis=[1, 2]), 1.0)
+        return [g / expand_per_client(examples, g) for g in grad_sum], model_state, metrics
+
     def _train_impl(self, weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor, inputs: RoundInputs) -> ClientOutputs:
         self.trace_count += 1
         count = tf.shape(index)[0]
-        num_steps_max = tf.shape(index)[1]
         stacked = _stack(weights, count)
-        initial = stacked.trainable
+        initial = list(stacked.trainable)
         model_state = self._initial_state(count, inputs.seeds)
         metrics = _stack(self.model.initial_metrics(), count)
+        # A client's schedule is a prefix of real steps followed by padding steps.
         active_steps = tf.reduce_sum(mask, axis=2) > 0  # [K, S]
+        client_steps = tf.reduce_sum(tf.cast(active_steps, tf.int32), axis=1)
+        shortest, last = tf.reduce_min(client_steps), tf.reduce_max(client_steps)
 
         initial_gradient: list[tf.Tensor] = []
         if self.rule.gradient_at_initial:
-            grad_sum = [tf.zeros_like(w) for w in initial]
-            for s in tf.range(num_steps_max):
-                batch = self._batch(pool, index[:, s])
-                with tf.GradientTape() as tape:
-                    tape.watch(initial)
-                    predictions, losses, model_state = self._forward(
-                        ModelWeights(initial, stacked.non_trainable), model_state, batch, mask[:, s], training=True
-                    )
-                    total = tf.reduce_sum(losses)
-                grads = tape.gradient(total, initial)
-                grad_sum = [a + g for a, g in zip(grad_sum, grads)]
-                if not self.rule.local_steps:
-                    metrics = self._per_client(self.model.update_metrics, metrics, batch["y"], predictions, losses, mask[:, s])
-            examples = tf.maximum(tf.reduce_sum(mask, axis=[1, 2]), 1.0)
-            initial_gradient = [g / expand_per_client(examples, g) for g in grad_sum]
+            initial_gradient, model_state, metrics = self._initial_gradient(
+                initial, stacked.non_trainable, model_state, metrics, pool, index, mask, active_steps, last
+            )
 
         trainable = initial
         steps_taken = tf.zeros([count], tf.int32)
         if self.rule.local_steps:
             opt_state = self.optimizer.initialize(initial, batch_shape=[count])
             opt_state["learning_rate"] = tf.fill([count], inputs.learning_rate)
-            for s in tf.range(num_steps_max):
-                batch = self._batch(pool, index[:, s])
-                step_mask = mask[:, s]
-                with tf.GradientTape() as tape:
-                    tape.watch(trainable)
-                    predictions, losses, new_model_state = self._forward(
-                        ModelWeights(trainable, stacked.non_trainable), model_state, batch, step_mask, training=True
-                    )
-                    examples = tf.maximum(tf.reduce_sum(step_mask, axis=1), 1.0)
-                    total = tf.reduce_sum(tf.reduce_sum(losses, axis=1) / examples)
-                grads = tape.gradient(total, trainable)
-                grads = self.rule.adjust_gradients(grads, trainable, initial, inputs)
-                new_opt_state, new_trainable = self.optimizer.next(opt_state, trainable, grads)
-                active = active_steps[:, s]
-                trainable = _select(active, new_trainable, trainable)
-                opt_state = _select(active, new_opt_state, opt_state)
-                model_state = _select(active, new_model_state, model_state)
-                metrics = self._per_client(self.model.update_metrics, metrics, batch["y"], predictions, losses, step_mask)
-                steps_taken += tf.cast(active, tf.int32)
+            carry = (trainable, opt_state, model_state, metrics)
+
+            def step(s: tf.Tensor, carry: tuple, masked: bool) -> tuple:
+                active = active_steps[:, s] if masked else None
+                batch = self._batch(pool, index, s)
+                return self._local_step(batch, mask[:, s], active, carry, stacked.non_trainable, initial, inputs)
+
+            def trimmed_step(s: tf.Tensor, carry: tuple) -> tuple:
+                real = tf.where(mask[0, s] > 0)[:, 0]
+                step_index = tf.gather(index[:, s], real, axis=1)
+                batch = tf.nest.map_structure(lambda t: tf.gather(t, step_index), pool)
+                return self._local_step(batch, tf.gather(mask[:, s], real, axis=1), None, carry, stacked.non_trainable, initial, inputs)
+
+            if self.vectorize:
+                # While every client has steps left, nothing needs masking.
+                carry = _loop(tf.constant(0), shortest, lambda s, c: step(s, c, False), carry)
+                carry = _loop(shortest, last, lambda s, c: step(s, c, True), carry)
+            elif self._train.jit_compile is False:
+                # One client: full batches at the static batch size, then its last,
+                # partial batch without padding (a smaller batch computes less).
+                batch_size = tf.cast(tf.shape(mask)[2], mask.dtype)
+                full = tf.reduce_sum(tf.cast(tf.reduce_sum(mask[0], axis=1) >= batch_size, tf.int32))
+                carry = _loop(tf.constant(0), full, lambda s, c: step(s, c, False), carry)
+                carry = _loop(full, last, trimmed_step, carry)
+            else:
+                carry = _loop(tf.constant(0), last, lambda s, c: step(s, c, False), carry)
+            trainable, _, _, metrics = carry
+            steps_taken = client_steps
 
         examples_seen = tf.cast(metrics["num_examples"][0], tf.float32)
         return ClientOutputs(
@@ -228,13 +272,59 @@ class LocalTrainer:
             extra=self.rule.client_outputs(initial, trainable, initial_gradient, steps_taken, inputs),
         )
 
+    def _schedule(self, cohort: CohortData) -> tuple[tf.Tensor, tf.Tensor]:
+        """The cohort's index and mask, steps padded to a few sizes under XLA."""
+        if self._train.jit_compile is False:
+            return cohort.index, cohort.mask
+        steps = bucket(int(cohort.index.shape[1]))
+        return pad_axis(cohort.index, 1, steps), pad_axis(cohort.mask, 1, steps)
+
+    def _train_lanes(self, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+        """Trains a cohort of at most `lanes` clients, padded to exactly `lanes`.
+
+        Padding lanes repeat the first client's schedule (so they do not shorten
+        the unmasked phase); their outputs are dropped.
+        """
+        count, missing = cohort.num_clients, self.lanes - cohort.num_clients
+        index, mask = self._schedule(cohort)
+        batch_size = int(index.shape[2])
+        if batch_size > self.batch_size:
+            raise ValueError(f"this trainer was compiled for batches of at most {self.batch_size} examples, got {batch_size}")
+        # Smaller batches (a dry run's) are padded with masked examples.
+        index, mask = pad_axis(index, 2, self.batch_size), pad_axis(mask, 2, self.batch_size)
+        if missing:
+            index, mask = _pad_clients(index, missing), _pad_clients(mask, missing)
+            inputs = inputs._replace(
+                per_client=tf.nest.map_structure(lambda t: _pad_clients(t, missing), inputs.per_client),
+                seeds=_pad_clients(inputs.seeds, missing),
+            )
+        outputs = self._train(weights, cohort.pool, index, mask, inputs)
+        return tf.nest.map_structure(lambda t: t[:count], outputs) if missing else outputs
+
     def train(self, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
-        """Trains the cohort's clients from `weights`; returns stacked outputs."""
+        """Trains the cohort's clients from `weights`; returns stacked outputs.
+
+        The number of clients per compiled call (`lanes`) is fixed by the first
+        call: it makes vectorization exact (TensorFlow then needs no gathers of
+        stacked weights). Smaller cohorts are padded, larger ones trained in chunks.
+        """
         if self.optimizer is None:
             raise ValueError("this LocalTrainer was built for evaluation only (no optimizer)")
         if not self.vectorize and cohort.num_clients != 1:
             raise ValueError("a non-vectorized LocalTrainer trains one client per call")
-        return self._train(weights, cohort.pool, cohort.index, cohort.mask, inputs)
+        if self.lanes is None:
+            self.lanes, self.batch_size = cohort.num_clients, int(cohort.index.shape[2])
+            if self._train.jit_compile is None and self.lanes * int(cohort.index.shape[2]) > XLA_MAX_EXAMPLES_PER_STEP:
+                self._train.jit_compile = False
+        if cohort.num_clients <= self.lanes:
+            return self._train_lanes(weights, cohort, inputs)
+        parts = []
+        for start in range(0, cohort.num_clients, self.lanes):
+            positions = list(range(start, min(start + self.lanes, cohort.num_clients)))
+            per_client = tf.nest.map_structure(lambda t: tf.gather(t, positions), inputs.per_client)
+            part_inputs = inputs._replace(per_client=per_client, seeds=tf.gather(inputs.seeds, positions))
+            parts.append(self._train_lanes(weights, cohort.subset(positions), part_inputs))
+        return tf.nest.map_structure(lambda *xs: tf.concat(xs, axis=0), *parts)
 
     # --------------------------------------------------------------- evaluation
     def _evaluate_impl(self, weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor) -> Nest:
@@ -242,10 +332,14 @@ class LocalTrainer:
         stacked = _stack(weights, count)
         model_state = _stack(self.model.initial_state, count)
         metrics = _stack(self.model.initial_metrics(), count)
-        for s in tf.range(tf.shape(index)[1]):
-            batch = self._batch(pool, index[:, s])
+        last = tf.reduce_max(tf.reduce_sum(tf.cast(tf.reduce_sum(mask, axis=2) > 0, tf.int32), axis=1))
+
+        def step(s: tf.Tensor, metrics: Nest) -> Nest:
+            batch = self._batch(pool, index, s)
             predictions, losses, _ = self._forward(stacked, model_state, batch, mask[:, s], training=False)
-            metrics = self._per_client(self.model.update_metrics, metrics, batch["y"], predictions, losses, mask[:, s])
+            return self._per_client(self.model.update_metrics, metrics, batch["y"], predictions, losses, mask[:, s])
+
+        metrics = _loop(tf.constant(0), last, step, metrics)
         return metrics
 
     def evaluate(self, weights: ModelWeights, cohort: CohortData) -> collections.OrderedDict[str, list[tf.Tensor]]:
@@ -255,8 +349,21 @@ class LocalTrainer:
         return self._evaluate(weights, cohort.pool, cohort.index, cohort.mask)
 
 
-def no_inputs(learning_rate: float, num_clients: int, seeds: Optional[tf.Tensor] = None) -> RoundInputs:
-    """Round inputs for algorithms that send nothing besides the weights."""
-    if seeds is None:
-        seeds = tf.zeros([num_clients, 2], tf.int32)
-    return RoundInputs(tf.constant(learning_rate, tf.float32), (), (), seeds)
+def _pad_clients(tensor: tf.Tensor, missing: int) -> tf.Tensor:
+    """`tensor` with `missing` copies of its first client appended."""
+    return tf.concat([tensor, tf.repeat(tensor[:1], missing, axis=0)], axis=0)
+
+
+def _train_signature(weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor, inputs: RoundInputs) -> tuple:
+    """Steps and pool size of any number; clients, batch size, weights and broadcasts as
+    given (static batch shapes let TensorFlow pick its fastest kernels)."""
+    inputs = RoundInputs(relaxed(inputs.learning_rate), relaxed(inputs.broadcast), relaxed(inputs.per_client), relaxed(inputs.seeds))
+    return relaxed(weights), relaxed(pool, [0]), relaxed(index, [1]), relaxed(mask, [1]), inputs
+
+
+def _evaluate_signature(weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor) -> tuple:
+    """Evaluation cohorts of any size (evaluation is not the hot loop)."""
+    return relaxed(weights), relaxed(pool, [0]), relaxed(index, [0, 1, 2]), relaxed(mask, [0, 1, 2])
+
+
+__all__ = ["ClientOutputs", "LocalRule", "LocalTrainer", "RoundInputs", "no_inputs"]

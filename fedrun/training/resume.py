@@ -47,6 +47,18 @@ def newest_valid(directory: str, template: Any, has_client_state: bool) -> Optio
     return None
 
 
+def check_resume_path(resume: str) -> str:
+    """The absolute path `resume` names.
+
+    Raises:
+        ConfigError: if it is neither a file nor a directory.
+    """
+    path = os.path.abspath(os.path.expanduser(resume))
+    if not (os.path.isfile(path) or os.path.isdir(path)):
+        raise ConfigError("resume", "no such checkpoint, checkpoints directory or run directory", resume)
+    return path
+
+
 def find_resume_checkpoint(
     resume: Optional[str], output_dir: str, template: Any, has_client_state: bool
 ) -> Optional[Checkpoint]:
@@ -66,14 +78,12 @@ def find_resume_checkpoint(
     """
     if resume is None:
         return newest_valid(os.path.join(output_dir, CHECKPOINTS_DIR), template, has_client_state)
-    path = os.path.abspath(os.path.expanduser(resume))
+    path = check_resume_path(resume)
     if os.path.isfile(path):
         try:
             return load_checkpoint(path, template, has_client_state)
         except CheckpointError as err:
             raise ConfigError("resume", f"unusable checkpoint: {err}", resume) from None
-    if not os.path.isdir(path):
-        raise ConfigError("resume", "no such checkpoint, checkpoints directory or run directory", resume)
     if os.path.isdir(os.path.join(path, CHECKPOINTS_DIR)):
         path = os.path.join(path, CHECKPOINTS_DIR)
     found = newest_valid(path, template, has_client_state)

@@ -9,6 +9,7 @@ import pytest
 from fedrun.config.errors import ConfigError
 from fedrun.training.checkpoint import list_checkpoints, save_checkpoint
 from fedrun.training.resume import (
+    check_resume_path,
     changed_settings,
     find_resume_checkpoint,
     prepare_resume,
@@ -119,3 +120,10 @@ def test_changed_settings_ignore_rounds_and_name_the_rest():
     saved = {"rounds": 10, "seed": 0, "server_optimizer": {"type": "sgd", "learning_rate": 1.0}}
     current = {"rounds": 20, "seed": 0, "server_optimizer": {"type": "sgd", "learning_rate": 0.5}}
     assert changed_settings(saved, current) == ["server_optimizer.learning_rate (1.0 -> 0.5)"]
+
+
+def test_resume_path_is_checked_on_its_own(run_dir, tmp_path):
+    assert check_resume_path(str(run_dir)) == str(run_dir)
+    with pytest.raises(ConfigError, match="no such checkpoint") as caught:
+        check_resume_path(str(tmp_path / "nowhere"))
+    assert caught.value.path == "resume" and caught.value.value == str(tmp_path / "nowhere")
