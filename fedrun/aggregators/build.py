@@ -181,7 +181,8 @@ def build_factory(
 
 
 def _name_of(node: Any) -> Any:
-    return node.get("type", node.get(TARGET_KEY)) if isinstance(node, Mapping) else None
+    name = node.get("type", node.get(TARGET_KEY)) if isinstance(node, Mapping) else None
+    return name if isinstance(name, str) else None  # a malformed name is reported by the registry
 
 
 def build_aggregator(

@@ -73,7 +73,7 @@ class Registry(Generic[T]):
 
     def entry(self, name: Any, path: str) -> Entry[T]:
         """The entry called `name`, or a ConfigError listing the valid names."""
-        if name not in self._entries:
+        if not isinstance(name, str) or name not in self._entries:
             problem = f"unknown {self.kind}" if name is not None else f"missing '{TYPE_KEY}' naming the {self.kind}"
             raise ConfigError(join_path(path, TYPE_KEY), problem, name, self.names())
         return self._entries[name]

@@ -12,8 +12,10 @@ from typing import Any, Mapping, Optional
 
 from fedrun.config.errors import ConfigError
 from fedrun.config.params import bounded, parse
+from fedrun.config.registry import TARGET_KEY, Registry
 from fedrun.data.preprocess import PreprocessConfig
 from fedrun.learning.personalization import PersonalizationConfig
+from fedrun.training.checkpoint import CheckpointConfig
 from fedrun.training.stragglers import StragglerConfig
 
 GROUPS = (
@@ -50,6 +52,12 @@ class RunConfig:
             (model, aggregator state ...) before training.
         objective: Dotted path into `summary.json` (`final_eval.federated.accuracy`)
             whose value the run returns to a Hydra sweeper (Optuna); null: none.
+        min_clients: Fewest clients that must survive a round (clients whose
+            data or training raises, or whose update is not finite, are dropped).
+        checkpoint: When to save checkpoints and how many to keep.
+        resume: Checkpoint to continue from (a run directory, its `checkpoints/`
+            or one manifest); null continues from this run directory's own
+            checkpoints, if it has any.
     """
 
     rounds: int = bounded(10, ge=1)
@@ -62,6 +70,9 @@ class RunConfig:
     progress: bool = True
     print_signature: bool = False
     objective: Optional[str] = None
+    min_clients: int = bounded(1, ge=1)
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    resume: Optional[str] = None
     dataset: Any = None
     model: Any = None
     client_optimizer: Any = None
@@ -76,6 +87,30 @@ class RunConfig:
     server_lr_schedule: Any = None
 
 
+def group_registries() -> dict[str, Registry[Any]]:
+    """The registry holding each config group's options (importing it registers them all)."""
+    import fedrun.aggregators.library  # noqa: F401
+    import fedrun.data.sources  # noqa: F401
+    from fedrun.aggregators.build import AGGREGATORS
+    from fedrun.data.registry import DATASETS
+    from fedrun.learning.algorithms import ALGORITHMS
+    from fedrun.models.builders import MODELS
+    from fedrun.optimizers import OPTIMIZERS
+    from fedrun.runtime import RUNTIMES
+    from fedrun.training.sampling import SAMPLERS
+
+    return {
+        "dataset": DATASETS,
+        "model": MODELS,
+        "client_optimizer": OPTIMIZERS,
+        "server_optimizer": OPTIMIZERS,
+        "aggregator": AGGREGATORS,
+        "algorithm": ALGORITHMS,
+        "runtime": RUNTIMES,
+        "sampling": SAMPLERS,
+    }
+
+
 def validate(plain: Mapping[str, Any]) -> RunConfig:
     """Checks the whole composed config; builds nothing that touches data or TF state.
 
@@ -83,34 +118,23 @@ def validate(plain: Mapping[str, Any]) -> RunConfig:
         ConfigError: at the first bad value, naming its path.
     """
     config = parse(RunConfig, plain, "")
+    if config.min_clients > config.clients_per_round:
+        raise ConfigError("min_clients", "cannot exceed clients_per_round", config.min_clients, f"1..{config.clients_per_round}")
     missing = [g for g in GROUPS if getattr(config, g) is None]
     if missing:
         raise ConfigError(missing[0], "missing config group")
-    from fedrun.aggregators.build import build_factory
-    from fedrun.data.registry import DATASETS
-    import fedrun.data.sources  # noqa: F401
-    from fedrun.learning.algorithms import ALGORITHMS
-    from fedrun.models.builders import MODELS
-    from fedrun.optimizers import OPTIMIZERS
-    from fedrun.runtime import RUNTIMES
-    from fedrun.training.sampling import SAMPLERS
-
-    DATASETS.parse(config.dataset, "dataset")
-    if not (isinstance(config.model, Mapping) and "_target_" in config.model):
-        MODELS.parse(config.model, "model")
-    OPTIMIZERS.parse(config.client_optimizer, "client_optimizer")
-    OPTIMIZERS.parse(config.server_optimizer, "server_optimizer")
-    ALGORITHMS.parse(config.algorithm, "algorithm")
-    RUNTIMES.parse(config.runtime, "runtime")
-    SAMPLERS.parse(config.sampling, "sampling")
+    from fedrun.aggregators.build import AggregatorContext, build_factory
     from fedrun.learning.schedules import SCHEDULES
 
+    for group, registry in group_registries().items():
+        node = getattr(config, group)
+        if group == "aggregator":  # a tree of factories (children, `_target_`): checked by building it
+            # The population is known only once the data is read; the cohort bounds it below.
+            cohort = AggregatorContext(config.clients_per_round, config.clients_per_round, config.rounds, config.seed)
+            build_factory(node, group, config.allowed_targets, cohort)
+        elif not (group == "model" and isinstance(node, Mapping) and TARGET_KEY in node):  # a user's model: checked when built
+            registry.parse(node, group)
     for key in ("client_lr_schedule", "server_lr_schedule"):
         if getattr(config, key) is not None:
             SCHEDULES.parse(getattr(config, key), key)
-    from fedrun.aggregators.build import AggregatorContext
-
-    # The population is known only once the data is read; the cohort bounds it below.
-    cohort = AggregatorContext(config.clients_per_round, config.clients_per_round, config.rounds, config.seed)
-    build_factory(config.aggregator, "aggregator", config.allowed_targets, cohort)
     return config

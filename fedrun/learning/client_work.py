@@ -5,12 +5,14 @@ from __future__ import annotations
 import collections
 from typing import Any, Callable, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from fedrun.core import intrinsics
 from fedrun.core.placements import AtClients
 from fedrun.core.processes import MeasuredProcess, MeasuredProcessOutput
 from fedrun.data.cohort import CohortData
+from fedrun.learning.faults import TrainedCohort, surviving_clients, train_dropping_failures
 from fedrun.learning.templates import ClientResult
 from fedrun.models.functional import FunctionalModel
 from fedrun.optimizers import Optimizer
@@ -32,9 +34,12 @@ class ModelDeltaClientWork(MeasuredProcess):
         learning_rate_schedule: Round number (1-based) -> client learning rate.
 
     `next(state, weights: AtClients, cohort: CohortData[, broadcast, per_client])`
-    returns `AtClients(ClientResult(update, update_weight))`.
-    State: `()`. Measurements: `{train: {<metrics>, loss, num_examples, num_batches}}`,
-    metrics summed over clients then finalized.
+    returns `AtClients(ClientResult(update, update_weight))` of the clients that
+    survived: a client whose training raises, or whose update has a NaN or Inf, is
+    dropped (see `fedrun.learning.faults`).
+    State: `()`. Measurements: `{train: {<metrics>, loss, num_examples, num_batches},
+    training_failed, update_non_finite}`: metrics summed over the surviving clients
+    then finalized, and the number of clients dropped for each reason.
     """
 
     def __init__(
@@ -60,24 +65,51 @@ class ModelDeltaClientWork(MeasuredProcess):
             return self.optimizer.learning_rate
         return float(self.learning_rate_schedule(round_num))
 
-    def run(self, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()) -> ClientOutputs:
-        """Every client's raw outputs (algorithms that send more than an update use this)."""
-        inputs = RoundInputs(
+    def _inputs(self, cohort: CohortData, broadcast: Any, per_client: Any) -> RoundInputs:
+        return RoundInputs(
             tf.constant(self.learning_rate(cohort.round_num), tf.float32),
             broadcast,
             per_client,
             client_seeds(cohort.seed, cohort.round_num, cohort.client_ids),
         )
-        return self.runtime.train(self.trainer, weights.value, cohort, inputs)
 
-    def summarize(self, outputs: ClientOutputs, num_clients: int) -> tuple[AtClients, collections.OrderedDict]:
-        """The clients' `ClientResult`s and the finalized `train` metrics of raw outputs."""
+    def run(self, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()) -> ClientOutputs:
+        """Every client's raw outputs (algorithms that send more than an update use this)."""
+        return self.runtime.train(self.trainer, weights.value, cohort, self._inputs(cohort, broadcast, per_client))
+
+    def run_dropping_failures(
+        self, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()
+    ) -> TrainedCohort:
+        """As `run`, but a client whose training raises is marked instead of failing the round."""
+        return train_dropping_failures(
+            lambda c, i: self.runtime.train(self.trainer, weights.value, c, i), cohort, self._inputs(cohort, broadcast, per_client)
+        )
+
+    def summarize(
+        self, outputs: ClientOutputs, num_clients: int, keep: Optional[np.ndarray] = None
+    ) -> tuple[AtClients, collections.OrderedDict]:
+        """The clients' `ClientResult`s and the finalized `train` metrics of raw outputs.
+
+        Args:
+            outputs: Every client's stacked outputs.
+            num_clients: The cohort size.
+            keep: bool `[K]`: the clients to keep (`surviving_clients`); None keeps all.
+        """
         update_weight = outputs.num_examples if self.weighted else tf.ones([num_clients], tf.float32)
         result = AtClients(ClientResult(outputs.update, update_weight), num_clients)
-        train = self.model.finalize_metrics(intrinsics.sum(AtClients(outputs.metrics, num_clients)).value)
+        metrics = AtClients(outputs.metrics, num_clients)
+        if keep is not None and not keep.all():
+            result, metrics = result.select(keep), metrics.select(keep)
+        train = self.model.finalize_metrics(intrinsics.sum(metrics).value)
         return result, train
 
     def _next(self, state: Any, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()) -> MeasuredProcessOutput:
-        outputs = self.run(weights, cohort, broadcast, per_client)
-        result, train = self.summarize(outputs, cohort.num_clients)
-        return MeasuredProcessOutput(state, result, collections.OrderedDict(train=train))
+        outputs, raised = self.run_dropping_failures(weights, cohort, broadcast, per_client)
+        keep, non_finite = surviving_clients(outputs.update, raised, cohort)
+        result, train = self.summarize(outputs, cohort.num_clients, keep)
+        measurements = collections.OrderedDict(
+            train=train,
+            training_failed=tf.constant(int(raised.sum()), tf.int32),
+            update_non_finite=tf.constant(int(non_finite.sum()), tf.int32),
+        )
+        return MeasuredProcessOutput(state, result, measurements)

@@ -36,6 +36,11 @@ class TensorBoardCallback(Callback):
     Train and eval share tag names (`loss`, `accuracy` ...) so TensorBoard overlays
     them; aggregator and finalizer measurements go to the `train` run under
     `aggregator/...` and `finalizer/...`.
+
+    Each process marks the step it starts at with a `SessionLog.START` event, as
+    TensorFlow's own training loops did: a TensorBoard server that already loaded
+    steps at or after it from an earlier, killed process then drops them (on disk,
+    `fedrun.training.tensorboard_rewind` removes them when the run resumes).
     """
 
     def __init__(self, logdir: str) -> None:
@@ -44,6 +49,15 @@ class TensorBoardCallback(Callback):
         self._tf = tf
         self.logdir = logdir
         self._writers = {name: tf.summary.create_file_writer(os.path.join(logdir, name)) for name in ("train", "eval", "eval_centralized")}
+
+    def on_train_begin(self, start_round: int) -> None:
+        from tensorboard.compat.proto import event_pb2
+
+        event = event_pb2.Event(wall_time=time.time(), step=start_round, session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START))
+        for writer in self._writers.values():
+            # `tf.summary` has no call for session logs; ImportEvent appends a raw Event.
+            self._tf.raw_ops.ImportEvent(writer=writer._resource, event=event.SerializeToString())
+            writer.flush()
 
     def _write(self, run: str, scalars: Mapping[str, Any], step: int) -> None:
         with self._writers[run].as_default(step=step):
@@ -56,6 +70,8 @@ class TensorBoardCallback(Callback):
         for key in ("aggregator", "finalizer", "client_work"):
             if record.get(key):
                 train[key] = record[key]
+        if "clients_failed" in record:
+            train["clients_failed"] = record["clients_failed"]
         train["round_seconds"] = record["round_seconds"]
         self._write("train", train, step)
         evaluation = record.get("eval", {})

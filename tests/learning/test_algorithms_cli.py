@@ -71,7 +71,7 @@ def test_stragglers_schedules_sampling_and_personalization_together(tmp_path):
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     for record in records:
-        assert record["client_work"] == {"sampled": 5, "stragglers": 3, "dropped": 1}
+        assert record["client_work"] == {"sampled": 5, "stragglers": 3, "dropped": 1, "training_failed": 0, "update_non_finite": 0}
         assert record["clients"] == 4
         personalization = record["eval"]["personalization"]
         assert set(personalization) == {"before", "after", "clients"} and personalization["clients"] == 4
