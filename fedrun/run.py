@@ -113,8 +113,18 @@ def build(plain: Mapping[str, Any]) -> BuiltRun:
         state = fed_eval.set_model_weights(fed_eval.initialize(), weights)
         return fed_eval.next(state, cohort).metrics["client_work"]["eval"]["current_round_metrics"]
 
+    train_eval_ids: list[str] = []
+    if config.eval_train:
+        train_ids = data.train.client_ids
+        train_eval_ids = list(train_ids[: config.eval_clients] if config.eval_clients else train_ids)
     evaluator = Evaluator(
-        eval_trainer, data, eval_ids, config.preprocess.eval_batch_size, evaluate_clients, personalization
+        eval_trainer,
+        data,
+        eval_ids,
+        config.preprocess.eval_batch_size,
+        evaluate_clients,
+        personalization,
+        train_client_ids=train_eval_ids,
     )
     sampler = SAMPLERS.build(config.sampling, "sampling")
     return BuiltRun(config, data, process, sampler, evaluator, runtime, stragglers)
@@ -140,6 +150,12 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, "metrics.jsonl"))]
     if config.progress:
         callbacks.append(ProgressCallback(config.rounds))
+    target = None
+    if config.target_accuracy is not None:
+        from fedrun.training.targets import TargetAccuracyCallback
+
+        target = TargetAccuracyCallback(config.target_accuracy, stop=config.stop_at_target)
+        callbacks.append(target)
     if config.print_signature:
         print(built.process.initialize.type_signature.formatted_representation(), flush=True)
     loop_config = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess)
@@ -158,6 +174,8 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     finally:
         built.runtime.close()
     summary = make_summary(records, time.perf_counter() - started, output_dir)
+    if target is not None:
+        summary.update(target.summary())
     for callback in callbacks:
         callback.on_train_end(summary)
     with open(os.path.join(output_dir, "summary.json"), "w", encoding="utf-8") as f:

@@ -48,6 +48,13 @@ class RunConfig:
         server_lr_schedule: Server learning rate over rounds (null: constant).
         print_signature: Print the type signature of the learning process's state
             (model, aggregator state ...) before training.
+        eval_train: Also evaluate the global model on the training data of the
+            first `eval_clients` clients (all if null): `eval.train` in the
+            records, the training loss FedProx reports.
+        target_accuracy: Record the first round whose evaluation accuracy
+            (centralized if evaluated, else federated) reaches this value, as
+            `rounds_to_target` in `summary.json` (null: off).
+        stop_at_target: End the run at the round that reaches `target_accuracy`.
     """
 
     rounds: int = bounded(10, ge=1)
@@ -71,6 +78,9 @@ class RunConfig:
     personalization: Optional[PersonalizationConfig] = None
     client_lr_schedule: Any = None
     server_lr_schedule: Any = None
+    eval_train: bool = False
+    target_accuracy: Optional[float] = bounded(None, gt=0, le=1)
+    stop_at_target: bool = False
 
 
 def validate(plain: Mapping[str, Any]) -> RunConfig:
@@ -80,6 +90,8 @@ def validate(plain: Mapping[str, Any]) -> RunConfig:
         ConfigError: at the first bad value, naming its path.
     """
     config = parse(RunConfig, plain, "")
+    if config.target_accuracy is not None and config.eval_every == 0:
+        raise ConfigError("target_accuracy", "needs evaluation: set eval_every >= 1", config.target_accuracy)
     missing = [g for g in GROUPS if getattr(config, g) is None]
     if missing:
         raise ConfigError(missing[0], "missing config group")

@@ -48,6 +48,9 @@ class Evaluator:
         evaluate_clients: Runs the federated evaluation of a cohort (the runtime's
             `evaluate`), returning finalized metrics.
         personalization: Weights -> personalization metrics, if configured.
+        train_client_ids: Clients whose training data the global model is also
+            evaluated on (results under `train`: the training loss of the global
+            model, as FedProx reports it); empty for none.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class Evaluator:
         batch_size: int,
         evaluate_clients: Callable[[Any, Any], Any],
         personalization: Optional[Callable[[Any], Any]] = None,
+        train_client_ids: Sequence[str] = (),
     ) -> None:
         self._trainer = trainer
         self._evaluate_clients = evaluate_clients
@@ -66,6 +70,7 @@ class Evaluator:
             build_eval_cohort(data.test, eval_client_ids, batch_size) if data.test is not None and eval_client_ids else None
         )
         self._central = arrays_cohort(data.central_test, batch_size) if data.central_test is not None else None
+        self._on_train = build_eval_cohort(data.train, train_client_ids, batch_size) if train_client_ids else None
 
     def __call__(self, weights: Any) -> dict[str, Any]:
         results: dict[str, Any] = {}
@@ -75,6 +80,8 @@ class Evaluator:
             results["centralized"] = to_python(evaluate_centralized(self._trainer, weights, self._central))
         if self._personalization is not None:
             results["personalization"] = to_python(self._personalization(weights))
+        if self._on_train is not None:
+            results["train"] = to_python(self._evaluate_clients(weights, self._on_train))
         return results
 
 
@@ -108,7 +115,8 @@ def run_rounds(
     """Runs rounds `start_round..config.rounds` from `state`.
 
     `stragglers`, if given, decides each round which sampled clients train and for
-    how many epochs; its counts go to the record's `client_work`.
+    how many epochs; its counts go to the record's `client_work`. A callback that
+    sets its `stop_training` ends the run after the current round.
 
     Returns:
         The final state and the records of the rounds run.
@@ -137,4 +145,6 @@ def run_rounds(
         for callback in callbacks:
             callback.on_round_end(record)
         records.append(record)
+        if any(getattr(callback, "stop_training", False) for callback in callbacks):
+            break
     return state, records
