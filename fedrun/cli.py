@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
 EXPERIMENTS_DIR = ROOT / "experiments"
 EXIT_BAD_INPUT = 2
+
+# conf/hydra/launcher/ presets share their names with the launcher plugins' schemas
+# on purpose (`hydra/launcher=joblib`); Hydra 1.3 validates them against those
+# schemas and warns that it does, also in the launchers' job processes, which
+# import this module to run `_task`.
+warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStore schema with the same name")
 
 
 def experiment_option(config_file: Path) -> str:
@@ -51,21 +58,24 @@ def register_experiments(directory: Path = EXPERIMENTS_DIR) -> list[str]:
     return names
 
 
-def _task(cfg: Any) -> None:
+def _task(cfg: Any) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
     from fedrun.config.errors import ConfigError
     from fedrun.data.errors import DataError
 
+    import_tensorflow_quietly()  # jobs of parallel launchers run in fresh processes
     # `_target_` names user modules relative to where fedrun was launched.
     sys.path.insert(0, os.getcwd())
     output_dir = HydraConfig.get().runtime.output_dir
     plain = OmegaConf.to_container(cfg, resolve=True)
     try:
         from fedrun.run import run
+        from fedrun.training.hparams import objective_value
 
         summary = run(plain, output_dir)
+        objective = objective_value(summary, plain.get("objective"))
     except ConfigError as err:
         print(f"fedrun: config error: {err}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
@@ -76,6 +86,7 @@ def _task(cfg: Any) -> None:
     print(f"Run directory: {output_dir}")
     print(f"TensorBoard logs: {logdir}")
     print(f"Open them with:  tensorboard --logdir {logdir}   (then browse http://localhost:6006)")
+    return objective  # what a Hydra sweeper (Optuna) optimizes
 
 
 def import_tensorflow_quietly() -> None:

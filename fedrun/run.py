@@ -40,8 +40,14 @@ class BuiltRun:
     stragglers: Any = None
 
 
-def build(plain: Mapping[str, Any]) -> BuiltRun:
-    """Validates `plain` (a resolved config as plain Python) and builds the run."""
+def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
+    """Validates `plain` (a resolved config as plain Python) and builds the run.
+
+    Args:
+        plain: The composed config.
+        runtime: Executes client work instead of the configured runtime (a Ray
+            actor rebuilding the run passes its in-process one).
+    """
     config = validate(plain)
     from fedrun.aggregators.build import AggregatorContext
     from fedrun.data.build import build_data
@@ -54,6 +60,7 @@ def build(plain: Mapping[str, Any]) -> BuiltRun:
     from fedrun.optimizers import OPTIMIZERS
     from fedrun.runtime import RUNTIMES
     from fedrun.runtime.trainer import LocalRule
+    from fedrun.runtime.variable_trainer import learning_model
     from fedrun.training.loop import Evaluator
     from fedrun.training.sampling import SAMPLERS
     from fedrun.training.stragglers import StragglerSimulator
@@ -64,8 +71,10 @@ def build(plain: Mapping[str, Any]) -> BuiltRun:
         raise ConfigError(
             "clients_per_round", f"the data set has only {num_clients} clients", config.clients_per_round, f"1..{num_clients}"
         )
-    model = build_model(config.model, "model", data, config.seed, config.allowed_targets)
-    runtime = RUNTIMES.build(config.runtime, "runtime")
+    model = learning_model(build_model(config.model, "model", data, config.seed, config.allowed_targets))
+    if runtime is None:
+        runtime = RUNTIMES.build(config.runtime, "runtime")
+        runtime.bind_run_config(plain)
     client_optimizer = OPTIMIZERS.build(config.client_optimizer, "client_optimizer")
     server_optimizer = OPTIMIZERS.build(config.server_optimizer, "server_optimizer")
     context = AlgorithmContext(
@@ -158,6 +167,11 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
         callbacks.append(target)
     if config.print_signature:
         print(built.process.initialize.type_signature.formatted_representation(), flush=True)
+    from fedrun.training.hparams import HParamsCallback, job_overrides
+
+    overrides = job_overrides(output_dir)
+    if overrides:  # a Hydra job: its overrides are its hyperparameters (sweeps)
+        callbacks.append(HParamsCallback(tb_dir, overrides))
     loop_config = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess)
     started = time.perf_counter()
     try:

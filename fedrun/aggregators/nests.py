@@ -21,6 +21,19 @@ def global_norm(value: Any) -> tf.Tensor:
     return tf.sqrt(tf.add_n(squares)) if squares else tf.constant(0.0)
 
 
+def global_l1_norm(value: Any) -> tf.Tensor:
+    """The L1 norm of all leaves of one client's value together (float32)."""
+    sums = [tf.reduce_sum(tf.abs(tf.cast(leaf, tf.float32))) for leaf in tf.nest.flatten(value)]
+    return tf.add_n(sums) if sums else tf.constant(0.0)
+
+
+def global_max_norm(value: Any) -> tf.Tensor:
+    """The largest absolute value over all leaves of one client's value (float32);
+    NaN if any value is NaN, as the other norms are."""
+    flat = tf.abs(flatten(value))
+    return tf.where(tf.reduce_any(tf.math.is_nan(flat)), tf.constant(float("nan")), tf.reduce_max(flat))
+
+
 def scale(value: Any, factor: tf.Tensor) -> Any:
     """Every leaf times `factor`."""
     return tf.nest.map_structure(lambda leaf: leaf * tf.cast(factor, leaf.dtype), value)

@@ -39,7 +39,8 @@ class NormWrapperFactory(FollowsInner):
 
     Subclasses set:
         client_rule: `fn(value, bound) -> (new_value, norm, affected)` for one client
-            (a module-level function, so its vectorized form is cached).
+            (a module-level function, so its vectorized form is cached; an
+            instance may set its own).
         name: Key of the inner measurements (`clipping`, `zeroing`).
         norm_key: Key of the bound measurement (`clipping_norm`, `zeroing_norm`).
         count_key: Key of the affected-client count (`clipped_count`, `zeroed_count`).
@@ -58,7 +59,7 @@ class NormWrapperFactory(FollowsInner):
 
     def create(self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None) -> AggregationProcess:
         inner_process = self._create_inner(value_spec, weight_spec)
-        norm, rule, state_type = self.norm, type(self).client_rule, self.state_type
+        norm, rule, state_type = self.norm, self.client_rule, self.state_type
 
         def initialize() -> Any:
             return state_type(norm.initialize(), inner_process.initialize())

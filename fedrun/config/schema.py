@@ -55,6 +55,8 @@ class RunConfig:
             (centralized if evaluated, else federated) reaches this value, as
             `rounds_to_target` in `summary.json` (null: off).
         stop_at_target: End the run at the round that reaches `target_accuracy`.
+        objective: Dotted path into `summary.json` (`final_eval.federated.accuracy`)
+            whose value the run returns to a Hydra sweeper (Optuna); null: none.
     """
 
     rounds: int = bounded(10, ge=1)
@@ -66,6 +68,7 @@ class RunConfig:
     allowed_targets: list[str] = dataclasses.field(default_factory=list)
     progress: bool = True
     print_signature: bool = False
+    objective: Optional[str] = None
     dataset: Any = None
     model: Any = None
     client_optimizer: Any = None

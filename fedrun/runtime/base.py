@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import zlib
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -68,6 +68,13 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         """Stacked unfinalized metrics of `weights` on every client's batches."""
+
+    def bind_run_config(self, run_config: Mapping[str, Any]) -> None:
+        """Receives the run's plain config (`fedrun.run.build` calls it once).
+
+        Runtimes that execute client work in other processes rebuild the run there
+        from it (`ray`); in-process runtimes ignore it.
+        """
 
     def close(self) -> None:
         """Releases workers (Ray actors ...); a no-op for in-process runtimes."""

@@ -20,18 +20,26 @@ def writer_pixels(n, seed):
     return pixels
 
 
-def write_emnist(path, writers=WRITERS, num_classes=10, edit=None):
-    """A file in TFF's layout: examples/<writer>/pixels float32 [n,28,28], examples/<writer>/label int32 [n]."""
+def write_clients(path, clients):
+    """A file in TFF's layout from `{writer: (pixels, labels)}`: examples/<writer>/pixels
+    float32 [n,28,28], examples/<writer>/label int32 [n]."""
     with h5py.File(path, "w") as f:
         examples = f.create_group("examples")
-        for k, (writer, n) in enumerate(writers.items()):
+        for writer, (pixels, labels) in clients.items():
             group = examples.create_group(writer)
-            pixels, labels = writer_pixels(n, k), (np.arange(n) % num_classes).astype(np.int32)
-            if edit is not None:
-                pixels, labels = edit(writer, pixels, labels)
             group.create_dataset("pixels", data=pixels)
             group.create_dataset("label", data=labels)
     return str(path)
+
+
+def write_emnist(path, writers=WRITERS, num_classes=10, edit=None):
+    """A file of `writers` (name -> examples), labels cycling through the classes; `edit`
+    may change a writer's arrays."""
+    clients = {}
+    for k, (writer, n) in enumerate(writers.items()):
+        pixels, labels = writer_pixels(n, k), (np.arange(n) % num_classes).astype(np.int32)
+        clients[writer] = edit(writer, pixels, labels) if edit is not None else (pixels, labels)
+    return write_clients(path, clients)
 
 
 @pytest.fixture

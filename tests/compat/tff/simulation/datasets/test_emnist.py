@@ -29,6 +29,22 @@ def test_client_without_pixels_is_reported(tmp_path):
         client = list(f["examples"].keys())[1]
         del f["examples"][client]["pixels"]
     train, _ = tff.simulation.datasets.emnist.load_data(path=str(tmp_path))
-    with pytest.raises(DataError, match="missing dataset 'pixels'") as error:
+    with pytest.raises(DataError, match=f"missing dataset examples/{client}/pixels") as error:
         train.create_tf_dataset_for_client(client)
     assert error.value.client_id == client
+
+
+@pytest.mark.parametrize("only_digits, fits", [(True, False), (False, True)], ids=["digits", "all-classes"])
+def test_labels_are_checked_against_the_version(tmp_path, only_digits, fits):
+    write_emnist(str(tmp_path), num_clients=2, only_digits=only_digits)
+    train_file = tmp_path / tff.simulation.datasets.emnist.file_names(only_digits)[0]
+    with h5py.File(train_file, "a") as f:
+        client = list(f["examples"].keys())[1]
+        f["examples"][client]["label"][0] = 40  # a lower-case letter
+    train, _ = tff.simulation.datasets.emnist.load_data(only_digits=only_digits, path=str(tmp_path))
+    if fits:
+        assert int(next(iter(train.create_tf_dataset_for_client(client)))["label"]) == 40
+    else:
+        with pytest.raises(DataError, match="outside 0..9") as error:
+            train.create_tf_dataset_for_client(client)
+        assert error.value.client_id == client

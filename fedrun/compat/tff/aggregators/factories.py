@@ -1,10 +1,13 @@
-"""TFF's `tff.aggregators` on fedrun's factories (`fedrun.aggregators`).
+"""TFF's factory interfaces, `SumFactory` and `MeanFactory`, and the bridges between
+TFF-style and fedrun factories.
 
 TFF-style factories take TFF types in `create` and return TFF-style processes:
 
 * `SumFactory`, `MeanFactory`, ... wrap fedrun's factory of the same name; the
   fedrun factory is available as `.native`, and `create` returns the fedrun process
-  presented with TFF's conventions (`templates.bridge_process`).
+  presented with TFF's conventions (`templates.bridge_process`). `wrap` does the
+  same for any fedrun factory (`clipping_factory` and `zeroing_factory` return
+  such wrappers).
 * A user's subclass of `UnweightedAggregationFactory` / `WeightedAggregationFactory`
   (the tutorial's `ExampleTaskFactory`) returns its own `tff.templates.AggregationProcess`.
 
@@ -17,7 +20,8 @@ with placed values (`templates.NativeAggregationProcess`).
 from __future__ import annotations
 
 import abc
-from typing import Any, Optional
+import numbers
+from typing import Any, Callable, Optional
 
 import tensorflow as tf
 
@@ -44,7 +48,7 @@ class WeightedAggregationFactory(abc.ABC):
         """The aggregation process for values of `value_type`, weights of `weight_type`."""
 
 
-class _Wrapped:
+class Wrapped:
     """A TFF-named factory backed by a fedrun factory (`native`)."""
 
     native: Any
@@ -60,14 +64,41 @@ class _Wrapped:
         return bridge_process(self.native.create(value_spec, to_spec(to_type(weight_type))))
 
 
-class SumFactory(_Wrapped, UnweightedAggregationFactory):
+_WRAPPED_CLASSES: dict[tuple[str, bool, bool], type] = {}
+
+
+def wrap(native: Any, name: str) -> Wrapped:
+    """A TFF-style factory backed by the fedrun factory `native`, weighted and/or
+    unweighted exactly as `native` is (its class, named `name`, derives from the TFF
+    interfaces accordingly)."""
+    weighted, unweighted = native_factory.supports_weighted(native), native_factory.supports_unweighted(native)
+    key = (name, weighted, unweighted)
+    if key not in _WRAPPED_CLASSES:
+        interfaces = ((WeightedAggregationFactory,) if weighted else ()) + ((UnweightedAggregationFactory,) if unweighted else ())
+        _WRAPPED_CLASSES[key] = type(name, (Wrapped,) + interfaces, {"__module__": __name__})
+    factory = _WRAPPED_CLASSES[key]()
+    factory.native = native
+    return factory
+
+
+def check_argument(name: str, value: Any, ok: Callable[[float], bool], requirement: str) -> float:
+    """`value` as a float if it is a number for which `ok` holds, else ValueError / TypeError
+    saying that the argument `name` must be `requirement`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}={value!r}: must be a number, {requirement}")
+    if not ok(float(value)):
+        raise ValueError(f"{name}={value!r}: must be {requirement}")
+    return float(value)
+
+
+class SumFactory(Wrapped, UnweightedAggregationFactory):
     """The federated sum (fedrun's `SumFactory`). State `()`, measurements `()`."""
 
     def __init__(self) -> None:
         self.native = NativeSumFactory()
 
 
-class MeanFactory(_Wrapped, WeightedAggregationFactory, UnweightedAggregationFactory):
+class MeanFactory(Wrapped, WeightedAggregationFactory, UnweightedAggregationFactory):
     """The (weighted) mean (fedrun's `MeanFactory`).
 
     Args:
@@ -121,7 +152,7 @@ def as_native(factory: Any) -> Any:
     """The fedrun factory for `factory` (None stays None: fedrun's default applies)."""
     if factory is None:
         return None
-    if isinstance(factory, _Wrapped):
+    if isinstance(factory, Wrapped):
         return factory.native
     if native_factory.supports_weighted(factory) or native_factory.supports_unweighted(factory):
         return factory
@@ -136,4 +167,13 @@ def as_native(factory: Any) -> Any:
     raise TypeError(f"not an aggregation factory: {type(factory).__name__}")
 
 
-__all__ = ["MeanFactory", "SumFactory", "UnweightedAggregationFactory", "WeightedAggregationFactory", "as_native"]
+__all__ = [
+    "MeanFactory",
+    "SumFactory",
+    "UnweightedAggregationFactory",
+    "WeightedAggregationFactory",
+    "Wrapped",
+    "as_native",
+    "check_argument",
+    "wrap",
+]

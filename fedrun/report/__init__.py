@@ -1,0 +1,1 @@
+"""Reports across runs: tables (Markdown, CSV) and metric curves (PNG)."""

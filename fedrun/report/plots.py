@@ -1,0 +1,63 @@
+"""Metric curves across runs: one panel per metric, one line per group of runs
+(its mean over seeds per round, with a band of one standard deviation)."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from fedrun.report.runs import lower_is_better
+from fedrun.report.tables import Group
+
+
+def group_curve(group: Group, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rounds, mean and standard deviation of `metric` over the group's runs.
+
+    Each round averages the runs that logged it (runs may evaluate on different
+    rounds or stop early); the deviation is 0 where one run did.
+    """
+    by_round: dict[int, list[float]] = {}
+    for run in group.runs:
+        for round_num, value in zip(*run.series(metric)):
+            by_round.setdefault(int(round_num), []).append(float(value))
+    rounds = np.asarray(sorted(by_round), dtype=np.int64)
+    means = np.asarray([np.mean(by_round[r]) for r in rounds])
+    stds = np.asarray([np.std(by_round[r], ddof=1) if len(by_round[r]) > 1 else 0.0 for r in rounds])
+    return rounds, means, stds
+
+
+def plot_curves(groups: Sequence[Group], metrics: Sequence[str], varying: Sequence[str], path: str, title: Optional[str] = None) -> None:
+    """Writes a PNG with one panel per metric against the round."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for group in groups:
+            rounds, means, stds = group_curve(group, metric)
+            if not len(rounds):
+                continue
+            label = group.label(varying)
+            if len(group.runs) > 1:
+                label += f" (n={len(group.runs)})"
+            marker = "o" if len(rounds) <= 20 else None
+            (line,) = ax.plot(rounds, means, marker=marker, markersize=3, label=label)
+            if np.any(stds > 0):
+                ax.fill_between(rounds, means - stds, means + stds, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set_xlabel("round")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} ({'lower' if lower_is_better(metric) else 'higher'} is better)", fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    rows_of_legend = -(-len(labels) // 3) if handles else 0
+    fig.tight_layout(rect=(0, min(0.45, 0.06 * rows_of_legend + 0.02), 1, 1))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,160 @@
+"""`runtime=ray` on a local Ray with 2 CPUs: same numbers as `sequential`, actors
+that die are replaced and their clients retried once, then dropped."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fedrun.config.errors import ConfigError
+from fedrun.data.cohort import build_cohort
+from fedrun.runtime import RUNTIMES
+from fedrun.runtime.base import client_seeds
+from fedrun.runtime.local import SequentialRuntime
+from fedrun.runtime.ray import RayParams, RayRuntime, runtime_env
+from fedrun.runtime.ray_worker import ClientWorker, to_numpy
+from fedrun.runtime.trainer import RoundInputs
+from tests.conftest import REPO_ROOT
+from tests.runtime.conftest import compose_plain
+
+CRASH_DIR_VAR = "FEDRUN_TEST_CRASH_DIR"
+
+
+class CrashingWorker(ClientWorker):
+    """Exits its process when told to by marker files in `$FEDRUN_TEST_CRASH_DIR`:
+    `once` (the first worker to see it removes it and dies) or `always-<client id>`."""
+
+    def run_share(self, request, weights, steps=()):
+        crash_dir = Path(os.environ[CRASH_DIR_VAR])
+        if any((crash_dir / f"always-{cid}").exists() for cid in request.client_ids):
+            os._exit(1)
+        try:
+            (crash_dir / "once").unlink()
+        except FileNotFoundError:
+            return super().run_share(request, weights, steps)
+        os._exit(1)
+
+
+# ----------------------------------------------------------------- configuration
+def test_fedrun_imports_without_importing_ray():
+    code = "import sys, fedrun.runtime, fedrun.run; assert 'ray' not in sys.modules, 'ray imported'"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_missing_ray_names_the_extra_to_install(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real_find_spec(name, *a))
+    with pytest.raises(ConfigError, match=r"pip install 'fedrun\[ray\]'") as err:
+        RUNTIMES.parse({"type": "ray"}, "runtime")
+    assert err.value.path == "runtime"
+
+
+@pytest.mark.parametrize(
+    "node, message",
+    [
+        ({"address": "auto", "num_cpus": 4}, "num_cpus sizes a local Ray"),
+        ({"num_cpus": 2, "num_workers": 3}, "exceeds num_cpus"),
+        ({"local": "threads"}, "runtime.local"),
+        ({"num_workers": 0}, "runtime.num_workers"),
+    ],
+    ids=["cpus-with-cluster", "too-many-workers", "unknown-local-runtime", "no-workers"],
+)
+def test_bad_ray_settings_fail_at_validation(node, message):
+    with pytest.raises(ConfigError, match=message):
+        RUNTIMES.parse({"type": "ray", **node}, "runtime")
+
+
+# ------------------------------------------------------------ on a local Ray
+def run_two_rounds(overrides):
+    from fedrun.run import build
+    from fedrun.training.loop import LoopConfig, run_rounds
+
+    built = build(compose_plain(overrides))
+    config = built.config
+    loop = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess)
+    try:
+        state, records = run_rounds(built.process, built.data, built.sampler, loop, built.process.initialize(), built.evaluator)
+    finally:
+        built.runtime.close()
+    return built.process.get_model_weights(state), records
+
+
+@pytest.mark.slow
+def test_two_rounds_match_sequential_and_the_local_ray_is_shut_down():
+    import ray
+
+    expected_weights, expected = run_two_rounds(["runtime=sequential"])
+    weights, records = run_two_rounds(["runtime=ray", "runtime.num_cpus=2", "runtime.num_workers=2"])
+    assert not ray.is_initialized()
+    for want, have in zip(tf.nest.flatten(expected_weights), tf.nest.flatten(weights)):
+        np.testing.assert_allclose(have.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    for want, have in zip(expected, records):
+        assert have["train"] == pytest.approx(want["train"], rel=1e-5)
+        assert have["eval"]["federated"] == pytest.approx(want["eval"]["federated"], rel=1e-5)
+        assert have["eval"]["centralized"] == pytest.approx(want["eval"]["centralized"], rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def crash_setup(tmp_path_factory):
+    """A local Ray this module owns, a run whose workers crash on demand, one cohort."""
+    import ray
+
+    from fedrun.run import build
+
+    crash_dir = tmp_path_factory.mktemp("crash")
+    env = runtime_env(ship_code=False)
+    env["env_vars"] = {**env["env_vars"], CRASH_DIR_VAR: str(crash_dir)}
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env=env)
+    plain = compose_plain(["runtime=ray", "runtime.local=sequential"])
+    runtime = RayRuntime(RayParams(num_workers=2, local="sequential"), worker_class=CrashingWorker)
+    runtime.bind_run_config(plain)
+    built = build(plain, runtime=runtime)
+    config = built.config
+    ids = list(built.data.train.client_ids)[:4]
+    cohort = build_cohort(built.data.train, ids, config.preprocess, config.seed, 1)
+    inputs = RoundInputs(tf.constant(0.05, tf.float32), (), (), client_seeds(config.seed, 1, ids))
+    weights = built.process.get_model_weights(built.process.initialize())
+    expected = to_numpy(SequentialRuntime().train(runtime.trainers[0], weights, cohort, inputs))
+    yield runtime, crash_dir, cohort, inputs, weights, expected
+    runtime.close()
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_once_is_replaced_and_its_clients_retried(crash_setup):
+    runtime, crash_dir, cohort, inputs, weights, expected = crash_setup
+    (crash_dir / "once").touch()
+    got = to_numpy(runtime.train(runtime.trainers[0], weights, cohort, inputs))
+    assert not (crash_dir / "once").exists()
+    assert runtime.restarts == 1 and runtime.dropped_clients == 0
+    for want, have in zip(tf.nest.flatten(expected), tf.nest.flatten(got)):
+        np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_clients_whose_worker_dies_twice_are_dropped(crash_setup):
+    runtime, crash_dir, cohort, inputs, weights, expected = crash_setup
+    restarts = runtime.restarts
+    marker = crash_dir / f"always-{cohort.client_ids[3]}"
+    marker.touch()
+    try:
+        got = to_numpy(runtime.train(runtime.trainers[0], weights, cohort, inputs))
+    finally:
+        marker.unlink()
+    (share,) = [list(r.positions) for r in runtime.share_requests("train", runtime.trainers[0], cohort, inputs) if 3 in r.positions]
+    kept = [p for p in range(4) if p not in share]
+    assert runtime.restarts == restarts + 2
+    assert runtime.dropped_clients == len(share)  # the dying client's whole share
+    np.testing.assert_array_equal(got.num_examples[share], 0)
+    assert all(np.all(u[share] == 0) for u in got.update)
+    np.testing.assert_allclose(got.num_examples[kept], expected.num_examples[kept])
+    # The replaced worker trains the next round normally.
+    again = to_numpy(runtime.train(runtime.trainers[0], weights, cohort, inputs))
+    np.testing.assert_allclose(again.num_examples, expected.num_examples)
