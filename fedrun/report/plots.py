@@ -1,9 +1,10 @@
-"""Metric curves across runs: one panel per metric, one line per group of runs
-(its mean over seeds per round, with a band of one standard deviation)."""
+"""Metric curves across runs: one panel per metric (`plot_curves`) or one panel per
+value of chosen overrides (`plot_panels`), one line per group of runs (its mean
+over seeds per round, with a band of one standard deviation)."""
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -60,4 +61,62 @@ def plot_curves(groups: Sequence[Group], metrics: Sequence[str], varying: Sequen
     rows_of_legend = -(-len(labels) // 3) if handles else 0
     fig.tight_layout(rect=(0, min(0.45, 0.06 * rows_of_legend + 0.02), 1, 1))
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_panels(
+    groups: Sequence[Group],
+    metric: str,
+    panel_keys: Sequence[str],
+    varying: Sequence[str],
+    path: str,
+    title: Optional[str] = None,
+) -> None:
+    """Writes a PNG of `metric` against the round with one panel per value of the
+    `panel_keys` overrides (one key: a row of panels; two: rows by the first,
+    columns by the second), one line per group in each panel (mean over seeds, with
+    a band of one standard deviation), the same colour for the same label everywhere.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def value_of(group: Group, key: str) -> Any:
+        return dict(group.settings).get(key)
+
+    values = [list(dict.fromkeys(value_of(g, key) for g in groups)) for key in panel_keys]
+    rows, cols = (values[0], values[1]) if len(panel_keys) == 2 else ([None], values[0])
+    line_keys = [k for k in varying if k not in panel_keys]
+    labels = list(dict.fromkeys(g.label(line_keys) for g in groups))
+    colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.6 * len(cols), 2.8 * len(rows) + 0.6), squeeze=False, sharex=True)
+    for r, row_value in enumerate(rows):
+        for c, col_value in enumerate(cols):
+            ax = axes[r][c]
+            wanted = {panel_keys[0]: row_value, panel_keys[1]: col_value} if len(panel_keys) == 2 else {panel_keys[0]: col_value}
+            for group in groups:
+                if any(value_of(group, k) != v for k, v in wanted.items()):
+                    continue
+                rounds, means, stds = group_curve(group, metric)
+                if not len(rounds):
+                    continue
+                label = group.label(line_keys)
+                ax.plot(rounds, means, color=colors[label], label=label, linewidth=1.2)
+                if np.any(stds > 0):
+                    ax.fill_between(rounds, means - stds, means + stds, color=colors[label], alpha=0.2, linewidth=0)
+            ax.set_title(", ".join(f"{k}={v}" for k, v in wanted.items()), fontsize=8)
+            ax.grid(True, alpha=0.3)
+            ax.tick_params(labelsize=7)
+            if r == len(rows) - 1:
+                ax.set_xlabel("round", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(metric, fontsize=8)
+    handles = [matplotlib.lines.Line2D([], [], color=colors[label], label=label) for label in labels]
+    fig.legend(handles=handles, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    legend_rows = -(-len(labels) // 3)
+    fig.tight_layout(rect=(0, min(0.3, (0.22 * legend_rows + 0.1) / fig.get_figheight()), 1, 1))
+    fig.savefig(path, dpi=100)
     plt.close(fig)

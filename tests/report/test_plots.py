@@ -38,3 +38,22 @@ def test_plot_is_a_png(tmp_path, seed_sweep, metrics):
 
     height, width, _ = imread(str(path)).shape
     assert width > height and width >= 600 * len(metrics)
+
+
+@pytest.mark.parametrize("keys", [["rounds"], ["rounds", "data"]], ids=["one-key-row", "two-keys-grid"])
+def test_panels_lay_out_one_panel_per_setting(tmp_path, keys):
+    from fedrun.report.plots import plot_panels
+
+    for number, (data, rounds, method, seed) in enumerate(
+        (d, r, m, s) for d in ("a", "b", "c") for r in (2, 3) for m in ("x", "y") for s in (0, 1)
+    ):
+        overrides = [f"data={data}", f"rounds={rounds}", f"method={method}", f"seed={seed}"]
+        write_run(tmp_path / "sweep" / str(number), overrides, [2.0, 1.0 + seed, 0.5][:rounds])
+    runs = find_runs([str(tmp_path / "sweep")])
+    path = tmp_path / "panels.png"
+    plot_panels(group_runs(runs, ["seed"]), "train.loss", keys, varying_keys(runs), str(path))
+    from matplotlib.image import imread
+
+    height, width, _ = imread(str(path)).shape
+    panels_across = 3 if len(keys) == 2 else 2
+    assert width >= 300 * panels_across and width > height
