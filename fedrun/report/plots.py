@@ -88,7 +88,15 @@ def plot_panels(
     values = [list(dict.fromkeys(value_of(g, key) for g in groups)) for key in panel_keys]
     rows, cols = (values[0], values[1]) if len(panel_keys) == 2 else ([None], values[0])
     line_keys = [k for k in varying if k not in panel_keys]
-    labels = list(dict.fromkeys(g.label(line_keys) for g in groups))
+
+    def line_label(group: Group) -> str:
+        # One key distinguishes the lines: name it once, as the legend's title.
+        if len(line_keys) != 1:
+            return group.label(line_keys)
+        value = value_of(group, line_keys[0])
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    labels = list(dict.fromkeys(line_label(g) for g in groups))
     colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
     fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.6 * len(cols), 2.8 * len(rows) + 0.6), squeeze=False, sharex=True)
     for r, row_value in enumerate(rows):
@@ -101,7 +109,7 @@ def plot_panels(
                 rounds, means, stds = group_curve(group, metric)
                 if not len(rounds):
                     continue
-                label = group.label(line_keys)
+                label = line_label(group)
                 ax.plot(rounds, means, color=colors[label], label=label, linewidth=1.2)
                 if np.any(stds > 0):
                     ax.fill_between(rounds, means - stds, means + stds, color=colors[label], alpha=0.2, linewidth=0)
@@ -113,10 +121,11 @@ def plot_panels(
             if c == 0:
                 ax.set_ylabel(metric, fontsize=8)
     handles = [matplotlib.lines.Line2D([], [], color=colors[label], label=label) for label in labels]
-    fig.legend(handles=handles, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
+    legend_title = line_keys[0] if len(line_keys) == 1 else None
+    fig.legend(handles=handles, loc="lower center", ncol=min(3, len(labels)), fontsize=8, title=legend_title, title_fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
-    legend_rows = -(-len(labels) // 3)
+    legend_rows = -(-len(labels) // 3) + (1 if legend_title else 0)
     fig.tight_layout(rect=(0, min(0.3, (0.22 * legend_rows + 0.1) / fig.get_figheight()), 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
