@@ -28,6 +28,20 @@ def group_curve(group: Group, metric: str) -> tuple[np.ndarray, np.ndarray, np.n
     return rounds, means, stds
 
 
+def line_label(group: Group, keys: Sequence[str]) -> str:
+    """A group's legend label: when one key tells the lines apart, its value (the
+    legend's title names the key); else `key=value` of each varying key."""
+    value = dict(group.settings).get(keys[0]) if len(keys) == 1 else None
+    if value is None:
+        return group.label(keys)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def legend_title(keys: Sequence[str]) -> Optional[str]:
+    """The key that tells the lines apart, if only one does."""
+    return keys[0] if len(keys) == 1 else None
+
+
 def plot_curves(groups: Sequence[Group], metrics: Sequence[str], varying: Sequence[str], path: str, title: Optional[str] = None) -> None:
     """Writes a PNG with one panel per metric against the round."""
     import matplotlib
@@ -41,7 +55,7 @@ def plot_curves(groups: Sequence[Group], metrics: Sequence[str], varying: Sequen
             rounds, means, stds = group_curve(group, metric)
             if not len(rounds):
                 continue
-            label = group.label(varying)
+            label = line_label(group, varying)
             if len(group.runs) > 1:
                 label += f" (n={len(group.runs)})"
             marker = "o" if len(rounds) <= 20 else None
@@ -55,10 +69,13 @@ def plot_curves(groups: Sequence[Group], metrics: Sequence[str], varying: Sequen
         ax.xaxis.get_major_locator().set_params(integer=True)
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
+        fig.legend(
+            handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False,
+            title=legend_title(varying), title_fontsize=8,
+        )
     if title:
         fig.suptitle(title)
-    rows_of_legend = -(-len(labels) // 3) if handles else 0
+    rows_of_legend = (-(-len(labels) // 3) + (1 if legend_title(varying) else 0)) if handles else 0
     fig.tight_layout(rect=(0, min(0.45, 0.06 * rows_of_legend + 0.02), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -88,15 +105,7 @@ def plot_panels(
     values = [list(dict.fromkeys(value_of(g, key) for g in groups)) for key in panel_keys]
     rows, cols = (values[0], values[1]) if len(panel_keys) == 2 else ([None], values[0])
     line_keys = [k for k in varying if k not in panel_keys]
-
-    def line_label(group: Group) -> str:
-        # One key distinguishes the lines: name it once, as the legend's title.
-        if len(line_keys) != 1:
-            return group.label(line_keys)
-        value = value_of(group, line_keys[0])
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-    labels = list(dict.fromkeys(line_label(g) for g in groups))
+    labels = list(dict.fromkeys(line_label(g, line_keys) for g in groups))
     colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
     fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.6 * len(cols), 2.8 * len(rows) + 0.6), squeeze=False, sharex=True)
     for r, row_value in enumerate(rows):
@@ -109,7 +118,7 @@ def plot_panels(
                 rounds, means, stds = group_curve(group, metric)
                 if not len(rounds):
                     continue
-                label = line_label(group)
+                label = line_label(group, line_keys)
                 ax.plot(rounds, means, color=colors[label], label=label, linewidth=1.2)
                 if np.any(stds > 0):
                     ax.fill_between(rounds, means - stds, means + stds, color=colors[label], alpha=0.2, linewidth=0)
@@ -121,11 +130,11 @@ def plot_panels(
             if c == 0:
                 ax.set_ylabel(metric, fontsize=8)
     handles = [matplotlib.lines.Line2D([], [], color=colors[label], label=label) for label in labels]
-    legend_title = line_keys[0] if len(line_keys) == 1 else None
-    fig.legend(handles=handles, loc="lower center", ncol=min(3, len(labels)), fontsize=8, title=legend_title, title_fontsize=8, frameon=False)
+    title_of_legend = legend_title(line_keys)
+    fig.legend(handles=handles, loc="lower center", ncol=min(3, len(labels)), fontsize=8, title=title_of_legend, title_fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
-    legend_rows = -(-len(labels) // 3) + (1 if legend_title else 0)
+    legend_rows = -(-len(labels) // 3) + (1 if title_of_legend else 0)
     fig.tight_layout(rect=(0, min(0.3, (0.22 * legend_rows + 0.1) / fig.get_figheight()), 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
