@@ -51,7 +51,7 @@ def plot_curves(groups: Sequence[Group], metrics: Sequence[str], varying: Sequen
 
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        for group in groups:
+        for number, group in enumerate(groups):
             rounds, means, stds = group_curve(group, metric)
             if not len(rounds):
                 continue
@@ -59,7 +59,8 @@ def plot_curves(groups: Sequence[Group], metrics: Sequence[str], varying: Sequen
             if len(group.runs) > 1:
                 label += f" (n={len(group.runs)})"
             marker = "o" if len(rounds) <= 20 else None
-            (line,) = ax.plot(rounds, means, marker=marker, markersize=3, label=label)
+            # A group keeps its colour in every panel, also where another group has no curve.
+            (line,) = ax.plot(rounds, means, marker=marker, markersize=3, label=label, color=f"C{number % 10}")
             if np.any(stds > 0):
                 ax.fill_between(rounds, means - stds, means + stds, color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_xlabel("round")

@@ -57,3 +57,24 @@ def test_panels_lay_out_one_panel_per_setting(tmp_path, keys):
     height, width, _ = imread(str(path)).shape
     panels_across = 3 if len(keys) == 2 else 2
     assert width >= 300 * panels_across and width > height
+
+
+def test_a_group_keeps_its_colour_where_another_has_no_curve(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    write_run(tmp_path / "s" / "0", ["method=a"], [2.0, 1.0])  # never evaluated
+    write_run(tmp_path / "s" / "1", ["method=b"], [2.0, 1.5], [0.3, 0.4])
+    runs = find_runs([str(tmp_path / "s")])
+    colours = []
+    original = matplotlib.axes.Axes.plot
+
+    def recording_plot(self, *args, **kwargs):
+        colours.append((kwargs.get("label"), kwargs.get("color")))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording_plot)
+    plot_curves(group_runs(runs, ["seed"]), ["train.loss", "eval.federated.accuracy"], varying_keys(runs), str(tmp_path / "c.png"))
+    by_label = {}
+    for label, colour in colours:
+        by_label.setdefault(label, set()).add(colour)
+    assert by_label == {"a": {"C0"}, "b": {"C1"}}
