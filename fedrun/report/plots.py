@@ -4,6 +4,7 @@ over seeds per round, with a band of one standard deviation)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -123,7 +124,8 @@ def plot_panels(
                 ax.plot(rounds, means, color=colors[label], label=label, linewidth=1.2)
                 if np.any(stds > 0):
                     ax.fill_between(rounds, means - stds, means + stds, color=colors[label], alpha=0.2, linewidth=0)
-            ax.set_title(", ".join(f"{k}={v}" for k, v in wanted.items()), fontsize=8)
+            # The last part of a key names it well enough above a panel (`stragglers.fraction`: `fraction`).
+            ax.set_title(", ".join(f"{re.split('[./]', k)[-1]}={v}" for k, v in wanted.items()), fontsize=8)
             ax.grid(True, alpha=0.3)
             ax.tick_params(labelsize=7)
             if r == len(rows) - 1:
