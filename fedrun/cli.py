@@ -2,7 +2,9 @@
 
 `conf/config.yaml` is the composition root. Experiments in `experiments/NAME/
 config.yaml` are registered as options of the `experiment` group, so
-`fedrun experiment=NAME` applies one as a diff on top of the defaults.
+`fedrun experiment=NAME` applies one as a diff on top of the defaults; an
+experiment's other files (`experiments/NAME/reduced.yaml`) are its variants,
+`fedrun experiment=NAME_reduced`.
 
 Exit codes: 0 done; 1 the run failed (a round lost too many clients, the run
 directory or a checkpoint could not be written; the last checkpoint is kept and
@@ -33,17 +35,34 @@ EXIT_BAD_INPUT = 2
 warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStore schema with the same name")
 
 
+def experiment_option(config_file: Path) -> str:
+    """The `experiment=` option of an experiment file: `experiments/NAME/config.yaml`
+    is NAME (the full variant), any other `experiments/NAME/VARIANT.yaml` is NAME_VARIANT."""
+    name = config_file.parent.name
+    return name if config_file.stem == "config" else f"{name}_{config_file.stem}"
+
+
 def register_experiments(directory: Path = EXPERIMENTS_DIR) -> list[str]:
-    """Stores every `experiments/NAME/config.yaml` as option NAME of group `experiment`."""
+    """Stores every `experiments/NAME/*.yaml` as an option of group `experiment`
+    (named by `experiment_option`); returns the option names.
+
+    An experiment's own presets, `experiments/NAME/GROUP/OPTION.yaml` (the methods
+    it compares, say), become options of group `NAME/GROUP`, so its configs can
+    select one in their defaults list and sweeps can range over them
+    (`NAME/GROUP=a,b`). Every node is global: it overrides any key it names.
+    """
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
     names = []
     store = ConfigStore.instance()
-    for config_file in sorted(directory.glob("*/config.yaml")):
-        name = config_file.parent.name
+    for config_file in sorted(directory.glob("*/*.yaml")):
+        name = experiment_option(config_file)
         store.store(group="experiment", name=name, node=OmegaConf.load(config_file), package="_global_")
         names.append(name)
+    for preset in sorted(directory.glob("*/*/*.yaml")):
+        group = f"{preset.parent.parent.name}/{preset.parent.name}"
+        store.store(group=group, name=preset.stem, node=OmegaConf.load(preset), package="_global_")
     return names
 
 

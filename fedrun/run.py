@@ -122,8 +122,18 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         state = fed_eval.set_model_weights(fed_eval.initialize(), weights)
         return fed_eval.next(state, cohort).metrics["client_work"]["eval"]["current_round_metrics"]
 
+    train_eval_ids: list[str] = []
+    if config.eval_train:
+        train_ids = data.train.client_ids
+        train_eval_ids = list(train_ids[: config.eval_clients] if config.eval_clients else train_ids)
     evaluator = Evaluator(
-        eval_trainer, data, eval_ids, config.preprocess.eval_batch_size, evaluate_clients, personalization
+        eval_trainer,
+        data,
+        eval_ids,
+        config.preprocess.eval_batch_size,
+        evaluate_clients,
+        personalization,
+        train_client_ids=train_eval_ids,
     )
     sampler = SAMPLERS.build(config.sampling, "sampling")
     return BuiltRun(config, data, process, sampler, evaluator, runtime, stragglers)
@@ -165,6 +175,14 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, METRICS_FILE))]
     if config.progress:
         callbacks.append(ProgressCallback(config.rounds))
+    target = None
+    if config.target_accuracy is not None:
+        from fedrun.training.targets import TargetAccuracyCallback
+
+        target = TargetAccuracyCallback(config.target_accuracy, stop=config.stop_at_target)
+        for record in start.records:  # a resumed run may have reached it already
+            target.on_round_end(record)
+        callbacks.append(target)
     if config.print_signature:
         print(built.process.initialize.type_signature.formatted_representation(), flush=True)
     from fedrun.training.hparams import HParamsCallback, job_overrides
@@ -201,6 +219,8 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     summary = make_summary(start.records + records, time.perf_counter() - started, output_dir)
     if checkpointer is not None:
         summary["checkpoints"] = checkpointer.summary()
+    if target is not None:
+        summary.update(target.summary())
     for callback in callbacks:
         callback.on_train_end(summary)
     write_atomic(os.path.join(output_dir, SUMMARY_FILE), json.dumps(summary, indent=2).encode())

@@ -50,6 +50,13 @@ class RunConfig:
         server_lr_schedule: Server learning rate over rounds (null: constant).
         print_signature: Print the type signature of the learning process's state
             (model, aggregator state ...) before training.
+        eval_train: Also evaluate the global model on the training data of the
+            first `eval_clients` clients (all if null): `eval.train` in the
+            records, the training loss FedProx reports.
+        target_accuracy: Record the first round whose evaluation accuracy
+            (centralized if evaluated, else federated) reaches this value, as
+            `rounds_to_target` in `summary.json` (null: off).
+        stop_at_target: End the run at the round that reaches `target_accuracy`.
         objective: Dotted path into `summary.json` (`final_eval.federated.accuracy`)
             whose value the run returns to a Hydra sweeper (Optuna); null: none.
         min_clients: Fewest clients that must survive a round (clients whose
@@ -85,6 +92,9 @@ class RunConfig:
     personalization: Optional[PersonalizationConfig] = None
     client_lr_schedule: Any = None
     server_lr_schedule: Any = None
+    eval_train: bool = False
+    target_accuracy: Optional[float] = bounded(None, gt=0, le=1)
+    stop_at_target: bool = False
 
 
 def group_registries() -> dict[str, Registry[Any]]:
@@ -120,6 +130,8 @@ def validate(plain: Mapping[str, Any]) -> RunConfig:
     config = parse(RunConfig, plain, "")
     if config.min_clients > config.clients_per_round:
         raise ConfigError("min_clients", "cannot exceed clients_per_round", config.min_clients, f"1..{config.clients_per_round}")
+    if config.target_accuracy is not None and config.eval_every == 0:
+        raise ConfigError("target_accuracy", "needs evaluation: set eval_every >= 1", config.target_accuracy)
     missing = [g for g in GROUPS if getattr(config, g) is None]
     if missing:
         raise ConfigError(missing[0], "missing config group")

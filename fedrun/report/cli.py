@@ -8,12 +8,16 @@ Writes into the output directory (default `DIR/report` for one directory,
   table per group of seeds with mean ± std, best first; it embeds the plot;
 * `runs.csv` (and `groups.csv`): the same tables at full precision;
 * `curves.png`: each metric against the round, one line per group (mean over
-  seeds, with a band of one standard deviation).
+  seeds, with a band of one standard deviation); with `--panels KEY [KEY]`, the
+  first curve metric in one panel per value of those overrides (rows and columns
+  for two keys), as papers lay out a grid of settings.
 
 Examples:
     fedrun-report multirun/2026-01-01/12-00-00
     fedrun-report outputs/fedavg outputs/fedprox --metric train.loss --out report/
     fedrun-report SWEEP --metric eval.federated.accuracy --curves train.loss eval.federated.accuracy
+    fedrun-report SWEEP --columns summary.rounds_to_target --metric summary.rounds_to_target
+    fedrun-report SWEEP --curves eval.train.loss --panels stragglers.fraction dataset
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from fedrun.report.plots import plot_curves
+from fedrun.report.plots import plot_curves, plot_panels
 from fedrun.report.runs import RunResult, default_metric, find_runs, lower_is_better
 from fedrun.report.tables import common_settings, group_runs, group_table, run_table, to_markdown, varying_keys, write_csv
 
@@ -42,6 +46,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--curves", nargs="+", help="metrics to plot against the round (default: as --columns)")
     parser.add_argument("--over", nargs="*", default=["seed"], help="override keys averaged over in groups (default: seed)")
     parser.add_argument("--title", help="title of the plot")
+    parser.add_argument("--panels", nargs="+", metavar="KEY", help="one panel per value of these one or two "
+                        "override keys (rows, columns), showing the first curve metric")
     return parser.parse_args(argv)
 
 
@@ -68,6 +74,8 @@ def build_report(args: argparse.Namespace) -> str:
     os.makedirs(out, exist_ok=True)
 
     varying = varying_keys(runs)
+    if args.panels and (len(args.panels) > 2 or any(k not in varying for k in args.panels)):
+        raise ValueError(f"--panels takes one or two of the overrides that vary: {', '.join(varying)}")
     groups = group_runs(runs, args.over)
     seeded = any(len(g.runs) > 1 for g in groups)
     goal = "lower" if lower_is_better(metric) else "higher"
@@ -85,7 +93,11 @@ def build_report(args: argparse.Namespace) -> str:
     write_csv(table, os.path.join(out, "runs.csv"))
     lines += ["## Every run", "", to_markdown(table)]
     plot_groups = groups if seeded else group_runs(runs, ())
-    plot_curves(plot_groups, curves, [k for k in varying if k not in args.over or not seeded], os.path.join(out, "curves.png"), args.title)
+    plot_varying = [k for k in varying if k not in args.over or not seeded]
+    if args.panels:
+        plot_panels(plot_groups, curves[0], args.panels, plot_varying, os.path.join(out, "curves.png"), args.title)
+    else:
+        plot_curves(plot_groups, curves, plot_varying, os.path.join(out, "curves.png"), args.title)
     lines += ["## Curves", "", "![metric curves](curves.png)", ""]
     markdown = "\n".join(lines)
     with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:

@@ -6,7 +6,9 @@ what distinguishes it from its siblings, and `summary.json` adds the wall time.
 A sweep directory (`multirun/DATE/TIME`) holds run directories at any depth.
 
 Metrics are named by their dotted path in a round record: `train.loss`,
-`eval.federated.accuracy`, `eval.centralized.loss`, `round_seconds`, ...
+`eval.federated.accuracy`, `eval.centralized.loss`, `round_seconds`, ...; and
+`summary.KEY` names a value of the run's `summary.json` (`summary.rounds_to_target`),
+which has a final value but no curve.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 # The metric that ranks runs when none is named: the first one the runs have.
 DEFAULT_METRICS = ("eval.federated.accuracy", "eval.centralized.accuracy", "train.accuracy", "train.loss")
-_LOWER_IS_BETTER = re.compile(r"(loss|error|seconds|perplexity|epsilon)", re.IGNORECASE)
+_LOWER_IS_BETTER = re.compile(r"(loss|error|seconds|perplexity|epsilon|rounds_to)", re.IGNORECASE)
+SUMMARY_PREFIX = "summary."
 
 
 def lower_is_better(metric: str) -> bool:
@@ -69,15 +72,19 @@ class RunResult:
         return np.asarray(rounds, dtype=np.int64), np.asarray(values, dtype=np.float64)
 
     def final(self, metric: str) -> Optional[float]:
-        """The last logged value of `metric`, or None."""
+        """The last logged value of `metric`, or None; `summary.KEY` reads `summary.json`."""
+        if metric.startswith(SUMMARY_PREFIX):
+            return dict(_flatten(self.summary)).get(metric[len(SUMMARY_PREFIX) :])
         _, values = self.series(metric)
         return float(values[-1]) if len(values) else None
 
     def metric_names(self) -> list[str]:
-        """Every metric some round logged, in first-seen order (`round` excluded)."""
+        """Every metric some round logged, in first-seen order (`round` excluded),
+        then the numbers of the summary as `summary.KEY`."""
         names: dict[str, None] = {}
         for record in self.records:
             names.update((name, None) for name, _ in _flatten(record) if name != "round")
+        names.update((SUMMARY_PREFIX + name, None) for name, _ in _flatten(self.summary))
         return list(names)
 
     @property

@@ -18,7 +18,14 @@ Record = dict[str, Any]
 
 
 class Callback:
-    """Hooks called by the training loop (all optional)."""
+    """Hooks called by the training loop (all optional).
+
+    Attributes:
+        stop_training: Set to true (in `on_round_end`) to end the run after the
+            current round.
+    """
+
+    stop_training: bool = False
 
     def on_train_begin(self, start_round: int) -> None:
         """Before the first round of this process (after a resume, too)."""
@@ -31,7 +38,8 @@ class Callback:
 
 
 class TensorBoardCallback(Callback):
-    """Scalars every round, in three runs: `train`, `eval`, `eval_centralized`.
+    """Scalars every round, in three runs: `train`, `eval`, `eval_centralized`
+    (and `eval_train`, the global model on clients' training data, when evaluated).
 
     Train and eval share tag names (`loss`, `accuracy` ...) so TensorBoard overlays
     them; aggregator and finalizer measurements go to the `train` run under
@@ -60,6 +68,8 @@ class TensorBoardCallback(Callback):
             writer.flush()
 
     def _write(self, run: str, scalars: Mapping[str, Any], step: int) -> None:
+        if run not in self._writers:
+            self._writers[run] = self._tf.summary.create_file_writer(os.path.join(self.logdir, run))
         with self._writers[run].as_default(step=step):
             for name, value in flatten(scalars):
                 self._tf.summary.scalar(name, value)
@@ -81,6 +91,8 @@ class TensorBoardCallback(Callback):
             self._write("eval_centralized", evaluation["centralized"], step)
         if evaluation.get("personalization"):
             self._write("eval", {"personalization": evaluation["personalization"]}, step)
+        if evaluation.get("train"):
+            self._write("eval_train", evaluation["train"], step)
         for writer in self._writers.values():
             writer.flush()
 

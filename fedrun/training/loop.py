@@ -64,6 +64,9 @@ class Evaluator:
         evaluate_clients: Runs the federated evaluation of a cohort (the runtime's
             `evaluate`), returning finalized metrics.
         personalization: Weights -> personalization metrics, if configured.
+        train_client_ids: Clients whose training data the global model is also
+            evaluated on (results under `train`: the training loss of the global
+            model, as FedProx reports it); empty for none.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class Evaluator:
         batch_size: int,
         evaluate_clients: Callable[[Any, Any], Any],
         personalization: Optional[Callable[[Any], Any]] = None,
+        train_client_ids: Sequence[str] = (),
     ) -> None:
         self._trainer = trainer
         self._evaluate_clients = evaluate_clients
@@ -82,6 +86,7 @@ class Evaluator:
             build_eval_cohort(data.test, eval_client_ids, batch_size) if data.test is not None and eval_client_ids else None
         )
         self._central = arrays_cohort(data.central_test, batch_size) if data.central_test is not None else None
+        self._on_train = build_eval_cohort(data.train, train_client_ids, batch_size) if train_client_ids else None
 
     def __call__(self, weights: Any) -> dict[str, Any]:
         results: dict[str, Any] = {}
@@ -91,6 +96,8 @@ class Evaluator:
             results["centralized"] = to_python(evaluate_centralized(self._trainer, weights, self._central))
         if self._personalization is not None:
             results["personalization"] = to_python(self._personalization(weights))
+        if self._on_train is not None:
+            results["train"] = to_python(self._evaluate_clients(weights, self._on_train))
         return results
 
 
@@ -194,6 +201,9 @@ def run_rounds(
         stop: Polled after every round; when set, the loop checkpoints and
             raises `RunInterrupted`.
 
+    A callback that sets its `stop_training` ends the run after the current round
+    (checkpointed like a last round).
+
     Returns:
         The final state and the records of the rounds run.
     """
@@ -208,8 +218,11 @@ def run_rounds(
                 callback.on_round_end(record)
             records.append(record)
             state, completed = new_state, round_num
-            if checkpointer is not None and checkpointer.is_due(round_num, config.rounds):
+            finished = any(getattr(callback, "stop_training", False) for callback in callbacks)
+            if checkpointer is not None and (finished or checkpointer.is_due(round_num, config.rounds)):
                 checkpointer.save(round_num, state)
+            if finished:
+                break
             if stop is not None and stop.signal_number is not None and round_num < config.rounds:
                 path = checkpointer.save(round_num, state) if checkpointer is not None else None
                 raise RunInterrupted(round_num, path, stop.signal_number)

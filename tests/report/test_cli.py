@@ -49,3 +49,17 @@ def test_a_directory_without_runs_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path)])
     assert "no run directory" in capsys.readouterr().err
+
+
+def test_panels_must_name_varying_overrides(seed_sweep, capsys):
+    with pytest.raises(SystemExit):
+        main([str(seed_sweep), "--panels", "rounds"])
+    assert "--panels takes one or two of the overrides that vary: client_optimizer.learning_rate, seed" in capsys.readouterr().err
+
+
+def test_panels_and_summary_columns(seed_sweep):
+    main([str(seed_sweep), "--panels", "client_optimizer.learning_rate", "--columns", "summary.seconds", "train.loss"])
+    out = seed_sweep / "report"
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    groups = list(csv.DictReader((out / "groups.csv").open()))
+    assert [g["summary.seconds mean"] for g in groups] == ["10.5", "12.5"]

@@ -38,3 +38,43 @@ def test_plot_is_a_png(tmp_path, seed_sweep, metrics):
 
     height, width, _ = imread(str(path)).shape
     assert width > height and width >= 600 * len(metrics)
+
+
+@pytest.mark.parametrize("keys", [["rounds"], ["rounds", "data"]], ids=["one-key-row", "two-keys-grid"])
+def test_panels_lay_out_one_panel_per_setting(tmp_path, keys):
+    from fedrun.report.plots import plot_panels
+
+    for number, (data, rounds, method, seed) in enumerate(
+        (d, r, m, s) for d in ("a", "b", "c") for r in (2, 3) for m in ("x", "y") for s in (0, 1)
+    ):
+        overrides = [f"data={data}", f"rounds={rounds}", f"method={method}", f"seed={seed}"]
+        write_run(tmp_path / "sweep" / str(number), overrides, [2.0, 1.0 + seed, 0.5][:rounds])
+    runs = find_runs([str(tmp_path / "sweep")])
+    path = tmp_path / "panels.png"
+    plot_panels(group_runs(runs, ["seed"]), "train.loss", keys, varying_keys(runs), str(path))
+    from matplotlib.image import imread
+
+    height, width, _ = imread(str(path)).shape
+    panels_across = 3 if len(keys) == 2 else 2
+    assert width >= 300 * panels_across and width > height
+
+
+def test_a_group_keeps_its_colour_where_another_has_no_curve(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    write_run(tmp_path / "s" / "0", ["method=a"], [2.0, 1.0])  # never evaluated
+    write_run(tmp_path / "s" / "1", ["method=b"], [2.0, 1.5], [0.3, 0.4])
+    runs = find_runs([str(tmp_path / "s")])
+    colours = []
+    original = matplotlib.axes.Axes.plot
+
+    def recording_plot(self, *args, **kwargs):
+        colours.append((kwargs.get("label"), kwargs.get("color")))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording_plot)
+    plot_curves(group_runs(runs, ["seed"]), ["train.loss", "eval.federated.accuracy"], varying_keys(runs), str(tmp_path / "c.png"))
+    by_label = {}
+    for label, colour in colours:
+        by_label.setdefault(label, set()).add(colour)
+    assert by_label == {"a": {"C0"}, "b": {"C1"}}

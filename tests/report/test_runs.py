@@ -68,3 +68,13 @@ def test_missing_or_empty_directories_are_reported(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no run directory"):
         find_runs([str(tmp_path / "empty")])
+
+
+def test_summary_values_are_final_metrics_without_curves(tmp_path):
+    run_dir = write_run(tmp_path / "r", ["seed=0"], [2.0, 1.0], [0.4, 0.8])
+    (run_dir / "summary.json").write_text('{"rounds": 2, "seconds": 3.0, "rounds_to_target": 2, "target_metric": "eval"}')
+    run = load_run(str(run_dir))
+    assert run.final("summary.rounds_to_target") == 2 and run.final("summary.seconds") == 3.0
+    assert run.final("summary.absent") is None and len(run.series("summary.rounds_to_target")[0]) == 0
+    assert "summary.rounds_to_target" in run.metric_names() and "summary.target_metric" not in run.metric_names()
+    assert lower_is_better("summary.rounds_to_target")
