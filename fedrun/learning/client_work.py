@@ -80,10 +80,15 @@ class ModelDeltaClientWork(MeasuredProcess):
     def run_dropping_failures(
         self, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()
     ) -> TrainedCohort:
-        """As `run`, but a client whose training raises is marked instead of failing the round."""
-        return train_dropping_failures(
+        """As `run`, but a client whose training raises, or whose result the runtime
+        lost (a Ray worker that died twice), is marked instead of failing the round."""
+        trained = train_dropping_failures(
             lambda c, i: self.runtime.train(self.trainer, weights.value, c, i), cohort, self._inputs(cohort, broadcast, per_client)
         )
+        lost = self.runtime.take_lost_clients()
+        if not lost:
+            return trained
+        return trained._replace(raised=trained.raised | np.isin(np.asarray(cohort.client_ids), list(lost)))
 
     def summarize(
         self, outputs: ClientOutputs, num_clients: int, keep: Optional[np.ndarray] = None

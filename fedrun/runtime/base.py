@@ -76,6 +76,12 @@ class Runtime(abc.ABC):
         from it (`ray`); in-process runtimes ignore it.
         """
 
+    def take_lost_clients(self) -> frozenset[str]:
+        """Ids of the clients whose training results were lost since the last call
+        (their Ray worker died twice), for the round to drop them; in-process
+        runtimes lose none."""
+        return frozenset()
+
     def close(self) -> None:
         """Releases workers (Ray actors ...); a no-op for in-process runtimes."""
 

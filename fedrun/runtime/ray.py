@@ -13,6 +13,10 @@ same numbers as `runtime=sequential` for the same seed.
 `address: null` starts a local Ray with `num_cpus` and shuts it down in `close()`;
 `auto` or `ray://host:port` joins an existing cluster (and only disconnects at
 the end). Ray is imported only when this runtime is used: fedrun works without it.
+
+A worker that dies is replaced and its share retried once; if it dies again, the
+share's clients are lost for the round: the round drops them like clients whose
+training raised (`client_work.training_failed` in `metrics.jsonl`).
 """
 
 from __future__ import annotations
@@ -123,6 +127,7 @@ class RayRuntime(Runtime):
         self.params = params
         self.worker_class = worker_class
         self.dropped_clients = 0
+        self._lost_clients: set[str] = set()
         self.last_worker_seconds = 0.0
         self._run_config: Optional[dict[str, Any]] = None
         self._trainers: list[LocalTrainer] = []
@@ -195,8 +200,14 @@ class RayRuntime(Runtime):
         if dropped:
             ids = [cid for request in dropped for cid in request.client_ids]
             self.dropped_clients += len(ids)
+            if dropped[0].kind == "train":
+                self._lost_clients.update(ids)
             logger.warning("round %d: clients %s dropped after their Ray worker died twice", round_num, ids)
         return to_tensors(join_shares([r.outputs if r is not None else None for r in results], requests))
+
+    def take_lost_clients(self) -> frozenset[str]:
+        lost, self._lost_clients = frozenset(self._lost_clients), set()
+        return lost
 
     # ----------------------------------------------------------------- lifecycle
     def _ensure_pool(self) -> WorkerPool:

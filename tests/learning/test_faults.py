@@ -118,6 +118,22 @@ def test_client_whose_training_raises_is_dropped_and_counted(graph_processes, ru
         np.testing.assert_allclose(dropped.numpy(), reference.numpy(), rtol=1e-6, atol=1e-7)
 
 
+class LosingRuntime(SequentialRuntime):
+    """Loses client b's result every round, as Ray does when b's worker dies twice."""
+
+    def take_lost_clients(self) -> frozenset[str]:
+        return frozenset({"b"})
+
+
+def test_clients_the_runtime_lost_are_dropped_and_counted(tiny_model, without_b):
+    process = build_weighted_fed_avg(tiny_model, SGD(0.1), runtime=LosingRuntime())
+    lost = one_round(process, client_data())
+    work = lost.metrics["client_work"]
+    assert int(work["training_failed"]) == 1 and int(work["train"]["num_examples"]) == 20
+    for dropped, reference in zip(lost.state.global_model_weights.trainable, without_b["sequential"].state.global_model_weights.trainable):
+        np.testing.assert_allclose(dropped.numpy(), reference.numpy(), rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES, ids=RUNTIMES)
 def test_label_out_of_range_under_xla_is_dropped_as_non_finite(processes, without_b, runtime):
     """XLA's sparse cross-entropy yields NaN instead of raising: the update is dropped all the same."""

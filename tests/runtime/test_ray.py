@@ -152,6 +152,8 @@ def test_clients_whose_worker_dies_twice_are_dropped(crash_setup):
     kept = [p for p in range(4) if p not in share]
     assert runtime.restarts == restarts + 2
     assert runtime.dropped_clients == len(share)  # the dying client's whole share
+    assert runtime.take_lost_clients() == {cohort.client_ids[p] for p in share}
+    assert runtime.take_lost_clients() == frozenset()  # reported once
     np.testing.assert_array_equal(got.num_examples[share], 0)
     assert all(np.all(u[share] == 0) for u in got.update)
     np.testing.assert_allclose(got.num_examples[kept], expected.num_examples[kept])
