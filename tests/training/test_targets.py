@@ -101,6 +101,8 @@ def test_run_stops_at_the_round_that_reaches_the_target(stopped_run):
     assert all(r["eval"]["centralized"]["accuracy"] < 0.5 for r in records[:-1])
     assert summary["rounds"] == reached and summary["target_metric"] == "eval.centralized.accuracy"
     assert json.loads((out / "summary.json").read_text())["rounds_to_target"] == reached
+    assert (out / "checkpoints" / f"round_{reached:06d}.json").exists()  # the early end is checkpointed
+    assert summary["checkpoints"]["last_round"] == reached
 
 
 @pytest.mark.slow
