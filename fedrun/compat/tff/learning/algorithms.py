@@ -56,6 +56,25 @@ def _check_common(model_distributor: Any, metrics_aggregator: Any) -> None:
     check_metrics_aggregator(metrics_aggregator)
 
 
+def _fed_avg(
+    native_builder: Callable[..., Any],
+    model_fn: ModelFn,
+    client_optimizer_fn: OptimizerSpec,
+    server_optimizer_fn: Optional[OptimizerSpec],
+    model_aggregator: Any,
+    runtime: Optional[Runtime],
+) -> LearningProcess:
+    """A native FedAvg builder called with the facade's arguments translated."""
+    native = native_builder(
+        _model(model_fn),
+        to_fedrun(client_optimizer_fn, "client_optimizer_fn"),
+        server_optimizer=to_fedrun(server_optimizer_fn, "server_optimizer_fn") if server_optimizer_fn else SGD(1.0),
+        model_aggregator=as_native(model_aggregator),
+        runtime=runtime,
+    )
+    return LearningProcess(native)
+
+
 def build_weighted_fed_avg(
     model_fn: ModelFn,
     client_optimizer_fn: OptimizerSpec,
@@ -75,14 +94,7 @@ def build_weighted_fed_avg(
     if client_weighting not in (None, ClientWeighting.NUM_EXAMPLES):
         raise UnsupportedError("client_weighting: build_weighted_fed_avg weights by examples; use build_unweighted_fed_avg")
     _check_common(model_distributor, metrics_aggregator)
-    native = fedavg.build_weighted_fed_avg(
-        _model(model_fn),
-        to_fedrun(client_optimizer_fn, "client_optimizer_fn"),
-        server_optimizer=to_fedrun(server_optimizer_fn, "server_optimizer_fn") if server_optimizer_fn else SGD(1.0),
-        model_aggregator=as_native(model_aggregator),
-        runtime=runtime,
-    )
-    return LearningProcess(native)
+    return _fed_avg(fedavg.build_weighted_fed_avg, model_fn, client_optimizer_fn, server_optimizer_fn, model_aggregator, runtime)
 
 
 def build_unweighted_fed_avg(
@@ -97,14 +109,7 @@ def build_unweighted_fed_avg(
 ) -> LearningProcess:
     """FedAvg giving every client's update the same weight."""
     _check_common(model_distributor, metrics_aggregator)
-    native = fedavg.build_unweighted_fed_avg(
-        _model(model_fn),
-        to_fedrun(client_optimizer_fn, "client_optimizer_fn"),
-        server_optimizer=to_fedrun(server_optimizer_fn, "server_optimizer_fn") if server_optimizer_fn else SGD(1.0),
-        model_aggregator=as_native(model_aggregator),
-        runtime=runtime,
-    )
-    return LearningProcess(native)
+    return _fed_avg(fedavg.build_unweighted_fed_avg, model_fn, client_optimizer_fn, server_optimizer_fn, model_aggregator, runtime)
 
 
 def build_fed_eval(
