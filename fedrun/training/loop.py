@@ -218,7 +218,7 @@ def run_rounds(
                 callback.on_round_end(record)
             records.append(record)
             state, completed = new_state, round_num
-            finished = any(getattr(callback, "stop_training", False) for callback in callbacks)
+            finished = any(callback.stop_training for callback in callbacks)
             if checkpointer is not None and (finished or checkpointer.is_due(round_num, config.rounds)):
                 checkpointer.save(round_num, state)
             if finished:
