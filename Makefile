@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fedrun-installed
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-slow bench clean-venv
+.PHONY: help run lint test test-slow bench clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,12 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)  ## run the default experiment (MNIST-5k, FedAvg) end to end
 	$(BIN)/fedrun $(ARGS)
+
+lint: $(STAMP)  ## lint and format check (ruff), types (mypy), import layers (lint-imports)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: $(STAMP)  ## run the test suite (slow end-to-end tests excluded)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -57,7 +57,8 @@ RUNTIMES = {
 
 
 def compose(overrides: Sequence[str]) -> dict[str, Any]:
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):

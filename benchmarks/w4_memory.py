@@ -64,7 +64,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         f"growth {last / base - 1:+.2%} (target < +5%)"
     )
     print(
-        f"  RSS at rounds 1/50/100/150/200: "
+        "  RSS at rounds 1/50/100/150/200: "
         + ", ".join(f"{rss[r]:.0f}" for r in (1, 50, 100, 150, 200) if r in rss)
         + " MB"
     )

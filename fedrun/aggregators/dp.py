@@ -110,7 +110,7 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
     def __init__(
         self,
         noise_multiplier: float,
-        expected_clients: int,
+        expected_clients: float,
         norm: Union[float, AdaptiveNormParams],
         *,
         sampling_rate: float,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import inspect
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 import tensorflow as tf
 
@@ -77,7 +77,7 @@ def _variant(cls: type, weighted: bool, unweighted: bool) -> type:
     return _VARIANTS[key]
 
 
-def _new_following(cls: type, inner: Any) -> Any:
+def _new_following(cls: type[FollowsInner], inner: Any) -> Any:
     """An uninitialized instance of the variant of `cls` that `inner` calls for."""
     return cls.__new__(cls, inner=inner)
 
@@ -94,6 +94,8 @@ class FollowsInner:
     """
 
     inner: Any
+    # Set on the variants only: the declared class a variant was derived from.
+    _variant_of: ClassVar[type[FollowsInner]]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         bound = inspect.signature(cls.__init__).bind_partial(None, *args, **kwargs)

@@ -94,7 +94,7 @@ class AdaptiveNorm:
         self,
         params: AdaptiveNormParams,
         count_stddev: float = 0.0,
-        expected_clients: Optional[int] = None,
+        expected_clients: Optional[float] = None,
     ) -> None:
         if count_stddev > 0 and not expected_clients:
             raise ValueError("a noised quantile estimate needs the expected number of clients")

@@ -101,7 +101,7 @@ def convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(path, "expected a mapping", value)
         value_type = args[1] if len(args) == 2 else Any
         return {str(k): convert(v, value_type, join_path(path, k)) for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return parse(tp, value, path)
     if tp is bool:
         if not isinstance(value, bool):

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import builtins
 import weakref
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union, overload
 
 import tensorflow as tf
 
-from fedrun.core.placements import AtClients, AtServer, CLIENTS, Placement, SERVER
+from fedrun.core.placements import SERVER, AtClients, AtServer, Placement
 
 Placed = Union[AtServer, AtClients]
 
@@ -98,6 +98,14 @@ def _vectorized(fn: Callable[..., Any], batched_positions: tuple[int, ...]) -> C
     return compiled
 
 
+@overload
+def map(fn: Callable[..., Any], arg: AtClients | Sequence[AtClients]) -> AtClients: ...
+@overload
+def map(fn: Callable[..., Any], arg: AtServer | Sequence[AtServer]) -> AtServer: ...
+@overload
+def map(fn: Callable[..., Any], arg: Placed | Sequence[Placed]) -> Placed: ...
+
+
 def map(fn: Callable[..., Any], arg: Union[Placed, Sequence[Placed]]) -> Placed:  # noqa: A001
     """Applies `fn` at the placement of `arg` (per client at CLIENTS).
 
@@ -109,7 +117,8 @@ def map(fn: Callable[..., Any], arg: Union[Placed, Sequence[Placed]]) -> Placed:
     Returns:
         The result, placed where the argument was.
     """
-    args = list(arg) if isinstance(arg, (tuple, list)) else [arg]
+    # Any: each member is narrowed by the shared placement checked below.
+    args: list[Any] = list(arg) if isinstance(arg, (tuple, list)) else [arg]
     placements = {a.placement for a in args}
     if len(placements) != 1:
         raise TypeError(
@@ -198,6 +207,6 @@ def _expect_all(values: Sequence[Any], kind: type, what: str) -> None:
         _expect(v, kind, what)
 
 
-def _expect(v: Any, kind: type, what: str) -> None:
+def _expect(v: Any, kind: type[AtServer] | type[AtClients], what: str) -> None:
     if not isinstance(v, kind):
         raise TypeError(f"{what}: expected a value placed {kind.placement}, got {type(v).__name__}")

@@ -17,7 +17,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 import tensorflow as tf
 
-from fedrun.core.placements import AtClients, AtServer, CLIENTS, SERVER
+from fedrun.core.placements import CLIENTS, SERVER, AtClients, AtServer
 from fedrun.core.types import FederatedType, FunctionType, StructType, Type, to_type
 
 
@@ -151,7 +151,7 @@ class AggregationProcess(MeasuredProcess):
         # Measurement types depend on the process: run it once on zeros to read them.
         num_clients = 3
         args = [AtClients(_zeros_for(self.value_spec, num_clients), num_clients)]
-        if self.is_weighted:
+        if self.weight_spec is not None:
             args.append(AtClients(tf.ones([num_clients], self.weight_spec.dtype), num_clients))
         output = self.next(self.initialize(), *args)
         result = StructType(

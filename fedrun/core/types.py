@@ -15,7 +15,7 @@ from typing import Any, Iterator, Optional, Union
 import numpy as np
 import tensorflow as tf
 
-from fedrun.core.placements import AtClients, AtServer, Placement, SERVER, CLIENTS
+from fedrun.core.placements import CLIENTS, SERVER, AtClients, AtServer, Placement
 
 Type = Union["TensorType", "StructType", "SequenceType", "FederatedType", "FunctionType"]
 
@@ -54,6 +54,7 @@ class StructType:
     elements: tuple[tuple[Optional[str], Type], ...]
 
     def __init__(self, elements: Any) -> None:
+        items: tuple[tuple[Optional[str], Type], ...]
         if isinstance(elements, collections.abc.Mapping):
             items = tuple((str(k), to_type(v)) for k, v in elements.items())
         else:

@@ -39,7 +39,7 @@ def fingerprint_arrays(*arrays: np.ndarray) -> str:
     for array in arrays:
         contiguous = np.ascontiguousarray(array)
         digest.update(f"{contiguous.dtype.str}{contiguous.shape}".encode())
-        digest.update(memoryview(contiguous).cast("B"))
+        digest.update(contiguous.data.cast("B"))
     return digest.hexdigest()
 
 
@@ -90,11 +90,12 @@ class PartitionCache:
             self.directory.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".npz.tmp")
             with os.fdopen(handle, "wb") as f:
-                np.savez(f, **arrays)
+                np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stubs type **kwds as allow_pickle
             os.replace(temporary, self.path_for(key))
         except OSError as err:
             warnings.warn(
-                f"partition cache {self.directory} is not writable ({err}); splits are recomputed each run"
+                f"partition cache {self.directory} is not writable ({err}); splits are recomputed each run",
+                stacklevel=2,
             )
 
     def get_or_compute(

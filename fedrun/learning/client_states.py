@@ -115,7 +115,7 @@ class ClientStateStore:
         """Replaces every stored state with those of a `state_dict()`."""
         ids = [str(cid) for cid in np.asarray(state[IDS_KEY]).tolist()]
         leaves = [np.asarray(state[_leaf_key(p)]) for p in range(len(self._shapes))]
-        for leaf, shape, dtype in zip(leaves, self._shapes, self._dtypes):
+        for leaf, shape in zip(leaves, self._shapes):
             if leaf.shape != (len(ids), *shape):
                 raise ValueError(
                     f"load_state_dict: leaf of shape {leaf.shape}, expected {(len(ids), *shape)}"

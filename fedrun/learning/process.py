@@ -7,7 +7,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
-from fedrun.core.placements import AtClients, AtServer, CLIENTS
+from fedrun.core.placements import CLIENTS, AtClients, AtServer
 from fedrun.core.processes import AggregationProcess, IterativeProcess, MeasuredProcess, server_type
 from fedrun.core.types import FederatedType, FunctionType, SequenceType, StructType, to_type
 from fedrun.data.cohort import CohortData

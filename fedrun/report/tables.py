@@ -147,7 +147,8 @@ def to_markdown(table: Table, merge_std: bool = False) -> str:
     """A GitHub Markdown table; with `merge_std`, `X mean` / `X std` pairs become `X` = `mean ± std`."""
     columns, rows = list(table.columns), [list(r) for r in table.rows]
     if merge_std:
-        merged_columns, merged_rows = [], [[] for _ in rows]
+        merged_columns: list[str] = []
+        merged_rows: list[list[Any]] = [[] for _ in rows]
         for j, name in enumerate(columns):
             if name.endswith(" std") and j > 0 and columns[j - 1] == name[: -len(" std")] + " mean":
                 continue

@@ -17,10 +17,10 @@ import tensorflow as tf
 
 from fedrun.config.registry import Registry
 from fedrun.data.cohort import CohortData
+from fedrun.models.functional import ModelWeights
+from fedrun.optimizers import Optimizer
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
 from fedrun.runtime.variable_trainer import LearningModel, VariableModelFunctions, VariableTrainer
-from fedrun.models.functional import FunctionalModel, ModelWeights
-from fedrun.optimizers import Optimizer
 
 Nest = Any
 
@@ -79,7 +79,7 @@ class Runtime(abc.ABC):
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         """Stacked unfinalized metrics of `weights` on every client's batches."""
 
-    def bind_run_config(self, run_config: Mapping[str, Any]) -> None:
+    def bind_run_config(self, run_config: Mapping[str, Any]) -> None:  # noqa: B027
         """Receives the run's plain config (`fedrun.run.build` calls it once).
 
         Runtimes that execute client work in other processes rebuild the run there
@@ -92,7 +92,7 @@ class Runtime(abc.ABC):
         runtimes lose none."""
         return frozenset()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook: in-process runtimes hold nothing)
         """Releases workers (Ray actors ...); a no-op for in-process runtimes."""
 
 

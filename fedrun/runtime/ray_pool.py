@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Optional, Sequence
 
-
 from fedrun.models.functional import ModelWeights
 from fedrun.runtime.client_steps import ClientStep
 from fedrun.runtime.ray_worker import ShareRequest, ShareResult

@@ -197,6 +197,7 @@ class LocalTrainer:
             total = tf.reduce_sum(tf.reduce_sum(losses, axis=1) / examples)
         grads = tape.gradient(total, trainable)
         grads = self.rule.adjust_gradients(grads, trainable, initial, inputs)
+        assert self.optimizer is not None  # train() refuses evaluation-only trainers
         new_opt_state, new_trainable = self.optimizer.next(opt_state, trainable, grads)
         if active is not None:
             new_trainable = _select(active, new_trainable, trainable)
@@ -290,6 +291,7 @@ class LocalTrainer:
         trainable = initial
         steps_taken = tf.zeros([count], tf.int32)
         if self.rule.local_steps:
+            assert self.optimizer is not None  # train() refuses evaluation-only trainers
             opt_state = self.optimizer.initialize(initial, batch_shape=[count])
             opt_state["learning_rate"] = tf.fill([count], inputs.learning_rate)
             carry = (trainable, opt_state, model_state, metrics)
@@ -359,6 +361,7 @@ class LocalTrainer:
         Padding lanes repeat the first client's schedule (so they do not shorten
         the unmasked phase); their outputs are dropped.
         """
+        assert self.lanes is not None and self.batch_size is not None  # set by train()
         count, missing = cohort.num_clients, self.lanes - cohort.num_clients
         index, mask = self._schedule(cohort)
         batch_size = int(index.shape[2])
@@ -404,7 +407,9 @@ class LocalTrainer:
         parts = []
         for start in range(0, cohort.num_clients, self.lanes):
             positions = list(range(start, min(start + self.lanes, cohort.num_clients)))
-            per_client = tf.nest.map_structure(lambda t: tf.gather(t, positions), inputs.per_client)
+            per_client = tf.nest.map_structure(
+                lambda t, positions=positions: tf.gather(t, positions), inputs.per_client
+            )
             part_inputs = inputs._replace(
                 per_client=per_client, seeds=tf.gather(inputs.seeds, positions)
             )

@@ -173,7 +173,7 @@ def save_checkpoint(
             arrays[f"c{i}"] = _as_array(client_state[key], f"client state {key!r}", manifest_path)
             client_entries.append(_describe(f"c{i}", arrays[f"c{i}"], key=key))
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stubs type **kwds as allow_pickle
     payload = buffer.getvalue()
     manifest = {
         "format": FORMAT,

@@ -17,7 +17,7 @@ def to_python(nest: Any) -> Any:
                 out[str(key)] = converted
         return out
     if isinstance(nest, (list, tuple)):
-        if hasattr(nest, "_fields"):
+        if isinstance(nest, tuple) and hasattr(nest, "_asdict"):  # a NamedTuple
             return to_python(nest._asdict())
         items = [to_python(v) for v in nest]
         return [v for v in items if v not in ({}, [], None)]

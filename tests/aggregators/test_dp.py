@@ -85,9 +85,10 @@ def test_noise_has_the_mechanism_stddev():
 
 def test_fresh_reproducible_noise():
     values = AtClients(tf.zeros([2, 100]), 2)
-    make = lambda seed: DPFactory(1.0, 2, 1.0, sampling_rate=0.1, seed=seed).create(
-        tf.TensorSpec([100])
-    )  # noqa: E731
+
+    def make(seed):
+        return DPFactory(1.0, 2, 1.0, sampling_rate=0.1, seed=seed).create(tf.TensorSpec([100]))
+
     first, second = rounds(make(0), values, 2)
     again = rounds(make(0), values, 1)[0]
     other_seed = rounds(make(1), values, 1)[0]

@@ -43,7 +43,7 @@ def test_flatten_stacked_matches_per_client_flatten():
     rows = flatten_stacked(stacked, 4).numpy()
     for i in range(4):
         np.testing.assert_allclose(
-            rows[i], flatten(tf.nest.map_structure(lambda x: x[i], stacked)).numpy(), rtol=1e-6
+            rows[i], flatten(tf.nest.map_structure(lambda x, i=i: x[i], stacked)).numpy(), rtol=1e-6
         )
 
 

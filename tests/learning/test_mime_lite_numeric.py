@@ -25,7 +25,7 @@ def numpy_rounds(problem):
         for cid in cohort:
             grads.append(full_gradient(*x, *problem.client(cid))[:2])
 
-            def mimic(gw, gb, w, b):
+            def mimic(gw, gb, w, b, m=m):
                 return (1 - BETA) * gw + BETA * m[0], (1 - BETA) * gb + BETA * m[1]
 
             finals.append(local_training(*x, *problem.client(cid), EPOCHS, BATCH, ETA, mimic)[:2])

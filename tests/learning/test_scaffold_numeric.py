@@ -26,7 +26,7 @@ def numpy_rounds(problem):
         for cid in cohort:
             c_i = clients.get(cid, [np.zeros_like(p) for p in x])
 
-            def corrected(gw, gb, w, b, c_i=c_i):  # g - c_i + c
+            def corrected(gw, gb, w, b, c_i=c_i, c=c):  # g - c_i + c
                 return gw - c_i[0] + c[0], gb - c_i[1] + c[1]
 
             *y, steps, _ = local_training(*x, *problem.client(cid), EPOCHS, BATCH, LR, corrected)

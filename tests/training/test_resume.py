@@ -9,8 +9,8 @@ import pytest
 from fedrun.config.errors import ConfigError
 from fedrun.training.checkpoint import list_checkpoints, save_checkpoint
 from fedrun.training.resume import (
-    check_resume_path,
     changed_settings,
+    check_resume_path,
     find_resume_checkpoint,
     prepare_resume,
     rewind_metrics,

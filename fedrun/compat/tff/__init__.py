@@ -8,8 +8,6 @@ cannot honour raise `UnsupportedError` naming the fedrun way (see
 `docs/migrating-from-tff.md`).
 """
 
-from fedrun.core.placements import CLIENTS, SERVER
-from fedrun.core.processes import Computation
 from fedrun.compat.tff import aggregators, learning, simulation, templates
 from fedrun.compat.tff.computations import federated_computation, tf_computation
 from fedrun.compat.tff.intrinsics import (
@@ -33,6 +31,8 @@ from fedrun.compat.tff.types import (
 )
 from fedrun.compat.tff.unsupported import TOP_LEVEL, UnsupportedError, error
 from fedrun.compat.tff.values import Value
+from fedrun.core.placements import CLIENTS, SERVER
+from fedrun.core.processes import Computation
 
 
 def __getattr__(name: str) -> object:

@@ -29,12 +29,12 @@ from typing import Any, Callable, Optional, Sequence
 
 import tensorflow as tf
 
-from fedrun.core.placements import AtClients, AtServer, SERVER
-from fedrun.core.processes import Computation
-from fedrun.core.types import FederatedType, FunctionType, StructType, Type
 from fedrun.compat.tff import values as values_
 from fedrun.compat.tff.types import convert, is_assignable, to_spec, to_type
 from fedrun.compat.tff.values import Value
+from fedrun.core.placements import SERVER, AtClients, AtServer
+from fedrun.core.processes import Computation
+from fedrun.core.types import FederatedType, FunctionType, StructType, Type
 
 
 def _positional_parameters(fn: Callable[..., Any]) -> list[str]:
@@ -177,7 +177,8 @@ class FederatedComputation(_FacadeComputation):
 def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]:
     """Python arguments as `Value`s (placed) or tensors (unplaced) of their types."""
     converted: list[Any] = [None] * len(args)
-    pending = []
+    # Arguments placed all-equal at CLIENTS wait for the cohort size: (position, member type).
+    pending: list[tuple[int, Type]] = []
     for i, (arg, t) in enumerate(zip(args, types)):
         if isinstance(arg, Value):
             converted[i] = arg
@@ -187,7 +188,7 @@ def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]
             if t.placement == SERVER:
                 converted[i] = Value(AtServer(convert(arg, t.member)))
             elif t.all_equal:
-                pending.append(i)
+                pending.append((i, t.member))
             else:
                 per_client = list(arg)
                 converted[i] = Value(
@@ -198,8 +199,8 @@ def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]
         else:
             converted[i] = convert(arg, t)
     count = cohort_of(converted) or 1
-    for i in pending:
-        converted[i] = Value(AtClients(convert(args[i], types[i].member), count, all_equal=True))
+    for i, member in pending:
+        converted[i] = Value(AtClients(convert(args[i], member), count, all_equal=True))
     return converted
 
 

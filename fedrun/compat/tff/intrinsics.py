@@ -21,12 +21,12 @@ from typing import Any, Callable, Optional, Union
 
 import tensorflow as tf
 
-from fedrun.core import intrinsics as fed
-from fedrun.core.placements import AtClients, AtServer, CLIENTS, SERVER, Placement
-from fedrun.core.types import FederatedType, StructType, Type, to_type
 from fedrun.compat.tff.computations import TensorFlowComputation, tf_computation
 from fedrun.compat.tff.types import convert
 from fedrun.compat.tff.values import Value, cohort_size, is_tracing
+from fedrun.core import intrinsics as fed
+from fedrun.core.placements import CLIENTS, SERVER, AtClients, AtServer, Placement
+from fedrun.core.types import FederatedType, StructType, Type, to_type
 
 
 def _federated(v: Any, what: str, placement: Optional[Placement] = None) -> Value:
@@ -34,9 +34,16 @@ def _federated(v: Any, what: str, placement: Optional[Placement] = None) -> Valu
         v = Value(v)
     if not isinstance(v, Value) or not isinstance(v.type_signature, FederatedType):
         raise TypeError(f"{what}: expected a federated value, got {v!r}")
-    if placement is not None and v.type_signature.placement != placement:
+    if placement is not None and _ftype(v).placement != placement:
         raise TypeError(f"{what}: expected a value placed at {placement}, got {v.type_signature}")
     return v
+
+
+def _ftype(v: Value) -> FederatedType:
+    """The federated type of a value `_federated` accepted."""
+    t = v.type_signature
+    assert isinstance(t, FederatedType), t
+    return t
 
 
 def federated_value(value: Any, placement: Placement) -> Value:
@@ -67,15 +74,15 @@ def federated_map(fn: Union[TensorFlowComputation, Callable[..., Any]], arg: Any
     """
     comp = fn if isinstance(fn, TensorFlowComputation) else tf_computation(fn)
     members, zipped = _zip_arguments(arg)
-    placements = {m.type_signature.placement for m in members}
+    placements = {_ftype(m).placement for m in members}
     if len(placements) != 1:
         raise TypeError(
             f"federated_map: arguments must share one placement, got {[str(m.type_signature) for m in members]}"
         )
     placement = placements.pop()
-    all_equal = all(m.type_signature.all_equal for m in members)
+    all_equal = all(_ftype(m).all_equal for m in members)
     if any(m.is_abstract for m in members):
-        member_types = [m.type_signature.member for m in members]
+        member_types = [_ftype(m).member for m in members]
         parameter = StructType(member_types) if zipped else member_types[0]
         result = comp.signature_for(parameter).result
         return Value(type_signature=FederatedType(result, placement, all_equal))
@@ -88,7 +95,7 @@ def federated_sum(value: Any) -> Value:
     """The sum over clients, at the server."""
     v = _federated(value, "federated_sum", CLIENTS)
     if v.is_abstract:
-        return Value(type_signature=FederatedType(v.type_signature.member, SERVER, True))
+        return Value(type_signature=FederatedType(_ftype(v).member, SERVER, True))
     return Value(fed.sum(v.placed))
 
 
@@ -97,7 +104,7 @@ def federated_mean(value: Any, weight: Any = None) -> Value:
     v = _federated(value, "federated_mean", CLIENTS)
     w = None if weight is None else _federated(weight, "federated_mean weight", CLIENTS)
     if v.is_abstract or (w is not None and w.is_abstract):
-        return Value(type_signature=FederatedType(v.type_signature.member, SERVER, True))
+        return Value(type_signature=FederatedType(_ftype(v).member, SERVER, True))
     return Value(fed.mean(v.placed, None if w is None else w.placed))
 
 
@@ -105,12 +112,12 @@ def federated_broadcast(value: Any) -> Value:
     """The server's value at every client."""
     v = _federated(value, "federated_broadcast", SERVER)
     if v.is_abstract:
-        return Value(type_signature=FederatedType(v.type_signature.member, CLIENTS, True))
+        return Value(type_signature=FederatedType(_ftype(v).member, CLIENTS, True))
     return Value(fed.broadcast(v.placed, cohort_size()))
 
 
 def _member_types(nest: Any) -> Any:
-    return tf.nest.map_structure(lambda v: v.type_signature.member, nest)
+    return tf.nest.map_structure(lambda v: _ftype(v).member, nest)
 
 
 def federated_zip(value: Any) -> Value:
@@ -123,13 +130,13 @@ def federated_zip(value: Any) -> Value:
         return value
     leaves = [_federated(v, "federated_zip") for v in tf.nest.flatten(value)]
     nest = tf.nest.pack_sequence_as(value, leaves)
-    placements = {v.type_signature.placement for v in leaves}
+    placements = {_ftype(v).placement for v in leaves}
     if len(placements) > 1:
         raise TypeError(
             f"federated_zip: members must share one placement, got {[str(v.type_signature) for v in leaves]}"
         )
     placement = placements.pop() if placements else SERVER
-    all_equal = all(v.type_signature.all_equal for v in leaves)
+    all_equal = all(_ftype(v).all_equal for v in leaves)
     if any(v.is_abstract for v in leaves):
         member: Type = to_type(_member_types(nest))
         return Value(type_signature=FederatedType(member, placement, all_equal))
@@ -148,7 +155,7 @@ def federated_secure_sum_bitwidth(value: Any, bitwidth: int) -> Value:
             "federated_secure_sum_bitwidth: fedrun takes one integer bitwidth for the whole structure"
         )
     if v.is_abstract:
-        return Value(type_signature=FederatedType(v.type_signature.member, SERVER, True))
+        return Value(type_signature=FederatedType(_ftype(v).member, SERVER, True))
     total = fed.secure_sum(v.placed, bitwidth)
     dtypes = tf.nest.map_structure(lambda x: tf.convert_to_tensor(x).dtype, v.placed.value)
     return Value(AtServer(tf.nest.map_structure(lambda x, d: tf.cast(x, d), total.value, dtypes)))

@@ -15,14 +15,14 @@ from typing import Any, Optional
 
 import tensorflow as tf
 
-from fedrun.core import processes as core_processes
-from fedrun.core.placements import AtClients, AtServer, CLIENTS, SERVER
-from fedrun.core.processes import Computation, MeasuredProcessOutput
-from fedrun.core.types import FederatedType, FunctionType, StructType, Type
 from fedrun.compat.tff import values as values_
 from fedrun.compat.tff.computations import cohort_of, to_values
 from fedrun.compat.tff.types import convert, is_assignable
 from fedrun.compat.tff.values import Value
+from fedrun.core import processes as core_processes
+from fedrun.core.placements import CLIENTS, SERVER, AtClients, AtServer
+from fedrun.core.processes import Computation, MeasuredProcessOutput
+from fedrun.core.types import FederatedType, FunctionType, StructType, Type
 
 
 def _signature(comp: Any, role: str) -> FunctionType:
@@ -86,6 +86,18 @@ class MeasuredProcess(IterativeProcess):
                 raise TypeError(f"next_fn's {name} must be placed at tff.SERVER, is {member}")
 
 
+def _struct(t: Optional[Type]) -> StructType:
+    """`t`, which the process's validation has checked to be a struct."""
+    assert isinstance(t, StructType), t
+    return t
+
+
+def _member(t: Type) -> Type:
+    """The member of `t`, which the process's validation has checked to be federated."""
+    assert isinstance(t, FederatedType), t
+    return t.member
+
+
 class AggregationProcess(MeasuredProcess):
     """`next(state, value@CLIENTS[, weight@CLIENTS])` -> the aggregate at the server."""
 
@@ -101,13 +113,13 @@ class AggregationProcess(MeasuredProcess):
             raise TypeError(
                 f"next_fn's second parameter must be placed at tff.CLIENTS, is {value_t}"
             )
-        result_t = next_fn.type_signature.result["result"]
+        result_t = _struct(next_fn.type_signature.result)["result"]
         if not (isinstance(result_t, FederatedType) and result_t.placement == SERVER):
             raise TypeError(f"next_fn's result must be placed at tff.SERVER, is {result_t}")
 
     @property
     def is_weighted(self) -> bool:
-        return len(self.next.type_signature.parameter) >= 3
+        return len(_struct(self.next.type_signature.parameter)) >= 3
 
 
 # ---------------------------------------------------------------- fedrun -> TFF
@@ -129,12 +141,12 @@ class _BridgeComputation(Computation):
                 raise TypeError(f"{self.__name__} takes no arguments")
             with values_.frame(tracing=False):
                 return values_.to_python(self._call_inside())
-        types = list(self.type_signature.parameter)
+        types = list(_struct(self.type_signature.parameter))
         if len(args) != len(types):
             raise TypeError(
                 f"{self.__name__} takes {len(types)} arguments (state, value[, weight]), got {len(args)}"
             )
-        state = Value(AtServer(convert(args[0], types[0].member, keep_containers=True)))
+        state = Value(AtServer(convert(args[0], _member(types[0]), keep_containers=True)))
         inputs = to_values(args[1:], types[1:])
         with values_.frame(tracing=False, num_clients=cohort_of(inputs)):
             return values_.to_python(self._call_inside(state, *inputs))

@@ -153,11 +153,12 @@ def convert(value: Any, t: Type, keep_containers: bool = False) -> Any:
 
 
 def _rebuild(original: Any, members: list[Any]) -> Any:
+    container: Any = type(original)  # the caller's own container class, built as it was
     if isinstance(original, tuple) and hasattr(original, "_fields"):
-        return type(original)(*members)
+        return container(*members)
     if isinstance(original, collections.abc.Mapping):
-        return type(original)(zip(original.keys(), members))
-    return type(original)(members)
+        return container(zip(original.keys(), members))
+    return container(members)
 
 
 def _members(value: Any, t: StructType) -> list[Any]:

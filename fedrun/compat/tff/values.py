@@ -171,7 +171,10 @@ def _position(struct: StructType, key: Any) -> int:
 
 def _project_type(t: Type, index: int) -> Type:
     if isinstance(t, core_types.FederatedType):
-        return core_types.FederatedType(t.member[index], t.placement, t.all_equal)
+        member = t.member
+        assert isinstance(member, core_types.StructType), member  # callers index structs only
+        return core_types.FederatedType(member[index], t.placement, t.all_equal)
+    assert isinstance(t, core_types.StructType), t
     return t[index]
 
 

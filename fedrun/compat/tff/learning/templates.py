@@ -10,13 +10,12 @@ came. `LearningProcessOutput` is fedrun's own.
 
 from __future__ import annotations
 
-import collections
 from typing import Any
 
-from fedrun.core.processes import Computation
-from fedrun.core.types import Type
 from fedrun.compat.tff.learning.client_datasets import DatasetCohorts
 from fedrun.compat.tff.values import to_python
+from fedrun.core.processes import Computation
+from fedrun.core.types import Type
 from fedrun.learning import process as native_process
 from fedrun.learning.templates import LearningAlgorithmState, LearningProcessOutput
 from fedrun.models.functional import ModelWeights

@@ -146,7 +146,7 @@ def test_unsupported_arguments_name_the_fedrun_way():
     with pytest.raises(tff.UnsupportedError, match="no_noise"):
         tff.aggregators.PrivateQuantileEstimationProcess(object())
     with pytest.raises(tff.UnsupportedError, match="inside the aggregator"):
-        no_noise(1.0, 0.5, 0.2).report
+        _ = no_noise(1.0, 0.5, 0.2).report
     with pytest.raises(tff.UnsupportedError, match="clipped_count_sum_factory"):
         tff.aggregators.clipping_factory(
             1.0, tff.aggregators.SumFactory(), tff.aggregators.SecureSumFactory(1.0)

@@ -126,7 +126,7 @@ def private_runs():
 
 def test_private_fed_avg_reports_epsilon(private_runs):
     accountant = dp_accounting.rdp.RdpAccountant()
-    for rounds, round_measurements in enumerate(private_runs["unweighted"][1], start=1):
+    for round_measurements in private_runs["unweighted"][1]:
         accountant.compose(
             dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.GaussianDpEvent(0.8))
         )

@@ -1,0 +1,1 @@
+"""Aggregation factories and processes, and the aggregator tree built from YAML."""

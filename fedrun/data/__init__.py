@@ -1,0 +1,1 @@
+"""Client data, data sources, partitions and cohorts."""

@@ -1,0 +1,1 @@
+"""Learning algorithms and their building blocks (client work, distributor, finalizer, evaluation)."""
