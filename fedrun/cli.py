@@ -73,19 +73,17 @@ def register_experiments(directory: Path = EXPERIMENTS_DIR) -> list[str]:
 def compose_config(overrides: Sequence[str] = ()) -> dict[str, Any]:
     """The config `fedrun OVERRIDES` would run, as plain Python (for scripts and tests)."""
     from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
 
-    from fedrun.config.store import register_schemas
+    from fedrun.app.store import register_schemas
 
     register_schemas()
     register_experiments()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)  # type: ignore[return-value]
+        return plain_config(compose("config", overrides=list(overrides)))
 
 
 def _task(cfg: Any) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
 
     from fedrun.config.errors import ConfigError
     from fedrun.data.errors import DataError
@@ -99,7 +97,7 @@ def _task(cfg: Any) -> Optional[float]:
     # `_target_` names user modules relative to where fedrun was launched.
     sys.path.insert(0, os.getcwd())
     output_dir = HydraConfig.get().runtime.output_dir
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = plain_config(cfg)
     try:
         from fedrun.run import run
         from fedrun.training.hparams import objective_value
@@ -126,6 +124,16 @@ def _task(cfg: Any) -> Optional[float]:
     print(f"TensorBoard logs: {logdir}")
     print(f"Open them with:  tensorboard --logdir {logdir}   (then browse http://localhost:6006)")
     return objective  # what a Hydra sweeper (Optuna) optimizes
+
+
+def plain_config(cfg: Any) -> dict[str, Any]:
+    """The composed config (an OmegaConf node) as plain Python, resolved."""
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    if not isinstance(plain, dict):  # Hydra composes a mapping at the top
+        raise TypeError(f"the composed config is a {type(plain).__name__}, not a mapping")
+    return {str(k): v for k, v in plain.items()}
 
 
 def import_tensorflow_quietly() -> None:
@@ -173,7 +181,7 @@ def main() -> None:
 
     check_run_dir_override(sys.argv[1:])
     import_tensorflow_quietly()
-    from fedrun.config.store import register_schemas
+    from fedrun.app.store import register_schemas
 
     register_schemas()
     register_experiments()

@@ -18,7 +18,13 @@ import os
 import sys
 from typing import Any
 
-from fedrun.cli import CONF_DIR, EXIT_BAD_INPUT, import_tensorflow_quietly, register_experiments
+from fedrun.cli import (
+    CONF_DIR,
+    EXIT_BAD_INPUT,
+    import_tensorflow_quietly,
+    plain_config,
+    register_experiments,
+)
 from fedrun.config.params import bounded, parse
 
 SUMMARY_FILE = "data_summary.json"
@@ -40,14 +46,15 @@ class DescribeParams:
 
 def describe(plain: dict[str, Any], output_dir: str) -> dict[str, Any]:
     """Builds the configured data, writes the summary and figure, returns the summary."""
-    from fedrun.config.schema import validate
-    from fedrun.data.build import build_data
+    from fedrun.app.schema import validate
+    from fedrun.data.build import load_data
     from fedrun.data.describe import format_summary, plot, summarize
     from fedrun.data.registry import DataContext
 
     options = parse(DescribeParams, plain.pop("describe", None), "describe")
-    config = validate(plain)
-    data = build_data(config.dataset, "dataset", DataContext(config.seed, config.preprocess))
+    spec = validate(plain)
+    config = spec.settings
+    data = load_data(spec.dataset, DataContext(config.seed, config.preprocess))
     summary = summarize(data, options.max_clients)
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, SUMMARY_FILE), "w", encoding="utf-8") as f:
@@ -62,12 +69,11 @@ def describe(plain: dict[str, Any], output_dir: str) -> dict[str, Any]:
 
 def _task(cfg: Any) -> None:
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
 
     from fedrun.config.errors import ConfigError
     from fedrun.data.errors import DataError
 
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = plain_config(cfg)
     try:
         describe(plain, HydraConfig.get().runtime.output_dir)
     except ConfigError as err:

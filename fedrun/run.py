@@ -1,8 +1,10 @@
-"""Build a run from the composed config and execute it.
+"""Build a run from its spec and execute it.
 
-Order matters for users: the whole config is validated first, then data files are
-read and checked, then the model and processes are built; only then does training
-start. Everything a run writes goes to its output directory.
+One straight line: the composed config is validated once into a `RunSpec`
+(`fedrun.app.schema.validate`), `build` makes the objects it describes, the loop
+runs them. Order matters for users: the whole config is checked first, then data
+files are read and checked, then the model and processes are built; only then
+does training start. Everything a run writes goes to its output directory.
 """
 
 from __future__ import annotations
@@ -11,61 +13,95 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
+from fedrun.aggregators.build import AggregatorContext, build_tree
+from fedrun.app.schema import RunSettings, RunSpec, validate
 from fedrun.config.errors import ConfigError
-from fedrun.config.schema import RunConfig, validate
+from fedrun.config.registry import Choice
+from fedrun.data.build import load_data
+from fedrun.data.client_data import FederatedData
+from fedrun.data.registry import DataContext
+from fedrun.learning.algorithms import AlgorithmContext
+from fedrun.learning.evaluation import build_fed_eval
+from fedrun.learning.personalization import PersonalizationEvaluator, personalization_clients
+from fedrun.learning.process import LearningProcess
+from fedrun.learning.schedules import RoundSchedule
+from fedrun.models.build import make_model
+from fedrun.models.functional import FunctionalModel
+from fedrun.runtime.base import Runtime
+from fedrun.runtime.trainer import LocalRule
+from fedrun.runtime.variable_trainer import learning_model
+from fedrun.training.atomic import write_atomic
+from fedrun.training.callbacks import (
+    Callback,
+    JsonlCallback,
+    ProgressCallback,
+    TensorBoardCallback,
+)
+from fedrun.training.checkpointer import Checkpointer
+from fedrun.training.hparams import HParamsCallback, job_overrides
+from fedrun.training.loop import Evaluator, run_rounds
+from fedrun.training.resume import check_resume_path, prepare_resume
+from fedrun.training.run_directory import (
+    CHECKPOINTS_DIR,
+    METRICS_FILE,
+    SUMMARY_FILE,
+    TENSORBOARD_DIR,
+    prepare_run_directory,
+)
+from fedrun.training.sampling import Sampler
+from fedrun.training.signals import StopRequest
+from fedrun.training.stragglers import StragglerSimulator
+from fedrun.training.targets import TargetAccuracyCallback
 
 
 @dataclasses.dataclass(frozen=True)
 class BuiltRun:
-    """Everything built from a config, ready to train.
+    """Everything built from a run spec, ready to train.
 
     Attributes:
-        config: The validated top-level config.
+        spec: The spec it was built from.
         data: The federated data.
         process: The learning process.
         sampler: The client sampler.
-        evaluator: Federated and centralized evaluation (None if nothing to evaluate).
+        evaluator: Federated and centralized evaluation.
         runtime: The runtime executing client work.
         stragglers: Decides each round's stragglers and dropouts (None: none).
     """
 
-    config: RunConfig
-    data: Any
-    process: Any
-    sampler: Any
-    evaluator: Any
-    runtime: Any
-    stragglers: Any = None
+    spec: RunSpec
+    data: FederatedData
+    process: LearningProcess
+    sampler: Sampler
+    evaluator: Evaluator
+    runtime: Runtime
+    stragglers: Optional[StragglerSimulator] = None
+
+    @property
+    def config(self) -> RunSettings:
+        """The run's top-level settings."""
+        return self.spec.settings
 
 
-def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
-    """Validates `plain` (a resolved config as plain Python) and builds the run.
+def _schedule(
+    choice: Optional[Choice[RoundSchedule]], base_learning_rate: float
+) -> Optional[RoundSchedule]:
+    return None if choice is None else choice.build(base_learning_rate=float(base_learning_rate))
+
+
+def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = None) -> BuiltRun:
+    """Builds the run a spec describes (a composed config is validated into one first).
 
     Args:
-        plain: The composed config.
+        spec: The run's spec, or the composed config as plain Python.
         runtime: Executes client work instead of the configured runtime (a Ray
             actor rebuilding the run passes its in-process one).
     """
-    config = validate(plain)
-    from fedrun.aggregators.build import AggregatorContext
-    from fedrun.data.build import build_data
-    from fedrun.data.registry import DataContext
-    from fedrun.learning.algorithms import ALGORITHMS, AlgorithmContext
-    from fedrun.learning.evaluation import build_fed_eval
-    from fedrun.learning.personalization import PersonalizationEvaluator, personalization_clients
-    from fedrun.learning.schedules import build_schedule
-    from fedrun.models.build import build_model
-    from fedrun.optimizers import OPTIMIZERS
-    from fedrun.runtime import RUNTIMES
-    from fedrun.runtime.trainer import LocalRule
-    from fedrun.runtime.variable_trainer import learning_model
-    from fedrun.training.loop import Evaluator
-    from fedrun.training.sampling import SAMPLERS
-    from fedrun.training.stragglers import StragglerSimulator
-
-    data = build_data(config.dataset, "dataset", DataContext(config.seed, config.preprocess))
+    if not isinstance(spec, RunSpec):
+        spec = validate(spec)
+    config = spec.settings
+    data = load_data(spec.dataset, DataContext(config.seed, config.preprocess))
     num_clients = len(data.train.client_ids)
     if config.clients_per_round > num_clients:
         raise ConfigError(
@@ -74,33 +110,29 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
             config.clients_per_round,
             f"1..{num_clients}",
         )
-    model = learning_model(
-        build_model(config.model, "model", data, config.seed, config.allowed_targets)
-    )
+    model = learning_model(make_model(spec.model, data, config.seed))
     if runtime is None:
-        runtime = RUNTIMES.build(config.runtime, "runtime")
-        runtime.bind_run_config(plain)
-    client_optimizer = OPTIMIZERS.build(config.client_optimizer, "client_optimizer")
-    server_optimizer = OPTIMIZERS.build(config.server_optimizer, "server_optimizer")
+        runtime = spec.runtime.build()
+        runtime.bind_run_config(spec.config_record())
+    client_optimizer = spec.client_optimizer.build()
+    server_optimizer = spec.server_optimizer.build()
+    aggregator = build_tree(
+        spec.aggregator,
+        AggregatorContext(config.clients_per_round, num_clients, config.rounds, config.seed),
+    )
     context = AlgorithmContext(
         model=model,
         client_optimizer=client_optimizer,
         server_optimizer=server_optimizer,
-        aggregator_node=config.aggregator,
-        allowed_targets=tuple(config.allowed_targets),
-        aggregator_context=AggregatorContext(
-            config.clients_per_round, num_clients, config.rounds, config.seed
-        ),
+        aggregator=aggregator,
+        aggregator_spec=spec.aggregator,
         runtime=runtime,
-        client_lr_schedule=build_schedule(
-            config.client_lr_schedule, "client_lr_schedule", client_optimizer.learning_rate
-        ),
-        server_lr_schedule=build_schedule(
-            config.server_lr_schedule, "server_lr_schedule", server_optimizer.learning_rate
-        ),
+        num_clients=num_clients,
+        client_lr_schedule=_schedule(spec.client_lr_schedule, client_optimizer.learning_rate),
+        server_lr_schedule=_schedule(spec.server_lr_schedule, server_optimizer.learning_rate),
         preprocess=config.preprocess,
     )
-    process = ALGORITHMS.build(config.algorithm, "algorithm", context=context)
+    process = spec.algorithm.build(context=context)
     stragglers = None
     if config.stragglers is not None:
         stragglers = StragglerSimulator(
@@ -124,6 +156,12 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         if data.test is None:
             raise ConfigError(
                 "personalization", "the data set has no per-client test split to evaluate on"
+            )
+        if not isinstance(model, FunctionalModel):
+            raise ConfigError(
+                "personalization",
+                "fine-tuning evaluates inside the compiled training step, which needs a Keras "
+                "(FunctionalModel) model, not a VariableModel",
             )
         count = config.personalization.clients or config.eval_clients
         personalization = PersonalizationEvaluator(
@@ -157,12 +195,12 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         personalization,
         train_client_ids=train_eval_ids,
     )
-    sampler = SAMPLERS.build(config.sampling, "sampling")
-    return BuiltRun(config, data, process, sampler, evaluator, runtime, stragglers)
+    sampler = spec.sampling.build()
+    return BuiltRun(spec, data, process, sampler, evaluator, runtime, stragglers)
 
 
 def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
-    """Builds and trains; writes `tb/`, `metrics.jsonl`, `checkpoints/` and `summary.json`.
+    """Validates, builds and trains; writes `tb/`, `metrics.jsonl`, `checkpoints/` and `summary.json`.
 
     If the run directory holds checkpoints (or `resume` names some), training
     continues after the newest valid one and the logs are rewound to it.
@@ -178,62 +216,39 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
         RunInterrupted: after SIGINT/SIGTERM, once the round in progress is done
             and checkpointed.
     """
-    from fedrun.training.atomic import write_atomic
-    from fedrun.training.callbacks import JsonlCallback, ProgressCallback, TensorBoardCallback
-    from fedrun.training.checkpointer import Checkpointer
-    from fedrun.training.loop import LoopConfig, run_rounds
-    from fedrun.training.resume import check_resume_path, prepare_resume
-    from fedrun.training.run_directory import (
-        CHECKPOINTS_DIR,
-        METRICS_FILE,
-        SUMMARY_FILE,
-        TENSORBOARD_DIR,
-        prepare_run_directory,
-    )
-    from fedrun.training.signals import StopRequest
-
     prepare_run_directory(output_dir)
-    resume = validate(plain).resume
-    if resume is not None:  # a missing path fails before anything is built
-        check_resume_path(resume)
-    built = build(plain)
-    config = built.config
+    spec = validate(plain)
+    config = spec.settings
+    if config.resume is not None:  # a missing path fails before anything is built
+        check_resume_path(config.resume)
+    built = build(spec)
     start = prepare_resume(
-        built.process, output_dir, config.resume, config.checkpoint.enabled, plain
+        built.process, output_dir, config.resume, config.checkpoint.enabled, spec.config_record()
     )
     tb_dir = os.path.join(output_dir, TENSORBOARD_DIR)
-    callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, METRICS_FILE))]
+    callbacks: list[Callback] = [
+        TensorBoardCallback(tb_dir),
+        JsonlCallback(os.path.join(output_dir, METRICS_FILE)),
+    ]
     if config.progress:
         callbacks.append(ProgressCallback(config.rounds))
     target = None
     if config.target_accuracy is not None:
-        from fedrun.training.targets import TargetAccuracyCallback
-
         target = TargetAccuracyCallback(config.target_accuracy, stop=config.stop_at_target)
         for record in start.records:  # a resumed run may have reached it already
             target.on_round_end(record)
         callbacks.append(target)
     if config.print_signature:
         print(built.process.initialize.type_signature.formatted_representation(), flush=True)
-    from fedrun.training.hparams import HParamsCallback, job_overrides
-
     overrides = job_overrides(output_dir)
     if overrides:  # a Hydra job: its overrides are its hyperparameters (sweeps)
         callbacks.append(HParamsCallback(tb_dir, overrides))
-    loop_config = LoopConfig(
-        config.rounds,
-        config.clients_per_round,
-        config.seed,
-        config.eval_every,
-        config.preprocess,
-        config.min_clients,
-    )
     checkpointer = None
     if config.checkpoint.enabled:
         checkpoints = os.path.join(output_dir, CHECKPOINTS_DIR)
         client_states = getattr(built.process, "client_states", None)
         checkpointer = Checkpointer(
-            checkpoints, config.checkpoint, client_states, plain, start.round_num
+            checkpoints, config.checkpoint, client_states, spec.config_record(), start.round_num
         )
     started = time.perf_counter()
     try:
@@ -242,7 +257,7 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
                 built.process,
                 built.data,
                 built.sampler,
-                loop_config,
+                spec.loop,
                 start.state,
                 built.evaluator,
                 callbacks,

@@ -1,4 +1,5 @@
-"""`fedrun.run.run` and its outputs under faults: an unwritable run directory is
+"""`fedrun.run`: `build` makes a run's objects from one spec, the aggregator tree once
+per build; `run` and its outputs under faults: an unwritable run directory is
 refused before anything is built; a disk that fills up mid-run stops it with a
 clear error, loses nothing already written, and the run resumes once there is
 space, ending exactly as an uninterrupted run."""
@@ -9,10 +10,12 @@ import os
 import numpy as np
 import pytest
 
-from fedrun.run import run
+from fedrun.aggregators.sum import SumFactory
+from fedrun.app.schema import validate
+from fedrun.cli import compose_config
+from fedrun.run import build, run
 from fedrun.training.checkpoint import CheckpointError, list_checkpoints
 from fedrun.training.run_directory import RunDirectoryError
-from fedrun.cli import compose_config
 
 ROUNDS = 6
 
@@ -41,6 +44,31 @@ def final_weights(run_dir):
     newest = list_checkpoints(str(run_dir / "checkpoints"))[-1][1]
     with np.load(newest[: -len(".json")] + ".npz") as npz:
         return [npz[name] for name in sorted(npz.files)]
+
+
+class CountingSum(SumFactory):
+    """A sum factory counting its constructions (named from YAML by `_target_`)."""
+
+    constructed = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        type(self).constructed += 1
+
+
+def test_build_constructs_the_aggregator_tree_once_per_build(mnist5k_file):
+    counting = {
+        "allowed_targets": "[tests.]",
+        "+aggregator.value_sum._target_": "tests.test_run.CountingSum",
+    }
+    spec = validate(plain(mnist5k_file, **counting))
+    assert spec.aggregator.children[0][1].target is CountingSum
+    before = CountingSum.constructed  # validate parses the tree and constructs nothing
+    first = build(spec)
+    assert CountingSum.constructed == before + 1
+    second = build(spec)
+    assert CountingSum.constructed == before + 2
+    assert first.process is not second.process and first.spec is second.spec is spec
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from fedrun.aggregators.factory import AggregationFactory, supports_unweighted, 
 from fedrun.aggregators.mean import MeanFactory
 from fedrun.aggregators.sum import SumFactory
 from fedrun.config.errors import ConfigError, join_path
-from fedrun.config.registry import TARGET_KEY, Registry, load_target
+from fedrun.config.registry import TARGET_KEY, Choice, Registry, load_target
 
 AGGREGATORS: Registry[AggregationFactory] = Registry("aggregator")
 
@@ -92,7 +92,7 @@ def register_aggregator(
     children: Sequence[str] = (),
     required: Sequence[str] = (),
     wraps: Optional[str] = None,
-) -> Callable[[Callable[..., AggregationFactory]], Callable[..., AggregationFactory]]:
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Registers `builder(params, context, **children)` under `name`.
 
     Args:
@@ -103,6 +103,8 @@ def register_aggregator(
         wraps: The slot whose weightedness this node follows (may be weighted);
             every other child must be unweighted.
     """
+    # Builders are typed `Any`: `FollowsInner` wrappers become factories only through the
+    # variant class their constructor picks, which a type checker cannot follow.
     _CHILD_SLOTS[name] = tuple(children)
     _REQUIRED_SLOTS[name] = tuple(required)
     if wraps is not None:
@@ -143,57 +145,125 @@ def _is_node(value: Any) -> bool:
     return isinstance(value, Mapping) and ("type" in value or TARGET_KEY in value)
 
 
+@dataclasses.dataclass(frozen=True)
+class AggregatorSpec:
+    """A parsed aggregator node with its parsed children; `build_tree` makes the factories.
+
+    Attributes:
+        path: The node's config path.
+        name: The registered `type`, or the dotted `_target_` name.
+        choice: The registered option and its parameters (None for a `_target_`).
+        target: The user's factory class (None for a registered option).
+        children: `(slot, spec)` of each child node given.
+        kwargs: A `_target_` node's other (non-node) arguments.
+    """
+
+    path: str
+    name: str
+    choice: Optional[Choice[AggregationFactory]] = None
+    target: Optional[Callable[..., Any]] = None
+    children: tuple[tuple[str, AggregatorSpec], ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+
+def parse_aggregator(node: Any, path: str, allowed_targets: Sequence[str] = ()) -> AggregatorSpec:
+    """Checks the tree rooted at `node` (names, parameters, required children); builds nothing."""
+    import fedrun.aggregators.library  # noqa: F401  (registers the built-in factories)
+
+    if isinstance(node, Mapping) and TARGET_KEY in node:
+        cls = load_target(node[TARGET_KEY], path, allowed_targets)
+        items = [(str(k), v) for k, v in node.items() if k != TARGET_KEY]
+        return AggregatorSpec(
+            path,
+            str(node[TARGET_KEY]),
+            target=cls,
+            children=tuple(
+                (k, parse_aggregator(v, join_path(path, k), allowed_targets))
+                for k, v in items
+                if _is_node(v)
+            ),
+            kwargs=tuple((k, v) for k, v in items if not _is_node(v)),
+        )
+    choice = AGGREGATORS.choose(node, path, ignore=_CHILD_SLOTS.get(_name_of(node), ()))
+    children = []
+    for slot in child_slots(choice.name):
+        child_path = join_path(path, slot)
+        if slot in node and node[slot] is not None:
+            children.append((slot, parse_aggregator(node[slot], child_path, allowed_targets)))
+        elif slot in _REQUIRED_SLOTS.get(choice.name, ()):
+            raise ConfigError(
+                child_path,
+                f"aggregator {choice.name!r} needs a child aggregator here (a node with 'type')",
+            )
+    return AggregatorSpec(path, choice.name, choice=choice, children=tuple(children))
+
+
+def build_tree(spec: AggregatorSpec, context: AggregatorContext) -> AggregationFactory:
+    """Constructs the factories of a parsed tree (children first), each once."""
+    children = {slot: build_tree(child, context) for slot, child in spec.children}
+    if spec.target is not None:
+        try:
+            return spec.target(**dict(spec.kwargs), **children)
+        except TypeError as err:
+            raise ConfigError(spec.path, f"cannot construct {spec.name}: {err}") from None
+    assert spec.choice is not None  # parse_aggregator sets one of the two
+    for slot, child_spec in spec.children:
+        if slot != _WRAPPED_SLOT.get(spec.name) and not supports_unweighted(children[slot]):
+            raise ConfigError(
+                child_spec.path,
+                f"'{slot}' needs an unweighted factory (a sum-like aggregator)",
+                child_spec.name,
+            )
+    try:
+        return spec.choice.build(
+            context=dataclasses.replace(context, seed=node_seed(context.seed, spec.path)),
+            **children,
+        )
+    except ParameterError as err:
+        raise ConfigError(
+            join_path(spec.path, err.key), err.problem, err.value, err.allowed
+        ) from None
+    except ValueError as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(spec.path, str(err)) from None
+
+
+def check_weighting(
+    factory: AggregationFactory, weighted: bool, path: str, name: str
+) -> AggregationFactory:
+    """`factory` if its weighting fits an algorithm that does (not) weight client updates.
+
+    Args:
+        factory: The root factory.
+        weighted: Whether the algorithm weights client updates.
+        path: The root node's config path, for messages.
+        name: The root node's `type` (or `_target_`), for messages.
+    """
+    if weighted and not supports_weighted(factory):
+        raise ConfigError(
+            path,
+            "this algorithm weights client updates, so the root aggregator must be weighted "
+            "(put sum-like aggregators under mean's value_sum)",
+            name,
+        )
+    if not weighted and not supports_unweighted(factory):
+        raise ConfigError(
+            path,
+            "this algorithm does not weight client updates; use an unweighted aggregator",
+            name,
+        )
+    return factory
+
+
 def build_factory(
     node: Any,
     path: str,
     allowed_targets: Sequence[str] = (),
     context: Optional[AggregatorContext] = None,
 ) -> AggregationFactory:
-    """Builds the factory tree rooted at `node` (children first)."""
-    context = context or AggregatorContext()
-    import fedrun.aggregators.library  # noqa: F401  (registers the built-in factories)
-
-    if isinstance(node, Mapping) and TARGET_KEY in node:
-        cls = load_target(node[TARGET_KEY], path, allowed_targets)
-        kwargs = {
-            key: build_factory(value, join_path(path, key), allowed_targets, context)
-            if _is_node(value)
-            else value
-            for key, value in node.items()
-            if key != TARGET_KEY
-        }
-        try:
-            return cls(**kwargs)
-        except TypeError as err:
-            raise ConfigError(path, f"cannot construct {node[TARGET_KEY]}: {err}") from None
-    entry, params = AGGREGATORS.parse(node, path, ignore=_CHILD_SLOTS.get(_name_of(node), ()))
-    children = {}
-    for slot in child_slots(entry.name):
-        child_path = join_path(path, slot)
-        if slot in node and node[slot] is not None:
-            child = build_factory(node[slot], child_path, allowed_targets, context)
-            if slot != _WRAPPED_SLOT.get(entry.name) and not supports_unweighted(child):
-                raise ConfigError(
-                    child_path,
-                    f"'{slot}' needs an unweighted factory (a sum-like aggregator)",
-                    _name_of(node[slot]),
-                )
-            children[slot] = child
-        elif slot in _REQUIRED_SLOTS.get(entry.name, ()):
-            raise ConfigError(
-                child_path,
-                f"aggregator {entry.name!r} needs a child aggregator here (a node with 'type')",
-            )
-    try:
-        return entry.builder(
-            params, dataclasses.replace(context, seed=node_seed(context.seed, path)), **children
-        )
-    except ParameterError as err:
-        raise ConfigError(join_path(path, err.key), err.problem, err.value, err.allowed) from None
-    except ValueError as err:
-        if isinstance(err, ConfigError):
-            raise
-        raise ConfigError(path, str(err)) from None
+    """Parses and builds the factory tree rooted at `node`."""
+    return build_tree(parse_aggregator(node, path, allowed_targets), context or AggregatorContext())
 
 
 def _name_of(node: Any) -> Any:
@@ -217,18 +287,6 @@ def build_aggregator(
         allowed_targets: Module prefixes `_target_` may name.
         context: Run facts for factories that need them.
     """
-    factory = build_factory(node, path, allowed_targets, context)
-    if weighted and not supports_weighted(factory):
-        raise ConfigError(
-            path,
-            "this algorithm weights client updates, so the root aggregator must be weighted "
-            "(put sum-like aggregators under mean's value_sum)",
-            _name_of(node),
-        )
-    if not weighted and not supports_unweighted(factory):
-        raise ConfigError(
-            path,
-            "this algorithm does not weight client updates; use an unweighted aggregator",
-            _name_of(node),
-        )
-    return factory
+    spec = parse_aggregator(node, path, allowed_targets)
+    factory = build_tree(spec, context or AggregatorContext())
+    return check_weighting(factory, weighted, spec.path, spec.name)

@@ -42,6 +42,31 @@ class Entry(Generic[T]):
     summary: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class Choice(Generic[T]):
+    """One parsed config node: the option it names and its checked parameters.
+
+    Attributes:
+        entry: The registered option.
+        params: Its parameters (an instance of `entry.params`, or None).
+        path: The node's config path, for messages.
+    """
+
+    entry: Entry[T]
+    params: Any
+    path: str
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    def build(self, **runtime: Any) -> T:
+        """Calls the option's builder with the parsed parameters and `runtime` objects."""
+        if self.entry.params is None:
+            return self.entry.builder(**runtime)
+        return self.entry.builder(self.params, **runtime)
+
+
 class Registry(Generic[T]):
     """Named builders of one kind of object (models, optimizers, aggregators ...).
 
@@ -110,14 +135,14 @@ class Registry(Generic[T]):
             return entry, None
         return entry, parse_params(entry.params, node, path, ignore=skip)
 
+    def choose(self, node: Any, path: str, ignore: Sequence[str] = ()) -> Choice[T]:
+        """`parse` as one typed `Choice`, to build later (possibly more than once)."""
+        entry, params = self.parse(node, path, ignore)
+        return Choice(entry, params, path)
+
     def build(self, node: Any, path: str, ignore: Sequence[str] = (), **runtime: Any) -> T:
         """Validates `node` and builds the object with the runtime objects given."""
-        entry, params = self.parse(node, path, ignore)
-        return (
-            entry.builder(params, **runtime)
-            if entry.params is not None
-            else entry.builder(**runtime)
-        )
+        return self.choose(node, path, ignore).build(**runtime)
 
 
 def load_target(target: Any, path: str, allowed_prefixes: Sequence[str]) -> Any:

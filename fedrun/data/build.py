@@ -7,7 +7,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from fedrun.data.client_data import Arrays, ArrayClientData, ClientData, FederatedData
+from fedrun.config.registry import Choice
+from fedrun.data.client_data import ArrayClientData, Arrays, ClientData, FederatedData
 from fedrun.data.registry import DATASETS, DataContext
 
 
@@ -53,11 +54,21 @@ def flatten_features(client_data: ClientData) -> ClientData:
     return _FlatClientData(client_data)
 
 
-def build_data(node: Any, path: str, context: DataContext) -> FederatedData:
-    """Loads the configured data set and applies load-time preprocessing (flatten)."""
+def parse_dataset(node: Any, path: str) -> Choice[FederatedData]:
+    """The `dataset` node checked against the registered sources; reads nothing."""
     import fedrun.data.sources  # noqa: F401  (registers every source)
 
-    data = DATASETS.build(node, path, context=context, config_path=path)
+    return DATASETS.choose(node, path)
+
+
+def build_data(node: Any, path: str, context: DataContext) -> FederatedData:
+    """Loads the configured data set and applies load-time preprocessing (flatten)."""
+    return load_data(parse_dataset(node, path), context)
+
+
+def load_data(dataset: Choice[FederatedData], context: DataContext) -> FederatedData:
+    """Loads a parsed data set and applies load-time preprocessing (flatten)."""
+    data = dataset.build(context=context, config_path=dataset.path)
     if not context.preprocess.flatten:
         return data
     central = (

@@ -14,10 +14,10 @@ from fedrun.core.processes import MeasuredProcess, MeasuredProcessOutput
 from fedrun.data.cohort import CohortData
 from fedrun.learning.faults import TrainedCohort, surviving_clients, train_dropping_failures
 from fedrun.learning.templates import ClientResult
-from fedrun.models.functional import FunctionalModel
 from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import Runtime, client_seeds
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, RoundInputs
+from fedrun.runtime.variable_trainer import LearningModel
 
 LearningRateSchedule = Callable[[int], float]
 
@@ -44,7 +44,7 @@ class ModelDeltaClientWork(MeasuredProcess):
 
     def __init__(
         self,
-        model: FunctionalModel,
+        model: LearningModel,
         optimizer: Optimizer,
         runtime: Runtime,
         rule: Optional[LocalRule] = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import tensorflow as tf
 
@@ -13,12 +13,11 @@ from fedrun.core.placements import AtClients
 from fedrun.data.cohort import CohortData
 from fedrun.learning.process import LearningProcess
 from fedrun.learning.templates import LearningAlgorithmState, LearningProcessOutput
-from fedrun.models.functional import FunctionalModel, ModelWeights
-from fedrun.models.variable_model import VariableModel
+from fedrun.models.functional import ModelWeights
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.local import VectorizedRuntime
 from fedrun.runtime.trainer import LocalRule, LocalTrainer
-from fedrun.runtime.variable_trainer import learning_model
+from fedrun.runtime.variable_trainer import AnyModel, learning_model
 
 
 def _add(a: Any, b: Any) -> Any:
@@ -26,7 +25,7 @@ def _add(a: Any, b: Any) -> Any:
 
 
 def build_fed_eval(
-    model: Union[FunctionalModel, VariableModel],
+    model: AnyModel,
     runtime: Optional[Runtime] = None,
     trainer: Optional[LocalTrainer] = None,
 ) -> LearningProcess:
@@ -43,14 +42,20 @@ def build_fed_eval(
     total_rounds_metrics}`, both finalized; `aggregator/{mean_value, mean_weight}`
     are empty (metrics are summed, then finalized).
     """
-    model = learning_model(model)
+    learning = learning_model(model)
     runtime = runtime or VectorizedRuntime()
-    trainer = trainer or runtime.make_trainer(model, None, LocalRule())
-    mean_process = MeanFactory().create(model.weight_specs.trainable, tf.TensorSpec([], tf.float32))
+    trainer = trainer or runtime.make_trainer(learning, None, LocalRule())
+    mean_process = MeanFactory().create(
+        learning.weight_specs.trainable, tf.TensorSpec([], tf.float32)
+    )
 
     def initialize() -> LearningAlgorithmState:
         return LearningAlgorithmState(
-            model.initial_weights, (), ((), model.initial_metrics()), mean_process.initialize(), ()
+            learning.initial_weights,
+            (),
+            ((), learning.initial_metrics()),
+            mean_process.initialize(),
+            (),
         )
 
     def next_fn(state: LearningAlgorithmState, cohort: CohortData) -> LearningProcessOutput:
@@ -61,8 +66,8 @@ def build_fed_eval(
             distributor=(),
             client_work=collections.OrderedDict(
                 eval=collections.OrderedDict(
-                    current_round_metrics=model.finalize_metrics(current),
-                    total_rounds_metrics=model.finalize_metrics(total),
+                    current_round_metrics=learning.finalize_metrics(current),
+                    total_rounds_metrics=learning.finalize_metrics(total),
                 )
             ),
             aggregator=collections.OrderedDict(mean_value=(), mean_weight=()),
@@ -70,7 +75,7 @@ def build_fed_eval(
         )
         return LearningProcessOutput(state._replace(client_work=((), total)), metrics)
 
-    return LearningProcess(initialize, next_fn, model.input_spec)
+    return LearningProcess(initialize, next_fn, learning.input_spec)
 
 
 def evaluate_centralized(

@@ -100,7 +100,7 @@ class BeforeAfterEvaluation(LocalRule):
         pool, non_trainable = inputs.broadcast["pool"], inputs.broadcast["non_trainable"]
         metrics = _stack(self.model.initial_metrics(), tf.shape(index)[0])
         for s in tf.range(tf.shape(index)[1]):
-            batch = tf.nest.map_structure(lambda t: tf.gather(t, index[:, s]), pool)
+            batch = tf.nest.map_structure(lambda t, s=s: tf.gather(t, index[:, s]), pool)
             metrics = tf.vectorized_map(
                 lambda a: self._client_metrics(a[0], non_trainable, a[1], a[2], a[3], a[4]),
                 (trainable, batch["x"], batch["y"], mask[:, s], metrics),
@@ -189,7 +189,7 @@ class PersonalizationEvaluator:
 
 def personalization_clients(train: ClientData, test: ClientData, count: Optional[int]) -> list[str]:
     """The first `count` (all if None) test clients that also hold train data."""
-    chosen = []
+    chosen: list[str] = []
     for cid in test.client_ids:
         if count is not None and len(chosen) == count:
             break

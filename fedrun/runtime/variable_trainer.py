@@ -104,11 +104,11 @@ class VariableModelFunctions:
 
 
 LearningModel = Union[FunctionalModel, VariableModelFunctions]
+# What the builders of learning processes accept: a model in either form.
+AnyModel = Union[FunctionalModel, VariableModel, VariableModelFunctions]
 
 
-def learning_model(
-    model: Union[FunctionalModel, VariableModel, VariableModelFunctions],
-) -> LearningModel:
+def learning_model(model: AnyModel) -> LearningModel:
     """The form learning processes take: a `FunctionalModel` as it is, a
     `VariableModel` wrapped in `VariableModelFunctions`."""
     if isinstance(model, VariableModel):
@@ -190,6 +190,7 @@ class VariableTrainer:
                 vm.reset_metrics()
         steps = tf.constant(0, tf.int32)
         if self.rule.local_steps:
+            assert self.optimizer is not None  # train() refuses evaluation-only trainers
             opt_state = self.optimizer.initialize(initial)
             opt_state["learning_rate"] = inputs.learning_rate
             for s in tf.range(num_steps_max):
@@ -220,7 +221,7 @@ class VariableTrainer:
         for k in range(cohort.num_clients):
             self._assign(weights)
             client_inputs = inputs._replace(
-                per_client=tf.nest.map_structure(lambda t: t[k], inputs.per_client),
+                per_client=tf.nest.map_structure(lambda t, k=k: t[k], inputs.per_client),
                 seeds=inputs.seeds[k],
             )
             outputs.append(

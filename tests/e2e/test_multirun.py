@@ -163,7 +163,7 @@ def test_launcher_presets_compose(launcher, target):
 def test_optuna_preset_tunes_both_learning_rates_and_validates():
     from omegaconf import OmegaConf
 
-    from fedrun.config.schema import validate
+    from fedrun.app.schema import validate
 
     cfg = compose_with_hydra(["hparams_search=fedavg_learning_rates"])
     sweeper = cfg.hydra.sweeper
@@ -174,4 +174,4 @@ def test_optuna_preset_tunes_both_learning_rates_and_validates():
     }
     plain = OmegaConf.to_container(cfg, resolve=False)
     plain.pop("hydra")
-    assert validate(plain).objective == "final_eval.federated.accuracy"
+    assert validate(plain).settings.objective == "final_eval.federated.accuracy"

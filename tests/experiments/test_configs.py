@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from fedrun.app.schema import validate
 from fedrun.cli import EXPERIMENTS_DIR, register_experiments
-from fedrun.config.schema import validate
 from tests.experiments.data_files import write_emnist_files, write_idx_images, write_plays
 
 OPTIONS = register_experiments()

@@ -7,9 +7,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from fedrun.app.schema import validate
 from fedrun.cli import CONF_DIR
 from fedrun.config.errors import ConfigError
-from fedrun.config.schema import validate
 from fedrun.learning.algorithms import ALGORITHMS
 from fedrun.run import build
 from tests.conftest import run_fedrun

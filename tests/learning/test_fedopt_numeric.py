@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fedrun.aggregators.build import AggregatorContext
+from fedrun.aggregators.mean import MeanFactory
 from fedrun.learning.algorithms import ALGORITHMS, AlgorithmContext
 from fedrun.learning.algorithms.fedavg import build_fed_avg
 from fedrun.learning.algorithms.fedopt import SERVER_OPTIMIZERS
@@ -83,10 +83,9 @@ def test_server_schedule_scales_fedopts_own_learning_rate(tiny_model, tiny_probl
         model=tiny_model,
         client_optimizer=SGD(LR),
         server_optimizer=SGD(1.0),
-        aggregator_node={"type": "mean"},
-        allowed_targets=(),
-        aggregator_context=AggregatorContext(),
+        aggregator=MeanFactory(),
         runtime=VectorizedRuntime(),
+        num_clients=2,
         server_lr_schedule=halving,
     )
     node = {

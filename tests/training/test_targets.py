@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from fedrun.app.schema import validate
 from fedrun.config.errors import ConfigError
-from fedrun.config.schema import validate
 from fedrun.training.targets import TargetAccuracyCallback, evaluation_accuracy
 
 

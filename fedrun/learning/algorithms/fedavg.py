@@ -10,12 +10,15 @@ averaging of the client models).
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Union
+from typing import Optional
 
 import tensorflow as tf
 
-from fedrun.aggregators.build import build_aggregator
-from fedrun.aggregators.factory import AggregationFactory, supports_unweighted, supports_weighted
+from fedrun.aggregators.factory import (
+    AggregationFactory,
+    UnweightedAggregationFactory,
+    WeightedAggregationFactory,
+)
 from fedrun.aggregators.mean import MeanFactory
 from fedrun.core.processes import MeasuredProcess
 from fedrun.learning.algorithms.registry import ALGORITHMS, AlgorithmContext, LearningRateSchedule
@@ -23,17 +26,15 @@ from fedrun.learning.client_work import ModelDeltaClientWork
 from fedrun.learning.distributor import build_broadcast_process
 from fedrun.learning.finalizer import build_apply_optimizer_finalizer
 from fedrun.learning.process import LearningProcess, compose_learning_process
-from fedrun.models.functional import FunctionalModel
-from fedrun.models.variable_model import VariableModel
 from fedrun.optimizers import SGD, Optimizer
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.local import VectorizedRuntime
 from fedrun.runtime.trainer import LocalRule
-from fedrun.runtime.variable_trainer import learning_model
+from fedrun.runtime.variable_trainer import AnyModel, LearningModel, learning_model
 
 
 def build_fed_avg(
-    model: Union[FunctionalModel, VariableModel],
+    model: AnyModel,
     client_optimizer: Optimizer,
     server_optimizer: Optional[Optimizer] = None,
     model_aggregator: Optional[AggregationFactory] = None,
@@ -56,18 +57,18 @@ def build_fed_avg(
         client_lr_schedule: Round -> client learning rate.
         server_lr_schedule: Round -> server learning rate.
     """
-    model = learning_model(model)
+    learning = learning_model(model)
     runtime = runtime or VectorizedRuntime()
     client_work = ModelDeltaClientWork(
-        model, client_optimizer, runtime, rule, weighted, client_lr_schedule
+        learning, client_optimizer, runtime, rule, weighted, client_lr_schedule
     )
     return compose_model_delta_algorithm(
-        model, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule
+        learning, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule
     )
 
 
 def compose_model_delta_algorithm(
-    model: FunctionalModel,
+    model: LearningModel,
     client_work: MeasuredProcess,
     server_optimizer: Optional[Optimizer] = None,
     model_aggregator: Optional[AggregationFactory] = None,
@@ -89,14 +90,14 @@ def compose_model_delta_algorithm(
     """
     server_optimizer = server_optimizer or SGD(1.0)
     model_aggregator = model_aggregator or MeanFactory()
-    if weighted and not supports_weighted(model_aggregator):
-        raise TypeError("weighted FedAvg needs a WeightedAggregationFactory")
-    if not weighted and not supports_unweighted(model_aggregator):
-        raise TypeError("unweighted FedAvg needs an UnweightedAggregationFactory")
     specs = model.weight_specs
     if weighted:
+        if not isinstance(model_aggregator, WeightedAggregationFactory):
+            raise TypeError("weighted FedAvg needs a WeightedAggregationFactory")
         aggregator = model_aggregator.create(specs.trainable, tf.TensorSpec([], tf.float32))
     else:
+        if not isinstance(model_aggregator, UnweightedAggregationFactory):
+            raise TypeError("unweighted FedAvg needs an UnweightedAggregationFactory")
         aggregator = model_aggregator.create(specs.trainable)
     finalizer = build_apply_optimizer_finalizer(server_optimizer, specs, server_lr_schedule)
     return compose_learning_process(
@@ -110,14 +111,14 @@ def compose_model_delta_algorithm(
 
 
 def build_weighted_fed_avg(
-    model: Union[FunctionalModel, VariableModel], client_optimizer: Optimizer, **kwargs: object
+    model: AnyModel, client_optimizer: Optimizer, **kwargs: object
 ) -> LearningProcess:
     """FedAvg weighting each client by the examples it processed (TFF's default)."""
     return build_fed_avg(model, client_optimizer, weighted=True, **kwargs)  # type: ignore[arg-type]
 
 
 def build_unweighted_fed_avg(
-    model: Union[FunctionalModel, VariableModel], client_optimizer: Optimizer, **kwargs: object
+    model: AnyModel, client_optimizer: Optimizer, **kwargs: object
 ) -> LearningProcess:
     """FedAvg giving every client the same weight."""
     return build_fed_avg(model, client_optimizer, weighted=False, **kwargs)  # type: ignore[arg-type]
@@ -144,18 +145,11 @@ def build_fed_avg_from_context(
         server_optimizer: Replaces the configured server optimizer (FedOpt).
         server_lr_schedule: Replaces the configured server schedule (FedOpt).
     """
-    factory = build_aggregator(
-        context.aggregator_node,
-        "aggregator",
-        weighted,
-        context.allowed_targets,
-        context.aggregator_context,
-    )
     return build_fed_avg(
         context.model,
         context.client_optimizer,
         server_optimizer or context.server_optimizer,
-        factory,
+        context.model_aggregator(weighted),
         context.runtime,
         weighted=weighted,
         rule=rule,

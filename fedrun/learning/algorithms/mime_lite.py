@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import tensorflow as tf
 
-from fedrun.aggregators.build import build_aggregator
 from fedrun.aggregators.factory import AggregationFactory
 from fedrun.config.errors import ConfigError
 from fedrun.core import intrinsics
@@ -45,13 +44,11 @@ from fedrun.learning.algorithms.fedavg import compose_model_delta_algorithm
 from fedrun.learning.algorithms.registry import ALGORITHMS, AlgorithmContext, LearningRateSchedule
 from fedrun.learning.client_work import ModelDeltaClientWork
 from fedrun.learning.process import LearningProcess
-from fedrun.models.functional import FunctionalModel
-from fedrun.models.variable_model import VariableModel
 from fedrun.optimizers import SGD, Optimizer
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.local import VectorizedRuntime
 from fedrun.runtime.trainer import LocalRule, RoundInputs
-from fedrun.runtime.variable_trainer import LearningModel, learning_model
+from fedrun.runtime.variable_trainer import AnyModel, LearningModel, learning_model
 
 
 class FrozenMomentumRule(LocalRule):
@@ -156,7 +153,7 @@ def check_sgd_momentum(optimizer: Optimizer) -> None:
 
 
 def build_mime_lite(
-    model: Union[FunctionalModel, VariableModel],
+    model: AnyModel,
     base_optimizer: SGD,
     server_optimizer: Optional[Optimizer] = None,
     model_aggregator: Optional[AggregationFactory] = None,
@@ -177,12 +174,12 @@ def build_mime_lite(
         client_lr_schedule: Round -> local learning rate.
         server_lr_schedule: Round -> server learning rate.
     """
-    model = learning_model(model)
+    learning = learning_model(model)
     client_work = MimeLiteClientWork(
-        model, base_optimizer, runtime or VectorizedRuntime(), weighted, client_lr_schedule
+        learning, base_optimizer, runtime or VectorizedRuntime(), weighted, client_lr_schedule
     )
     return compose_model_delta_algorithm(
-        model, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule
+        learning, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule
     )
 
 
@@ -215,13 +212,7 @@ def _mime_lite(p: MimeLiteParams, context: AlgorithmContext) -> LearningProcess:
             True,
             "false",
         )
-    factory = build_aggregator(
-        context.aggregator_node,
-        "aggregator",
-        p.weighted,
-        context.allowed_targets,
-        context.aggregator_context,
-    )
+    factory = context.model_aggregator(p.weighted)
     return build_mime_lite(
         context.model,
         optimizer,

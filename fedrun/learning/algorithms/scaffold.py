@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import tensorflow as tf
 
-from fedrun.aggregators.build import build_aggregator
 from fedrun.aggregators.factory import AggregationFactory
 from fedrun.config.errors import ConfigError
 from fedrun.core import intrinsics
@@ -39,13 +38,11 @@ from fedrun.learning.algorithms.registry import ALGORITHMS, AlgorithmContext, Le
 from fedrun.learning.client_states import ClientStateStore
 from fedrun.learning.client_work import ModelDeltaClientWork
 from fedrun.learning.process import LearningProcess
-from fedrun.models.functional import FunctionalModel
-from fedrun.models.variable_model import VariableModel
 from fedrun.optimizers import SGD, Optimizer, expand_per_client
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.local import VectorizedRuntime
 from fedrun.runtime.trainer import LocalRule, RoundInputs
-from fedrun.runtime.variable_trainer import LearningModel, learning_model
+from fedrun.runtime.variable_trainer import AnyModel, LearningModel, learning_model
 
 
 def client_norms(stacked: list[tf.Tensor]) -> tf.Tensor:
@@ -188,7 +185,7 @@ def require_plain_sgd(optimizer: Optimizer, needed_by: str) -> None:
 
 
 def build_scaffold(
-    model: Union[FunctionalModel, VariableModel],
+    model: AnyModel,
     client_optimizer: Optimizer,
     num_clients: int,
     server_optimizer: Optional[Optimizer] = None,
@@ -211,10 +208,10 @@ def build_scaffold(
         client_lr_schedule: Round -> client learning rate.
         server_lr_schedule: Round -> server learning rate.
     """
-    model = learning_model(model)
-    store = ClientStateStore(model.weight_specs.trainable)
+    learning = learning_model(model)
+    store = ClientStateStore(learning.weight_specs.trainable)
     client_work = ScaffoldClientWork(
-        model,
+        learning,
         client_optimizer,
         runtime or VectorizedRuntime(),
         store,
@@ -223,7 +220,7 @@ def build_scaffold(
         client_lr_schedule,
     )
     process = compose_model_delta_algorithm(
-        model, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule
+        learning, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule
     )
     process.client_states = store
     return process
@@ -244,17 +241,11 @@ class ScaffoldParams:
 def _scaffold(p: ScaffoldParams, context: AlgorithmContext) -> LearningProcess:
     """SCAFFOLD: control variates correct client drift; clients keep state between rounds."""
     require_plain_sgd(context.client_optimizer, "scaffold's option-II control-variate update")
-    factory = build_aggregator(
-        context.aggregator_node,
-        "aggregator",
-        p.weighted,
-        context.allowed_targets,
-        context.aggregator_context,
-    )
+    factory = context.model_aggregator(p.weighted)
     return build_scaffold(
         context.model,
         context.client_optimizer,
-        context.aggregator_context.num_clients,
+        context.num_clients,
         context.server_optimizer,
         factory,
         context.runtime,

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fedrun.config.errors import ConfigError
-from fedrun.config.schema import validate
-from fedrun.run import build
+from fedrun.app.schema import validate
 from fedrun.cli import compose_config
+from fedrun.config.errors import ConfigError
+from fedrun.run import build
 
 # Kept valid: a file path that is not a config mistake, and a path only `run` reads.
 FIXED = {("dataset", "path"), ("resume",)}

@@ -5,9 +5,9 @@ import copy
 
 import pytest
 
-from fedrun.config.errors import ConfigError
-from fedrun.config.schema import GROUPS, RunConfig, group_registries, validate
+from fedrun.app.schema import GROUPS, RunSpec, group_registries, validate
 from fedrun.cli import compose_config
+from fedrun.config.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,9 @@ DELETE = object()
 
 
 def test_default_config_is_valid(default):
-    config = validate(default)
-    assert isinstance(config, RunConfig)
+    spec = validate(default)
+    assert isinstance(spec, RunSpec)
+    config = spec.settings
     assert config.checkpoint.every == 10 and config.resume is None and config.min_clients == 1
 
 

@@ -4,7 +4,7 @@ There is one source of truth for what a config may hold: `RunConfig` (the top
 level) and each registry entry's frozen parameter dataclass (a model's, an
 aggregator's ...). Those carry what OmegaConf cannot express (ranges from
 `bounded`, `Literal` choices, tuples, unions, cross-field checks) and
-`fedrun.config.schema.validate` checks every value against them, with fedrun's
+`fedrun.app.schema.validate` checks every value against them, with fedrun's
 `ConfigError`.
 
 From the same dataclasses this module derives OmegaConf structured configs and
@@ -29,11 +29,13 @@ registering it: the schemas follow.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-from fedrun.config.schema import RunConfig, group_registries
+from fedrun.aggregators.build import child_slots
+from fedrun.app.schema import RunConfig, group_registries
 
 SCHEMA_GROUP = "schema"
 ROOT_SCHEMA = "run"
@@ -63,7 +65,7 @@ def omegaconf_type(tp: Any) -> Any:
         return List[item]  # type: ignore[valid-type]
     if origin in (dict, typing.Mapping) or tp is dict:
         return Dict[str, omegaconf_type(args[1]) if len(args) == 2 else Any]  # type: ignore[misc]
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return schema_dataclass(tp)
     return tp if tp in (int, float, bool, str) else Any
 
@@ -83,10 +85,10 @@ def _field(field: dataclasses.Field, tp: Any) -> Any:
     if field.default is not dataclasses.MISSING:
         default = _schema_value(field.default, tp)
         if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
-            return dataclasses.field(default_factory=lambda d=default: _copy(d))
+            return dataclasses.field(default_factory=functools.partial(_copy, default))
         return dataclasses.field(default=default)
     if field.default_factory is not dataclasses.MISSING:
-        factory = field.default_factory
+        factory: Callable[[], Any] = field.default_factory
         return dataclasses.field(default_factory=lambda: _schema_value(factory(), tp))
     return dataclasses.field(default="???")  # OmegaConf's "missing" marker: required
 
@@ -96,12 +98,12 @@ def _copy(value: Any) -> Any:
         return [_copy(v) for v in value]
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.replace(value)
     return value
 
 
-_GENERATED: dict[tuple[type, tuple[tuple[str, Any], ...]], type] = {}
+_GENERATED: dict[tuple[type, tuple[tuple[str, Any], ...], tuple[str, ...]], type] = {}
 
 
 def schema_dataclass(
@@ -138,8 +140,6 @@ def schema_dataclass(
 
 def option_schemas() -> dict[str, dict[str, type]]:
     """`{group: {option name: schema}}` for every registered option of every group."""
-    from fedrun.aggregators.build import child_slots
-
     schemas: dict[str, dict[str, type]] = {}
     for group, registry in group_registries().items():
         schemas[group] = {}

@@ -10,10 +10,9 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from fedrun.cli import CONF_DIR
-from fedrun.config.schema import RunConfig
-from fedrun.config.store import omegaconf_type, option_schemas, schema_dataclass
-from fedrun.cli import compose_config
+from fedrun.app.schema import RunConfig
+from fedrun.app.store import omegaconf_type, option_schemas, schema_dataclass
+from fedrun.cli import CONF_DIR, compose_config
 
 
 @pytest.mark.parametrize(
