@@ -69,7 +69,7 @@ def compose(overrides: Sequence[str]) -> dict[str, Any]:
 def run_variant(overrides: Sequence[str]) -> dict[str, Any]:
     """Trains one variant; returns its training loss after every round and its time."""
     from fedrun.data.cohort import build_eval_cohort
-    from fedrun.models.build import build_model
+    from fedrun.models.build import make_model
     from fedrun.run import build
     from fedrun.runtime.trainer import LocalRule
     from fedrun.training.loop import LoopConfig, run_rounds
@@ -78,7 +78,7 @@ def run_variant(overrides: Sequence[str]) -> dict[str, Any]:
     config, process, data = built.config, built.process, built.data
     loop = LoopConfig(config.rounds, config.clients_per_round, config.seed, 0, config.preprocess)
     # A second copy of the architecture evaluates the weights the process trains.
-    model = build_model(config.model, "model", data, config.seed)
+    model = make_model(built.spec.model, data, config.seed)
     trainer = built.runtime.make_trainer(model, None, LocalRule())
     everyone = build_eval_cohort(data.train, list(data.train.client_ids), 1000)
 

@@ -259,12 +259,9 @@ def configured_rounds(overrides: Sequence[str]) -> tuple[Any, Rounds]:
 
 def keras_model_of(built: Any) -> Any:
     """A Keras model of the run's architecture (for the centralized bound)."""
-    from fedrun.models.build import build_model
+    from fedrun.models.build import make_model
 
-    config = built.config
-    return build_model(
-        config.model, "model", built.data, config.seed, config.allowed_targets
-    ).keras_model
+    return make_model(built.spec.model, built.data, built.config.seed).keras_model
 
 
 def header(title: str, what: str) -> None:

@@ -36,7 +36,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     bound = harness.CentralizedBound(
         harness.keras_model_of(built),
         first.cohort,
-        built.config.client_optimizer["learning_rate"],
+        built.spec.client_optimizer.params.learning_rate,
         built.config.preprocess.batch_size,
     )
     bound()

@@ -30,6 +30,7 @@ from fedrun.learning.schedules import RoundSchedule
 from fedrun.models.build import make_model
 from fedrun.models.functional import FunctionalModel
 from fedrun.runtime.base import Runtime
+from fedrun.runtime.recipe import WorkerRecipe
 from fedrun.runtime.trainer import LocalRule
 from fedrun.runtime.variable_trainer import learning_model
 from fedrun.training.atomic import write_atomic
@@ -112,8 +113,8 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
         )
     model = learning_model(make_model(spec.model, data, config.seed))
     if runtime is None:
-        runtime = spec.runtime.build()
-        runtime.bind_run_config(spec.config_record())
+        recipe = WorkerRecipe(spec.dataset, spec.model, config.seed, config.preprocess)
+        runtime = spec.runtime.build(recipe=recipe)
     client_optimizer = spec.client_optimizer.build()
     server_optimizer = spec.server_optimizer.build()
     aggregator = build_tree(

@@ -78,8 +78,23 @@ class BeforeAfterEvaluation(LocalRule):
     Extra outputs: `{"before": metrics, "after": metrics}` (unfinalized, stacked).
     """
 
-    def __init__(self, model: FunctionalModel) -> None:
-        self.model = model
+    def __init__(self, model: Optional[FunctionalModel]) -> None:
+        self._model = model
+
+    @property
+    def model(self) -> FunctionalModel:
+        if self._model is None:
+            raise ValueError(
+                "this BeforeAfterEvaluation was sent without its model: use with_model"
+            )
+        return self._model
+
+    def with_model(self, model: Any) -> BeforeAfterEvaluation:
+        return BeforeAfterEvaluation(model)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent to workers without the (Keras) model; a worker rebinds it with `with_model`.
+        return BeforeAfterEvaluation, (None,)
 
     def _client_metrics(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import zlib
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -79,13 +79,6 @@ class Runtime(abc.ABC):
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         """Stacked unfinalized metrics of `weights` on every client's batches."""
 
-    def bind_run_config(self, run_config: Mapping[str, Any]) -> None:  # noqa: B027
-        """Receives the run's plain config (`fedrun.run.build` calls it once).
-
-        Runtimes that execute client work in other processes rebuild the run there
-        from it (`ray`); in-process runtimes ignore it.
-        """
-
     def take_lost_clients(self) -> frozenset[str]:
         """Ids of the clients whose training results were lost since the last call
         (their Ray worker died twice), for the round to drop them; in-process
@@ -96,4 +89,6 @@ class Runtime(abc.ABC):
         """Releases workers (Ray actors ...); a no-op for in-process runtimes."""
 
 
+# Builders take their parameters and `recipe`, the run's `WorkerRecipe` (what
+# runtimes with workers in other processes build them from; in-process ones ignore it).
 RUNTIMES: Registry[Runtime] = Registry("runtime")

@@ -20,6 +20,7 @@ from fedrun.data.cohort import CohortData
 from fedrun.models.functional import ModelWeights
 from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import RUNTIMES, Runtime, concat_outputs, slice_inputs
+from fedrun.runtime.recipe import WorkerRecipe
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
 from fedrun.runtime.variable_trainer import LearningModel, VariableModelFunctions
 from fedrun.runtime.vectorizable import vectorization_problem
@@ -187,13 +188,13 @@ class VectorizedParams:
 
 
 @RUNTIMES.register("sequential", SequentialParams)
-def _sequential(p: SequentialParams) -> Runtime:
+def _sequential(p: SequentialParams, recipe: Optional[WorkerRecipe] = None) -> Runtime:
     """One client after another."""
     return SequentialRuntime(p.jit_compile)
 
 
 @RUNTIMES.register("vectorized", VectorizedParams)
-def _vectorized(p: VectorizedParams) -> Runtime:
+def _vectorized(p: VectorizedParams, recipe: Optional[WorkerRecipe] = None) -> Runtime:
     """The cohort in parallel in one compiled function."""
     return VectorizedRuntime(p.chunk_size, p.jit_compile, p.fallback)
 

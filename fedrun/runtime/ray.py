@@ -3,10 +3,11 @@
 The driver keeps the learning process: it samples the cohort, aggregates the
 clients' updates and applies the server optimizer, so placements stay as they are
 in-process. Only local training (and federated evaluation) leaves the driver:
-`num_workers` actors (`fedrun.runtime.ray_worker.ClientWorker`) each rebuild the run
-from its plain config, with its own compiled `LocalTrainer` (the vectorized runtime
-over its share, or sequential), and load their clients' data by id from their own
-data source. Weights go out and updates come back as numpy arrays. Per-client
+`num_workers` actors (`fedrun.runtime.ray_worker.ClientWorker`) each build the run's
+data source and model from a `WorkerRecipe` and each trainer from the
+`TrainerRecipe` its requests carry (a compiled `LocalTrainer`: the vectorized
+runtime over its share, or sequential), and load their clients' data by id from
+their own data source. Weights go out and updates come back as numpy arrays. Per-client
 seeds and batch schedules derive from (seed, round, client id), so a run gives the
 same numbers as `runtime=sequential` for the same seed.
 
@@ -21,13 +22,12 @@ training raised (`client_work.training_failed` in `metrics.jsonl`).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import importlib.util
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -39,14 +39,10 @@ from fedrun.models.functional import ModelWeights
 from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import RUNTIMES, Runtime
 from fedrun.runtime.client_steps import ClientStep
+from fedrun.runtime.local import SequentialRuntime, VectorizedRuntime
 from fedrun.runtime.ray_pool import WorkerPool, balanced_shares
-from fedrun.runtime.ray_worker import (
-    ClientWorker,
-    ShareRequest,
-    to_numpy,
-    to_tensors,
-    trainer_signature,
-)
+from fedrun.runtime.ray_worker import ClientWorker, ShareRequest, to_numpy, to_tensors
+from fedrun.runtime.recipe import TrainerRecipe, WorkerRecipe
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
 from fedrun.runtime.variable_trainer import LearningModel
 
@@ -92,11 +88,11 @@ class RayParams:
                 f"num_workers * cpus_per_worker = {self.num_workers * self.cpus_per_worker} exceeds num_cpus = {self.num_cpus}"
             )
 
-    def local_node(self) -> dict[str, Any]:
-        """The in-process runtime node each actor trains with."""
+    def local_runtime(self) -> Runtime:
+        """A fresh in-process runtime for one actor to train with."""
         if self.local == "vectorized":
-            return {"type": "vectorized", "chunk_size": self.chunk_size}
-        return {"type": "sequential"}
+            return VectorizedRuntime(self.chunk_size)
+        return SequentialRuntime()
 
 
 def runtime_env(ship_code: bool) -> dict[str, Any]:
@@ -121,6 +117,8 @@ class RayRuntime(Runtime):
 
     Args:
         params: The runtime's config.
+        recipe: What the actors build the run's data and model from (None: the
+            runtime cannot start actors).
         worker_class: The actor's class (a `ClientWorker`; tests inject failures).
 
     Attributes:
@@ -131,14 +129,19 @@ class RayRuntime(Runtime):
 
     vectorize = False  # the driver's own trainers evaluate one centralized set at a time
 
-    def __init__(self, params: RayParams, worker_class: type = ClientWorker) -> None:
+    def __init__(
+        self,
+        params: RayParams,
+        recipe: Optional[WorkerRecipe] = None,
+        worker_class: type = ClientWorker,
+    ) -> None:
         self.params = params
+        self.recipe = recipe
         self.worker_class = worker_class
         self.dropped_clients = 0
         self._lost_clients: set[str] = set()
         self.last_worker_seconds = 0.0
-        self._run_config: Optional[dict[str, Any]] = None
-        self._trainers: list[LocalTrainer] = []
+        self._trainers: list[tuple[LocalTrainer, TrainerRecipe]] = []
         self._steps: list[ClientStep] = []
         self._pool: Optional[WorkerPool] = None
         self._owns_connection = False
@@ -147,23 +150,20 @@ class RayRuntime(Runtime):
     @property
     def trainers(self) -> tuple[LocalTrainer, ...]:
         """The trainers made so far, in the order the run's build made them."""
-        return tuple(self._trainers)
+        return tuple(trainer for trainer, _ in self._trainers)
 
     @property
     def restarts(self) -> int:
         """Workers replaced so far after dying."""
         return self._restarts + (self._pool.restarts if self._pool is not None else 0)
 
-    def bind_run_config(self, run_config: Mapping[str, Any]) -> None:
-        self._run_config = copy.deepcopy(dict(run_config))
-
     def make_trainer(
         self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
     ) -> LocalTrainer:
-        # Actors rebuild the run and make the same trainers in the same order; the
-        # position in this list names a trainer across processes.
+        # The position in this list names the trainer in requests; its recipe tells
+        # the actors how to build it.
         trainer = super().make_trainer(model, optimizer, rule)
-        self._trainers.append(trainer)
+        self._trainers.append((trainer, TrainerRecipe(rule, optimizer)))
         return trainer
 
     def add_client_step(self, step: ClientStep) -> None:
@@ -191,16 +191,17 @@ class RayRuntime(Runtime):
         inputs: Optional[RoundInputs] = None,
     ) -> list[ShareRequest]:
         """The cohort dealt into one `ShareRequest` per worker, balanced by examples."""
-        index = next((i for i, t in enumerate(self._trainers) if t is trainer), None)
+        index = next((i for i, (t, _) in enumerate(self._trainers) if t is trainer), None)
         if index is None:
             raise ValueError("runtime=ray runs only trainers made by its own make_trainer")
+        recipe = self._trainers[index][1]
         plain_inputs = to_numpy(inputs) if inputs is not None else None
         mask = cohort.mask.numpy()
         return [
             ShareRequest(
                 kind,
                 index,
-                trainer_signature(trainer),
+                recipe,
                 tuple(cohort.client_ids),
                 share,
                 int(cohort.round_num),
@@ -241,9 +242,9 @@ class RayRuntime(Runtime):
     def _ensure_pool(self) -> WorkerPool:
         if self._pool is not None:
             return self._pool
-        if self._run_config is None:
+        if self.recipe is None:
             raise RuntimeError(
-                "runtime=ray needs the run's config: call bind_run_config (fedrun.run.build does)"
+                "runtime=ray needs a worker recipe to start its actors (fedrun.run.build passes one)"
             )
         import ray
 
@@ -275,7 +276,7 @@ class RayRuntime(Runtime):
                 f"runtime=ray: {needed} CPUs needed for the workers, the Ray cluster has {available}"
             )
         threads = max(1, int(self.params.cpus_per_worker))
-        args = (self._run_config, self.params.local_node(), threads)
+        args = (self.recipe, self.params.local_runtime(), threads)
         self._pool = WorkerPool(
             ray.remote(self.worker_class),
             args,
@@ -324,6 +325,6 @@ def _slice_inputs(inputs: RoundInputs, positions: tuple[int, ...]) -> RoundInput
 
 
 @RUNTIMES.register("ray", RayParams)
-def _ray(p: RayParams) -> Runtime:
+def _ray(p: RayParams, recipe: Optional[WorkerRecipe] = None) -> Runtime:
     """Client work in Ray actors (local or an existing cluster)."""
-    return RayRuntime(p)
+    return RayRuntime(p, recipe)

@@ -1,8 +1,9 @@
-"""The Ray actor of `runtime=ray`: one worker holding its own copy of the run.
+"""The Ray actor of `runtime=ray`: one worker holding its own data and model.
 
-A `ClientWorker` rebuilds the whole run from the plain config (data source, model,
-client optimizer, the algorithm with its `LocalRule`), exactly as the driver built
-it, but with an in-process runtime (`sequential` or `vectorized`). Nothing
+A `ClientWorker` builds the run's data source and model from a `WorkerRecipe`,
+exactly as the driver built them, and each trainer a request names from its
+`TrainerRecipe` (local rule, client optimizer) with an in-process runtime
+(`sequential` or `vectorized`); it never sees the run's config. Nothing
 TensorFlow crosses process boundaries: the driver sends a `ShareRequest` (client
 ids, the round, the driver's batch mask, the round inputs as numpy) and the model
 weights as numpy; the worker loads its clients' examples by id from its own data
@@ -19,18 +20,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any, Literal, Mapping, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from fedrun.data.cohort import CohortData, build_cohort, build_eval_cohort
 from fedrun.models.functional import ModelWeights
-from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.client_steps import ClientStep, ClientStepContext, apply_client_steps
-from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
-from fedrun.runtime.variable_trainer import LearningModel
+from fedrun.runtime.recipe import TrainerRecipe, WorkerRecipe
+from fedrun.runtime.trainer import LocalTrainer, RoundInputs
 
 Nest = Any
 
@@ -47,20 +47,14 @@ def to_tensors(nest: Nest) -> Nest:
     return tf.nest.map_structure(tf.constant, nest)
 
 
-def trainer_signature(trainer: LocalTrainer) -> tuple[str, bool]:
-    """What identifies a trainer across processes: its rule's class and whether it trains."""
-    rule = type(trainer.rule)
-    return f"{rule.__module__}.{rule.__qualname__}", trainer.optimizer is not None
-
-
 @dataclasses.dataclass(frozen=True)
 class ShareRequest:
     """One actor's share of a cohort, as plain data.
 
     Attributes:
         kind: `train` (a training cohort) or `evaluate` (test-split evaluation).
-        trainer_index: Which trainer, in the order the run's build created them.
-        trainer_signature: `trainer_signature` of that trainer on the driver.
+        trainer_index: The driver's number for the trainer (workers build each once).
+        trainer: What that trainer is built from.
         cohort_ids: The whole cohort, in order.
         positions: Positions of this share's clients in the cohort.
         round_num: The round (0 for evaluation).
@@ -71,7 +65,7 @@ class ShareRequest:
 
     kind: Literal["train", "evaluate"]
     trainer_index: int
-    trainer_signature: tuple[str, bool]
+    trainer: TrainerRecipe
     cohort_ids: tuple[str, ...]
     positions: tuple[int, ...]
     round_num: int
@@ -102,30 +96,6 @@ class ScheduleMismatch(ValueError):
     """The driver's batches cannot be rebuilt from (seed, round, client id)."""
 
 
-class _RecordingRuntime(Runtime):
-    """Delegates to an in-process runtime and remembers the trainers it made, in order."""
-
-    def __init__(self, inner: Runtime) -> None:
-        self.inner = inner
-        self.vectorize = inner.vectorize
-        self.trainers: list[LocalTrainer] = []
-
-    def make_trainer(
-        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
-    ) -> LocalTrainer:
-        trainer = self.inner.make_trainer(model, optimizer, rule)
-        self.trainers.append(trainer)
-        return trainer
-
-    def train(
-        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
-    ) -> ClientOutputs:
-        return self.inner.train(trainer, weights, cohort, inputs)
-
-    def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
-        return self.inner.evaluate(trainer, weights, cohort)
-
-
 def _same_mask(rebuilt: np.ndarray, expected: np.ndarray) -> bool:
     steps = max(rebuilt.shape[1], expected.shape[1])
     pad = lambda m: np.pad(m, ((0, 0), (0, steps - m.shape[1]), (0, 0)))  # noqa: E731
@@ -136,29 +106,24 @@ class ClientWorker:
     """Trains shares of cohorts in its own process (the body of a Ray actor).
 
     Args:
-        run_config: The run's plain config.
-        local_node: The in-process runtime node to train with (`{type: vectorized}`).
+        recipe: The run's data source and model.
+        runtime: The in-process runtime to train with (`vectorized` or `sequential`).
         threads: TensorFlow intra-op threads (None leaves TensorFlow's default); set
             before TensorFlow runs anything, so the actors of one machine share its
             cores instead of each using all of them.
     """
 
     def __init__(
-        self,
-        run_config: Mapping[str, Any],
-        local_node: Mapping[str, Any],
-        threads: Optional[int] = None,
+        self, recipe: WorkerRecipe, runtime: Runtime, threads: Optional[int] = None
     ) -> None:
         if threads is not None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
-        from fedrun.run import build
-        from fedrun.runtime import RUNTIMES
-
-        self._runtime = _RecordingRuntime(RUNTIMES.build(dict(local_node), "runtime.local"))
-        built = build({**run_config, "runtime": dict(local_node)}, runtime=self._runtime)
-        self._data = built.data
-        self._preprocess = built.config.preprocess
+        self._runtime = runtime
+        self._data = recipe.build_data()
+        self._model = recipe.build_model(self._data)
+        self._preprocess = recipe.preprocess
+        self._trainers: dict[int, LocalTrainer] = {}
 
     def ready(self) -> int:
         """The worker's process id, once it is built."""
@@ -188,17 +153,13 @@ class ClientWorker:
         return ShareResult(outputs, time.perf_counter() - started)
 
     def _trainer(self, request: ShareRequest) -> LocalTrainer:
-        trainers = self._runtime.trainers
-        if (
-            request.trainer_index >= len(trainers)
-            or trainer_signature(trainers[request.trainer_index]) != request.trainer_signature
-        ):
-            built = [trainer_signature(t) for t in trainers]
-            raise RuntimeError(
-                f"the worker's rebuilt run has trainers {built}, but the driver asked for "
-                f"#{request.trainer_index} {request.trainer_signature}: driver and worker built different runs"
+        """The request's trainer, built from its recipe the first time it is named."""
+        if request.trainer_index not in self._trainers:
+            recipe = request.trainer
+            self._trainers[request.trainer_index] = self._runtime.make_trainer(
+                self._model, recipe.optimizer, recipe.rule.with_model(self._model)
             )
-        return trainers[request.trainer_index]
+        return self._trainers[request.trainer_index]
 
     def _train_cohort(self, request: ShareRequest) -> CohortData:
         ids = request.client_ids

@@ -12,11 +12,10 @@ from fedrun.runtime.client_steps import (
     apply_client_steps,
     supports_client_steps,
 )
-from fedrun.runtime.local import SequentialRuntime
+from fedrun.runtime.local import SequentialRuntime, VectorizedRuntime
 from fedrun.runtime.ray import join_shares
 from fedrun.runtime.ray_worker import ClientWorker, to_numpy
 from fedrun.runtime.trainer import RoundInputs
-from tests.runtime.conftest import compose_plain
 
 
 class PairwiseMask(ClientStep):
@@ -80,10 +79,7 @@ def test_masks_hide_each_update_and_cancel_in_the_sum(ray_driver_run):
     trainer = built.runtime.trainers[0]
     plain = to_numpy(SequentialRuntime().train(trainer, weights, cohort, inputs))
 
-    worker = ClientWorker(
-        compose_plain(["runtime=ray", "runtime.num_cpus=2"]),
-        {"type": "vectorized", "chunk_size": None},
-    )
+    worker = ClientWorker(built.runtime.recipe, VectorizedRuntime())
     requests = built.runtime.share_requests("train", trainer, cohort, inputs)
     masked = join_shares(
         [worker.run_share(r, to_numpy(weights), (PairwiseMask(),)).outputs for r in requests],

@@ -17,6 +17,7 @@ from fedrun.runtime.base import client_seeds
 from fedrun.runtime.local import SequentialRuntime
 from fedrun.runtime.ray import RayParams, RayRuntime, runtime_env
 from fedrun.runtime.ray_worker import ClientWorker, to_numpy
+from fedrun.runtime.recipe import WorkerRecipe
 from fedrun.runtime.trainer import RoundInputs
 from tests.conftest import REPO_ROOT
 from tests.runtime.conftest import compose_plain
@@ -123,16 +124,19 @@ def crash_setup(tmp_path_factory):
     """A local Ray this module owns, a run whose workers crash on demand, one cohort."""
     import ray
 
+    from fedrun.app.schema import validate
     from fedrun.run import build
 
     crash_dir = tmp_path_factory.mktemp("crash")
     env = runtime_env(ship_code=False)
     env["env_vars"] = {**env["env_vars"], CRASH_DIR_VAR: str(crash_dir)}
     ray.init(num_cpus=2, include_dashboard=False, runtime_env=env)
-    plain = compose_plain(["runtime=ray", "runtime.local=sequential"])
-    runtime = RayRuntime(RayParams(num_workers=2, local="sequential"), worker_class=CrashingWorker)
-    runtime.bind_run_config(plain)
-    built = build(plain, runtime=runtime)
+    spec = validate(compose_plain(["runtime=ray", "runtime.local=sequential"]))
+    recipe = WorkerRecipe(spec.dataset, spec.model, spec.settings.seed, spec.settings.preprocess)
+    runtime = RayRuntime(
+        RayParams(num_workers=2, local="sequential"), recipe, worker_class=CrashingWorker
+    )
+    built = build(spec, runtime=runtime)
     config = built.config
     ids = list(built.data.train.client_ids)[:4]
     cohort = build_cohort(built.data.train, ids, config.preprocess, config.seed, 1)

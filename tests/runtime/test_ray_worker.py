@@ -1,7 +1,9 @@
-"""The Ray actor's body, in-process: it rebuilds the run from the plain config and
-trains its share exactly as the sequential runtime trains those clients."""
+"""The Ray actor's body, in-process: it builds the run's data and model from the
+worker recipe, each trainer from its request's recipe, and trains its share exactly
+as the sequential runtime trains those clients."""
 
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
@@ -13,7 +15,6 @@ from fedrun.runtime.local import SequentialRuntime
 from fedrun.runtime.ray import join_shares
 from fedrun.runtime.ray_worker import ClientWorker, ScheduleMismatch, to_numpy
 from fedrun.runtime.trainer import RoundInputs
-from tests.runtime.conftest import compose_plain
 
 ROUND = 3
 
@@ -38,9 +39,7 @@ def setup(ray_driver_run):
     weights = tf.nest.map_structure(
         lambda w: tf.constant(rng.normal(size=w.shape).astype(np.float32) * 0.1), weights
     )
-    worker = ClientWorker(
-        compose_plain(["runtime=ray", "runtime.num_cpus=2"]), {"type": "sequential"}
-    )
+    worker = ClientWorker(built.runtime.recipe, SequentialRuntime())
     return built, cohort, inputs, weights, worker
 
 
@@ -94,13 +93,21 @@ def test_batches_not_rebuildable_from_seed_round_and_id_are_refused(setup):
         worker.run_share(dataclasses.replace(request, mask=mask), to_numpy(weights))
 
 
-def test_a_trainer_the_worker_did_not_build_is_refused(setup):
-    built, cohort, inputs, weights, worker = setup
-    request = built.runtime.share_requests("train", built.runtime.trainers[0], cohort, inputs)[0]
-    with pytest.raises(RuntimeError, match="driver and worker built different runs"):
-        worker.run_share(
-            dataclasses.replace(request, trainer_signature=("other.Rule", True)), to_numpy(weights)
-        )
+def test_requests_carry_picklable_trainer_recipes_and_workers_build_each_once(setup):
+    built, cohort, inputs, weights, _ = setup
+    runtime = built.runtime
+    requests = runtime.share_requests("train", runtime.trainers[0], cohort, inputs)
+    assert pickle.loads(pickle.dumps(runtime.recipe)) == runtime.recipe
+    recipe = pickle.loads(pickle.dumps(requests[0].trainer))
+    assert type(recipe.rule) is type(runtime.trainers[0].rule)
+    assert recipe.optimizer.learning_rate == runtime.trainers[0].optimizer.learning_rate
+    local = SequentialRuntime()
+    worker = ClientWorker(runtime.recipe, local)
+    for request in requests:
+        worker.run_share(request, to_numpy(weights))
+    evaluation = runtime.share_requests("evaluate", runtime.trainers[-1], cohort)[0]
+    assert evaluation.trainer.optimizer is None
+    assert len(local.trainers) == 1  # both training shares reused one trainer
 
 
 def test_dropped_share_becomes_zero_rows(setup):
