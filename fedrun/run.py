@@ -28,7 +28,6 @@ from fedrun.learning.personalization import PersonalizationEvaluator, personaliz
 from fedrun.learning.process import LearningProcess
 from fedrun.learning.schedules import RoundSchedule
 from fedrun.models.build import make_model
-from fedrun.models.functional import FunctionalModel
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.recipe import WorkerRecipe
 from fedrun.runtime.trainer import LocalRule
@@ -157,12 +156,6 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
         if data.test is None:
             raise ConfigError(
                 "personalization", "the data set has no per-client test split to evaluate on"
-            )
-        if not isinstance(model, FunctionalModel):
-            raise ConfigError(
-                "personalization",
-                "fine-tuning evaluates inside the compiled training step, which needs a Keras "
-                "(FunctionalModel) model, not a VariableModel",
             )
         count = config.personalization.clients or config.eval_clients
         personalization = PersonalizationEvaluator(

@@ -16,7 +16,8 @@ from fedrun.learning.templates import LearningAlgorithmState, LearningProcessOut
 from fedrun.models.functional import ModelWeights
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.local import VectorizedRuntime
-from fedrun.runtime.trainer import LocalRule, LocalTrainer
+from fedrun.runtime.protocol import Trainer
+from fedrun.runtime.trainer import LocalRule
 from fedrun.runtime.variable_trainer import AnyModel, learning_model
 
 
@@ -27,7 +28,7 @@ def _add(a: Any, b: Any) -> Any:
 def build_fed_eval(
     model: AnyModel,
     runtime: Optional[Runtime] = None,
-    trainer: Optional[LocalTrainer] = None,
+    trainer: Optional[Trainer] = None,
 ) -> LearningProcess:
     """Federated evaluation of a fixed model on clients' data.
 
@@ -79,7 +80,7 @@ def build_fed_eval(
 
 
 def evaluate_centralized(
-    trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData
+    trainer: Trainer, weights: ModelWeights, cohort: CohortData
 ) -> collections.OrderedDict[str, Any]:
     """Finalized metrics of `weights` on a centralized (one-client) cohort."""
     stacked = trainer.evaluate(weights, cohort)

@@ -6,9 +6,10 @@ split, then the model before and after fine-tuning is evaluated on the client's
 test split. Metrics are summed over clients, then finalized (as federated
 evaluation does), so `before` equals federated evaluation on the same clients.
 
-Fine-tuning and both evaluations run in one call of the runtime's compiled
-training function: a `LocalRule` evaluates the initial and the fine-tuned weights
-on the test batches passed as round inputs, so every runtime supports it.
+Fine-tuning is one training call of the runtime (plain local steps with the client
+optimizer); both evaluations are the runtime's own evaluation of a `Trainer`, the
+same one federated evaluation runs, so every runtime and every kind of model
+supports it.
 
 Config (top-level `personalization:`, null for none):
 
@@ -38,12 +39,11 @@ from fedrun.core.placements import AtClients
 from fedrun.data.client_data import ClientData
 from fedrun.data.cohort import CohortData, build_cohort, build_eval_cohort
 from fedrun.data.preprocess import PreprocessConfig
-from fedrun.models.functional import FunctionalModel, ModelWeights
+from fedrun.models.functional import ModelWeights
 from fedrun.optimizers import Optimizer
-from fedrun.runtime.base import Runtime, client_seeds
+from fedrun.runtime.base import Runtime, client_seeds, concat_outputs
 from fedrun.runtime.trainer import LocalRule, RoundInputs
-
-Nest = Any
+from fedrun.runtime.variable_trainer import LearningModel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,73 +64,6 @@ class PersonalizationConfig:
     max_steps: Optional[int] = bounded(5, ge=1)
     batch_size: int = bounded(20, ge=1)
     learning_rate: Optional[float] = bounded(None, gt=0)
-
-
-def _stack(nest: Nest, count: tf.Tensor) -> Nest:
-    return tf.nest.map_structure(lambda t: tf.repeat(tf.expand_dims(t, 0), count, axis=0), nest)
-
-
-class BeforeAfterEvaluation(LocalRule):
-    """Evaluates the initial and the fine-tuned weights on each client's test batches.
-
-    Round inputs: `broadcast = {"pool": test examples, "non_trainable": weights}`,
-    `per_client = {"index": [K, S, B], "mask": [K, S, B]}` (test batches).
-    Extra outputs: `{"before": metrics, "after": metrics}` (unfinalized, stacked).
-    """
-
-    def __init__(self, model: Optional[FunctionalModel]) -> None:
-        self._model = model
-
-    @property
-    def model(self) -> FunctionalModel:
-        if self._model is None:
-            raise ValueError(
-                "this BeforeAfterEvaluation was sent without its model: use with_model"
-            )
-        return self._model
-
-    def with_model(self, model: Any) -> BeforeAfterEvaluation:
-        return BeforeAfterEvaluation(model)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Sent to workers without the (Keras) model; a worker rebinds it with `with_model`.
-        return BeforeAfterEvaluation, (None,)
-
-    def _client_metrics(
-        self,
-        trainable: list[tf.Tensor],
-        non_trainable: list[tf.Tensor],
-        x: Nest,
-        y: tf.Tensor,
-        mask: tf.Tensor,
-        metrics: Nest,
-    ) -> Nest:
-        weights = ModelWeights(trainable, non_trainable)
-        predictions, _ = self.model.predict(weights, self.model.initial_state, x, training=False)
-        losses = self.model.per_example_loss(y, predictions) * mask
-        return self.model.update_metrics(metrics, y, predictions, losses, mask)
-
-    def _evaluate(self, trainable: list[tf.Tensor], inputs: RoundInputs) -> Nest:
-        index, mask = inputs.per_client["index"], inputs.per_client["mask"]
-        pool, non_trainable = inputs.broadcast["pool"], inputs.broadcast["non_trainable"]
-        metrics = _stack(self.model.initial_metrics(), tf.shape(index)[0])
-        for s in tf.range(tf.shape(index)[1]):
-            batch = tf.nest.map_structure(lambda t, s=s: tf.gather(t, index[:, s]), pool)
-            metrics = tf.vectorized_map(
-                lambda a: self._client_metrics(a[0], non_trainable, a[1], a[2], a[3], a[4]),
-                (trainable, batch["x"], batch["y"], mask[:, s], metrics),
-            )
-        return metrics
-
-    def client_outputs(
-        self,
-        initial: list[tf.Tensor],
-        final: list[tf.Tensor],
-        initial_gradient: list[tf.Tensor],
-        num_steps: tf.Tensor,
-        inputs: RoundInputs,
-    ) -> Nest:
-        return {"before": self._evaluate(initial, inputs), "after": self._evaluate(final, inputs)}
 
 
 def _truncate(cohort: CohortData, max_steps: Optional[int]) -> CohortData:
@@ -160,7 +93,7 @@ class PersonalizationEvaluator:
 
     def __init__(
         self,
-        model: FunctionalModel,
+        model: LearningModel,
         optimizer: Optimizer,
         runtime: Runtime,
         train: ClientData,
@@ -173,31 +106,43 @@ class PersonalizationEvaluator:
         self.model = model
         self.runtime = runtime
         self.client_ids = list(client_ids)
-        self.trainer = runtime.make_trainer(model, optimizer, BeforeAfterEvaluation(model))
+        self.fine_tuner = runtime.make_trainer(model, optimizer, LocalRule())
+        self.evaluator = runtime.make_trainer(model, None, LocalRule())
         fine_tune = dataclasses.replace(
             preprocess, epochs=config.epochs, batch_size=config.batch_size, shuffle_seed=seed
         )
         self.cohort = _truncate(
             build_cohort(train, self.client_ids, fine_tune, seed, 0), config.max_steps
         )
-        evaluation = build_eval_cohort(test, self.client_ids, preprocess.eval_batch_size)
-        self._test_pool = evaluation.pool
-        self._test_batches = {"index": evaluation.index, "mask": evaluation.mask}
+        self.test_cohort = build_eval_cohort(test, self.client_ids, preprocess.eval_batch_size)
         learning_rate = (
             config.learning_rate if config.learning_rate is not None else optimizer.learning_rate
         )
-        self._learning_rate = tf.constant(learning_rate, tf.float32)
-        self._seeds = client_seeds(seed, 0, self.client_ids)
+        self._inputs = RoundInputs(
+            tf.constant(learning_rate, tf.float32), (), (), client_seeds(seed, 0, self.client_ids)
+        )
 
     def __call__(self, weights: ModelWeights) -> collections.OrderedDict[str, Any]:
-        broadcast = {"pool": self._test_pool, "non_trainable": list(weights.non_trainable)}
-        inputs = RoundInputs(self._learning_rate, broadcast, self._test_batches, self._seeds)
-        outputs = self.runtime.train(self.trainer, weights, self.cohort, inputs)
+        tuned = self.runtime.train(self.fine_tuner, weights, self.cohort, self._inputs)
         count = len(self.client_ids)
-        summed = {k: intrinsics.sum(AtClients(v, count)).value for k, v in outputs.extra.items()}
+        before = self.runtime.evaluate(self.evaluator, weights, self.test_cohort)
+        # Each client's fine-tuned model is the global one minus its update.
+        after = concat_outputs(
+            [
+                self.runtime.evaluate(
+                    self.evaluator,
+                    ModelWeights(
+                        [w - u[k] for w, u in zip(weights.trainable, tuned.update)],
+                        list(weights.non_trainable),
+                    ),
+                    self.test_cohort.subset([k]),
+                )
+                for k in range(count)
+            ]
+        )
         return collections.OrderedDict(
-            before=self.model.finalize_metrics(summed["before"]),
-            after=self.model.finalize_metrics(summed["after"]),
+            before=self.model.finalize_metrics(intrinsics.sum(AtClients(before, count)).value),
+            after=self.model.finalize_metrics(intrinsics.sum(AtClients(after, count)).value),
             clients=np.int64(count),
         )
 

@@ -19,6 +19,7 @@ from fedrun.config.registry import Registry
 from fedrun.data.cohort import CohortData
 from fedrun.models.functional import ModelWeights
 from fedrun.optimizers import Optimizer
+from fedrun.runtime.protocol import Trainer
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
 from fedrun.runtime.variable_trainer import LearningModel, VariableModelFunctions, VariableTrainer
 
@@ -62,21 +63,21 @@ class Runtime(abc.ABC):
 
     def make_trainer(
         self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
-    ) -> LocalTrainer:
+    ) -> Trainer:
         """The compiled local trainer this runtime runs (a `VariableTrainer`, one
         client at a time, for a model that owns variables)."""
         if isinstance(model, VariableModelFunctions):
-            return VariableTrainer(model, optimizer, rule)  # type: ignore[return-value]
+            return VariableTrainer(model, optimizer, rule)
         return LocalTrainer(model, optimizer, rule, vectorize=self.vectorize)
 
     @abc.abstractmethod
     def train(
-        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+        self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
     ) -> ClientOutputs:
         """Trains every client of the cohort from `weights`."""
 
     @abc.abstractmethod
-    def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
+    def evaluate(self, trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         """Stacked unfinalized metrics of `weights` on every client's batches."""
 
     def take_lost_clients(self) -> frozenset[str]:

@@ -1,6 +1,6 @@
 """In-process runtimes: `sequential` and `vectorized`.
 
-Both run the same compiled `LocalTrainer`, so they give the same numbers for the
+Both run the same compiled `Trainer`, so they give the same numbers for the
 same seed. `vectorized` trains the cohort (or chunks of it) in one call; when the
 model has an op that TensorFlow cannot vectorize over clients (a convolution:
 its filter differs per client), it says so and trains one client per call, which
@@ -20,6 +20,7 @@ from fedrun.data.cohort import CohortData
 from fedrun.models.functional import ModelWeights
 from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import RUNTIMES, Runtime, concat_outputs, slice_inputs
+from fedrun.runtime.protocol import Trainer
 from fedrun.runtime.recipe import WorkerRecipe
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
 from fedrun.runtime.variable_trainer import LearningModel, VariableModelFunctions
@@ -42,7 +43,7 @@ def one_client_cohorts(cohort: CohortData) -> Iterator[CohortData]:
 
 
 def train_one_by_one(
-    trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
 ) -> ClientOutputs:
     """Trains each client in its own call; outputs stacked as a vectorized call's."""
     parts = [
@@ -52,7 +53,7 @@ def train_one_by_one(
     return concat_outputs(parts)
 
 
-def evaluate_one_by_one(trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
+def evaluate_one_by_one(trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
     """Evaluates each client in its own call; metrics stacked over clients."""
     return concat_outputs([trainer.evaluate(weights, one) for one in one_client_cohorts(cohort)])
 
@@ -72,11 +73,11 @@ class SequentialRuntime(Runtime):
 
     def __init__(self, jit_compile: Optional[bool] = None) -> None:
         self.jit_compile = jit_compile
-        self.trainers: list[LocalTrainer] = []
+        self.trainers: list[Trainer] = []
 
     def make_trainer(
         self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
-    ) -> LocalTrainer:
+    ) -> Trainer:
         if isinstance(model, VariableModelFunctions):
             trainer = super().make_trainer(model, optimizer, rule)
         else:
@@ -87,11 +88,11 @@ class SequentialRuntime(Runtime):
         return trainer
 
     def train(
-        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+        self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
     ) -> ClientOutputs:
         return train_one_by_one(trainer, weights, cohort, inputs)
 
-    def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
+    def evaluate(self, trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         return evaluate_one_by_one(trainer, weights, cohort)
 
 
@@ -122,11 +123,11 @@ class VectorizedRuntime(Runtime):
         self.chunk_size = chunk_size
         self.jit_compile = jit_compile
         self.fallback = fallback
-        self.trainers: list[LocalTrainer] = []
+        self.trainers: list[Trainer] = []
 
     def make_trainer(
         self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
-    ) -> LocalTrainer:
+    ) -> Trainer:
         if isinstance(model, VariableModelFunctions):  # owns variables: one client at a time
             trainer = super().make_trainer(model, optimizer, rule)
             self.trainers.append(trainer)
@@ -155,7 +156,7 @@ class VectorizedRuntime(Runtime):
         return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
 
     def train(
-        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+        self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
     ) -> ClientOutputs:
         if not trainer.vectorize:
             return train_one_by_one(trainer, weights, cohort, inputs)
@@ -166,7 +167,7 @@ class VectorizedRuntime(Runtime):
             [trainer.train(weights, cohort.subset(c), slice_inputs(inputs, c)) for c in chunks]
         )
 
-    def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
+    def evaluate(self, trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         if not trainer.vectorize:
             return evaluate_one_by_one(trainer, weights, cohort)
         chunks = self._chunks(cohort.num_clients)

@@ -5,7 +5,7 @@ clients' updates and applies the server optimizer, so placements stay as they ar
 in-process. Only local training (and federated evaluation) leaves the driver:
 `num_workers` actors (`fedrun.runtime.ray_worker.ClientWorker`) each build the run's
 data source and model from a `WorkerRecipe` and each trainer from the
-`TrainerRecipe` its requests carry (a compiled `LocalTrainer`: the vectorized
+`TrainerRecipe` its requests carry (a compiled `Trainer`: the vectorized
 runtime over its share, or sequential), and load their clients' data by id from
 their own data source. Weights go out and updates come back as numpy arrays. Per-client
 seeds and batch schedules derive from (seed, round, client id), so a run gives the
@@ -40,10 +40,11 @@ from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import RUNTIMES, Runtime
 from fedrun.runtime.client_steps import ClientStep
 from fedrun.runtime.local import SequentialRuntime, VectorizedRuntime
+from fedrun.runtime.protocol import Trainer
 from fedrun.runtime.ray_pool import WorkerPool, balanced_shares
 from fedrun.runtime.ray_worker import ClientWorker, ShareRequest, to_numpy, to_tensors
 from fedrun.runtime.recipe import TrainerRecipe, WorkerRecipe
-from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
+from fedrun.runtime.trainer import ClientOutputs, LocalRule, RoundInputs
 from fedrun.runtime.variable_trainer import LearningModel
 
 Nest = Any
@@ -141,14 +142,14 @@ class RayRuntime(Runtime):
         self.dropped_clients = 0
         self._lost_clients: set[str] = set()
         self.last_worker_seconds = 0.0
-        self._trainers: list[tuple[LocalTrainer, TrainerRecipe]] = []
+        self._trainers: list[tuple[Trainer, TrainerRecipe]] = []
         self._steps: list[ClientStep] = []
         self._pool: Optional[WorkerPool] = None
         self._owns_connection = False
         self._restarts = 0
 
     @property
-    def trainers(self) -> tuple[LocalTrainer, ...]:
+    def trainers(self) -> tuple[Trainer, ...]:
         """The trainers made so far, in the order the run's build made them."""
         return tuple(trainer for trainer, _ in self._trainers)
 
@@ -159,7 +160,7 @@ class RayRuntime(Runtime):
 
     def make_trainer(
         self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
-    ) -> LocalTrainer:
+    ) -> Trainer:
         # The position in this list names the trainer in requests; its recipe tells
         # the actors how to build it.
         trainer = super().make_trainer(model, optimizer, rule)
@@ -172,13 +173,13 @@ class RayRuntime(Runtime):
 
     # ------------------------------------------------------------------ execution
     def train(
-        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+        self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
     ) -> ClientOutputs:
         return self._gather(
             self.share_requests("train", trainer, cohort, inputs), weights, cohort.round_num
         )
 
-    def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
+    def evaluate(self, trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         return self._gather(
             self.share_requests("evaluate", trainer, cohort), weights, cohort.round_num
         )
@@ -186,7 +187,7 @@ class RayRuntime(Runtime):
     def share_requests(
         self,
         kind: Literal["train", "evaluate"],
-        trainer: LocalTrainer,
+        trainer: Trainer,
         cohort: CohortData,
         inputs: Optional[RoundInputs] = None,
     ) -> list[ShareRequest]:

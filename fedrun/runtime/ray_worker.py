@@ -29,8 +29,9 @@ from fedrun.data.cohort import CohortData, build_cohort, build_eval_cohort
 from fedrun.models.functional import ModelWeights
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.client_steps import ClientStep, ClientStepContext, apply_client_steps
+from fedrun.runtime.protocol import Trainer
 from fedrun.runtime.recipe import TrainerRecipe, WorkerRecipe
-from fedrun.runtime.trainer import LocalTrainer, RoundInputs
+from fedrun.runtime.trainer import RoundInputs
 
 Nest = Any
 
@@ -123,7 +124,7 @@ class ClientWorker:
         self._data = recipe.build_data()
         self._model = recipe.build_model(self._data)
         self._preprocess = recipe.preprocess
-        self._trainers: dict[int, LocalTrainer] = {}
+        self._trainers: dict[int, Trainer] = {}
 
     def ready(self) -> int:
         """The worker's process id, once it is built."""
@@ -152,12 +153,12 @@ class ClientWorker:
             outputs = apply_client_steps(steps, to_numpy(trained), context)
         return ShareResult(outputs, time.perf_counter() - started)
 
-    def _trainer(self, request: ShareRequest) -> LocalTrainer:
+    def _trainer(self, request: ShareRequest) -> Trainer:
         """The request's trainer, built from its recipe the first time it is named."""
         if request.trainer_index not in self._trainers:
             recipe = request.trainer
             self._trainers[request.trainer_index] = self._runtime.make_trainer(
-                self._model, recipe.optimizer, recipe.rule.with_model(self._model)
+                self._model, recipe.optimizer, recipe.rule
             )
         return self._trainers[request.trainer_index]
 

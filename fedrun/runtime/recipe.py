@@ -55,8 +55,7 @@ class TrainerRecipe:
     """One trainer of the run.
 
     Attributes:
-        rule: The algorithm's local rule (rebound to the worker's model, see
-            `LocalRule.with_model`).
+        rule: The algorithm's local rule (rules hold no model, so they pickle).
         optimizer: The client optimizer; None for a trainer that only evaluates.
     """
 

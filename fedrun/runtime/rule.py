@@ -50,11 +50,6 @@ class LocalRule:
     gradient_at_initial: bool = False
     local_steps: bool = True
 
-    def with_model(self, model: Any) -> LocalRule:
-        """This rule for another copy of the model (a worker's); rules that hold no
-        model are the same for every copy."""
-        return self
-
     def adjust_gradients(
         self,
         gradients: list[tf.Tensor],

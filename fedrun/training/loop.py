@@ -19,7 +19,7 @@ from fedrun.data.preprocess import PreprocessConfig
 from fedrun.learning.evaluation import evaluate_centralized
 from fedrun.learning.faults import RoundFailedError, build_cohort_dropping_failures
 from fedrun.learning.process import LearningProcess
-from fedrun.runtime.trainer import LocalTrainer
+from fedrun.runtime.protocol import Trainer
 from fedrun.training.callbacks import Callback, Record
 from fedrun.training.checkpoint import CheckpointError
 from fedrun.training.checkpointer import Checkpointer
@@ -71,7 +71,7 @@ class Evaluator:
 
     def __init__(
         self,
-        trainer: LocalTrainer,
+        trainer: Trainer,
         data: FederatedData,
         eval_client_ids: Sequence[str],
         batch_size: int,
