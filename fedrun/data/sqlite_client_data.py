@@ -89,6 +89,9 @@ class SQLiteClientData(ClientData):
             one client (raising `DataError` naming the file and client).
         element_spec: Spec of one converted example.
         how_to_get: How to obtain the file, for the missing-file message.
+        rows_are_examples: Each row converts to one example (EMNIST), so client
+            sizes come from `client_metadata`; False (Shakespeare's snippets become
+            several windows) counts by converting the client.
     """
 
     def __init__(
@@ -98,14 +101,16 @@ class SQLiteClientData(ClientData):
         convert: SqlConvertFn,
         element_spec: dict[str, tf.TensorSpec],
         how_to_get: str = "",
+        rows_are_examples: bool = True,
     ) -> None:
         self.path = path
         self._split = split_name
         self._db = connect(path, how_to_get)
         self._convert = convert
         self._spec = element_spec
-        self._sizes = self._read_sizes()
-        self._ids = sorted(self._sizes)
+        self._rows = self._read_sizes()
+        self._ids = sorted(self._rows)
+        self._sizes: dict[str, int] = dict(self._rows) if rows_are_examples else {}
         if not self._ids:
             raise DataError(path, f"no clients in split {split_name!r}")
         # The first client stands for the file's layout, as for HDF5 files.
@@ -135,7 +140,7 @@ class SQLiteClientData(ClientData):
         return dict(self._spec)
 
     def arrays_for(self, client_id: str) -> Arrays:
-        if client_id not in self._sizes:
+        if client_id not in self._rows:
             raise DataError(self.path, "no such client in the database", client_id)
         where, args = self._where()
         where = (where + " AND" if where else " WHERE") + " client_id = ?"
@@ -152,5 +157,5 @@ class SQLiteClientData(ClientData):
 
     def num_examples(self, client_id: str) -> int:
         if client_id not in self._sizes:
-            raise DataError(self.path, "no such client in the database", client_id)
+            self.arrays_for(client_id)
         return self._sizes[client_id]

@@ -211,8 +211,8 @@ def build(p: ShakespeareParams, context: DataContext, config_path: str = "datase
         database = os.path.join(directory, p.sqlite_file)
         spec = element_spec(p.sequence_length)
         convert = _sql_snippet_converter(database, p.sequence_length)
-        train = SQLiteClientData(database, "train", convert, spec, HDF5_HOW_TO_GET)
-        return FederatedData("shakespeare", train, SQLiteClientData(database, "test", convert, spec, HDF5_HOW_TO_GET), None, chars.VOCAB_SIZE)
+        train, test = (SQLiteClientData(database, split, convert, spec, HDF5_HOW_TO_GET, rows_are_examples=False) for split in ("train", "test"))
+        return FederatedData("shakespeare", train, test, None, chars.VOCAB_SIZE)
     if p.format == "tff_hdf5":
         files = [p.train_file, *([p.test_file] if p.test_file else [])]
         directory = locate("shakespeare", "hdf5", p.path, files, p.download, [keras_datasets_dir()])
