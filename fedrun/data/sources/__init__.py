@@ -6,3 +6,4 @@ from fedrun.data.sources import fashion_mnist  # noqa: F401
 from fedrun.data.sources import mnist  # noqa: F401
 from fedrun.data.sources import shakespeare  # noqa: F401
 from fedrun.data.sources import synthetic  # noqa: F401
+from fedrun.data.sources import huggingface  # noqa: F401
