@@ -199,9 +199,13 @@ def _num_classes(dataset: Any, p: HuggingFaceParams, labels: np.ndarray) -> int:
     return int(getattr(feature, "num_classes", None) or int(labels.max()) + 1)
 
 
-def _column(dataset: Any, name: str, source: str) -> np.ndarray:
+def _check_column(dataset: Any, name: str, source: str) -> None:
     if name not in dataset.column_names:
         raise DataError(source, f"no column {name!r}; the set has {dataset.column_names}")
+
+
+def _column(dataset: Any, name: str, source: str) -> np.ndarray:
+    _check_column(dataset, name, source)
     return dataset.data.column(name).to_numpy(zero_copy_only=False)
 
 
@@ -228,7 +232,7 @@ def build(p: HuggingFaceParams, context: DataContext, config_path: str = "datase
     name = p.name or os.path.basename(os.path.normpath(p.path or "huggingface"))
     source = p.path or p.name or "huggingface"
     dataset = load_split(p, p.split, config_path)
-    _column(dataset, p.feature, source)
+    _check_column(dataset, p.feature, source)
     labels = _column(dataset, p.label, source)
     if p.decode != "next_chars" and not np.issubdtype(labels.dtype, np.integer):
         raise DataError(source, f"label column {p.label!r} has dtype {labels.dtype}, expected integer classes")
