@@ -19,9 +19,11 @@ WRITERS = {"w_a": 6, "w_b": 4, "w_c": 5}
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path):
+    """Offline (conftest sets it before `datasets` is imported), with the Arrow cache of
+    loaded parquet files in the test's directory (`datasets` read HF_HOME at import)."""
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_cache")
 
 
 def images_set():
