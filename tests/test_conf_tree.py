@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from fedrun.cli import CONF_DIR
 from fedrun.run import build
+from tests.data.sources.test_cifar100 import write_cifar_hdf5
 from tests.data.sources.test_emnist import write_emnist
 from tests.data.sources.test_mnist import write_set
 
@@ -39,7 +40,9 @@ def data_files(tmp_path_factory):
         write_emnist(emnist / f"{prefix}_train.h5", writers, num_classes=10)
         write_emnist(emnist / f"{prefix}_test.h5", {w: 2 for w in writers}, num_classes=10)
     idx = write_set(root / "idx", train=120, test=40)
-    return {"emnist": emnist, "idx": idx, "hf": write_hf_sets(root / "hf")}
+    cifar100 = root / "cifar100"
+    cifar100.mkdir()
+    return {"emnist": emnist, "idx": idx, "hf": write_hf_sets(root / "hf"), "cifar100": write_cifar_hdf5(cifar100)}
 
 
 def write_hf_sets(root):
@@ -78,6 +81,8 @@ def overrides_for(group, option, files):
             extra.append("model=logreg_synthetic")
         elif option == "shakespeare":
             extra.append("model=char_rnn")
+        elif option == "cifar100":
+            extra += [f"dataset.path={files['cifar100']}", "clients_per_round=2", "eval_clients=2"]
         elif option == "huggingface" or option.startswith("hf_"):
             if files["hf"] is None:
                 pytest.skip("the huggingface extra (datasets) is not installed")

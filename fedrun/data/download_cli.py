@@ -21,7 +21,7 @@ from fedrun.data.tff_downloads import CATALOG, download, tff_dir
 
 EXIT_FAILED = 1
 FORMAT_OPTION = {"hdf5": "tff_hdf5", "sqlite": "tff_sqlite"}
-TRAINABLE = ("emnist", "emnist_digits", "shakespeare")
+TRAINABLE = ("emnist", "emnist_digits", "shakespeare", "cifar100")
 
 
 def parser() -> argparse.ArgumentParser:

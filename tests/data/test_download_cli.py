@@ -28,6 +28,7 @@ def test_run_commands_for_the_downloaded_formats():
     assert download_cli.run_command("emnist_digits", "hdf5", None) == "fedrun dataset=emnist_digits"
     assert download_cli.run_command("emnist", "sqlite", "/d/tff") == "fedrun dataset=emnist dataset.format=tff_sqlite dataset.path=/d/tff"
     assert download_cli.run_command("shakespeare", "hdf5", None) == "fedrun dataset=shakespeare dataset.format=tff_hdf5"
+    assert download_cli.run_command("cifar100", "hdf5", None) == "fedrun dataset=cifar100"
     assert download_cli.run_command("stackoverflow", "hdf5", None) is None
 
 

@@ -7,3 +7,4 @@ from fedrun.data.sources import mnist  # noqa: F401
 from fedrun.data.sources import shakespeare  # noqa: F401
 from fedrun.data.sources import synthetic  # noqa: F401
 from fedrun.data.sources import huggingface  # noqa: F401
+from fedrun.data.sources import cifar100  # noqa: F401
