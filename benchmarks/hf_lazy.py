@@ -28,9 +28,17 @@ def write_set(path: str, writers: int = 3500, per_writer: int = 20) -> None:
     n = writers * per_writer
     images = np.random.default_rng(0).integers(0, 256, (n, 28, 28), dtype=np.uint8)
     features = datasets.Features(
-        {"image": datasets.Image(), "writer_id": datasets.Value("string"), "character": datasets.ClassLabel(num_classes=62)}
+        {
+            "image": datasets.Image(),
+            "writer_id": datasets.Value("string"),
+            "character": datasets.ClassLabel(num_classes=62),
+        }
     )
-    columns = {"image": list(images), "writer_id": [f"f{k % writers:04d}" for k in range(n)], "character": (np.arange(n) % 62).tolist()}
+    columns = {
+        "image": list(images),
+        "writer_id": [f"f{k % writers:04d}" for k in range(n)],
+        "character": (np.arange(n) % 62).tolist(),
+    }
     datasets.Dataset.from_dict(columns, features=features).save_to_disk(path)
 
 
@@ -44,15 +52,30 @@ def main() -> None:
         import subprocess
         import sys
 
-        subprocess.run([sys.executable, "-c", f"from benchmarks.hf_lazy import write_set; write_set({args.dir!r})"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"from benchmarks.hf_lazy import write_set; write_set({args.dir!r})",
+            ],
+            check=True,
+        )
     import fedrun.data.sources  # noqa: F401
     from fedrun.data.preprocess import PreprocessConfig
     from fedrun.data.registry import DATASETS, DataContext
 
     before = _peak_mb()
     start = time.perf_counter()
-    node = {"type": "huggingface", "path": args.dir, "partition_by": "writer_id", "label": "character", "client_test_fraction": 0}
-    data = DATASETS.build(node, "dataset", context=DataContext(0, PreprocessConfig()), config_path="dataset")
+    node = {
+        "type": "huggingface",
+        "path": args.dir,
+        "partition_by": "writer_id",
+        "label": "character",
+        "client_test_fraction": 0,
+    }
+    data = DATASETS.build(
+        node, "dataset", context=DataContext(0, PreprocessConfig()), config_path="dataset"
+    )
     build_s = time.perf_counter() - start
     added = _peak_mb() - before
     ids = list(data.train.client_ids)
@@ -61,8 +84,18 @@ def main() -> None:
         data.train.arrays_for(cid)
     read_ms = (time.perf_counter() - start) * 10
     examples = sum(data.train.num_examples(c) for c in ids)
-    print(json.dumps({"clients": len(ids), "examples": examples, "build_s": round(build_s, 2), "build_peak_rss_added_mb": round(added),
-                      "read_one_client_ms": round(read_ms, 1), "all_pixels_float32_mb": round(examples * 784 * 4 / 2**20)}))
+    print(
+        json.dumps(
+            {
+                "clients": len(ids),
+                "examples": examples,
+                "build_s": round(build_s, 2),
+                "build_peak_rss_added_mb": round(added),
+                "read_one_client_ms": round(read_ms, 1),
+                "all_pixels_float32_mb": round(examples * 784 * 4 / 2**20),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,12 @@ def data_files(tmp_path_factory):
     idx = write_set(root / "idx", train=120, test=40)
     cifar100 = root / "cifar100"
     cifar100.mkdir()
-    return {"emnist": emnist, "idx": idx, "hf": write_hf_sets(root / "hf"), "cifar100": write_cifar_hdf5(cifar100)}
+    return {
+        "emnist": emnist,
+        "idx": idx,
+        "hf": write_hf_sets(root / "hf"),
+        "cifar100": write_cifar_hdf5(cifar100),
+    }
 
 
 def write_hf_sets(root):
@@ -56,15 +61,37 @@ def write_hf_sets(root):
     n = 60
     writers = [f"w{k % 6}" for k in range(n)]
     gray = [rng.integers(0, 256, (28, 28), dtype=np.uint8) for _ in range(n)]
-    datasets.Dataset.from_dict({"image": gray, "writer_id": writers, "character": [k % 10 for k in range(n)]},
-                               features=datasets.Features({"image": datasets.Image(), "writer_id": datasets.Value("string"),
-                                                           "character": datasets.ClassLabel(num_classes=62)})).save_to_disk(str(root / "femnist"))
+    datasets.Dataset.from_dict(
+        {"image": gray, "writer_id": writers, "character": [k % 10 for k in range(n)]},
+        features=datasets.Features(
+            {
+                "image": datasets.Image(),
+                "writer_id": datasets.Value("string"),
+                "character": datasets.ClassLabel(num_classes=62),
+            }
+        ),
+    ).save_to_disk(str(root / "femnist"))
     text = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings"
-    datasets.Dataset.from_dict({"character_id": writers, "x": [text[k % 10 : k % 10 + 80] for k in range(n)],
-                                "y": [text[k % 10 + 80] for k in range(n)]}).save_to_disk(str(root / "shakespeare"))
-    color = datasets.Features({"img": datasets.Image(), "label": datasets.ClassLabel(num_classes=10)})
-    splits = {s: datasets.Dataset.from_dict({"img": [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(m)],
-                                             "label": [k % 10 for k in range(m)]}, features=color) for s, m in (("train", n * 4), ("test", 20))}
+    datasets.Dataset.from_dict(
+        {
+            "character_id": writers,
+            "x": [text[k % 10 : k % 10 + 80] for k in range(n)],
+            "y": [text[k % 10 + 80] for k in range(n)],
+        }
+    ).save_to_disk(str(root / "shakespeare"))
+    color = datasets.Features(
+        {"img": datasets.Image(), "label": datasets.ClassLabel(num_classes=10)}
+    )
+    splits = {
+        s: datasets.Dataset.from_dict(
+            {
+                "img": [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(m)],
+                "label": [k % 10 for k in range(m)],
+            },
+            features=color,
+        )
+        for s, m in (("train", n * 4), ("test", 20))
+    }
     datasets.DatasetDict(splits).save_to_disk(str(root / "cifar10"))
     return root
 
@@ -93,8 +120,11 @@ def overrides_for(group, option, files):
                 pytest.skip("the huggingface extra (datasets) is not installed")
             kind = {"huggingface": "femnist"}.get(option, option[3:])
             extra += ["dataset.name=null", f"dataset.path={files['hf'] / kind}"]
-            extra += {"huggingface": ["dataset.label=character", "dataset.num_clients=6"], "hf_shakespeare": ["model=char_rnn"],
-                      "hf_cifar10": ["dataset.num_clients=6", "dataset.partition.min_size=5"]}.get(option, [])
+            extra += {
+                "huggingface": ["dataset.label=character", "dataset.num_clients=6"],
+                "hf_shakespeare": ["model=char_rnn"],
+                "hf_cifar10": ["dataset.num_clients=6", "dataset.partition.min_size=5"],
+            }.get(option, [])
     if group == "model" and option == "char_rnn":
         extra.append("dataset=shakespeare")
     if group == "algorithm" and option == "fedsgd":

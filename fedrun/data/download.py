@@ -138,7 +138,9 @@ def _total(response: http.client.HTTPResponse, offset: int, resumed: bool) -> Op
     return int(length) + (offset if resumed else 0)
 
 
-def _transfer(url: str, partial: str, timeout: float, progress: bool, expected: Optional[int]) -> None:
+def _transfer(
+    url: str, partial: str, timeout: float, progress: bool, expected: Optional[int]
+) -> None:
     """One attempt: appends the rest of `url` to `partial` (raises OSError-family on a break)."""
     offset = os.path.getsize(partial) if os.path.exists(partial) else 0
     if expected is not None and offset >= expected:
@@ -184,7 +186,11 @@ def _verify(remote: Remote, url: str, partial: str, final: str) -> None:
         return
     if actual != expected.lower():
         os.remove(partial)
-        raise DownloadError(url, final, f"SHA-256 mismatch: expected {expected}, got {actual}; the partial file was deleted")
+        raise DownloadError(
+            url,
+            final,
+            f"SHA-256 mismatch: expected {expected}, got {actual}; the partial file was deleted",
+        )
 
 
 def fetch(
@@ -232,7 +238,9 @@ def fetch(
             if attempt == retries:
                 reason = getattr(err, "reason", err)
                 raise DownloadError(
-                    url, final, f"network failure after {retries + 1} attempts: {reason}; run the same command to resume"
+                    url,
+                    final,
+                    f"network failure after {retries + 1} attempts: {reason}; run the same command to resume",
                 ) from None
             time.sleep(min(2.0**attempt, 10.0) * 0.1)
     _verify(remote, url, partial, final)

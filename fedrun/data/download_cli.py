@@ -25,11 +25,27 @@ TRAINABLE = ("emnist", "emnist_digits", "shakespeare", "cifar100")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fedrun-data download", description="Download one of TFF's federated data sets into fedrun's cache.")
+    p = argparse.ArgumentParser(
+        prog="fedrun-data download",
+        description="Download one of TFF's federated data sets into fedrun's cache.",
+    )
     p.add_argument("name", choices=sorted(CATALOG), help="the data set (as in dataset=NAME)")
-    p.add_argument("--format", choices=sorted(FORMAT_OPTION), default="hdf5", help="hdf5 (checksums pinned, default) or sqlite (TFF 0.87's files)")
-    p.add_argument("--cache-dir", default=None, help="cache root (default $FEDRUN_CACHE_DIR, else ~/.cache/fedrun)")
-    p.add_argument("--base-url", default=None, help=f"a mirror serving the same file names (default ${MIRROR_ENV})")
+    p.add_argument(
+        "--format",
+        choices=sorted(FORMAT_OPTION),
+        default="hdf5",
+        help="hdf5 (checksums pinned, default) or sqlite (TFF 0.87's files)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="cache root (default $FEDRUN_CACHE_DIR, else ~/.cache/fedrun)",
+    )
+    p.add_argument(
+        "--base-url",
+        default=None,
+        help=f"a mirror serving the same file names (default ${MIRROR_ENV})",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -46,7 +62,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for file in files:
         print(file)
     command = run_command(args.name, args.format, directory if args.cache_dir is not None else None)
-    print(f"Train on it with: {command}" if command else f"(fedrun has no training source for {args.name} yet)")
+    print(
+        f"Train on it with: {command}"
+        if command
+        else f"(fedrun has no training source for {args.name} yet)"
+    )
     return 0
 
 
@@ -55,7 +75,9 @@ def run_command(name: str, fmt: str, path: Optional[str]) -> Optional[str]:
     if name not in TRAINABLE:
         return None
     parts = [f"fedrun dataset={name}"]
-    if fmt == "sqlite" or name == "shakespeare":  # shakespeare's default format is the installed plays
+    if (
+        fmt == "sqlite" or name == "shakespeare"
+    ):  # shakespeare's default format is the installed plays
         parts.append(f"dataset.format={FORMAT_OPTION[fmt]}")
     if path is not None:
         parts.append(f"dataset.path={path}")

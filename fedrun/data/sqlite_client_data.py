@@ -25,7 +25,10 @@ from fedrun.data.errors import DataError
 
 Features = dict[str, np.ndarray]
 SqlConvertFn = Callable[[Features, str], Arrays]
-REQUIRED_COLUMNS = {"examples": {"split_name", "client_id", "serialized_example_proto"}, "client_metadata": {"client_id"}}
+REQUIRED_COLUMNS = {
+    "examples": {"split_name", "client_id", "serialized_example_proto"},
+    "client_metadata": {"client_id"},
+}
 
 
 def parse_examples(protos: Sequence[bytes], source: str, client_id: str) -> Features:
@@ -40,13 +43,17 @@ def parse_examples(protos: Sequence[bytes], source: str, client_id: str) -> Feat
         try:
             example = tf.train.Example.FromString(proto)
         except Exception as err:  # protobuf's DecodeError has no stable import path
-            raise DataError(source, f"a row is not a serialized tf.train.Example: {err}", client_id) from None
+            raise DataError(
+                source, f"a row is not a serialized tf.train.Example: {err}", client_id
+            ) from None
         for key, feature in example.features.feature.items():
             kind = feature.WhichOneof("kind")
             if kinds.setdefault(key, kind) != kind:
                 raise DataError(source, f"feature {key!r} changes type between examples", client_id)
             values = getattr(feature, kind).value
-            columns.setdefault(key, []).append(values[0] if kind == "bytes_list" else np.asarray(values))
+            columns.setdefault(key, []).append(
+                values[0] if kind == "bytes_list" else np.asarray(values)
+            )
     features: Features = {}
     for key, values in columns.items():
         if len(values) != len(protos):
@@ -55,7 +62,9 @@ def parse_examples(protos: Sequence[bytes], source: str, client_id: str) -> Feat
             features[key] = np.array(values, dtype=object)
             continue
         if len({len(v) for v in values}) > 1:
-            raise DataError(source, f"feature {key!r} has different lengths between examples", client_id)
+            raise DataError(
+                source, f"feature {key!r} has different lengths between examples", client_id
+            )
         dtype = np.float32 if kinds[key] == "float_list" else np.int64
         features[key] = np.stack(values).astype(dtype, copy=False)
     return features
@@ -124,9 +133,14 @@ class SQLiteClientData(ClientData):
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(client_metadata)")}
         try:
             if "num_examples" in columns:
-                rows = self._db.execute(f"SELECT client_id, SUM(num_examples) FROM client_metadata{where} GROUP BY client_id", args)
+                rows = self._db.execute(
+                    f"SELECT client_id, SUM(num_examples) FROM client_metadata{where} GROUP BY client_id",
+                    args,
+                )
             else:
-                rows = self._db.execute(f"SELECT client_id, COUNT(*) FROM examples{where} GROUP BY client_id", args)
+                rows = self._db.execute(
+                    f"SELECT client_id, COUNT(*) FROM examples{where} GROUP BY client_id", args
+                )
             return {str(cid): int(n) for cid, n in rows}
         except sqlite3.DatabaseError as err:
             raise DataError(self.path, f"cannot list clients: {err}") from None
@@ -145,10 +159,15 @@ class SQLiteClientData(ClientData):
         where, args = self._where()
         where = (where + " AND" if where else " WHERE") + " client_id = ?"
         try:
-            rows = self._db.execute(f"SELECT serialized_example_proto FROM examples{where} ORDER BY rowid", (*args, client_id))
+            rows = self._db.execute(
+                f"SELECT serialized_example_proto FROM examples{where} ORDER BY rowid",
+                (*args, client_id),
+            )
             protos = [bytes(row[0]) for row in rows]
         except sqlite3.DatabaseError as err:
-            raise DataError(self.path, f"cannot read the client's examples: {err}", client_id) from None
+            raise DataError(
+                self.path, f"cannot read the client's examples: {err}", client_id
+            ) from None
         if not protos:
             raise DataError(self.path, "the client holds no examples", client_id)
         arrays = self._convert(parse_examples(protos, self.path, client_id), client_id)

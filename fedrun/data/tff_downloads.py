@@ -30,7 +30,9 @@ from fedrun.data.download import DownloadError, Remote, fetch
 from fedrun.data.errors import DataError
 
 BASE_URL = "https://storage.googleapis.com/tff-datasets-public/"
-OLD_TFF = "TFF's simulation/datasets/*.py before its SQLite release (tf.keras.utils.get_file file_hash)"
+OLD_TFF = (
+    "TFF's simulation/datasets/*.py before its SQLite release (tf.keras.utils.get_file file_hash)"
+)
 Format = Literal["hdf5", "sqlite"]
 
 
@@ -49,13 +51,23 @@ class Artifact:
     note: str = ""
 
 
-def _hdf5(archive: str, sha256: str, stem: str, splits: tuple[str, ...], note: str = "") -> Artifact:
+def _hdf5(
+    archive: str, sha256: str, stem: str, splits: tuple[str, ...], note: str = ""
+) -> Artifact:
     remote = Remote(BASE_URL + archive, sha256=sha256, checksum_source=OLD_TFF)
     return Artifact(remote, tuple(f"{stem}_{s}.h5" for s in splits), note)
 
 
-def _sqlite(name: str, sha256: Optional[str] = None, size: Optional[int] = None, source: str = "", note: str = "") -> Artifact:
-    remote = Remote(BASE_URL + f"{name}.sqlite.lzma", sha256=sha256, size=size, checksum_source=source)
+def _sqlite(
+    name: str,
+    sha256: Optional[str] = None,
+    size: Optional[int] = None,
+    source: str = "",
+    note: str = "",
+) -> Artifact:
+    remote = Remote(
+        BASE_URL + f"{name}.sqlite.lzma", sha256=sha256, size=size, checksum_source=source
+    )
     return Artifact(remote, (f"{name}.sqlite",), note)
 
 
@@ -63,10 +75,17 @@ _STACKOVERFLOW_NOTE = (
     "Stack Overflow is large (342,477 train users, 135,818,730 train examples; tens of GB once unpacked): "
     "make sure the cache directory has room"
 )
-_EMNIST_SQLITE = _sqlite("emnist_all", note="one database holds both EMNIST sets (digits_only_* and all_* splits)")
+_EMNIST_SQLITE = _sqlite(
+    "emnist_all", note="one database holds both EMNIST sets (digits_only_* and all_* splits)"
+)
 CATALOG: dict[str, dict[str, Artifact]] = {
     "emnist": {
-        "hdf5": _hdf5("fed_emnist.tar.bz2", "fe1ed5a502cea3a952eb105920bff8cffb32836b5173cb18a57a32c3606f3ea0", "fed_emnist", ("train", "test")),
+        "hdf5": _hdf5(
+            "fed_emnist.tar.bz2",
+            "fe1ed5a502cea3a952eb105920bff8cffb32836b5173cb18a57a32c3606f3ea0",
+            "fed_emnist",
+            ("train", "test"),
+        ),
         "sqlite": _EMNIST_SQLITE,
     },
     "emnist_digits": {
@@ -79,7 +98,12 @@ CATALOG: dict[str, dict[str, Artifact]] = {
         "sqlite": _EMNIST_SQLITE,
     },
     "shakespeare": {
-        "hdf5": _hdf5("shakespeare.tar.bz2", "0285be9906cb5f268092eee4edeeacfc2af4574f2941f7cc2f08a321d7f5c707", "shakespeare", ("train", "test")),
+        "hdf5": _hdf5(
+            "shakespeare.tar.bz2",
+            "0285be9906cb5f268092eee4edeeacfc2af4574f2941f7cc2f08a321d7f5c707",
+            "shakespeare",
+            ("train", "test"),
+        ),
         "sqlite": _sqlite("shakespeare"),
     },
     "stackoverflow": {
@@ -93,9 +117,17 @@ CATALOG: dict[str, dict[str, Artifact]] = {
         "sqlite": _sqlite("stackoverflow", note=_STACKOVERFLOW_NOTE),
     },
     "cifar100": {
-        "hdf5": _hdf5("fed_cifar100.tar.bz2", "e8575e22c038ecef1ce6c7d492d7abee7da13b1e1ba9b70a7fc18531ba7590de", "fed_cifar100", ("train", "test")),
+        "hdf5": _hdf5(
+            "fed_cifar100.tar.bz2",
+            "e8575e22c038ecef1ce6c7d492d7abee7da13b1e1ba9b70a7fc18531ba7590de",
+            "fed_cifar100",
+            ("train", "test"),
+        ),
         "sqlite": _sqlite(
-            "cifar100", "23d3916c9caa33395737ee560cc7cb77bbd05fc7b73647ee7be3a7e764172939", 153019920, "FedJAX's fedjax/datasets/cifar100.py"
+            "cifar100",
+            "23d3916c9caa33395737ee560cc7cb77bbd05fc7b73647ee7be3a7e764172939",
+            153019920,
+            "FedJAX's fedjax/datasets/cifar100.py",
         ),
     },
 }
@@ -137,7 +169,11 @@ def _decompress(compressed: str, output: str) -> None:
 
 
 def download(
-    name: str, fmt: Format = "hdf5", directory: Optional[str] = None, base_url: Optional[str] = None, progress: bool = True
+    name: str,
+    fmt: Format = "hdf5",
+    directory: Optional[str] = None,
+    base_url: Optional[str] = None,
+    progress: bool = True,
 ) -> list[str]:
     """Downloads, verifies and unpacks one of TFF's sets; returns its files.
 
@@ -159,7 +195,9 @@ def download(
         return outputs
     if artifact.note and progress:
         print(f"fedrun: {artifact.note}", file=sys.stderr)
-    downloaded = fetch(artifact.remote, os.path.join(directory, "downloads"), base_url, progress=progress)
+    downloaded = fetch(
+        artifact.remote, os.path.join(directory, "downloads"), base_url, progress=progress
+    )
     if downloaded.endswith(".lzma"):
         _decompress(downloaded, outputs[0])
     else:
@@ -169,7 +207,14 @@ def download(
     return outputs
 
 
-def locate(name: str, fmt: Format, path: Optional[str], files: list[str], fetch_missing: bool, search: list[str]) -> str:
+def locate(
+    name: str,
+    fmt: Format,
+    path: Optional[str],
+    files: list[str],
+    fetch_missing: bool,
+    search: list[str],
+) -> str:
     """The directory a source reads `files` from, downloading them if asked.
 
     Args:

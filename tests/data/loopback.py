@@ -79,7 +79,9 @@ class FileServer:
 def serve(files: dict[str, bytes], **options) -> Iterator[FileServer]:
     """Runs a `FileServer` in a daemon thread for the `with` block (at most MAX_SECONDS)."""
     server = FileServer(files, **options)
-    thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     timer = threading.Timer(MAX_SECONDS, server.httpd.shutdown)
     timer.daemon = True

@@ -62,7 +62,10 @@ def test_network_failure_names_url_and_file(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    with pytest.raises(DownloadError, match=rf"127\.0\.0\.1:{port}/data\.bin to .*data\.bin: network failure after 2 attempts"):
+    with pytest.raises(
+        DownloadError,
+        match=rf"127\.0\.0\.1:{port}/data\.bin to .*data\.bin: network failure after 2 attempts",
+    ):
         fetch(remote(f"http://127.0.0.1:{port}"), str(tmp_path), retries=1, progress=False)
     assert not (tmp_path / "data.bin").exists()
 
@@ -108,10 +111,15 @@ fetch(Remote(sys.argv[1], sha256=sys.argv[2]), sys.argv[3], progress=False)
 
 def test_killed_download_leaves_no_complete_file_and_resumes(tmp_path):
     with serve({"data.bin": BODY}, stall_after={"data.bin": 50_000}) as server:
-        child = subprocess.Popen([sys.executable, "-c", KILLED_DOWNLOAD, f"{server.url}/data.bin", SHA, str(tmp_path)])
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_DOWNLOAD, f"{server.url}/data.bin", SHA, str(tmp_path)]
+        )
         partial = tmp_path / "data.bin.partial"
         deadline = time.monotonic() + 30
-        while not (partial.exists() and partial.stat().st_size == 50_000) and time.monotonic() < deadline:
+        while (
+            not (partial.exists() and partial.stat().st_size == 50_000)
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         child.kill()
         child.wait(10)

@@ -18,12 +18,18 @@ def convert(features, client_id):
 
 
 def rows(values):
-    return [{"v": np.array([v, -v], np.float32), "k": np.int64(v), "t": f"w{v}".encode()} for v in values]
+    return [
+        {"v": np.array([v, -v], np.float32), "k": np.int64(v), "t": f"w{v}".encode()}
+        for v in values
+    ]
 
 
 @pytest.fixture
 def database(tmp_path):
-    return write_tff_sqlite(tmp_path / "db.sqlite", {"train": {"b": rows([1, 2, 3]), "a": rows([4])}, "test": {"a": rows([5, 6])}})
+    return write_tff_sqlite(
+        tmp_path / "db.sqlite",
+        {"train": {"b": rows([1, 2, 3]), "a": rows([4])}, "test": {"a": rows([5, 6])}},
+    )
 
 
 def test_clients_of_one_split_read_in_row_order(database):
@@ -39,7 +45,11 @@ def test_clients_of_one_split_read_in_row_order(database):
 
 
 def test_parse_examples_types():
-    features = parse_examples([example({"f": np.array([0.5, 1.5], np.float32), "i": np.int64(7), "s": b"hi"})] * 2, "src", "c")
+    features = parse_examples(
+        [example({"f": np.array([0.5, 1.5], np.float32), "i": np.int64(7), "s": b"hi"})] * 2,
+        "src",
+        "c",
+    )
     assert features["f"].dtype == np.float32 and features["f"].shape == (2, 2)
     assert features["i"].dtype == np.int64 and features["i"].tolist() == [[7], [7]]
     assert features["s"].tolist() == [b"hi", b"hi"]
@@ -58,15 +68,25 @@ def test_bad_rows_name_file_and_client(tmp_path):
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO examples VALUES ('train', 'a', x'ffff01')")
     db.close()
-    with pytest.raises(DataError, match=r"db\.sqlite \(client 'a'\): a row is not a serialized tf.train.Example"):
+    with pytest.raises(
+        DataError, match=r"db\.sqlite \(client 'a'\): a row is not a serialized tf.train.Example"
+    ):
         SQLiteClientData(path, "train", convert, SPEC)
 
 
 @pytest.mark.parametrize(
     "make, problem",
     [
-        pytest.param(lambda p: p.write_bytes(b"not a database" * 100), "cannot read as SQLite", id="not-sqlite"),
-        pytest.param(lambda p: sqlite3.connect(p).execute("CREATE TABLE other (a)"), "no table 'examples'", id="wrong-tables"),
+        pytest.param(
+            lambda p: p.write_bytes(b"not a database" * 100),
+            "cannot read as SQLite",
+            id="not-sqlite",
+        ),
+        pytest.param(
+            lambda p: sqlite3.connect(p).execute("CREATE TABLE other (a)"),
+            "no table 'examples'",
+            id="wrong-tables",
+        ),
         pytest.param(lambda p: None, "file not found; get it", id="missing"),
     ],
 )

@@ -26,7 +26,10 @@ def pin(monkeypatch, name, fmt, body):
 def digits_archive(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
-    paths = [write_emnist(src / "fed_emnist_digitsonly_train.h5"), write_emnist(src / "fed_emnist_digitsonly_test.h5")]
+    paths = [
+        write_emnist(src / "fed_emnist_digitsonly_train.h5"),
+        write_emnist(src / "fed_emnist_digitsonly_test.h5"),
+    ]
     return tar_bz2(paths)
 
 
@@ -40,14 +43,23 @@ def test_hdf5_archive_is_extracted_and_removed(tmp_path, monkeypatch, digits_arc
     pin(monkeypatch, "emnist_digits", "hdf5", digits_archive)
     with serve({"fed_emnist_digitsonly.tar.bz2": digits_archive}) as server:
         files = download("emnist_digits", "hdf5", str(tmp_path / "tff"), server.url, progress=False)
-    assert [os.path.basename(f) for f in files] == ["fed_emnist_digitsonly_train.h5", "fed_emnist_digitsonly_test.h5"]
-    assert sorted(os.listdir(tmp_path / "tff")) == ["downloads", "fed_emnist_digitsonly_test.h5", "fed_emnist_digitsonly_train.h5"]
+    assert [os.path.basename(f) for f in files] == [
+        "fed_emnist_digitsonly_train.h5",
+        "fed_emnist_digitsonly_test.h5",
+    ]
+    assert sorted(os.listdir(tmp_path / "tff")) == [
+        "downloads",
+        "fed_emnist_digitsonly_test.h5",
+        "fed_emnist_digitsonly_train.h5",
+    ]
     assert os.listdir(tmp_path / "tff" / "downloads") == []
 
 
 def test_wrong_archive_is_refused_by_the_pinned_checksum(tmp_path, digits_archive):
     with serve({"fed_emnist_digitsonly.tar.bz2": digits_archive}) as server:
-        with pytest.raises(tff_downloads.DownloadError, match="SHA-256 mismatch: expected 55333deb"):
+        with pytest.raises(
+            tff_downloads.DownloadError, match="SHA-256 mismatch: expected 55333deb"
+        ):
             download("emnist_digits", "hdf5", str(tmp_path), server.url, progress=False)
     assert not (tmp_path / "fed_emnist_digitsonly_train.h5").exists()
 
@@ -58,12 +70,17 @@ def test_archive_without_the_expected_members(tmp_path, monkeypatch):
     body = tar_bz2([other])
     pin(monkeypatch, "shakespeare", "hdf5", body)
     with serve({"shakespeare.tar.bz2": body}) as server:
-        with pytest.raises(tff_downloads.DownloadError, match=r"the archive lacks \['shakespeare_train.h5', 'shakespeare_test.h5'\]"):
+        with pytest.raises(
+            tff_downloads.DownloadError,
+            match=r"the archive lacks \['shakespeare_train.h5', 'shakespeare_test.h5'\]",
+        ):
             download("shakespeare", "hdf5", str(tmp_path / "tff"), server.url, progress=False)
 
 
 def test_sqlite_file_is_decompressed_and_trusted_on_first_use(tmp_path):
-    database = write_tff_sqlite(tmp_path / "emnist_all.sqlite", {"digits_only_train": {"w": emnist_rows(3, 0)}})
+    database = write_tff_sqlite(
+        tmp_path / "emnist_all.sqlite", {"digits_only_train": {"w": emnist_rows(3, 0)}}
+    )
     with serve({"emnist_all.sqlite.lzma": lzma_of(database)}) as server:
         (file,) = download("emnist", "sqlite", str(tmp_path / "tff"), server.url, progress=False)
     assert open(file, "rb").read() == open(database, "rb").read()

@@ -29,12 +29,21 @@ def example(features: dict) -> bytes:
 def write_tff_sqlite(path, splits: dict[str, dict[str, list[dict]]]) -> str:
     """A database in TFF's SqlClientData layout from `{split: {client: [example features]}}`."""
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE examples (split_name TEXT NOT NULL, client_id TEXT NOT NULL, serialized_example_proto BLOB NOT NULL)")
-        db.execute("CREATE TABLE client_metadata (client_id TEXT NOT NULL, split_name TEXT NOT NULL, num_examples INTEGER NOT NULL)")
+        db.execute(
+            "CREATE TABLE examples (split_name TEXT NOT NULL, client_id TEXT NOT NULL, serialized_example_proto BLOB NOT NULL)"
+        )
+        db.execute(
+            "CREATE TABLE client_metadata (client_id TEXT NOT NULL, split_name TEXT NOT NULL, num_examples INTEGER NOT NULL)"
+        )
         for split, clients in splits.items():
             for client, rows in clients.items():
-                db.executemany("INSERT INTO examples VALUES (?, ?, ?)", [(split, client, example(r)) for r in rows])
-                db.execute("INSERT INTO client_metadata VALUES (?, ?, ?)", (client, split, len(rows)))
+                db.executemany(
+                    "INSERT INTO examples VALUES (?, ?, ?)",
+                    [(split, client, example(r)) for r in rows],
+                )
+                db.execute(
+                    "INSERT INTO client_metadata VALUES (?, ?, ?)", (client, split, len(rows))
+                )
     db.close()
     return str(path)
 

@@ -43,7 +43,11 @@ ELEMENT_SPEC = {"x": tf.TensorSpec(IMAGE_SHAPE, tf.float32), "y": tf.TensorSpec(
 
 def _finish(path: str, client_id: str, image: np.ndarray, label: np.ndarray) -> Arrays:
     if image.shape[1:] != IMAGE_SHAPE or label.shape != (len(image),):
-        raise DataError(path, f"expected images [n, 32, 32, 3] and labels [n], got {list(image.shape)}, {list(label.shape)}", client_id)
+        raise DataError(
+            path,
+            f"expected images [n, 32, 32, 3] and labels [n], got {list(image.shape)}, {list(label.shape)}",
+            client_id,
+        )
     arrays = {"x": image.astype(np.float32) / 255.0, "y": label.astype(np.int64)}
     check_client(path, client_id, arrays, NUM_CLASSES, IMAGE_SHAPE, (0.0, 1.0))
     return {"x": arrays["x"], "y": label.astype(np.int32)}
@@ -53,7 +57,12 @@ def open_hdf5(path: str) -> ClientData:
     """The clients of one of TFF's `fed_cifar100_*.h5` files, read lazily."""
 
     def convert(group: h5py.Group, client_id: str) -> Arrays:
-        return _finish(path, client_id, read_dataset(group, "image", path, client_id), read_dataset(group, "label", path, client_id))
+        return _finish(
+            path,
+            client_id,
+            read_dataset(group, "image", path, client_id),
+            read_dataset(group, "label", path, client_id),
+        )
 
     def count(group: h5py.Group, client_id: str) -> int:
         label = group.get("label")
@@ -67,11 +76,21 @@ def open_sqlite(path: str, split_name: str) -> ClientData:
 
     def convert(features: Features, client_id: str) -> Arrays:
         if "image" not in features or "label" not in features:
-            raise DataError(path, f"examples need features 'image' and 'label', found {sorted(features)}", client_id)
+            raise DataError(
+                path,
+                f"examples need features 'image' and 'label', found {sorted(features)}",
+                client_id,
+            )
         image = features["image"]
         if image.shape[1:] != (int(np.prod(IMAGE_SHAPE)),) or image.min() < 0 or image.max() > 255:
-            raise DataError(path, f"images must be 3,072 values in 0..255, got shape {list(image.shape)}", client_id)
-        return _finish(path, client_id, image.reshape(-1, *IMAGE_SHAPE), features["label"].reshape(-1))
+            raise DataError(
+                path,
+                f"images must be 3,072 values in 0..255, got shape {list(image.shape)}",
+                client_id,
+            )
+        return _finish(
+            path, client_id, image.reshape(-1, *IMAGE_SHAPE), features["label"].reshape(-1)
+        )
 
     return SQLiteClientData(path, split_name, convert, ELEMENT_SPEC, HOW_TO_GET)
 
@@ -100,7 +119,9 @@ def _joined(clients: ClientData) -> Arrays:
 def build(p: Cifar100Params, context: DataContext, config_path: str = "dataset") -> FederatedData:
     """TFF's federated CIFAR-100: 500 train clients; the test clients as the centralized test set."""
     if p.format == "tff_sqlite":
-        directory = locate("cifar100", "sqlite", p.path, ["cifar100.sqlite"], p.download, [keras_datasets_dir()])
+        directory = locate(
+            "cifar100", "sqlite", p.path, ["cifar100.sqlite"], p.download, [keras_datasets_dir()]
+        )
         database = os.path.join(directory, "cifar100.sqlite")
         train, test = open_sqlite(database, "train"), open_sqlite(database, "test")
     else:

@@ -71,10 +71,22 @@ def _converter(path: str, num_classes: int) -> ConvertFn:
 def _sql_converter(path: str, num_classes: int) -> SqlConvertFn:
     def convert(features: Features, client_id: str) -> Arrays:
         if "pixels" not in features or "label" not in features:
-            raise DataError(path, f"examples need features 'pixels' and 'label', found {sorted(features)}", client_id)
+            raise DataError(
+                path,
+                f"examples need features 'pixels' and 'label', found {sorted(features)}",
+                client_id,
+            )
         pixels, labels = features["pixels"], features["label"]
-        if pixels.dtype != np.float32 or pixels.shape[1:] != (IMAGE_SHAPE[0] * IMAGE_SHAPE[1],) or labels.shape[1:] != (1,):
-            raise DataError(path, f"expected float pixels [784] and one label per example, got {list(pixels.shape)}, {list(labels.shape)}", client_id)
+        if (
+            pixels.dtype != np.float32
+            or pixels.shape[1:] != (IMAGE_SHAPE[0] * IMAGE_SHAPE[1],)
+            or labels.shape[1:] != (1,)
+        ):
+            raise DataError(
+                path,
+                f"expected float pixels [784] and one label per example, got {list(pixels.shape)}, {list(labels.shape)}",
+                client_id,
+            )
         arrays = {"x": pixels.reshape(-1, *IMAGE_SHAPE), "y": labels[:, 0]}
         check_client(path, client_id, arrays, num_classes, IMAGE_SHAPE, (0.0, 1.0))
         return {"x": arrays["x"], "y": arrays["y"].astype(np.int32)}
@@ -84,7 +96,9 @@ def _sql_converter(path: str, num_classes: int) -> SqlConvertFn:
 
 def open_emnist_sqlite(path: str, split_name: str, num_classes: int = 62) -> ClientData:
     """One split of TFF's `emnist_all.sqlite`, as lazily read `{"x": pixels, "y": label}`."""
-    return SQLiteClientData(path, split_name, _sql_converter(path, num_classes), ELEMENT_SPEC, HOW_TO_GET)
+    return SQLiteClientData(
+        path, split_name, _sql_converter(path, num_classes), ELEMENT_SPEC, HOW_TO_GET
+    )
 
 
 def _count(group: h5py.Group, client_id: str) -> int:
@@ -147,14 +161,24 @@ class EmnistDigitsParams(EmnistParams):
 def _build(name: str, p: EmnistParams, num_classes: int) -> FederatedData:
     sqlite = p.format == "tff_sqlite"
     files = [p.sqlite_file] if sqlite else [p.train_file, *([p.test_file] if p.test_file else [])]
-    directory = locate(name, "sqlite" if sqlite else "hdf5", p.path, files, p.download, [keras_datasets_dir()])
+    directory = locate(
+        name, "sqlite" if sqlite else "hdf5", p.path, files, p.download, [keras_datasets_dir()]
+    )
     if os.path.isfile(directory):
-        raise DataError(directory, f"dataset.path must be the directory holding {files[0]}, not a file")
+        raise DataError(
+            directory, f"dataset.path must be the directory holding {files[0]}, not a file"
+        )
     if sqlite:
         prefix = "digits_only" if num_classes == 10 else "all"
         database = os.path.join(directory, p.sqlite_file)
         train = open_emnist_sqlite(database, f"{prefix}_train", num_classes)
-        return FederatedData(name, train, open_emnist_sqlite(database, f"{prefix}_test", num_classes), None, num_classes)
+        return FederatedData(
+            name,
+            train,
+            open_emnist_sqlite(database, f"{prefix}_test", num_classes),
+            None,
+            num_classes,
+        )
     test_path = os.path.join(directory, p.test_file) if p.test_file is not None else None
     train, test = open_emnist(os.path.join(directory, p.train_file), test_path, num_classes)
     return FederatedData(name, train, test, None, num_classes)

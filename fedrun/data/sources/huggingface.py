@@ -86,21 +86,29 @@ def _datasets() -> Any:
     try:
         import datasets
     except ImportError:
-        raise DataError("huggingface", f"the `datasets` library is not installed; {HOW_TO_INSTALL}") from None
+        raise DataError(
+            "huggingface", f"the `datasets` library is not installed; {HOW_TO_INSTALL}"
+        ) from None
     return datasets
 
 
 def _local_split(path: str, split: str) -> Any:
     """One split of a local save_to_disk directory or parquet/arrow files."""
     datasets = _datasets()
-    if os.path.isdir(path) and any(os.path.exists(os.path.join(path, f)) for f in ("dataset_dict.json", "state.json")):
+    if os.path.isdir(path) and any(
+        os.path.exists(os.path.join(path, f)) for f in ("dataset_dict.json", "state.json")
+    ):
         loaded = datasets.load_from_disk(path)
         if isinstance(loaded, datasets.DatasetDict):
             if split not in loaded:
                 raise DataError(path, f"no split {split!r}; the saved set has {sorted(loaded)}")
             return loaded[split]
         return loaded
-    kind = "parquet" if glob.glob(os.path.join(path, "*.parquet")) or path.endswith(".parquet") else "arrow"
+    kind = (
+        "parquet"
+        if glob.glob(os.path.join(path, "*.parquet")) or path.endswith(".parquet")
+        else "arrow"
+    )
     if os.path.isdir(path):
         return datasets.load_dataset(kind, data_dir=path, split=split)
     return datasets.load_dataset(kind, data_files={split: path}, split=split)
@@ -111,14 +119,22 @@ def load_split(p: HuggingFaceParams, split: str, config_path: str) -> Any:
     from fedrun.config.errors import ConfigError
 
     if (p.name is None) == (p.path is None):
-        raise ConfigError(config_path, "set exactly one of dataset.name (a Hub set) and dataset.path (local files)", p.name)
+        raise ConfigError(
+            config_path,
+            "set exactly one of dataset.name (a Hub set) and dataset.path (local files)",
+            p.name,
+        )
     if p.path is not None:
         path = os.path.expanduser(p.path)
         if not os.path.exists(path):
-            raise DataError(path, "not found: expected a save_to_disk directory or parquet/arrow files")
+            raise DataError(
+                path, "not found: expected a save_to_disk directory or parquet/arrow files"
+            )
         source = path
     else:
-        if not p.download and not any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_ENV):
+        if not p.download and not any(
+            os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_ENV
+        ):
             raise ConfigError(
                 f"{config_path}.download",
                 f"dataset.name={p.name} loads from the Hugging Face Hub: add dataset.download=true, or set "
@@ -132,8 +148,12 @@ def load_split(p: HuggingFaceParams, split: str, config_path: str) -> Any:
         return _datasets().load_dataset(p.name, p.config, split=split, revision=p.revision)
     except (DataError, ConfigError):
         raise
-    except Exception as err:  # datasets raises many unrelated types for unreadable or unreachable sets
-        raise DataError(source, f"cannot load split {split!r}: {type(err).__name__}: {err}") from None
+    except (
+        Exception
+    ) as err:  # datasets raises many unrelated types for unreadable or unreachable sets
+        raise DataError(
+            source, f"cannot load split {split!r}: {type(err).__name__}: {err}"
+        ) from None
 
 
 class HuggingFaceClientData(ClientData):
@@ -146,7 +166,9 @@ class HuggingFaceClientData(ClientData):
         source: Names the data in errors.
     """
 
-    def __init__(self, dataset: Any, rows: dict[str, np.ndarray], p: HuggingFaceParams, source: str) -> None:
+    def __init__(
+        self, dataset: Any, rows: dict[str, np.ndarray], p: HuggingFaceParams, source: str
+    ) -> None:
         self._data = dataset.with_format("numpy", columns=[p.feature, p.label])
         self._rows = {cid: np.asarray(r, dtype=np.int64) for cid, r in rows.items() if len(r)}
         self._ids = list(self._rows)
@@ -166,13 +188,17 @@ class HuggingFaceClientData(ClientData):
         if client_id not in self._rows:
             raise DataError(self._source, "no such client", client_id)
         batch = self._data[self._rows[client_id]]
-        return decode(batch[self._p.feature], batch[self._p.label], self._p, self._source, client_id)
+        return decode(
+            batch[self._p.feature], batch[self._p.label], self._p, self._source, client_id
+        )
 
     def num_examples(self, client_id: str) -> int:
         return len(self._rows[client_id])
 
 
-def decode(features: Any, labels: Any, p: HuggingFaceParams, source: str, client_id: Optional[str] = None) -> Arrays:
+def decode(
+    features: Any, labels: Any, p: HuggingFaceParams, source: str, client_id: Optional[str] = None
+) -> Arrays:
     """Rows' feature and label columns as `{"x", "y"}` arrays."""
     if p.decode == "next_chars":
         texts = [t.decode() if isinstance(t, bytes) else str(t) for t in features]
@@ -182,11 +208,17 @@ def decode(features: Any, labels: Any, p: HuggingFaceParams, source: str, client
         return {"x": x.astype(np.int32), "y": y.astype(np.int32)}
     x = np.asarray(features)
     if x.dtype == object:
-        raise DataError(source, f"column {p.feature!r} does not stack into one array (images of different sizes?)", client_id)
+        raise DataError(
+            source,
+            f"column {p.feature!r} does not stack into one array (images of different sizes?)",
+            client_id,
+        )
     x = x.astype(np.float32) / p.scale if p.decode == "image" else x.astype(np.float32)
     y = np.asarray(labels)
     if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(source, f"label column {p.label!r} has dtype {y.dtype}, expected integers", client_id)
+        raise DataError(
+            source, f"label column {p.label!r} has dtype {y.dtype}, expected integers", client_id
+        )
     return {"x": x, "y": y.astype(np.int32)}
 
 
@@ -209,13 +241,18 @@ def _column(dataset: Any, name: str, source: str) -> np.ndarray:
     return dataset.data.column(name).to_numpy(zero_copy_only=False)
 
 
-def _by_column(values: np.ndarray, p: HuggingFaceParams, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+def _by_column(
+    values: np.ndarray, p: HuggingFaceParams, seed: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
     """Train and test rows per value of the partitioning column, and held-out rows."""
     rng = np.random.default_rng([seed, 0x5EED])
     order = rng.permutation(len(values))
     held_out, rest = np.sort(order[: p.central_test_size]), np.sort(order[p.central_test_size :])
     keys, inverse = np.unique(values[rest].astype(str), return_inverse=True)
-    grouped = np.split(rest[np.argsort(inverse, kind="stable")], np.cumsum(np.bincount(inverse, minlength=len(keys)))[:-1])
+    grouped = np.split(
+        rest[np.argsort(inverse, kind="stable")],
+        np.cumsum(np.bincount(inverse, minlength=len(keys)))[:-1],
+    )
     train, test = {}, {}
     for key, part in zip(keys, grouped):
         train[str(key)], test[str(key)] = split_train_test(part, p.client_test_fraction, rng)
@@ -223,32 +260,56 @@ def _by_column(values: np.ndarray, p: HuggingFaceParams, seed: int) -> tuple[dic
 
 
 @DATASETS.register("huggingface", HuggingFaceParams)
-def build(p: HuggingFaceParams, context: DataContext, config_path: str = "dataset") -> FederatedData:
+def build(
+    p: HuggingFaceParams, context: DataContext, config_path: str = "dataset"
+) -> FederatedData:
     """A Hugging Face set, one client per `partition_by` value or split by a partitioner."""
     from fedrun.config.errors import ConfigError
 
     if p.test_split is not None and p.central_test_size:
-        raise ConfigError(f"{config_path}.central_test_size", "set either test_split or central_test_size, not both", p.central_test_size)
+        raise ConfigError(
+            f"{config_path}.central_test_size",
+            "set either test_split or central_test_size, not both",
+            p.central_test_size,
+        )
     name = p.name or os.path.basename(os.path.normpath(p.path or "huggingface"))
     source = p.path or p.name or "huggingface"
     dataset = load_split(p, p.split, config_path)
     _check_column(dataset, p.feature, source)
     labels = _column(dataset, p.label, source)
     if p.decode != "next_chars" and not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(source, f"label column {p.label!r} has dtype {labels.dtype}, expected integer classes")
+        raise DataError(
+            source, f"label column {p.label!r} has dtype {labels.dtype}, expected integer classes"
+        )
     if p.partition_by is not None:
-        train, test, held_out = _by_column(_column(dataset, p.partition_by, source), p, context.seed)
+        train, test, held_out = _by_column(
+            _column(dataset, p.partition_by, source), p, context.seed
+        )
     else:
         # Text targets are characters, not classes: partitioners see one class.
-        classes = labels if np.issubdtype(labels.dtype, np.integer) else np.zeros(len(labels), np.int64)
+        classes = (
+            labels if np.issubdtype(labels.dtype, np.integer) else np.zeros(len(labels), np.int64)
+        )
         split = split_clients(name.replace("/", "_"), classes, p, context.seed, config_path)
         train, test, held_out = split.train, split.test, split.held_out
     central = None
     if p.test_split is not None:
-        test_set = load_split(p, p.test_split, config_path).with_format("numpy", columns=[p.feature, p.label])
+        test_set = load_split(p, p.test_split, config_path).with_format(
+            "numpy", columns=[p.feature, p.label]
+        )
         central = decode(test_set[p.feature], test_set[p.label], p, source)
     elif len(held_out):
         rows = dataset.with_format("numpy", columns=[p.feature, p.label])[held_out]
         central = decode(rows[p.feature], rows[p.label], p, source)
-    test_data = HuggingFaceClientData(dataset, test, p, source) if p.client_test_fraction > 0 and any(len(t) for t in test.values()) else None
-    return FederatedData(name, HuggingFaceClientData(dataset, train, p, source), test_data, central, _num_classes(dataset, p, labels))
+    test_data = (
+        HuggingFaceClientData(dataset, test, p, source)
+        if p.client_test_fraction > 0 and any(len(t) for t in test.values())
+        else None
+    )
+    return FederatedData(
+        name,
+        HuggingFaceClientData(dataset, train, p, source),
+        test_data,
+        central,
+        _num_classes(dataset, p, labels),
+    )

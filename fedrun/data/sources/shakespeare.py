@@ -187,7 +187,11 @@ def split_roles(
 
 def _texts(raw: np.ndarray, path: str, client_id: str) -> list[str]:
     if raw.ndim != 1 or not (raw.dtype.kind in "OSU"):
-        raise DataError(path, f"snippets must be a 1-D string dataset, got {raw.dtype} {list(raw.shape)}", client_id)
+        raise DataError(
+            path,
+            f"snippets must be a 1-D string dataset, got {raw.dtype} {list(raw.shape)}",
+            client_id,
+        )
     if len(raw) == 0:
         raise DataError(path, "the client holds no snippets", client_id)
     return [s.decode("utf-8", errors="replace") if isinstance(s, bytes) else str(s) for s in raw]
@@ -196,7 +200,9 @@ def _texts(raw: np.ndarray, path: str, client_id: str) -> list[str]:
 def _sql_snippet_converter(path: str, sequence_length: int) -> SqlConvertFn:
     def convert(features: Features, client_id: str) -> Arrays:
         if "snippets" not in features:
-            raise DataError(path, f"examples need a 'snippets' feature, found {sorted(features)}", client_id)
+            raise DataError(
+                path, f"examples need a 'snippets' feature, found {sorted(features)}", client_id
+            )
         return chars.windows(_texts(features["snippets"], path, client_id), sequence_length)
 
     return convert
@@ -204,7 +210,10 @@ def _sql_snippet_converter(path: str, sequence_length: int) -> SqlConvertFn:
 
 def _snippet_converter(path: str, sequence_length: int) -> ConvertFn:
     def convert(group: h5py.Group, client_id: str) -> Arrays:
-        return chars.windows(_texts(read_dataset(group, "snippets", path, client_id), path, client_id), sequence_length)
+        return chars.windows(
+            _texts(read_dataset(group, "snippets", path, client_id), path, client_id),
+            sequence_length,
+        )
 
     return convert
 
@@ -225,11 +234,18 @@ def build(
 ) -> FederatedData:
     """Shakespeare next-character prediction, one client per role in a play."""
     if p.format == "tff_sqlite":
-        directory = locate("shakespeare", "sqlite", p.path, [p.sqlite_file], p.download, [keras_datasets_dir()])
+        directory = locate(
+            "shakespeare", "sqlite", p.path, [p.sqlite_file], p.download, [keras_datasets_dir()]
+        )
         database = os.path.join(directory, p.sqlite_file)
         spec = element_spec(p.sequence_length)
         convert = _sql_snippet_converter(database, p.sequence_length)
-        train, test = (SQLiteClientData(database, split, convert, spec, HDF5_HOW_TO_GET, rows_are_examples=False) for split in ("train", "test"))
+        train, test = (
+            SQLiteClientData(
+                database, split, convert, spec, HDF5_HOW_TO_GET, rows_are_examples=False
+            )
+            for split in ("train", "test")
+        )
         return FederatedData("shakespeare", train, test, None, chars.VOCAB_SIZE)
     if p.format == "tff_hdf5":
         files = [p.train_file, *([p.test_file] if p.test_file else [])]

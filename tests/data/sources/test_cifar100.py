@@ -30,12 +30,19 @@ def write_cifar_hdf5(directory):
 
 
 def build(node):
-    return DATASETS.build({"type": "cifar100", **node}, "dataset", context=DataContext(0, PreprocessConfig()), config_path="dataset")
+    return DATASETS.build(
+        {"type": "cifar100", **node},
+        "dataset",
+        context=DataContext(0, PreprocessConfig()),
+        config_path="dataset",
+    )
 
 
 def test_hdf5_clients_and_central_test(tmp_path):
     data = build({"path": str(write_cifar_hdf5(tmp_path))})
-    assert list(data.train.client_ids) == ["0", "1"] and [data.train.num_examples(c) for c in ("0", "1")] == [3, 2]
+    assert list(data.train.client_ids) == ["0", "1"] and [
+        data.train.num_examples(c) for c in ("0", "1")
+    ] == [3, 2]
     arrays = data.train.arrays_for("1")
     np.testing.assert_allclose(arrays["x"], images(2, 1) / 255.0, rtol=1e-6)
     assert arrays["y"].tolist() == [0, 40] and data.num_classes == 100 and data.test is None
@@ -43,8 +50,17 @@ def test_hdf5_clients_and_central_test(tmp_path):
 
 
 def test_sqlite_split(tmp_path):
-    rows = {cid: [{"image": images(n, k)[i].astype(np.int64), "label": np.int64(i), "coarse_label": np.int64(0)} for i in range(n)]
-            for k, (cid, n) in enumerate(TRAIN.items())}
+    rows = {
+        cid: [
+            {
+                "image": images(n, k)[i].astype(np.int64),
+                "label": np.int64(i),
+                "coarse_label": np.int64(0),
+            }
+            for i in range(n)
+        ]
+        for k, (cid, n) in enumerate(TRAIN.items())
+    }
     write_tff_sqlite(tmp_path / "cifar100.sqlite", {"train": rows, "test": {"9": rows["1"]}})
     data = build({"path": str(tmp_path), "format": "tff_sqlite"})
     np.testing.assert_allclose(data.train.arrays_for("0")["x"], images(3, 0) / 255.0, rtol=1e-6)
@@ -52,5 +68,7 @@ def test_sqlite_split(tmp_path):
 
 
 def test_missing_files_say_how_to_get_them(tmp_path):
-    with pytest.raises(DataError, match=r"fed_cifar100_train\.h5: file not found; .*fedrun-data download cifar100"):
+    with pytest.raises(
+        DataError, match=r"fed_cifar100_train\.h5: file not found; .*fedrun-data download cifar100"
+    ):
         build({"path": str(tmp_path)})

@@ -218,7 +218,9 @@ def test_char_rnn_trains_alike_in_both_runtimes_without_fallbacks(tiny_plays, tm
         ]
     for vectorized, sequential in zip(records["vectorized"], records["sequential"]):
         assert vectorized["train"]["loss"] == pytest.approx(sequential["train"]["loss"], rel=1e-4)
-        assert vectorized["eval"]["federated"]["accuracy"] == pytest.approx(sequential["eval"]["federated"]["accuracy"], abs=1e-6)
+        assert vectorized["eval"]["federated"]["accuracy"] == pytest.approx(
+            sequential["eval"]["federated"]["accuracy"], abs=1e-6
+        )
 
 
 def test_tff_sqlite_format_reads_snippets_per_split(tmp_path):
@@ -226,11 +228,23 @@ def test_tff_sqlite_format_reads_snippets_per_split(tmp_path):
 
     write_tff_sqlite(
         tmp_path / "shakespeare.sqlite",
-        {"train": {"THE_TEMPEST_MIRANDA": [{"snippets": b"O brave new world"}, {"snippets": b"That has such people"}]},
-         "test": {"THE_TEMPEST_MIRANDA": [{"snippets": b"in't"}]}},
+        {
+            "train": {
+                "THE_TEMPEST_MIRANDA": [
+                    {"snippets": b"O brave new world"},
+                    {"snippets": b"That has such people"},
+                ]
+            },
+            "test": {"THE_TEMPEST_MIRANDA": [{"snippets": b"in't"}]},
+        },
     )
     context = DataContext(0, PreprocessConfig())
-    node = {"type": "shakespeare", "format": "tff_sqlite", "path": str(tmp_path), "sequence_length": 8}
+    node = {
+        "type": "shakespeare",
+        "format": "tff_sqlite",
+        "path": str(tmp_path),
+        "sequence_length": 8,
+    }
     data = DATASETS.build(node, "dataset", context=context, config_path="dataset")
     assert list(data.train.client_ids) == ["THE_TEMPEST_MIRANDA"]
     expected = chars.windows(["O brave new world", "That has such people"], 8)
