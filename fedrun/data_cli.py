@@ -8,6 +8,9 @@ distributions, client sizes, example images or text) into its run directory.
 
 `+describe.max_clients=N` bounds how many clients are read for label histograms
 (default 5000); `+describe.plot_clients=N` how many the figure shows (default 30).
+
+`fedrun-data download NAME` downloads one of TFF's federated sets instead
+(`fedrun.data.download_cli`).
 """
 
 from __future__ import annotations
@@ -86,6 +89,10 @@ def _task(cfg: Any) -> None:
 
 def main() -> None:
     """Console entry point."""
+    if sys.argv[1:2] == ["download"]:
+        from fedrun.data.download_cli import main as download_main
+
+        sys.exit(download_main(sys.argv[2:]))
     import hydra
 
     import_tensorflow_quietly()

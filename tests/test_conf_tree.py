@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from fedrun.cli import CONF_DIR
 from fedrun.run import build
+from tests.data.sources.test_cifar100 import write_cifar_hdf5
 from tests.data.sources.test_emnist import write_emnist
 from tests.data.sources.test_mnist import write_set
 
@@ -39,7 +40,60 @@ def data_files(tmp_path_factory):
         write_emnist(emnist / f"{prefix}_train.h5", writers, num_classes=10)
         write_emnist(emnist / f"{prefix}_test.h5", {w: 2 for w in writers}, num_classes=10)
     idx = write_set(root / "idx", train=120, test=40)
-    return {"emnist": emnist, "idx": idx}
+    cifar100 = root / "cifar100"
+    cifar100.mkdir()
+    return {
+        "emnist": emnist,
+        "idx": idx,
+        "hf": write_hf_sets(root / "hf"),
+        "cifar100": write_cifar_hdf5(cifar100),
+    }
+
+
+def write_hf_sets(root):
+    """Tiny local stand-ins, with the Hub sets' columns, for the huggingface presets."""
+    if importlib.util.find_spec("datasets") is None:
+        return None
+    import datasets
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 60
+    writers = [f"w{k % 6}" for k in range(n)]
+    gray = [rng.integers(0, 256, (28, 28), dtype=np.uint8) for _ in range(n)]
+    datasets.Dataset.from_dict(
+        {"image": gray, "writer_id": writers, "character": [k % 10 for k in range(n)]},
+        features=datasets.Features(
+            {
+                "image": datasets.Image(),
+                "writer_id": datasets.Value("string"),
+                "character": datasets.ClassLabel(num_classes=62),
+            }
+        ),
+    ).save_to_disk(str(root / "femnist"))
+    text = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings"
+    datasets.Dataset.from_dict(
+        {
+            "character_id": writers,
+            "x": [text[k % 10 : k % 10 + 80] for k in range(n)],
+            "y": [text[k % 10 + 80] for k in range(n)],
+        }
+    ).save_to_disk(str(root / "shakespeare"))
+    color = datasets.Features(
+        {"img": datasets.Image(), "label": datasets.ClassLabel(num_classes=10)}
+    )
+    splits = {
+        s: datasets.Dataset.from_dict(
+            {
+                "img": [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(m)],
+                "label": [k % 10 for k in range(m)],
+            },
+            features=color,
+        )
+        for s, m in (("train", n * 4), ("test", 20))
+    }
+    datasets.DatasetDict(splits).save_to_disk(str(root / "cifar10"))
+    return root
 
 
 def overrides_for(group, option, files):
@@ -59,6 +113,18 @@ def overrides_for(group, option, files):
             extra.append("model=logreg_synthetic")
         elif option == "shakespeare":
             extra.append("model=char_rnn")
+        elif option == "cifar100":
+            extra += [f"dataset.path={files['cifar100']}", "clients_per_round=2", "eval_clients=2"]
+        elif option == "huggingface" or option.startswith("hf_"):
+            if files["hf"] is None:
+                pytest.skip("the huggingface extra (datasets) is not installed")
+            kind = {"huggingface": "femnist"}.get(option, option[3:])
+            extra += ["dataset.name=null", f"dataset.path={files['hf'] / kind}"]
+            extra += {
+                "huggingface": ["dataset.label=character", "dataset.num_clients=6"],
+                "hf_shakespeare": ["model=char_rnn"],
+                "hf_cifar10": ["dataset.num_clients=6", "dataset.partition.min_size=5"],
+            }.get(option, [])
     if group == "model" and option == "char_rnn":
         extra.append("dataset=shakespeare")
     if group == "algorithm" and option == "fedsgd":

