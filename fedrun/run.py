@@ -29,6 +29,9 @@ class BuiltRun:
         evaluator: Federated and centralized evaluation (None if nothing to evaluate).
         runtime: The runtime executing client work.
         stragglers: Decides each round's stragglers and dropouts (None: none).
+        attack: The Byzantine clients' attack (None: all honest).
+        algorithm_runtime: The runtime the learning algorithm trains with (the
+            attacked one under an attack, else `runtime`).
     """
 
     config: RunConfig
@@ -38,6 +41,8 @@ class BuiltRun:
     evaluator: Any
     runtime: Any
     stragglers: Any = None
+    attack: Any = None
+    algorithm_runtime: Any = None
 
 
 def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
@@ -71,10 +76,17 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         raise ConfigError(
             "clients_per_round", f"the data set has only {num_clients} clients", config.clients_per_round, f"1..{num_clients}"
         )
+    attack = None
+    if config.attack is not None:  # draws and checks the Byzantine set; poisons their data
+        from fedrun.learning.attacks import build_attack
+
+        attack = build_attack(config.attack, data, config.seed, config.clients_per_round, config.aggregator)
+        data = attack.data
     model = learning_model(build_model(config.model, "model", data, config.seed, config.allowed_targets))
     if runtime is None:
         runtime = RUNTIMES.build(config.runtime, "runtime")
         runtime.bind_run_config(plain)
+    algorithm_runtime = attack.wrap_runtime(runtime) if attack is not None else runtime
     client_optimizer = OPTIMIZERS.build(config.client_optimizer, "client_optimizer")
     server_optimizer = OPTIMIZERS.build(config.server_optimizer, "server_optimizer")
     context = AlgorithmContext(
@@ -84,7 +96,7 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         aggregator_node=config.aggregator,
         allowed_targets=tuple(config.allowed_targets),
         aggregator_context=AggregatorContext(config.clients_per_round, num_clients, config.rounds, config.seed),
-        runtime=runtime,
+        runtime=algorithm_runtime,
         client_lr_schedule=build_schedule(config.client_lr_schedule, "client_lr_schedule", client_optimizer.learning_rate),
         server_lr_schedule=build_schedule(config.server_lr_schedule, "server_lr_schedule", server_optimizer.learning_rate),
         preprocess=config.preprocess,
@@ -135,8 +147,13 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         personalization,
         train_client_ids=train_eval_ids,
     )
+    backdoor = attack.backdoor_evaluation(eval_trainer, config.preprocess.eval_batch_size) if attack is not None else None
+    if backdoor is not None:
+        from fedrun.training.attacks import AttackEvaluator
+
+        evaluator = AttackEvaluator(evaluator, backdoor)
     sampler = SAMPLERS.build(config.sampling, "sampling")
-    return BuiltRun(config, data, process, sampler, evaluator, runtime, stragglers)
+    return BuiltRun(config, data, process, sampler, evaluator, runtime, stragglers, attack, algorithm_runtime)
 
 
 def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
@@ -173,6 +190,10 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     start = prepare_resume(built.process, output_dir, config.resume, config.checkpoint.enabled, plain)
     tb_dir = os.path.join(output_dir, TENSORBOARD_DIR)
     callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, METRICS_FILE))]
+    if built.attack is not None:  # first: it adds the attack's measurements to the record the others log
+        from fedrun.training.attacks import AttackCallback
+
+        callbacks.insert(0, AttackCallback(built.algorithm_runtime))
     if config.progress:
         callbacks.append(ProgressCallback(config.rounds))
     target = None

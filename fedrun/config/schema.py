@@ -14,6 +14,7 @@ from fedrun.config.errors import ConfigError
 from fedrun.config.params import bounded, parse
 from fedrun.config.registry import TARGET_KEY, Registry
 from fedrun.data.preprocess import PreprocessConfig
+from fedrun.learning.attacks.config import AttackConfig
 from fedrun.learning.personalization import PersonalizationConfig
 from fedrun.training.checkpoint import CheckpointConfig
 from fedrun.training.stragglers import StragglerConfig
@@ -57,6 +58,7 @@ class RunConfig:
             (centralized if evaluated, else federated) reaches this value, as
             `rounds_to_target` in `summary.json` (null: off).
         stop_at_target: End the run at the round that reaches `target_accuracy`.
+        attack: Byzantine clients and what they do (null: all honest).
         objective: Dotted path into `summary.json` (`final_eval.federated.accuracy`)
             whose value the run returns to a Hydra sweeper (Optuna); null: none.
         min_clients: Fewest clients that must survive a round (clients whose
@@ -95,6 +97,7 @@ class RunConfig:
     eval_train: bool = False
     target_accuracy: Optional[float] = bounded(None, gt=0, le=1)
     stop_at_target: bool = False
+    attack: Optional[AttackConfig] = None
 
 
 def group_registries() -> dict[str, Registry[Any]]:
