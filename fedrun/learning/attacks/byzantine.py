@@ -65,6 +65,7 @@ def check_tolerance(
     Raises:
         ConfigError: at `path.fraction` (or `path.clients`), naming the aggregator.
     """
+    import fedrun.aggregators.library  # noqa: F401  (registers the built-in factories)
     from fedrun.aggregators.build import AGGREGATORS, child_slots
 
     expected = clients_per_round * byzantine_count / max(num_clients, 1)
