@@ -83,9 +83,13 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
     if config.attack is not None:  # draws and checks the Byzantine set; poisons their data
         from fedrun.learning.attacks import build_attack
 
-        attack = build_attack(config.attack, data, config.seed, config.clients_per_round, config.aggregator)
+        attack = build_attack(
+            config.attack, data, config.seed, config.clients_per_round, config.aggregator
+        )
         data = attack.data
-    model = learning_model(build_model(config.model, "model", data, config.seed, config.allowed_targets))
+    model = learning_model(
+        build_model(config.model, "model", data, config.seed, config.allowed_targets)
+    )
     if runtime is None:
         runtime = RUNTIMES.build(config.runtime, "runtime")
         runtime.bind_run_config(plain)
@@ -98,10 +102,16 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         server_optimizer=server_optimizer,
         aggregator_node=config.aggregator,
         allowed_targets=tuple(config.allowed_targets),
-        aggregator_context=AggregatorContext(config.clients_per_round, num_clients, config.rounds, config.seed),
+        aggregator_context=AggregatorContext(
+            config.clients_per_round, num_clients, config.rounds, config.seed
+        ),
         runtime=algorithm_runtime,
-        client_lr_schedule=build_schedule(config.client_lr_schedule, "client_lr_schedule", client_optimizer.learning_rate),
-        server_lr_schedule=build_schedule(config.server_lr_schedule, "server_lr_schedule", server_optimizer.learning_rate),
+        client_lr_schedule=build_schedule(
+            config.client_lr_schedule, "client_lr_schedule", client_optimizer.learning_rate
+        ),
+        server_lr_schedule=build_schedule(
+            config.server_lr_schedule, "server_lr_schedule", server_optimizer.learning_rate
+        ),
         preprocess=config.preprocess,
     )
     process = ALGORITHMS.build(config.algorithm, "algorithm", context=context)
@@ -161,13 +171,19 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         personalization,
         train_client_ids=train_eval_ids,
     )
-    backdoor = attack.backdoor_evaluation(eval_trainer, config.preprocess.eval_batch_size) if attack is not None else None
+    backdoor = (
+        attack.backdoor_evaluation(eval_trainer, config.preprocess.eval_batch_size)
+        if attack is not None
+        else None
+    )
     if backdoor is not None:
         from fedrun.training.attacks import AttackEvaluator
 
         evaluator = AttackEvaluator(evaluator, backdoor)
     sampler = SAMPLERS.build(config.sampling, "sampling")
-    return BuiltRun(config, data, process, sampler, evaluator, runtime, stragglers, attack, algorithm_runtime)
+    return BuiltRun(
+        config, data, process, sampler, evaluator, runtime, stragglers, attack, algorithm_runtime
+    )
 
 
 def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
@@ -212,7 +228,9 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     )
     tb_dir = os.path.join(output_dir, TENSORBOARD_DIR)
     callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, METRICS_FILE))]
-    if built.attack is not None:  # first: it adds the attack's measurements to the record the others log
+    if (
+        built.attack is not None
+    ):  # first: it adds the attack's measurements to the record the others log
         from fedrun.training.attacks import AttackCallback
 
         callbacks.insert(0, AttackCallback(built.algorithm_runtime))

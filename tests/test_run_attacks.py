@@ -32,10 +32,21 @@ def plain(mnist5k_file, *overrides):
         ("attack={kind: sign_flip, fraction: 1.0}", "attack.fraction", "out of range"),
         ("attack={kind: sign_flip, fraction: -0.1}", "attack.fraction", "out of range"),
         ("attack={kind: gaussian, std: 0}", "attack.std", "out of range"),
-        ("attack={kind: sign_flip, fraction: 0.1, clients: [client_1]}", "attack", "either fraction or clients"),
+        (
+            "attack={kind: sign_flip, fraction: 0.1, clients: [client_1]}",
+            "attack",
+            "either fraction or clients",
+        ),
         ("attack={kind: sign_flip, fractoin: 0.1}", "attack.fractoin", "unknown key"),
     ],
-    ids=["unknown-kind", "fraction-one", "negative-fraction", "zero-std", "fraction-and-clients", "misspelt-key"],
+    ids=[
+        "unknown-kind",
+        "fraction-one",
+        "negative-fraction",
+        "zero-std",
+        "fraction-and-clients",
+        "misspelt-key",
+    ],
 )
 def test_bad_attack_block_is_refused_by_validation(mnist5k_file, override, path, message):
     with pytest.raises(ConfigError, match=message) as err:
@@ -46,14 +57,25 @@ def test_bad_attack_block_is_refused_by_validation(mnist5k_file, override, path,
 @pytest.mark.parametrize(
     "overrides, path",
     [
-        (["aggregator=krum", "attack={kind: sign_flip, fraction: 0.3}"], "attack.fraction"),  # 3 expected, f = 2
-        (["aggregator=trimmed_mean", "attack={kind: alie, fraction: 0.2}"], "attack.fraction"),  # trims 1 a side
-        (["aggregator=krum", "attack={kind: ipm, clients: [mnist5k_0, mnist5k_1, mnist5k_2]}"], "attack.clients"),
+        (
+            ["aggregator=krum", "attack={kind: sign_flip, fraction: 0.3}"],
+            "attack.fraction",
+        ),  # 3 expected, f = 2
+        (
+            ["aggregator=trimmed_mean", "attack={kind: alie, fraction: 0.2}"],
+            "attack.fraction",
+        ),  # trims 1 a side
+        (
+            ["aggregator=krum", "attack={kind: ipm, clients: [mnist5k_0, mnist5k_1, mnist5k_2]}"],
+            "attack.clients",
+        ),
         (["attack={kind: label_flip, clients: [mnist5k_0, nobody]}"], "attack.clients[1]"),
     ],
     ids=["krum-f", "trimmed-mean-trim", "krum-id-list", "unknown-client"],
 )
-def test_attack_the_aggregator_or_data_cannot_take_is_refused_before_training(mnist5k_file, overrides, path):
+def test_attack_the_aggregator_or_data_cannot_take_is_refused_before_training(
+    mnist5k_file, overrides, path
+):
     with pytest.raises(ConfigError) as err:
         build(plain(mnist5k_file, *overrides))
     assert err.value.path == path
@@ -76,17 +98,32 @@ def records(run_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "attack",
-    ["{kind: gaussian, fraction: 0.3, std: 0.5}", "{kind: alie, fraction: 0.2}", "{kind: backdoor, fraction: 0.3}"],
+    [
+        "{kind: gaussian, fraction: 0.3, std: 0.5}",
+        "{kind: alie, fraction: 0.2}",
+        "{kind: backdoor, fraction: 0.3}",
+    ],
     ids=["gaussian", "alie", "backdoor"],
 )
 def test_attacked_runs_match_across_runtimes(mnist5k_file, tmp_path, attack):
     results = {}
     for runtime in ("sequential", "vectorized"):
-        run(plain(mnist5k_file, f"attack={attack}", "aggregator=median", "sampling=uniform", f"runtime={runtime}"), str(tmp_path / runtime))
+        run(
+            plain(
+                mnist5k_file,
+                f"attack={attack}",
+                "aggregator=median",
+                "sampling=uniform",
+                f"runtime={runtime}",
+            ),
+            str(tmp_path / runtime),
+        )
         results[runtime] = records(tmp_path / runtime)
     for seq, vec in zip(results["sequential"], results["vectorized"]):
         assert seq["client_work"]["attack"] == vec["client_work"]["attack"]
-        assert seq["eval"]["centralized"]["accuracy"] == pytest.approx(vec["eval"]["centralized"]["accuracy"], abs=1e-5)
+        assert seq["eval"]["centralized"]["accuracy"] == pytest.approx(
+            vec["eval"]["centralized"]["accuracy"], abs=1e-5
+        )
         assert seq["train"]["loss"] == pytest.approx(vec["train"]["loss"], rel=1e-5)
     if "backdoor" in attack:
         assert 0 <= results["sequential"][-1]["eval"]["backdoor"]["attack_success_rate"] <= 1

@@ -175,7 +175,8 @@ class KrumFactory(_RobustFactory):
             return tf.reduce_sum(chosen * w, axis=0) / tf.reduce_sum(w)
 
         measurements = collections.OrderedDict(
-            krum_score=tf.cast(tf.reduce_mean(tf.gather(scores, best)), tf.float32), selected=tf.cast(best, tf.int32)
+            krum_score=tf.cast(tf.reduce_mean(tf.gather(scores, best)), tf.float32),
+            selected=tf.cast(best, tf.int32),
         )
         return tf.nest.map_structure(average, stacked), measurements
 

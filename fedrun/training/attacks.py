@@ -40,7 +40,9 @@ class AttackEvaluator:
         backdoor: Weights -> `{attack_success_rate, num_examples}`.
     """
 
-    def __init__(self, inner: Callable[[Any], dict[str, Any]], backdoor: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, inner: Callable[[Any], dict[str, Any]], backdoor: Callable[[Any], Any]
+    ) -> None:
         self._inner = inner
         self._backdoor = backdoor
 

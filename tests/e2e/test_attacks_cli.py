@@ -14,7 +14,15 @@ def records(run_dir):
 
 @pytest.mark.slow
 def test_sign_flip_against_krum_trains_and_logs_measurements(tmp_path):
-    result = run_fedrun([f"hydra.run.dir={tmp_path}", "attack={kind: sign_flip, fraction: 0.2}", "aggregator=krum", "rounds=2", "progress=false"])
+    result = run_fedrun(
+        [
+            f"hydra.run.dir={tmp_path}",
+            "attack={kind: sign_flip, fraction: 0.2}",
+            "aggregator=krum",
+            "rounds=2",
+            "progress=false",
+        ]
+    )
     assert result.returncode == 0, result.stderr
     for record in records(tmp_path):
         attack = record["client_work"]["attack"]
@@ -25,7 +33,14 @@ def test_sign_flip_against_krum_trains_and_logs_measurements(tmp_path):
 
 @pytest.mark.slow
 def test_backdoor_logs_its_success_rate(tmp_path):
-    result = run_fedrun([f"hydra.run.dir={tmp_path}", "attack={kind: backdoor, fraction: 0.3}", "rounds=2", "progress=false"])
+    result = run_fedrun(
+        [
+            f"hydra.run.dir={tmp_path}",
+            "attack={kind: backdoor, fraction: 0.3}",
+            "rounds=2",
+            "progress=false",
+        ]
+    )
     assert result.returncode == 0, result.stderr
     for record in records(tmp_path):
         assert 0 <= record["eval"]["backdoor"]["attack_success_rate"] <= 1
@@ -34,7 +49,12 @@ def test_backdoor_logs_its_success_rate(tmp_path):
 
 @pytest.mark.slow
 def test_too_many_attackers_for_krum_is_refused_before_training(tmp_path):
-    result = run_fedrun([f"hydra.run.dir={tmp_path}", "attack={kind: sign_flip, fraction: 0.4}", "aggregator=krum"])
+    result = run_fedrun(
+        [f"hydra.run.dir={tmp_path}", "attack={kind: sign_flip, fraction: 0.4}", "aggregator=krum"]
+    )
     assert result.returncode != 0
-    assert "attack.fraction" in result.stderr and "Krum at aggregator tolerates byzantine=2" in result.stderr
+    assert (
+        "attack.fraction" in result.stderr
+        and "Krum at aggregator tolerates byzantine=2" in result.stderr
+    )
     assert "Traceback" not in result.stderr and not (tmp_path / "metrics.jsonl").exists()

@@ -33,5 +33,11 @@ def test_callback_ignores_a_round_it_has_no_facts_for():
 
 
 def test_evaluator_adds_the_backdoor_results():
-    evaluator = AttackEvaluator(lambda w: {"centralized": {"accuracy": w}}, lambda w: {"attack_success_rate": np.float32(w / 2)})
-    assert evaluator(0.5) == {"centralized": {"accuracy": 0.5}, "backdoor": {"attack_success_rate": 0.25}}
+    evaluator = AttackEvaluator(
+        lambda w: {"centralized": {"accuracy": w}},
+        lambda w: {"attack_success_rate": np.float32(w / 2)},
+    )
+    assert evaluator(0.5) == {
+        "centralized": {"accuracy": 0.5},
+        "backdoor": {"attack_success_rate": 0.25},
+    }

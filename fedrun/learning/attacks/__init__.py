@@ -44,25 +44,38 @@ class Attack:
         """The runtime the learning algorithm trains with (see `runtime`)."""
         return attacked_runtime(runtime, self.config, self.byzantine)
 
-    def backdoor_evaluation(self, trainer: LocalTrainer, batch_size: int, path: str = "attack") -> Optional[BackdoorEvaluation]:
+    def backdoor_evaluation(
+        self, trainer: LocalTrainer, batch_size: int, path: str = "attack"
+    ) -> Optional[BackdoorEvaluation]:
         """The backdoor's success-rate evaluation (None for other attacks), on the
         centralized test set, or else on every client's test split."""
         if self.config.kind != "backdoor":
             return None
-        return BackdoorEvaluation(trainer, triggered_test_set(self.config, _test_arrays(self.data, path)), batch_size)
+        return BackdoorEvaluation(
+            trainer, triggered_test_set(self.config, _test_arrays(self.data, path)), batch_size
+        )
 
 
 def _test_arrays(data: FederatedData, path: str) -> Arrays:
     if data.central_test is not None:
         return data.central_test
     if data.test is None:
-        raise ConfigError(join_path(path, "kind"), "a backdoor's success rate needs test data; the data set has none", "backdoor")
+        raise ConfigError(
+            join_path(path, "kind"),
+            "a backdoor's success rate needs test data; the data set has none",
+            "backdoor",
+        )
     parts = [data.test.arrays_for(cid) for cid in data.test.client_ids]
     return {key: np.concatenate([p[key] for p in parts]) for key in ("x", "y")}
 
 
 def build_attack(
-    config: AttackConfig, data: FederatedData, seed: int, clients_per_round: int, aggregator_node: Any, path: str = "attack"
+    config: AttackConfig,
+    data: FederatedData,
+    seed: int,
+    clients_per_round: int,
+    aggregator_node: Any,
+    path: str = "attack",
 ) -> Attack:
     """Checks the attack against the data and the aggregator tree, then draws and poisons.
 
@@ -71,7 +84,9 @@ def build_attack(
     """
     client_ids = data.train.client_ids
     byzantine = byzantine_clients(config, client_ids, seed, path)
-    check_tolerance(config, len(byzantine), len(client_ids), clients_per_round, aggregator_node, path)
+    check_tolerance(
+        config, len(byzantine), len(client_ids), clients_per_round, aggregator_node, path
+    )
     if config.on_data:
         check_data_attack(config, data.train, data.num_classes, path)
         train = PoisonedClientData(data.train, config, byzantine, data.num_classes, seed)
@@ -81,4 +96,11 @@ def build_attack(
     return Attack(config, byzantine, data)
 
 
-__all__ = ["Attack", "AttackConfig", "AttackedRuntime", "BackdoorEvaluation", "build_attack", "round_measurements"]
+__all__ = [
+    "Attack",
+    "AttackConfig",
+    "AttackedRuntime",
+    "BackdoorEvaluation",
+    "build_attack",
+    "round_measurements",
+]

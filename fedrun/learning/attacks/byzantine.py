@@ -17,7 +17,9 @@ from fedrun.learning.attacks.config import AttackConfig
 _BYZANTINE_STREAM = 0xB42  # keeps this draw apart from the run's other seeded draws
 
 
-def byzantine_clients(config: AttackConfig, client_ids: Sequence[str], seed: int, path: str = "attack") -> frozenset[str]:
+def byzantine_clients(
+    config: AttackConfig, client_ids: Sequence[str], seed: int, path: str = "attack"
+) -> frozenset[str]:
     """The Byzantine clients: `config.clients`, or `round(fraction * N)` of the `N`
     clients drawn without replacement from `seed`.
 
@@ -28,10 +30,16 @@ def byzantine_clients(config: AttackConfig, client_ids: Sequence[str], seed: int
         known = set(client_ids)
         for i, client_id in enumerate(config.clients):
             if client_id not in known:
-                raise ConfigError(join_path(join_path(path, "clients"), i), "no such client in the training data", client_id)
+                raise ConfigError(
+                    join_path(join_path(path, "clients"), i),
+                    "no such client in the training data",
+                    client_id,
+                )
         return frozenset(config.clients)
     count = int(round(config.fraction * len(client_ids)))
-    chosen = np.random.default_rng([seed, _BYZANTINE_STREAM]).choice(len(client_ids), size=count, replace=False)
+    chosen = np.random.default_rng([seed, _BYZANTINE_STREAM]).choice(
+        len(client_ids), size=count, replace=False
+    )
     return frozenset(client_ids[int(i)] for i in chosen)
 
 
@@ -74,13 +82,19 @@ def check_tolerance(
     for node_path, node in _robust_nodes(aggregator_node, "aggregator"):
         entry, params = AGGREGATORS.parse(node, node_path, ignore=child_slots(node["type"]))
         if entry.name == "krum":
-            tolerated, what = float(params.byzantine), f"Krum at {node_path} tolerates byzantine={params.byzantine}"
+            tolerated, what = (
+                float(params.byzantine),
+                f"Krum at {node_path} tolerates byzantine={params.byzantine}",
+            )
         elif entry.name == "trimmed_mean":
             trim = int(params.trim_fraction * clients_per_round)
             tolerated = float(trim)
             what = f"trimmed mean at {node_path} trims {trim} values at each end (trim_fraction={params.trim_fraction})"
         else:
-            tolerated, what = (clients_per_round - 1) / 2, f"the median at {node_path} tolerates fewer than half"
+            tolerated, what = (
+                (clients_per_round - 1) / 2,
+                f"the median at {node_path} tolerates fewer than half",
+            )
         if expected > tolerated:
             raise ConfigError(
                 where,

@@ -39,7 +39,9 @@ def image_shape(feature_shape: Sequence[int]) -> tuple[int, ...]:
         return (side, side)
     if len(shape) in (2, 3):
         return shape
-    raise ValueError(f"a backdoor trigger needs image features ([H, W], [H, W, C] or a square vector), got shape {list(shape)}")
+    raise ValueError(
+        f"a backdoor trigger needs image features ([H, W], [H, W, C] or a square vector), got shape {list(shape)}"
+    )
 
 
 def add_trigger(x: np.ndarray, size: int, value: float) -> np.ndarray:
@@ -63,7 +65,9 @@ def poisoned_positions(num_examples: int, fraction: float, seed: int, client_id:
     return np.sort(rng.choice(num_examples, size=count, replace=False))
 
 
-def poison(config: AttackConfig, arrays: Arrays, num_classes: int, seed: int, client_id: str) -> Arrays:
+def poison(
+    config: AttackConfig, arrays: Arrays, num_classes: int, seed: int, client_id: str
+) -> Arrays:
     """One Byzantine client's training examples after the data attack."""
     x, y = arrays["x"], arrays["y"]
     if config.kind == "label_flip":
@@ -75,26 +79,44 @@ def poison(config: AttackConfig, arrays: Arrays, num_classes: int, seed: int, cl
     return {**arrays, "x": x, "y": y}
 
 
-def check_data_attack(config: AttackConfig, client_data: ClientData, num_classes: int, path: str = "attack") -> None:
+def check_data_attack(
+    config: AttackConfig, client_data: ClientData, num_classes: int, path: str = "attack"
+) -> None:
     """Refuses a data attack that cannot apply to this data set, naming the key."""
     if config.kind == "label_flip" and config.label_map is not None:
         bad = [v for v in config.label_map if not 0 <= v < num_classes]
         if len(config.label_map) != num_classes or bad:
             raise ConfigError(
-                join_path(path, "label_map"), f"needs one label in 0..{num_classes - 1} for each of the {num_classes} classes", config.label_map
+                join_path(path, "label_map"),
+                f"needs one label in 0..{num_classes - 1} for each of the {num_classes} classes",
+                config.label_map,
             )
     if config.kind == "backdoor":
         if config.target_label >= num_classes:
-            raise ConfigError(join_path(path, "target_label"), "no such class", config.target_label, f"0..{num_classes - 1}")
+            raise ConfigError(
+                join_path(path, "target_label"),
+                "no such class",
+                config.target_label,
+                f"0..{num_classes - 1}",
+            )
         spec = client_data.element_spec["x"]
         try:
             shape = image_shape(spec.shape)
         except ValueError as err:
             raise ConfigError(join_path(path, "kind"), str(err), config.kind) from None
         if not spec.dtype.is_floating:
-            raise ConfigError(join_path(path, "kind"), f"a backdoor trigger needs float image features, got {spec.dtype.name}", config.kind)
+            raise ConfigError(
+                join_path(path, "kind"),
+                f"a backdoor trigger needs float image features, got {spec.dtype.name}",
+                config.kind,
+            )
         if config.trigger_size > min(shape[:2]):
-            raise ConfigError(join_path(path, "trigger_size"), "larger than the image", config.trigger_size, f"1..{min(shape[:2])}")
+            raise ConfigError(
+                join_path(path, "trigger_size"),
+                "larger than the image",
+                config.trigger_size,
+                f"1..{min(shape[:2])}",
+            )
 
 
 class PoisonedClientData(ClientData):
@@ -108,7 +130,14 @@ class PoisonedClientData(ClientData):
         seed: The run's seed (which backdoor examples are triggered).
     """
 
-    def __init__(self, inner: ClientData, config: AttackConfig, byzantine: frozenset[str], num_classes: int, seed: int) -> None:
+    def __init__(
+        self,
+        inner: ClientData,
+        config: AttackConfig,
+        byzantine: frozenset[str],
+        num_classes: int,
+        seed: int,
+    ) -> None:
         self._inner = inner
         self._config = config
         self._byzantine = byzantine
@@ -132,7 +161,9 @@ class PoisonedClientData(ClientData):
             return arrays
         return poison(self._config, arrays, self._num_classes, self._seed, client_id)
 
-    def cohort_pool(self, client_ids: Sequence[str]) -> tuple[dict[str, tf.Tensor], list[np.ndarray]]:
+    def cohort_pool(
+        self, client_ids: Sequence[str]
+    ) -> tuple[dict[str, tf.Tensor], list[np.ndarray]]:
         if self._byzantine.isdisjoint(client_ids):  # the inner source's own (shared, uncopied) pool
             return self._inner.cohort_pool(client_ids)
         return super().cohort_pool(client_ids)

@@ -62,10 +62,16 @@ class BackdoorEvaluation:
 
     def __init__(self, trainer: LocalTrainer, triggered: Arrays, batch_size: int) -> None:
         if "accuracy" not in trainer.model.metric_names:
-            raise ConfigError("attack.kind", "a backdoor's success rate needs a model with an `accuracy` metric", "backdoor")
+            raise ConfigError(
+                "attack.kind",
+                "a backdoor's success rate needs a model with an `accuracy` metric",
+                "backdoor",
+            )
         self._trainer = trainer
         self._cohort = arrays_cohort(triggered, batch_size, name="backdoor")
 
     def __call__(self, weights: Any) -> collections.OrderedDict[str, Any]:
         metrics = evaluate_centralized(self._trainer, weights, self._cohort)
-        return collections.OrderedDict(attack_success_rate=metrics["accuracy"], num_examples=metrics["num_examples"])
+        return collections.OrderedDict(
+            attack_success_rate=metrics["accuracy"], num_examples=metrics["num_examples"]
+        )

@@ -30,7 +30,12 @@ from fedrun.learning.attacks.updates import attack_updates
 from fedrun.models.functional import ModelWeights
 from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import Runtime
-from fedrun.runtime.client_steps import ClientStep, ClientStepContext, apply_client_steps, supports_client_steps
+from fedrun.runtime.client_steps import (
+    ClientStep,
+    ClientStepContext,
+    apply_client_steps,
+    supports_client_steps,
+)
 from fedrun.runtime.ray_worker import to_numpy, to_tensors
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
 from fedrun.runtime.variable_trainer import LearningModel
@@ -80,22 +85,30 @@ class AttackedRuntime(Runtime):
         self.last_round: Optional[RoundFacts] = None
         self._steps: list[ClientStep] = []
 
-    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+    def make_trainer(
+        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
+    ) -> LocalTrainer:
         return self.inner.make_trainer(model, optimizer, rule)
 
-    def train(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+    def train(
+        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
         outputs = self.inner.train(trainer, weights, cohort, inputs)
         ids = tuple(cohort.client_ids)
         byzantine = np.array([cid in self.byzantine for cid in ids], bool)
         update = to_numpy(list(outputs.update))
         if self.config.on_updates:
-            update = attack_updates(self.config, update, byzantine, ids, cohort.round_num, cohort.seed)
+            update = attack_updates(
+                self.config, update, byzantine, ids, cohort.round_num, cohort.seed
+            )
             outputs = outputs._replace(update=to_tensors(update))
         if self._steps:
             context = ClientStepContext(ids, tuple(range(len(ids))), cohort.round_num, cohort.seed)
             outputs = to_tensors(apply_client_steps(self._steps, to_numpy(outputs), context))
         sent = _finite_rows(update)  # non-finite updates are dropped before aggregation
-        self.last_round = RoundFacts(cohort.round_num, tuple(c for c, s in zip(ids, sent) if s), byzantine[sent])
+        self.last_round = RoundFacts(
+            cohort.round_num, tuple(c for c, s in zip(ids, sent) if s), byzantine[sent]
+        )
         return outputs
 
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
@@ -110,7 +123,9 @@ class AttackedRuntime(Runtime):
             facts = self.last_round
             kept = np.array([cid not in lost for cid in facts.client_ids], bool)
             ids = tuple(c for c, k in zip(facts.client_ids, kept) if k)
-            self.last_round = dataclasses.replace(facts, client_ids=ids, byzantine=facts.byzantine[kept])
+            self.last_round = dataclasses.replace(
+                facts, client_ids=ids, byzantine=facts.byzantine[kept]
+            )
         return lost
 
     def close(self) -> None:
@@ -125,7 +140,9 @@ class AttackedStepRuntime(AttackedRuntime):
         self._steps.append(step)
 
 
-def attacked_runtime(inner: Runtime, config: AttackConfig, byzantine: frozenset[str]) -> AttackedRuntime:
+def attacked_runtime(
+    inner: Runtime, config: AttackConfig, byzantine: frozenset[str]
+) -> AttackedRuntime:
     """`inner` wrapped; it takes client steps exactly when `inner` does."""
     cls = AttackedStepRuntime if supports_client_steps(inner) else AttackedRuntime
     return cls(inner, config, byzantine)

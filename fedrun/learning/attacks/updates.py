@@ -64,7 +64,12 @@ def noise_rng(seed: int, round_num: int, client_id: str) -> np.random.Generator:
 
 
 def attack_updates(
-    config: AttackConfig, leaves: Leaves, byzantine: np.ndarray, client_ids: Sequence[str], round_num: int, seed: int
+    config: AttackConfig,
+    leaves: Leaves,
+    byzantine: np.ndarray,
+    client_ids: Sequence[str],
+    round_num: int,
+    seed: int,
 ) -> Leaves:
     """The updates the cohort sends under `config`'s update attack.
 
@@ -81,8 +86,12 @@ def attack_updates(
     count = len(byzantine)
     if config.kind in ("sign_flip", "scaling"):
         default = 1.0 if config.kind == "sign_flip" else float(count)
-        factor = (config.scale if config.scale is not None else default) * (-1.0 if config.kind == "sign_flip" else 1.0)
-        return _replace_rows(leaves, byzantine, [leaf[byzantine].astype(np.float64) * factor for leaf in leaves])
+        factor = (config.scale if config.scale is not None else default) * (
+            -1.0 if config.kind == "sign_flip" else 1.0
+        )
+        return _replace_rows(
+            leaves, byzantine, [leaf[byzantine].astype(np.float64) * factor for leaf in leaves]
+        )
     if config.kind == "gaussian":
         out = [leaf.copy() for leaf in leaves]
         for k in np.flatnonzero(byzantine):

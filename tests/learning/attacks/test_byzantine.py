@@ -18,7 +18,10 @@ def test_fraction_of_all_clients_is_deterministic_from_the_seed():
 
 
 def test_explicit_ids_and_unknown_id():
-    assert byzantine_clients(AttackConfig(clients=["client_1", "client_5"]), IDS, 0) == {"client_1", "client_5"}
+    assert byzantine_clients(AttackConfig(clients=["client_1", "client_5"]), IDS, 0) == {
+        "client_1",
+        "client_5",
+    }
     with pytest.raises(ConfigError) as err:
         byzantine_clients(AttackConfig(clients=["client_1", "nobody"]), IDS, 0)
     assert err.value.path == "attack.clients[1]"
@@ -37,9 +40,22 @@ KRUM = {"type": "krum", "byzantine": 2}
         ({"type": "median"}, 0.4, False),
         ({"type": "median"}, 0.5, True),
         ({"type": "clipping", "norm": 1.0, "inner": {"type": "median"}}, 0.5, True),
-        ({"type": "mean"}, 0.9, False),  # the mean claims no tolerance: the attack is the experiment
+        (
+            {"type": "mean"},
+            0.9,
+            False,
+        ),  # the mean claims no tolerance: the attack is the experiment
     ],
-    ids=["krum-ok", "krum-too-many", "trim-too-few", "trim-ok", "median-ok", "median-half", "nested-median", "mean"],
+    ids=[
+        "krum-ok",
+        "krum-too-many",
+        "trim-too-few",
+        "trim-ok",
+        "median-ok",
+        "median-half",
+        "nested-median",
+        "mean",
+    ],
 )
 def test_tolerance(node, fraction, refused):
     config = AttackConfig(fraction=fraction)

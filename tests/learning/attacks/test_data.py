@@ -58,7 +58,9 @@ def clean():
 
 
 def test_label_flip_poisons_only_byzantine_clients(clean):
-    data = PoisonedClientData(clean, AttackConfig(kind="label_flip"), frozenset({"b"}), num_classes=3, seed=0)
+    data = PoisonedClientData(
+        clean, AttackConfig(kind="label_flip"), frozenset({"b"}), num_classes=3, seed=0
+    )
     np.testing.assert_array_equal(data.arrays_for("a")["y"], clean.arrays_for("a")["y"])
     np.testing.assert_array_equal(data.arrays_for("b")["y"], 2 - clean.arrays_for("b")["y"])
     np.testing.assert_array_equal(data.arrays_for("b")["x"], clean.arrays_for("b")["x"])
@@ -69,7 +71,9 @@ def test_label_flip_poisons_only_byzantine_clients(clean):
 
 
 def test_backdoor_triggers_a_fraction_with_the_target_label(clean):
-    config = AttackConfig(kind="backdoor", target_label=2, poison_fraction=0.4, trigger_size=1, trigger_value=9.0)
+    config = AttackConfig(
+        kind="backdoor", target_label=2, poison_fraction=0.4, trigger_size=1, trigger_value=9.0
+    )
     data = PoisonedClientData(clean, config, frozenset({"a"}), num_classes=3, seed=4)
     rows = poisoned_positions(5, 0.4, 4, "a")
     x, y = data.arrays_for("a")["x"], data.arrays_for("a")["y"]
@@ -105,7 +109,9 @@ def test_bad_data_attack_is_refused_with_its_path(clean, config, path):
 
 
 def test_backdoor_needs_images():
-    data = ArrayClientData({"x": np.zeros((4, 10), np.float32), "y": np.zeros(4, np.int32)}, {"a": np.arange(4)})
+    data = ArrayClientData(
+        {"x": np.zeros((4, 10), np.float32), "y": np.zeros(4, np.int32)}, {"a": np.arange(4)}
+    )
     with pytest.raises(ConfigError, match="image features") as err:
         check_data_attack(AttackConfig(kind="backdoor"), data, num_classes=3)
     assert err.value.path == "attack.kind"

@@ -31,7 +31,14 @@ def test_krum_with_f_rejects_f_sign_flip_attackers():
     rng = np.random.default_rng(0)
     honest = (1.0 + 0.1 * rng.normal(size=(7, 4))).astype(np.float32)
     byzantine = np.array([False, False, True, False, False, True, False])
-    sent = attack_updates(AttackConfig(kind="sign_flip", scale=4.0), [honest], byzantine, [str(i) for i in range(7)], 1, 0)[0]
+    sent = attack_updates(
+        AttackConfig(kind="sign_flip", scale=4.0),
+        [honest],
+        byzantine,
+        [str(i) for i in range(7)],
+        1,
+        0,
+    )[0]
     process = KrumFactory(byzantine=2, multi=5).create(tf.TensorSpec([4], tf.float32))
     output = process.next(process.initialize(), AtClients(tf.constant(sent), 7))
     selected = output.measurements["selected"].numpy()
@@ -44,10 +51,16 @@ def test_krum_with_f_rejects_f_sign_flip_attackers():
 
 def test_counts_byzantine_clients_krum_selected():
     facts = RoundFacts(1, ("a", "b", "c", "d"), np.array([True, False, True, False]))
-    assert round_measurements(facts, {"selected": [0, 1]}) == {"byzantine": 2, "byzantine_selected": 1, "byzantine_rejected": 1}
+    assert round_measurements(facts, {"selected": [0, 1]}) == {
+        "byzantine": 2,
+        "byzantine_selected": 1,
+        "byzantine_rejected": 1,
+    }
 
 
-@pytest.mark.parametrize("target, rate", [(2, 1.0), (0, 0.0)], ids=["model-predicts-target", "model-avoids-target"])
+@pytest.mark.parametrize(
+    "target, rate", [(2, 1.0), (0, 0.0)], ids=["model-predicts-target", "model-avoids-target"]
+)
 def test_backdoor_success_rate_is_the_target_accuracy_on_triggered_images(tiny_model, target, rate):
     trainer = VectorizedRuntime().make_trainer(tiny_model, None, LocalRule())
     # A model that predicts class 2 for every input.

@@ -34,16 +34,30 @@ def train(runtime, model, cohort, weights):
 @pytest.fixture(scope="module")
 def honest(tiny_model, tiny_problem):
     cohort = tiny_problem.cohort(["a", "b", "c"], epochs=2, batch=2)
-    return cohort, [u.numpy() for u in train(SequentialRuntime(), tiny_model, cohort, tiny_problem.weights()).update]
+    return cohort, [
+        u.numpy()
+        for u in train(SequentialRuntime(), tiny_model, cohort, tiny_problem.weights()).update
+    ]
 
 
 @pytest.mark.parametrize("config", ATTACKS, ids=ATTACK_IDS)
-def test_sequential_and_vectorized_send_the_same_attacked_updates(config, tiny_model, tiny_problem, honest):
+def test_sequential_and_vectorized_send_the_same_attacked_updates(
+    config, tiny_model, tiny_problem, honest
+):
     cohort, honest_update = honest
-    expected = attack_updates(config, honest_update, np.array([False, True, False]), cohort.client_ids, cohort.round_num, cohort.seed)
+    expected = attack_updates(
+        config,
+        honest_update,
+        np.array([False, True, False]),
+        cohort.client_ids,
+        cohort.round_num,
+        cohort.seed,
+    )
     for inner in (SequentialRuntime(), VectorizedRuntime()):
         runtime = AttackedRuntime(inner, config, BYZANTINE)
-        update = [u.numpy() for u in train(runtime, tiny_model, cohort, tiny_problem.weights()).update]
+        update = [
+            u.numpy() for u in train(runtime, tiny_model, cohort, tiny_problem.weights()).update
+        ]
         for got, want, clean in zip(update, expected, honest_update):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(got[[0, 2]], clean[[0, 2]], rtol=1e-5, atol=1e-6)
@@ -66,7 +80,9 @@ class FixedRuntime(Runtime):
     def train(self, trainer, weights, cohort, inputs):
         count = cohort.num_clients
         metrics = collections.OrderedDict(num_examples=[tf.ones([count], tf.int64)])
-        return ClientOutputs([tf.constant(self.update)], tf.ones([count]), metrics, tf.ones([count], tf.int32), ())
+        return ClientOutputs(
+            [tf.constant(self.update)], tf.ones([count]), metrics, tf.ones([count], tf.int32), ()
+        )
 
     def evaluate(self, trainer, weights, cohort):
         raise NotImplementedError
@@ -78,12 +94,18 @@ class FixedRuntime(Runtime):
 def test_round_facts_leave_out_non_finite_and_lost_clients(tiny_problem):
     cohort = tiny_problem.cohort(["a", "b", "c"], epochs=1, batch=2, round_num=4)
     update = np.array([[1.0], [np.nan], [2.0]], np.float32)
-    runtime = AttackedRuntime(FixedRuntime(update), AttackConfig(kind="sign_flip"), frozenset({"b", "c"}))
+    runtime = AttackedRuntime(
+        FixedRuntime(update), AttackConfig(kind="sign_flip"), frozenset({"b", "c"})
+    )
     runtime.train(None, None, cohort, None)
     facts = runtime.last_round
     assert facts.round_num == 4 and facts.client_ids == ("a", "c")
     np.testing.assert_array_equal(facts.byzantine, [False, True])
-    lossy = AttackedRuntime(FixedRuntime(np.zeros_like(update), lost=frozenset({"a"})), AttackConfig(kind="sign_flip"), frozenset({"c"}))
+    lossy = AttackedRuntime(
+        FixedRuntime(np.zeros_like(update), lost=frozenset({"a"})),
+        AttackConfig(kind="sign_flip"),
+        frozenset({"c"}),
+    )
     lossy.train(None, None, cohort, None)
     assert lossy.take_lost_clients() == {"a"}
     assert lossy.last_round.client_ids == ("b", "c")
@@ -107,7 +129,9 @@ class StepRuntime(FixedRuntime):
 def test_client_steps_run_after_the_attack_on_the_whole_cohort(tiny_problem):
     cohort = tiny_problem.cohort(["a", "b", "c"], epochs=1, batch=2)
     update = np.array([[1.0], [2.0], [3.0]], np.float32)
-    assert type(attacked_runtime(FixedRuntime(update), AttackConfig(), BYZANTINE)) is AttackedRuntime
+    assert (
+        type(attacked_runtime(FixedRuntime(update), AttackConfig(), BYZANTINE)) is AttackedRuntime
+    )
     runtime = attacked_runtime(StepRuntime(update), AttackConfig(kind="sign_flip"), BYZANTINE)
     assert isinstance(runtime, AttackedStepRuntime)
     step = RecordingStep()

@@ -19,7 +19,14 @@ HONEST = ~BYZANTINE
 
 
 def attacked(**config):
-    return attack_updates(AttackConfig(**config), [leaf.copy() for leaf in LEAVES], BYZANTINE, IDS, round_num=3, seed=7)
+    return attack_updates(
+        AttackConfig(**config),
+        [leaf.copy() for leaf in LEAVES],
+        BYZANTINE,
+        IDS,
+        round_num=3,
+        seed=7,
+    )
 
 
 def assert_honest_rows_unchanged(out):
@@ -59,7 +66,9 @@ def test_gaussian_replaces_update_with_seeded_noise():
 
 def test_gaussian_noise_has_the_configured_std():
     leaves = [np.zeros((2, 20000), np.float32)]
-    out = attack_updates(AttackConfig(kind="gaussian", std=3.0), leaves, np.array([True, False]), ["a", "b"], 1, 0)
+    out = attack_updates(
+        AttackConfig(kind="gaussian", std=3.0), leaves, np.array([True, False]), ["a", "b"], 1, 0
+    )
     assert np.std(out[0][0]) == pytest.approx(3.0, rel=0.03)
     np.testing.assert_array_equal(out[0][1], 0.0)
 
@@ -83,7 +92,12 @@ def test_alie_default_z_is_baruchs_z_max():
 
 @pytest.mark.parametrize(
     "n, m, expected",
-    [(100, 20, 0.4958503473474533), (50, 12, 0.5828415072712162), (10, 1, 0.0), (10, 9, 1.2815515655446004)],
+    [
+        (100, 20, 0.4958503473474533),
+        (50, 12, 0.5828415072712162),
+        (10, 1, 0.0),
+        (10, 9, 1.2815515655446004),
+    ],
     ids=["100-20", "50-12", "one-attacker-sends-the-mean", "supporters-floor-at-one"],
 )
 def test_alie_z_max_values(n, m, expected):
