@@ -23,6 +23,7 @@ from fedrun.data.build import load_data
 from fedrun.data.client_data import FederatedData
 from fedrun.data.registry import DataContext
 from fedrun.learning.algorithms import AlgorithmContext
+from fedrun.learning.attacks import Attack, build_attack
 from fedrun.learning.evaluation import build_fed_eval
 from fedrun.learning.personalization import PersonalizationEvaluator, personalization_clients
 from fedrun.learning.process import LearningProcess
@@ -33,6 +34,7 @@ from fedrun.runtime.recipe import WorkerRecipe
 from fedrun.runtime.trainer import LocalRule
 from fedrun.runtime.variable_trainer import learning_model
 from fedrun.training.atomic import write_atomic
+from fedrun.training.attacks import AttackCallback, AttackEvaluator
 from fedrun.training.callbacks import (
     Callback,
     JsonlCallback,
@@ -68,6 +70,9 @@ class BuiltRun:
         evaluator: Federated and centralized evaluation.
         runtime: The runtime executing client work.
         stragglers: Decides each round's stragglers and dropouts (None: none).
+        attack: The Byzantine clients' attack (None: all honest).
+        algorithm_runtime: The runtime the learning algorithm trains with (the
+            attacked one under an attack, else `runtime`).
     """
 
     spec: RunSpec
@@ -77,6 +82,8 @@ class BuiltRun:
     evaluator: Evaluator
     runtime: Runtime
     stragglers: Optional[StragglerSimulator] = None
+    attack: Optional[Attack] = None
+    algorithm_runtime: Optional[Runtime] = None
 
     @property
     def config(self) -> RunSettings:
@@ -110,10 +117,17 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
             config.clients_per_round,
             f"1..{num_clients}",
         )
+    attack = None
+    if config.attack is not None:  # draws and checks the Byzantine set; poisons their data
+        attack = build_attack(
+            config.attack, data, config.seed, config.clients_per_round, spec.aggregator
+        )
+        data = attack.data
     model = learning_model(make_model(spec.model, data, config.seed))
     if runtime is None:
         recipe = WorkerRecipe(spec.dataset, spec.model, config.seed, config.preprocess)
         runtime = spec.runtime.build(recipe=recipe)
+    algorithm_runtime = attack.wrap_runtime(runtime) if attack is not None else runtime
     client_optimizer = spec.client_optimizer.build()
     server_optimizer = spec.server_optimizer.build()
     aggregator = build_tree(
@@ -126,7 +140,7 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
         server_optimizer=server_optimizer,
         aggregator=aggregator,
         aggregator_spec=spec.aggregator,
-        runtime=runtime,
+        runtime=algorithm_runtime,
         num_clients=num_clients,
         client_lr_schedule=_schedule(spec.client_lr_schedule, client_optimizer.learning_rate),
         server_lr_schedule=_schedule(spec.server_lr_schedule, server_optimizer.learning_rate),
@@ -189,8 +203,14 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
         personalization,
         train_client_ids=train_eval_ids,
     )
+    if attack is not None:
+        backdoor = attack.backdoor_evaluation(eval_trainer, config.preprocess.eval_batch_size)
+        if backdoor is not None:
+            evaluator = AttackEvaluator(evaluator, backdoor)
     sampler = spec.sampling.build()
-    return BuiltRun(spec, data, process, sampler, evaluator, runtime, stragglers)
+    return BuiltRun(
+        spec, data, process, sampler, evaluator, runtime, stragglers, attack, algorithm_runtime
+    )
 
 
 def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
@@ -224,6 +244,8 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
         TensorBoardCallback(tb_dir),
         JsonlCallback(os.path.join(output_dir, METRICS_FILE)),
     ]
+    if built.attack is not None:  # first: it adds the attack's measurements to what is logged
+        callbacks.insert(0, AttackCallback(built.algorithm_runtime or built.runtime))
     if config.progress:
         callbacks.append(ProgressCallback(config.rounds))
     target = None

@@ -129,7 +129,9 @@ def overrides_for(group, option, files):
         extra.append("dataset=shakespeare")
     if group == "algorithm" and option == "fedsgd":
         extra.append("preprocess.epochs=1")
-    if group in ("aggregator",) and option.startswith("dp"):
+    if group in ("aggregator",) and (
+        option.startswith("dp") or option == "krum"
+    ):  # krum: 2 * byzantine + 3 clients
         extra.append("clients_per_round=10")
     return extra
 

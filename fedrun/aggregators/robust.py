@@ -153,7 +153,9 @@ class KrumFactory(_RobustFactory):
         byzantine: `f`, the number of Byzantine clients tolerated.
         multi: How many best-scored clients to average.
 
-    State: `()`. Measurements: `krum_score` (mean score of the selected clients).
+    State: `()`. Measurements: `krum_score` (mean score of the selected clients),
+    `selected` (int32 `[multi]`: the positions of the selected clients among the
+    values aggregated, best first).
     """
 
     def __init__(self, byzantine: int = 1, multi: int = 1) -> None:
@@ -173,7 +175,8 @@ class KrumFactory(_RobustFactory):
             return tf.reduce_sum(chosen * w, axis=0) / tf.reduce_sum(w)
 
         measurements = collections.OrderedDict(
-            krum_score=tf.cast(tf.reduce_mean(tf.gather(scores, best)), tf.float32)
+            krum_score=tf.cast(tf.reduce_mean(tf.gather(scores, best)), tf.float32),
+            selected=tf.cast(best, tf.int32),
         )
         return tf.nest.map_structure(average, stacked), measurements
 

@@ -24,6 +24,7 @@ from fedrun.data.client_data import FederatedData
 from fedrun.data.preprocess import PreprocessConfig
 from fedrun.data.registry import DATASETS
 from fedrun.learning.algorithms import ALGORITHMS
+from fedrun.learning.attacks.config import AttackConfig
 from fedrun.learning.personalization import PersonalizationConfig
 from fedrun.learning.process import LearningProcess
 from fedrun.learning.schedules import SCHEDULES, RoundSchedule
@@ -74,6 +75,7 @@ class RunSettings:
             (centralized if evaluated, else federated) reaches this value, as
             `rounds_to_target` in `summary.json` (null: off).
         stop_at_target: End the run at the round that reaches `target_accuracy`.
+        attack: Byzantine clients and what they do (null: all honest).
         objective: Dotted path into `summary.json` (`final_eval.federated.accuracy`)
             whose value the run returns to a Hydra sweeper (Optuna); null: none.
         min_clients: Fewest clients that must survive a round (clients whose
@@ -102,6 +104,7 @@ class RunSettings:
     eval_train: bool = False
     target_accuracy: Optional[float] = bounded(None, gt=0, le=1)
     stop_at_target: bool = False
+    attack: Optional[AttackConfig] = None
 
 
 @dataclasses.dataclass(frozen=True)

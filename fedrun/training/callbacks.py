@@ -100,6 +100,8 @@ class TensorBoardCallback(Callback):
             self._write("eval", {"personalization": evaluation["personalization"]}, step)
         if evaluation.get("train"):
             self._write("eval_train", evaluation["train"], step)
+        if evaluation.get("backdoor"):
+            self._write("eval", {"backdoor": evaluation["backdoor"]}, step)
         for writer in self._writers.values():
             writer.flush()
 

@@ -72,10 +72,11 @@ def test_krum_picks_the_central_client_and_multi_krum_averages():
     output = aggregate(KrumFactory(0, 1), COHORT)
     np.testing.assert_allclose(output.result.value.numpy(), [1.0, 10.0])
     assert float(output.measurements["krum_score"]) == pytest.approx(205.0)
+    assert output.measurements["selected"].numpy().tolist() == [0]
     # multi-Krum with 2: clients 0 (score 205) and 1 (502; client 3 scores 505), weighted.
-    np.testing.assert_allclose(
-        aggregate(KrumFactory(0, 2), COHORT, WEIGHTS).result.value.numpy(), [1.5, 15.0]
-    )
+    multi = aggregate(KrumFactory(0, 2), COHORT, WEIGHTS)
+    np.testing.assert_allclose(multi.result.value.numpy(), [1.5, 15.0])
+    assert multi.measurements["selected"].numpy().tolist() == [0, 1]
 
 
 def test_krum_refuses_too_small_a_cohort():

@@ -87,9 +87,9 @@ def test_cli_network_failure_exits_1_naming_the_url(tmp_path, cache, capsys):
 
 
 def test_sqlite_emnist_source_reads_the_downloaded_database(tmp_path, cache):
+    import fedrun.data.sources  # noqa: F401
     from fedrun.data.preprocess import PreprocessConfig
     from fedrun.data.registry import DATASETS, DataContext
-    import fedrun.data.sources  # noqa: F401
 
     database = write_tff_sqlite(
         tmp_path / "emnist_all.sqlite",

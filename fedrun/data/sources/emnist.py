@@ -36,7 +36,7 @@ from fedrun.data.errors import DataError
 from fedrun.data.hdf5 import ConvertFn, HDF5ClientData, read_dataset
 from fedrun.data.registry import DATASETS, DataContext
 from fedrun.data.sources.mnist import keras_datasets_dir
-from fedrun.data.sqlite_client_data import Features, SQLiteClientData, SqlConvertFn
+from fedrun.data.sqlite_client_data import Features, SqlConvertFn, SQLiteClientData
 from fedrun.data.tff_downloads import locate
 from fedrun.data.validate import check_client
 

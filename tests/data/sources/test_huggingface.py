@@ -7,11 +7,11 @@ import pytest
 
 datasets = pytest.importorskip("datasets")
 
+import fedrun.data.sources  # noqa: E402,F401  (registers the sources)
 from fedrun.config.errors import ConfigError  # noqa: E402
 from fedrun.data.errors import DataError  # noqa: E402
 from fedrun.data.preprocess import PreprocessConfig  # noqa: E402
 from fedrun.data.registry import DATASETS, DataContext  # noqa: E402
-import fedrun.data.sources  # noqa: E402,F401  (registers the sources)
 from tests.conftest import run_fedrun  # noqa: E402
 
 WRITERS = {"w_a": 6, "w_b": 4, "w_c": 5}
