@@ -11,7 +11,7 @@ See `config` (the block), `data`, `updates`, `runtime` and `measure`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 
