@@ -95,7 +95,7 @@ BAD_TREES = [
     ({"type": "zeroing", "norm": 5.0, "inner": clipping(MEAN, norm=-1.0)}, "aggregator.inner.norm", "out of range"),
     (clipping(MEAN, norm=1.0, adaptive={}), "aggregator", "exactly one of"),
     (clipping(MEAN, adaptive={"target_quantile": 1.5}), "aggregator.adaptive.target_quantile", "out of range"),
-    (clipping(MEAN, nrom=1.0), "aggregator.nrom", "unknown key"),
+    (clipping(MEAN, nrom=1.0), "aggregator.nrom", "unknown parameter; did you mean 'norm'? valid: norm, adaptive, inner"),
     (secure_mean(bits=70), "aggregator.value_sum.inner.bits", "out of range"),
     (secure_mean(bits=3), "aggregator.value_sum.inner.bits", "overflows for a cohort of 10"),
     (secure_mean(upper_bound=-1.0, lower_bound=0.0), "aggregator.value_sum.inner", "lower_bound < upper_bound"),
