@@ -157,11 +157,10 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
             and checkpointed.
     """
     from fedrun.training.atomic import write_atomic
-    from fedrun.training.callbacks import JsonlCallback, ProgressCallback, TensorBoardCallback
     from fedrun.training.checkpointer import Checkpointer
     from fedrun.training.loop import LoopConfig, run_rounds
     from fedrun.training.resume import check_resume_path, prepare_resume
-    from fedrun.training.run_directory import CHECKPOINTS_DIR, METRICS_FILE, SUMMARY_FILE, TENSORBOARD_DIR, prepare_run_directory
+    from fedrun.training.run_directory import CHECKPOINTS_DIR, SUMMARY_FILE, prepare_run_directory
     from fedrun.training.signals import StopRequest
 
     prepare_run_directory(output_dir)
@@ -171,10 +170,9 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     built = build(plain)
     config = built.config
     start = prepare_resume(built.process, output_dir, config.resume, config.checkpoint.enabled, plain)
-    tb_dir = os.path.join(output_dir, TENSORBOARD_DIR)
-    callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, METRICS_FILE))]
-    if config.progress:
-        callbacks.append(ProgressCallback(config.rounds))
+    from fedrun.loggers import run_callbacks
+
+    callbacks = run_callbacks(config, plain, output_dir)
     target = None
     if config.target_accuracy is not None:
         from fedrun.training.targets import TargetAccuracyCallback
@@ -185,11 +183,6 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
         callbacks.append(target)
     if config.print_signature:
         print(built.process.initialize.type_signature.formatted_representation(), flush=True)
-    from fedrun.training.hparams import HParamsCallback, job_overrides
-
-    overrides = job_overrides(output_dir)
-    if overrides:  # a Hydra job: its overrides are its hyperparameters (sweeps)
-        callbacks.append(HParamsCallback(tb_dir, overrides))
     loop_config = LoopConfig(
         config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess, config.min_clients
     )

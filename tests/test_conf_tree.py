@@ -56,8 +56,6 @@ def overrides_for(group, option, files):
             extra.append("model=char_rnn")
     if group == "model" and option == "char_rnn":
         extra.append("dataset=shakespeare")
-    if group == "algorithm" and option == "fedsgd":
-        extra.append("preprocess.epochs=1")
     if group in ("aggregator",) and option.startswith("dp"):
         extra.append("clients_per_round=10")
     return extra

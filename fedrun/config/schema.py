@@ -16,6 +16,8 @@ from fedrun.config.registry import TARGET_KEY, Registry
 from fedrun.data.preprocess import PreprocessConfig
 from fedrun.learning.personalization import PersonalizationConfig
 from fedrun.training.checkpoint import CheckpointConfig
+from fedrun.training.logger_config import LoggerConfig
+from fedrun.training.progress import ProgressMode
 from fedrun.training.stragglers import StragglerConfig
 
 GROUPS = (
@@ -43,7 +45,8 @@ class RunConfig:
             (the first N; null for all).
         preprocess: Client preprocessing.
         allowed_targets: Module prefixes a `_target_` may name.
-        progress: Print a line per round.
+        progress: Round progress: true (a bar on a terminal, else lines), `lines`, `bar` or false.
+        logger: The loggers besides `metrics.jsonl` (`logger=[tensorboard,mlflow]`).
         stragglers: Stragglers and dropouts among sampled clients (null: none).
         personalization: Personalization evaluation (null: off).
         client_lr_schedule: Client learning rate over rounds (null: constant).
@@ -74,7 +77,8 @@ class RunConfig:
     eval_clients: Optional[int] = bounded(None, ge=1)
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
     allowed_targets: list[str] = dataclasses.field(default_factory=list)
-    progress: bool = True
+    progress: ProgressMode = True
+    logger: LoggerConfig = dataclasses.field(default_factory=LoggerConfig)
     print_signature: bool = False
     objective: Optional[str] = None
     min_clients: int = bounded(1, ge=1)
