@@ -33,5 +33,7 @@ def test_unwritable_run_directory_is_refused_at_once(tmp_path):
     (tmp_path / "file").write_text("")
     result = run_fedrun([f"hydra.run.dir={tmp_path / 'file' / 'run'}"])
     assert result.returncode == 1
-    assert "cannot write to the run directory" in result.stderr and "Not a directory" in result.stderr
+    assert (
+        "cannot write to the run directory" in result.stderr and "Not a directory" in result.stderr
+    )
     assert "Traceback" not in result.stderr
