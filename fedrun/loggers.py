@@ -52,9 +52,13 @@ def run_callbacks(config: RunConfig, plain: Mapping[str, Any], output_dir: str) 
     if loggers.mlflow is not None:
         from fedrun.training.mlflow_logger import MlflowCallback
 
-        callbacks.append(MlflowCallback(mlflow_target(loggers.mlflow, plain, output_dir), output_dir))
+        callbacks.append(
+            MlflowCallback(mlflow_target(loggers.mlflow, plain, output_dir), output_dir)
+        )
     if loggers.tensorboard is not None and loggers.tensorboard.hparams and overrides:
-        callbacks.append(HParamsCallback(tb_dir, overrides))  # a Hydra job: its overrides are its hyperparameters
+        callbacks.append(
+            HParamsCallback(tb_dir, overrides)
+        )  # a Hydra job: its overrides are its hyperparameters
     return callbacks
 
 
@@ -88,7 +92,11 @@ def mlflow_target(logger: MlflowLoggerConfig, plain: Mapping[str, Any], output_d
         run_name=Path(output_dir).name,
         artifact_location=None if logger.tracking_uri else (store_dir / MLFLOW_ARTIFACTS).as_uri(),
         params=flat_params(plain),
-        tags={"fedrun.experiment": chosen, "fedrun.overrides": " ".join(overrides), "fedrun.run_dir": str(Path(output_dir).absolute())},
+        tags={
+            "fedrun.experiment": chosen,
+            "fedrun.overrides": " ".join(overrides),
+            "fedrun.run_dir": str(Path(output_dir).absolute()),
+        },
         config_yaml=OmegaConf.to_yaml(dict(plain)),
     )
 
@@ -103,4 +111,3 @@ def flat_params(plain: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             params[name] = value if isinstance(value, str) else json.dumps(value)
     return params
-

@@ -51,7 +51,9 @@ def check_override_keys(args: Sequence[str], conf_dir: Path) -> None:
     from hydra.core.override_parser.types import OverrideType
 
     own = [o for o in parsed if not o.key_or_group.startswith("hydra")]
-    changed = [o for o in own if o.type == OverrideType.CHANGE and not _is_group(o.key_or_group, conf_dir)]
+    changed = [
+        o for o in own if o.type == OverrideType.CHANGE and not _is_group(o.key_or_group, conf_dir)
+    ]
     if not changed:
         return
     for base in _bases([o for o in own if o not in changed], conf_dir):
@@ -62,7 +64,11 @@ def check_override_keys(args: Sequence[str], conf_dir: Path) -> None:
 def _is_group(key: str, conf_dir: Path) -> bool:
     from hydra.core.config_store import ConfigStore
 
-    return "/" in key or (conf_dir / key).is_dir() or isinstance(ConfigStore.instance().repo.get(key), dict)
+    return (
+        "/" in key
+        or (conf_dir / key).is_dir()
+        or isinstance(ConfigStore.instance().repo.get(key), dict)
+    )
 
 
 def _bases(selecting: Sequence[Any], conf_dir: Path) -> list[dict[str, Any]]:
@@ -151,7 +157,11 @@ def _child_kind(kind: Any, node: Any, key: str, registries: Mapping[str, Any]) -
     hints = typing.get_type_hints(kind)
     if key not in hints:
         return None
-    options = [a for a in typing.get_args(hints[key]) if a is not type(None)] if _is_union(hints[key]) else [hints[key]]
+    options = (
+        [a for a in typing.get_args(hints[key]) if a is not type(None)]
+        if _is_union(hints[key])
+        else [hints[key]]
+    )
     return options[0] if len(options) == 1 and dataclasses.is_dataclass(options[0]) else None
 
 
@@ -160,7 +170,11 @@ def _is_union(tp: Any) -> bool:
 
 
 def _entry(registry: Any, node: Any) -> Any:
-    if not isinstance(node, Mapping) or not isinstance(node.get("type"), str) or node["type"] not in registry:
+    if (
+        not isinstance(node, Mapping)
+        or not isinstance(node.get("type"), str)
+        or node["type"] not in registry
+    ):
         return None
     return registry.entry(node["type"], "")
 
@@ -169,4 +183,3 @@ def _children(registry: Any, name: str) -> tuple[str, ...]:
     from fedrun.aggregators.build import AGGREGATORS, child_slots
 
     return child_slots(name) if registry is AGGREGATORS else ()
-

@@ -191,7 +191,9 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
         check_resume_path(resume)
     built = build(plain)
     config = built.config
-    start = prepare_resume(built.process, output_dir, config.resume, config.checkpoint.enabled, plain)
+    start = prepare_resume(
+        built.process, output_dir, config.resume, config.checkpoint.enabled, plain
+    )
     from fedrun.loggers import run_callbacks
 
     callbacks = run_callbacks(config, plain, output_dir)

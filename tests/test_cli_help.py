@@ -25,7 +25,11 @@ def group_text(template, group):
 
 
 @pytest.mark.parametrize(
-    "group", sorted(p.name for p in Path(CONF_DIR).iterdir() if p.is_dir() and p.name not in LISTED_ELSEWHERE) + ["hydra/launcher"],
+    "group",
+    sorted(
+        p.name for p in Path(CONF_DIR).iterdir() if p.is_dir() and p.name not in LISTED_ELSEWHERE
+    )
+    + ["hydra/launcher"],
     ids=lambda g: g,
 )
 def test_every_option_of_every_group_is_listed(group):
@@ -38,7 +42,10 @@ def test_help_points_at_the_config_tree_section():
     readme = (Path(CONF_DIR).parent / "README.md").read_text()
     assert "## The config tree" in readme
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        assert 'section "The config tree"' in compose("config", return_hydra_config=True).hydra.help.footer
+        assert (
+            'section "The config tree"'
+            in compose("config", return_hydra_config=True).hydra.help.footer
+        )
 
 
 @pytest.mark.slow

@@ -124,7 +124,14 @@ def convert(value: Any, tp: Any, path: str) -> Any:
     return value
 
 
-def parse(cls: type[P], mapping: Any, path: str, ignore: tuple[str, ...] = (), children: tuple[str, ...] = (), noun: str = "key") -> P:
+def parse(
+    cls: type[P],
+    mapping: Any,
+    path: str,
+    ignore: tuple[str, ...] = (),
+    children: tuple[str, ...] = (),
+    noun: str = "key",
+) -> P:
     """Builds the dataclass `cls` from a plain mapping, validating every field.
 
     Args:

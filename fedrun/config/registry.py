@@ -108,7 +108,9 @@ class Registry(Generic[T]):
                     join_path(path, extra[0]), f"{self.kind} {entry.name!r} takes no parameters"
                 )
             return entry, None
-        return entry, parse_params(entry.params, node, path, ignore=skip, children=tuple(ignore), noun="parameter")
+        return entry, parse_params(
+            entry.params, node, path, ignore=skip, children=tuple(ignore), noun="parameter"
+        )
 
     def build(self, node: Any, path: str, ignore: Sequence[str] = (), **runtime: Any) -> T:
         """Validates `node` and builds the object with the runtime objects given."""

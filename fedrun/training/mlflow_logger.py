@@ -79,7 +79,9 @@ class MlflowCallback(Callback):
         try:
             from mlflow.tracking import MlflowClient
         except ImportError:
-            raise ConfigError("logger.mlflow", "needs the mlflow package: pip install 'fedrun[mlflow]'") from None
+            raise ConfigError(
+                "logger.mlflow", "needs the mlflow package: pip install 'fedrun[mlflow]'"
+            ) from None
         for name in ("alembic", "mlflow"):  # the store's schema migrations log at INFO
             logging.getLogger(name).setLevel(logging.WARNING)
         self.target = target
@@ -97,9 +99,14 @@ class MlflowCallback(Callback):
             history = self._client.get_metric_history(self.run_id, STEP_KEY)
             self._last_logged = max((m.step for m in history), default=0)
             return
-        run = self._client.create_run(self._experiment_id(), tags=dict(self.target.tags), run_name=self.target.run_name)
+        run = self._client.create_run(
+            self._experiment_id(), tags=dict(self.target.tags), run_name=self.target.run_name
+        )
         self.run_id = run.info.run_id
-        write_atomic(self._run_file, json.dumps({"tracking_uri": self.target.tracking_uri, "run_id": self.run_id}).encode())
+        write_atomic(
+            self._run_file,
+            json.dumps({"tracking_uri": self.target.tracking_uri, "run_id": self.run_id}).encode(),
+        )
         params = [Param(k, v[:MAX_PARAM_LENGTH]) for k, v in self.target.params.items()]
         for i in range(0, len(params), MAX_PARAMS_PER_BATCH):
             self._client.log_batch(self.run_id, params=params[i : i + MAX_PARAMS_PER_BATCH])
@@ -119,7 +126,9 @@ class MlflowCallback(Callback):
         from mlflow.exceptions import MlflowException
 
         try:
-            return self._client.create_experiment(self.target.experiment_name, artifact_location=self.target.artifact_location)
+            return self._client.create_experiment(
+                self.target.experiment_name, artifact_location=self.target.artifact_location
+            )
         except MlflowException:  # another job of the sweep created it first
             experiment = self._client.get_experiment_by_name(self.target.experiment_name)
             if experiment is None:

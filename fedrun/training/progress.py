@@ -64,7 +64,9 @@ def latest_accuracies(record: Record) -> dict[str, str]:
     return {kind: f"{value:.4f}" for kind, value in values.items() if isinstance(value, float)}
 
 
-def progress_callback(mode: ProgressMode, total_rounds: int, stream: Optional[TextIO] = None) -> Optional[Callback]:
+def progress_callback(
+    mode: ProgressMode, total_rounds: int, stream: Optional[TextIO] = None
+) -> Optional[Callback]:
     """The callback that shows progress as `mode` asks (None for `false`).
 
     Args:

@@ -134,8 +134,16 @@ BAD_TREES = [
         "out of range",
     ),
     (clipping(MEAN, norm=1.0, adaptive={}), "aggregator", "exactly one of"),
-    (clipping(MEAN, adaptive={"target_quantile": 1.5}), "aggregator.adaptive.target_quantile", "out of range"),
-    (clipping(MEAN, nrom=1.0), "aggregator.nrom", "unknown parameter; did you mean 'norm'? valid: norm, adaptive, inner"),
+    (
+        clipping(MEAN, adaptive={"target_quantile": 1.5}),
+        "aggregator.adaptive.target_quantile",
+        "out of range",
+    ),
+    (
+        clipping(MEAN, nrom=1.0),
+        "aggregator.nrom",
+        "unknown parameter; did you mean 'norm'? valid: norm, adaptive, inner",
+    ),
     (secure_mean(bits=70), "aggregator.value_sum.inner.bits", "out of range"),
     (secure_mean(bits=3), "aggregator.value_sum.inner.bits", "overflows for a cohort of 10"),
     (

@@ -12,12 +12,28 @@ from tests.conftest import run_fedrun
         ("rounds=ten", 1, ["rounds", "ten", "Integer"]),
         ("checkpoint.keep=0", 2, ["checkpoint.keep: value out of range (got 0); allowed: >= 1"]),
         ("+colour=blue", 2, ["colour: unknown key", "valid: rounds, clients_per_round"]),
-        ("min_clients=11", 2, ["min_clients: cannot exceed clients_per_round (got 11); allowed: 1..10"]),
+        (
+            "min_clients=11",
+            2,
+            ["min_clients: cannot exceed clients_per_round (got 11); allowed: 1..10"],
+        ),
         ("resume=/nonexistent/run", 2, ["resume:", "/nonexistent/run"]),
-        ("aggregator.value_sum.nrom=1", 2,
-         ["aggregator.value_sum.nrom: unknown parameter; did you mean 'norm'? valid: norm, adaptive, inner"]),
+        (
+            "aggregator.value_sum.nrom=1",
+            2,
+            [
+                "aggregator.value_sum.nrom: unknown parameter; did you mean 'norm'? valid: norm, adaptive, inner"
+            ],
+        ),
     ],
-    ids=["hydra-typed-top-level", "out-of-range", "unknown-key", "cross-field", "missing-resume", "mistyped-parameter"],
+    ids=[
+        "hydra-typed-top-level",
+        "out-of-range",
+        "unknown-key",
+        "cross-field",
+        "missing-resume",
+        "mistyped-parameter",
+    ],
 )
 def test_config_mistake_is_refused_without_traceback(tmp_path, override, exit_code, expected):
     group = ["aggregator=secure"] if override.startswith("aggregator.") else []

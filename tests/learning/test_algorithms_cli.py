@@ -198,7 +198,10 @@ def test_fedsgd_preset_sets_one_epoch_and_full_batches_and_builds():
 )
 def test_fedsgd_preset_keeps_explicit_overrides(overrides, epochs, batch_size):
     plain = composed(["algorithm=fedsgd", *overrides])
-    assert (plain["preprocess"]["epochs"], plain["preprocess"]["batch_size"]) == (epochs, batch_size)
+    assert (plain["preprocess"]["epochs"], plain["preprocess"]["batch_size"]) == (
+        epochs,
+        batch_size,
+    )
 
 
 @pytest.mark.parametrize(
@@ -224,7 +227,9 @@ def test_every_algorithm_config_parses(name):
 
 @pytest.mark.slow
 def test_cli_refuses_fedsgd_with_several_epochs(tmp_path):
-    result = run_fedrun([f"hydra.run.dir={tmp_path}", "algorithm=fedsgd", "preprocess.epochs=5", "rounds=1"])
+    result = run_fedrun(
+        [f"hydra.run.dir={tmp_path}", "algorithm=fedsgd", "preprocess.epochs=5", "rounds=1"]
+    )
     assert result.returncode != 0
     assert "preprocess.epochs" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "metrics.jsonl").exists()

@@ -6,8 +6,13 @@ from fedrun.training.csv_logger import CsvCallback, csv_row
 
 
 def record(round_num, accuracy, evaluated=False):
-    r = {"round": round_num, "train": {"accuracy": accuracy, "num_examples": 10}, "aggregator": {"clipping": {"norm": 1.5}},
-         "finalizer": {"flags": [1, 2]}, "round_seconds": 0.25}
+    r = {
+        "round": round_num,
+        "train": {"accuracy": accuracy, "num_examples": 10},
+        "aggregator": {"clipping": {"norm": 1.5}},
+        "finalizer": {"flags": [1, 2]},
+        "round_seconds": 0.25,
+    }
     if evaluated:
         r["eval"] = {"federated": {"accuracy": accuracy + 0.1}}
     return r
@@ -20,8 +25,12 @@ def read(path):
 
 def test_row_flattens_numbers_under_dotted_names():
     assert csv_row(record(2, 0.5, evaluated=True)) == {
-        "round": 2, "train.accuracy": 0.5, "train.num_examples": 10, "aggregator.clipping.norm": 1.5,
-        "round_seconds": 0.25, "eval.federated.accuracy": 0.6,
+        "round": 2,
+        "train.accuracy": 0.5,
+        "train.num_examples": 10,
+        "aggregator.clipping.norm": 1.5,
+        "round_seconds": 0.25,
+        "eval.federated.accuracy": 0.6,
     }
 
 
@@ -33,7 +42,10 @@ def test_columns_first_seen_later_are_added_and_earlier_cells_left_empty(tmp_pat
     callback.on_round_end(record(2, 0.75, evaluated=True))
     rows = read(path)
     assert [r["round"] for r in rows] == ["1", "2"]
-    assert rows[0]["eval.federated.accuracy"] == "" and float(rows[1]["eval.federated.accuracy"]) == 0.85
+    assert (
+        rows[0]["eval.federated.accuracy"] == ""
+        and float(rows[1]["eval.federated.accuracy"]) == 0.85
+    )
     assert float(rows[1]["train.accuracy"]) == 0.75
 
 
@@ -47,5 +59,9 @@ def test_resume_keeps_rows_before_the_start_round_and_drops_the_rest(tmp_path):
     resumed.on_train_begin(3)
     resumed.on_round_end(record(3, 0.9))
     rows = read(path)
-    assert [(r["round"], float(r["train.accuracy"])) for r in rows] == [("1", 0.1), ("2", 0.2), ("3", 0.9)]
+    assert [(r["round"], float(r["train.accuracy"])) for r in rows] == [
+        ("1", 0.1),
+        ("2", 0.2),
+        ("3", 0.9),
+    ]
     assert float(rows[1]["eval.federated.accuracy"]) == 0.2 + 0.1

@@ -24,7 +24,11 @@ def target(tmp_path, **changes):
 
 
 def record(round_num):
-    return {"round": round_num, "train": {"accuracy": round_num / 10, "loss": 1.0 / round_num}, "round_seconds": 0.5}
+    return {
+        "round": round_num,
+        "train": {"accuracy": round_num / 10, "loss": 1.0 / round_num},
+        "round_seconds": 0.5,
+    }
 
 
 def history(client, run_id, key):
@@ -45,14 +49,22 @@ def test_a_killed_run_resumes_into_the_same_mlflow_run_without_duplicate_steps(t
 
     assert resumed.run_id == first.run_id == json.loads((tmp_path / RUN_FILE).read_text())["run_id"]
     client = MlflowClient(tracking_uri=target(tmp_path).tracking_uri)
-    assert history(client, first.run_id, "train/accuracy") == [(k, pytest.approx(k / 10)) for k in (1, 2, 3, 4)]
+    assert history(client, first.run_id, "train/accuracy") == [
+        (k, pytest.approx(k / 10)) for k in (1, 2, 3, 4)
+    ]
     run = client.get_run(first.run_id)
     assert run.info.status == "FINISHED" and run.info.run_name == "0"
     assert run.data.params == {"rounds": "3", "preprocess.epochs": "1"}
     assert run.data.tags["fedrun.overrides"] == "rounds=3"
-    assert sorted(a.path for a in client.list_artifacts(first.run_id)) == ["config.yaml", "summary.json"]
+    assert sorted(a.path for a in client.list_artifacts(first.run_id)) == [
+        "config.yaml",
+        "summary.json",
+    ]
     experiment = client.get_experiment(run.info.experiment_id)
-    assert experiment.name == "sweep" and experiment.artifact_location == (tmp_path / "mlartifacts").as_uri()
+    assert (
+        experiment.name == "sweep"
+        and experiment.artifact_location == (tmp_path / "mlartifacts").as_uri()
+    )
 
 
 def test_jobs_of_a_sweep_share_one_experiment(tmp_path):
@@ -72,5 +84,6 @@ def test_jobs_of_a_sweep_share_one_experiment(tmp_path):
 
 
 def test_metric_names_are_the_record_paths():
-    assert metric_values({"round": 2, "train": {"loss": 0.5}, "eval": {"federated": {"accuracy": 0.75}}, "ok": True}) == [
-        ("train/loss", 0.5), ("eval/federated/accuracy", 0.75)]
+    assert metric_values(
+        {"round": 2, "train": {"loss": 0.5}, "eval": {"federated": {"accuracy": 0.75}}, "ok": True}
+    ) == [("train/loss", 0.5), ("eval/federated/accuracy", 0.75)]

@@ -33,7 +33,14 @@ def test_bar_shows_rounds_seconds_per_round_time_left_and_accuracies():
     stream = Terminal()
     bar = ProgressBarCallback(4, stream)
     bar.on_train_begin(2)  # resumed after round 1
-    bar.on_round_end({"round": 2, "train": {"accuracy": 0.5}, "eval": {"federated": {"accuracy": 0.625}}, "round_seconds": 1.0})
+    bar.on_round_end(
+        {
+            "round": 2,
+            "train": {"accuracy": 0.5},
+            "eval": {"federated": {"accuracy": 0.625}},
+            "round_seconds": 1.0,
+        }
+    )
     bar.on_train_end({})
     text = stream.getvalue()
     assert "2/4 rounds" in text and "s/round" in text and "<" in text
@@ -41,5 +48,9 @@ def test_bar_shows_rounds_seconds_per_round_time_left_and_accuracies():
 
 
 def test_latest_accuracies_skip_what_a_round_did_not_measure():
-    record = {"round": 1, "train": {"loss": 1.0}, "eval": {"train": {"accuracy": 0.25}, "personalization": {"clients": 3}}}
+    record = {
+        "round": 1,
+        "train": {"loss": 1.0},
+        "eval": {"train": {"accuracy": 0.25}, "personalization": {"clients": 3}},
+    }
     assert latest_accuracies(record) == {"eval_train": "0.2500"}
