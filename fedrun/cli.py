@@ -185,4 +185,12 @@ def main() -> None:
 
     register_schemas()
     register_experiments()
+    from fedrun.app.override_keys import check_override_keys
+    from fedrun.config.errors import ConfigError
+
+    try:
+        check_override_keys(sys.argv[1:], CONF_DIR)
+    except ConfigError as err:
+        print(f"fedrun: config error: {err}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
     hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(_task)()

@@ -16,6 +16,7 @@ import time
 from typing import Any, Mapping, Optional, Union
 
 from fedrun.aggregators.build import AggregatorContext, build_tree
+from fedrun.app.loggers import run_callbacks
 from fedrun.app.schema import RunSettings, RunSpec, validate
 from fedrun.config.errors import ConfigError
 from fedrun.config.registry import Choice
@@ -35,21 +36,12 @@ from fedrun.runtime.trainer import LocalRule
 from fedrun.runtime.variable_trainer import learning_model
 from fedrun.training.atomic import write_atomic
 from fedrun.training.attacks import AttackCallback, AttackEvaluator
-from fedrun.training.callbacks import (
-    Callback,
-    JsonlCallback,
-    ProgressCallback,
-    TensorBoardCallback,
-)
 from fedrun.training.checkpointer import Checkpointer
-from fedrun.training.hparams import HParamsCallback, job_overrides
 from fedrun.training.loop import Evaluator, run_rounds
 from fedrun.training.resume import check_resume_path, prepare_resume
 from fedrun.training.run_directory import (
     CHECKPOINTS_DIR,
-    METRICS_FILE,
     SUMMARY_FILE,
-    TENSORBOARD_DIR,
     prepare_run_directory,
 )
 from fedrun.training.sampling import Sampler
@@ -239,15 +231,9 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     start = prepare_resume(
         built.process, output_dir, config.resume, config.checkpoint.enabled, spec.config_record()
     )
-    tb_dir = os.path.join(output_dir, TENSORBOARD_DIR)
-    callbacks: list[Callback] = [
-        TensorBoardCallback(tb_dir),
-        JsonlCallback(os.path.join(output_dir, METRICS_FILE)),
-    ]
+    callbacks = run_callbacks(config, spec.config_record(), output_dir)
     if built.attack is not None:  # first: it adds the attack's measurements to what is logged
         callbacks.insert(0, AttackCallback(built.algorithm_runtime or built.runtime))
-    if config.progress:
-        callbacks.append(ProgressCallback(config.rounds))
     target = None
     if config.target_accuracy is not None:
         target = TargetAccuracyCallback(config.target_accuracy, stop=config.stop_at_target)
@@ -256,9 +242,6 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
         callbacks.append(target)
     if config.print_signature:
         print(built.process.initialize.type_signature.formatted_representation(), flush=True)
-    overrides = job_overrides(output_dir)
-    if overrides:  # a Hydra job: its overrides are its hyperparameters (sweeps)
-        callbacks.append(HParamsCallback(tb_dir, overrides))
     checkpointer = None
     if config.checkpoint.enabled:
         checkpoints = os.path.join(output_dir, CHECKPOINTS_DIR)

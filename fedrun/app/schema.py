@@ -34,7 +34,9 @@ from fedrun.optimizers import OPTIMIZERS, Optimizer
 from fedrun.runtime import RUNTIMES
 from fedrun.runtime.base import Runtime
 from fedrun.training.checkpoint import CheckpointConfig
+from fedrun.training.logger_config import LoggerConfig
 from fedrun.training.loop import LoopConfig
+from fedrun.training.progress import ProgressMode
 from fedrun.training.sampling import SAMPLERS, Sampler
 from fedrun.training.stragglers import StragglerConfig
 
@@ -63,7 +65,8 @@ class RunSettings:
             (the first N; null for all).
         preprocess: Client preprocessing.
         allowed_targets: Module prefixes a `_target_` may name.
-        progress: Print a line per round.
+        progress: Round progress: true (a bar on a terminal, else lines), `lines`, `bar` or false.
+        logger: The loggers besides `metrics.jsonl` (`logger=[tensorboard,mlflow]`).
         stragglers: Stragglers and dropouts among sampled clients (null: none).
         personalization: Personalization evaluation (null: off).
         print_signature: Print the type signature of the learning process's state
@@ -93,7 +96,8 @@ class RunSettings:
     eval_clients: Optional[int] = bounded(None, ge=1)
     preprocess: PreprocessConfig = dataclasses.field(default_factory=PreprocessConfig)
     allowed_targets: tuple[str, ...] = ()
-    progress: bool = True
+    progress: ProgressMode = True
+    logger: LoggerConfig = dataclasses.field(default_factory=LoggerConfig)
     print_signature: bool = False
     objective: Optional[str] = None
     min_clients: int = bounded(1, ge=1)

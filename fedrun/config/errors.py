@@ -7,7 +7,8 @@ before any model is built or TensorFlow traces anything.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+import difflib
+from typing import Any, Iterable, Optional, Sequence
 
 _MISSING = object()
 
@@ -48,3 +49,22 @@ def join_path(path: str, key: Any) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else str(key)
+
+
+def unknown_key_error(path: str, key: str, valid: Sequence[str], noun: str = "key") -> ConfigError:
+    """The error for `key`, unknown under `path`, naming the closest valid key and all of them.
+
+    `aggregator.value_sum.nrom: unknown parameter; did you mean 'norm'? valid: norm, adaptive, inner`
+
+    Args:
+        path: The path of the node holding the key.
+        key: The unknown key.
+        valid: The node's valid keys, in the order its schema declares them.
+        noun: "parameter" for an option's parameters, "key" for other blocks.
+    """
+    problem = f"unknown {noun}"
+    match = difflib.get_close_matches(key, list(valid), n=1)
+    if match:
+        problem += f"; did you mean {match[0]!r}?"
+    problem += f"{';' if not match else ''} valid: {', '.join(valid) if valid else 'none'}"
+    return ConfigError(join_path(path, key), problem)

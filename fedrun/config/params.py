@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any, Mapping, Optional, TypeVar
 
-from fedrun.config.errors import ConfigError, join_path
+from fedrun.config.errors import ConfigError, join_path, unknown_key_error
 
 P = TypeVar("P")
 _NUMBER_TYPES = (int, float)
@@ -124,7 +124,14 @@ def convert(value: Any, tp: Any, path: str) -> Any:
     return value
 
 
-def parse(cls: type[P], mapping: Any, path: str, ignore: tuple[str, ...] = ()) -> P:
+def parse(
+    cls: type[P],
+    mapping: Any,
+    path: str,
+    ignore: tuple[str, ...] = (),
+    children: tuple[str, ...] = (),
+    noun: str = "key",
+) -> P:
     """Builds the dataclass `cls` from a plain mapping, validating every field.
 
     Args:
@@ -132,6 +139,9 @@ def parse(cls: type[P], mapping: Any, path: str, ignore: tuple[str, ...] = ()) -
         mapping: The plain (already OmegaConf-resolved) mapping.
         path: The mapping's path in the config, for error messages.
         ignore: Keys that belong to the caller (such as `type`), not to `cls`.
+        children: Those of `ignore` an unknown key's message lists as valid too
+            (an aggregator's child slots).
+        noun: What a key is called in that message ("parameter" for an option's).
 
     Raises:
         ConfigError: naming the bad key's path.
@@ -144,7 +154,7 @@ def parse(cls: type[P], mapping: Any, path: str, ignore: tuple[str, ...] = ()) -
     hints = typing.get_type_hints(cls)
     unknown = [k for k in mapping if k not in fields and k not in ignore]
     if unknown:
-        raise ConfigError(join_path(path, unknown[0]), "unknown key", allowed=sorted(fields))
+        raise unknown_key_error(path, unknown[0], [*fields, *children], noun)
     kwargs = {}
     for name, field in fields.items():
         field_path = join_path(path, name)

@@ -133,7 +133,9 @@ class Registry(Generic[T]):
                     join_path(path, extra[0]), f"{self.kind} {entry.name!r} takes no parameters"
                 )
             return entry, None
-        return entry, parse_params(entry.params, node, path, ignore=skip)
+        return entry, parse_params(
+            entry.params, node, path, ignore=skip, children=tuple(ignore), noun="parameter"
+        )
 
     def choose(self, node: Any, path: str, ignore: Sequence[str] = ()) -> Choice[T]:
         """`parse` as one typed `Choice`, to build later (possibly more than once)."""

@@ -33,7 +33,7 @@ from fedrun.training.tensorboard_rewind import rewind_event_files
 
 logger = logging.getLogger(__name__)
 # Settings that may change between a run and its resumption without comment.
-RESUMABLE_CHANGES = ("rounds", "resume", "progress", "checkpoint")
+RESUMABLE_CHANGES = ("rounds", "resume", "progress", "checkpoint", "logger")
 
 
 def newest_valid(directory: str, template: Any, has_client_state: bool) -> Optional[Checkpoint]:

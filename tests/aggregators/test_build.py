@@ -139,7 +139,11 @@ BAD_TREES = [
         "aggregator.adaptive.target_quantile",
         "out of range",
     ),
-    (clipping(MEAN, nrom=1.0), "aggregator.nrom", "unknown key"),
+    (
+        clipping(MEAN, nrom=1.0),
+        "aggregator.nrom",
+        "unknown parameter; did you mean 'norm'? valid: norm, adaptive, inner",
+    ),
     (secure_mean(bits=70), "aggregator.value_sum.inner.bits", "out of range"),
     (secure_mean(bits=3), "aggregator.value_sum.inner.bits", "overflows for a cohort of 10"),
     (

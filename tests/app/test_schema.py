@@ -90,7 +90,7 @@ def test_bad_value_names_path_value_and_allowed(default, path, value, error_path
     [
         ("checkpoint.keep_last", 3, "checkpoint.keep_last", "unknown key"),
         ("colour", "blue", "colour", "unknown key"),
-        ("model.depth", 3, "model.depth", "unknown key"),
+        ("model.depth", 3, "model.depth", "unknown parameter"),
         ("model.type", DELETE, "model.type", "missing 'type'"),
         ("sampling", DELETE, "sampling", "missing config group"),
     ],

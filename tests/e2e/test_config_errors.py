@@ -11,18 +11,33 @@ from tests.conftest import run_fedrun
     [
         ("rounds=ten", 1, ["rounds", "ten", "Integer"]),
         ("checkpoint.keep=0", 2, ["checkpoint.keep: value out of range (got 0); allowed: >= 1"]),
-        ("+colour=blue", 2, ["colour: unknown key", "allowed:"]),
+        ("+colour=blue", 2, ["colour: unknown key", "valid: rounds, clients_per_round"]),
         (
             "min_clients=11",
             2,
             ["min_clients: cannot exceed clients_per_round (got 11); allowed: 1..10"],
         ),
         ("resume=/nonexistent/run", 2, ["resume:", "/nonexistent/run"]),
+        (
+            "aggregator.value_sum.nrom=1",
+            2,
+            [
+                "aggregator.value_sum.nrom: unknown parameter; did you mean 'norm'? valid: norm, adaptive, inner"
+            ],
+        ),
     ],
-    ids=["hydra-typed-top-level", "out-of-range", "unknown-key", "cross-field", "missing-resume"],
+    ids=[
+        "hydra-typed-top-level",
+        "out-of-range",
+        "unknown-key",
+        "cross-field",
+        "missing-resume",
+        "mistyped-parameter",
+    ],
 )
 def test_config_mistake_is_refused_without_traceback(tmp_path, override, exit_code, expected):
-    result = run_fedrun([f"hydra.run.dir={tmp_path}", override])
+    group = ["aggregator=secure"] if override.startswith("aggregator.") else []
+    result = run_fedrun([f"hydra.run.dir={tmp_path}", *group, override])
     assert result.returncode == exit_code, result.stderr
     for text in expected:
         assert text in result.stderr

@@ -178,6 +178,32 @@ def test_invalid_combinations_fail_while_building(overrides, path):
     assert err.value.path == path
 
 
+def test_fedsgd_preset_sets_one_epoch_and_full_batches_and_builds():
+    plain = composed(["dataset.num_clients=20", "algorithm=fedsgd"])
+    assert plain["algorithm"] == {"type": "fedsgd", "weighted": True}
+    assert (plain["preprocess"]["epochs"], plain["preprocess"]["batch_size"]) == (1, 600)
+    built = build(plain)
+    built.runtime.close()
+    assert built.config.preprocess.epochs == 1
+
+
+@pytest.mark.parametrize(
+    "overrides, epochs, batch_size",
+    [
+        (["preprocess.batch_size=20"], 1, 20),
+        (["preprocess.epochs=1"], 1, 600),
+        (["algorithm.weighted=false"], 1, 600),
+    ],
+    ids=["own-batch-size", "explicit-one-epoch", "unweighted"],
+)
+def test_fedsgd_preset_keeps_explicit_overrides(overrides, epochs, batch_size):
+    plain = composed(["algorithm=fedsgd", *overrides])
+    assert (plain["preprocess"]["epochs"], plain["preprocess"]["batch_size"]) == (
+        epochs,
+        batch_size,
+    )
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -201,7 +227,9 @@ def test_every_algorithm_config_parses(name):
 
 @pytest.mark.slow
 def test_cli_refuses_fedsgd_with_several_epochs(tmp_path):
-    result = run_fedrun([f"hydra.run.dir={tmp_path}", "algorithm=fedsgd", "rounds=1"])
+    result = run_fedrun(
+        [f"hydra.run.dir={tmp_path}", "algorithm=fedsgd", "preprocess.epochs=5", "rounds=1"]
+    )
     assert result.returncode != 0
     assert "preprocess.epochs" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "metrics.jsonl").exists()
