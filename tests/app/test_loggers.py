@@ -29,12 +29,12 @@ from fedrun.training.logger_config import MlflowLoggerConfig
 )
 def test_callbacks_follow_the_logger_list(tmp_path, overrides, expected):
     plain = compose_config(overrides)
-    callbacks = run_callbacks(validate(plain), plain, str(tmp_path))
+    callbacks = run_callbacks(validate(plain).settings, plain, str(tmp_path))
     assert [type(c) for c in callbacks] == expected
 
 
 def test_logger_keys_are_typed_and_mistypes_named():
-    assert validate(compose_config(["logger=[mlflow]"])).logger.mlflow == MlflowLoggerConfig()
+    assert validate(compose_config(["logger=[mlflow]"])).settings.logger.mlflow == MlflowLoggerConfig()
     plain = compose_config(["logger=[mlflow]"])
     plain["logger"]["mlflow"]["trackin_uri"] = "x"
     with pytest.raises(
