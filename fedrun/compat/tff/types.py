@@ -40,7 +40,7 @@ def to_type(spec: Any) -> Type:
 
 
 def _is_tensor_pair(spec: Any) -> bool:
-    return len(spec) == 2 and isinstance(spec[0], tf.dtypes.DType)
+    return len(spec) == 2 and core_types.is_dtype(spec[0])
 
 
 def _is_named(spec: Any) -> bool:
