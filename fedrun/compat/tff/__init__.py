@@ -11,6 +11,7 @@ cannot honour raise `UnsupportedError` naming the fedrun way (see
 from fedrun.core.placements import CLIENTS, SERVER
 from fedrun.core.processes import Computation
 from fedrun.compat.tff import aggregators, learning, simulation, templates
+from fedrun.compat.tff import tensorflow, types
 from fedrun.compat.tff.computations import federated_computation, tf_computation
 from fedrun.compat.tff.intrinsics import (
     federated_broadcast,
@@ -33,6 +34,9 @@ from fedrun.compat.tff.types import (
 )
 from fedrun.compat.tff.unsupported import TOP_LEVEL, UnsupportedError, error
 from fedrun.compat.tff.values import Value
+
+# The TFF release whose API the facade follows (programs print `tff.__version__`).
+__version__ = "0.87.0"
 
 
 def __getattr__(name: str) -> object:
@@ -62,8 +66,10 @@ __all__ = [
     "learning",
     "simulation",
     "templates",
+    "tensorflow",
     "tf_computation",
     "to_type",
     "type_at_clients",
     "type_at_server",
+    "types",
 ]

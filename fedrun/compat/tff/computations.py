@@ -33,8 +33,8 @@ from fedrun.core.placements import AtClients, AtServer, SERVER
 from fedrun.core.processes import Computation
 from fedrun.core.types import FederatedType, FunctionType, StructType, Type
 from fedrun.compat.tff import values as values_
-from fedrun.compat.tff.types import convert, is_assignable, to_spec, to_type
-from fedrun.compat.tff.values import Value
+from fedrun.compat.tff.types import convert, has_sequence, is_assignable, to_spec, to_type
+from fedrun.compat.tff.values import PerClient, Value
 
 
 def _positional_parameters(fn: Callable[..., Any]) -> list[str]:
@@ -176,6 +176,8 @@ def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]
                 converted[i] = Value(AtServer(convert(arg, t.member)))
             elif t.all_equal:
                 pending.append(i)
+            elif has_sequence(t.member):
+                converted[i] = Value(PerClient(tuple(convert(v, t.member) for v in arg)), type_signature=t)
             else:
                 per_client = list(arg)
                 converted[i] = Value(AtClients.from_list([convert(v, t.member) for v in per_client]))
@@ -191,7 +193,11 @@ def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]
 
 def cohort_of(args: Sequence[Any]) -> Optional[int]:
     """The cohort size of the client-placed arguments, if any."""
-    counts = {a.placed.num_clients for a in args if isinstance(a, Value) and not a.is_abstract and isinstance(a.placed, AtClients)}
+    counts = {
+        a.placed.num_clients
+        for a in args
+        if isinstance(a, Value) and not a.is_abstract and isinstance(a.placed, (AtClients, PerClient))
+    }
     if len(counts) > 1:
         raise ValueError(f"client-placed arguments have different numbers of clients: {sorted(counts)}")
     return counts.pop() if counts else None
@@ -239,7 +245,10 @@ class TensorFlowComputation(_FacadeComputation):
             return self._fn(*call_args)
         if self._declared:
             types = _split(self._parameter, self.arity)
-            call_args = [convert(a, t) for a, t in zip(call_args, types)]
+        else:
+            # As in TFF, Python arguments reach the body as tensors of their types.
+            types = [to_type(a) for a in call_args]
+        call_args = [convert(a, t) for a, t in zip(call_args, types)]
         return values_.to_python(self._fn(*call_args))
 
 

@@ -25,8 +25,8 @@ from fedrun.core import intrinsics as fed
 from fedrun.core.placements import AtClients, AtServer, CLIENTS, SERVER, Placement
 from fedrun.core.types import FederatedType, StructType, Type, to_type
 from fedrun.compat.tff.computations import TensorFlowComputation, tf_computation
-from fedrun.compat.tff.types import convert
-from fedrun.compat.tff.values import Value, cohort_size, is_tracing
+from fedrun.compat.tff.types import convert, has_sequence
+from fedrun.compat.tff.values import PerClient, Value, cohort_size, is_tracing
 
 
 def _federated(v: Any, what: str, placement: Optional[Placement] = None) -> Value:
@@ -79,7 +79,21 @@ def federated_map(fn: Union[TensorFlowComputation, Callable[..., Any]], arg: Any
         return Value(type_signature=FederatedType(result, placement, all_equal))
     placed = [m.placed for m in members]
     adapter = comp.adapted(len(members) if zipped else 0)
+    if any(isinstance(p, PerClient) for p in placed):
+        return _map_client_by_client(adapter, placed)
     return Value(fed.map(adapter, placed if zipped else placed[0]))
+
+
+def _map_client_by_client(fn: Callable[..., Any], placed: list[Any]) -> Value:
+    """`fn` applied to each client's values in turn (values holding sequences)."""
+    counts = {p.num_clients for p in placed}
+    if len(counts) != 1:
+        raise ValueError(f"federated_map: client values of different cohorts (sizes {sorted(counts)})")
+    results = [fn(*[p.client(k) for p in placed]) for k in range(counts.pop())]
+    result_type = to_type(results[0])
+    if has_sequence(result_type):
+        return Value(PerClient(tuple(results)), type_signature=FederatedType(result_type, CLIENTS, False))
+    return Value(AtClients.from_list(results))
 
 
 def federated_sum(value: Any) -> Value:

@@ -46,11 +46,23 @@ LEARNING: Mapping[str, str] = {
 }
 
 
+TENSORFLOW: Mapping[str, str] = {
+    "transform_args": "write the conversion inside the computation's body",
+    "transform_result": "write the conversion inside the computation's body",
+    "replace_intrinsics_with_bodies": "fedrun runs intrinsics directly; there is no compiler pass to apply",
+}
+
+TYPES: Mapping[str, str] = {
+    "serialize_type": "fedrun does not serialize computations or their types",
+    "deserialize_type": "fedrun does not serialize computations or their types",
+}
+
+
 def error(module: str, name: str, table: Mapping[str, str]) -> Exception:
     """The error for `module.name`: `UnsupportedError` if TFF has the name, else AttributeError."""
     if name in table:
         return UnsupportedError(f"{module}.{name} is not supported by fedrun: {table[name]} ({_GUIDE})")
-    return AttributeError(f"{module} has no attribute {name!r} (the names fedrun provides are listed in {_GUIDE})")
+    return AttributeError(f"{module} has no attribute {name!r} (the names fedrun provides are listed in docs/migrating-from-tff.md)")
 
 
-__all__ = ["LEARNING", "TOP_LEVEL", "UnsupportedError", "error"]
+__all__ = ["LEARNING", "TENSORFLOW", "TOP_LEVEL", "TYPES", "UnsupportedError", "error"]

@@ -88,6 +88,26 @@ def cohort_size() -> int:
     return frame_.num_clients
 
 
+@dataclasses.dataclass(frozen=True)
+class PerClient:
+    """Client values kept one per client: values holding sequences (`tf.data.Dataset`s)
+    cannot be stacked along a client axis, so per-client work on them runs client by
+    client.
+
+    Attributes:
+        values: One value per client.
+    """
+
+    values: tuple
+
+    @property
+    def num_clients(self) -> int:
+        return len(self.values)
+
+    def client(self, index: int) -> Any:
+        return self.values[index]
+
+
 class Value:
     """A value in a federated computation: placed (concrete) or a type (abstract).
 
@@ -180,6 +200,8 @@ def _nth(nest: Any, index: int) -> Any:
 
 
 def _project_placed(placed: Any, index: int) -> Any:
+    if isinstance(placed, PerClient):
+        return PerClient(tuple(_nth(v, index) for v in placed.values))
     if isinstance(placed, AtServer):
         return AtServer(_nth(placed.value, index))
     return AtClients(_nth(placed.value, index), placed.num_clients, placed.all_equal)
@@ -233,6 +255,8 @@ def to_python(x: Any) -> Any:
     """A result as Python values, the way TFF returns results to Python."""
     if isinstance(x, Value):
         return to_python(x.placed)
+    if isinstance(x, PerClient):
+        return [to_python(v) for v in x.values]
     if isinstance(x, AtServer):
         return to_python(x.value)
     if isinstance(x, AtClients):
@@ -260,6 +284,7 @@ def to_python(x: Any) -> Any:
 __all__ = [
     "Float32",
     "Frame",
+    "PerClient",
     "Value",
     "cohort_size",
     "contains_abstract",

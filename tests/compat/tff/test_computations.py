@@ -151,3 +151,12 @@ def test_unknown_names_are_attribute_errors():
         _ = tff.no_such_name
     with pytest.raises(tff.UnsupportedError, match="build_weighted_fed_avg"):
         _ = tff.learning.build_federated_averaging_process
+
+
+def test_untyped_tensorflow_computation_receives_tensors():
+    @tff.tensorflow.computation
+    def kind(x):
+        return tf.constant(isinstance(x, tf.Tensor))
+
+    assert kind(3) is True
+
