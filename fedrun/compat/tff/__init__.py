@@ -10,13 +10,16 @@ cannot honour raise `UnsupportedError` naming the fedrun way (see
 
 from fedrun.core.placements import CLIENTS, SERVER
 from fedrun.core.processes import Computation
-from fedrun.compat.tff import aggregators, learning, simulation, templates
+from fedrun.compat.tff import aggregators, backends, learning, simulation, templates
 from fedrun.compat.tff import tensorflow, types
 from fedrun.compat.tff.computations import federated_computation, tf_computation
 from fedrun.compat.tff.intrinsics import (
     federated_broadcast,
+    federated_eval,
     federated_map,
+    federated_max,
     federated_mean,
+    federated_min,
     federated_secure_sum_bitwidth,
     federated_sum,
     federated_value,
@@ -55,10 +58,14 @@ __all__ = [
     "UnsupportedError",
     "Value",
     "aggregators",
+    "backends",
     "federated_broadcast",
     "federated_computation",
+    "federated_eval",
     "federated_map",
+    "federated_max",
     "federated_mean",
+    "federated_min",
     "federated_secure_sum_bitwidth",
     "federated_sum",
     "federated_value",

@@ -158,7 +158,8 @@ class FederatedComputation(_FacadeComputation):
         if len(types) != len(args):
             raise TypeError(f"{self.__name__} takes {len(types)} arguments, got {len(args)}")
         converted = to_values(args, types)
-        with values_.frame(tracing=False, num_clients=cohort_of(converted)):
+        num_clients = cohort_of(converted) or values_.default_num_clients()
+        with values_.frame(tracing=False, num_clients=num_clients):
             return values_.to_python(self._fn(*converted))
 
 
@@ -185,7 +186,7 @@ def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]
             converted[i] = arg
         else:
             converted[i] = convert(arg, t)
-    count = cohort_of(converted) or 1
+    count = cohort_of(converted) or values_.default_num_clients() or 1
     for i in pending:
         converted[i] = Value(AtClients(convert(args[i], types[i].member), count, all_equal=True))
     return converted
@@ -215,8 +216,16 @@ class TensorFlowComputation(_FacadeComputation):
         if self._traceable is None:
             self._traceable = tf.function(self._fn, autograph=True)
         specs = [to_spec(t) for t in _split(parameter_type, self.arity)]
-        concrete = self._traceable.get_concrete_function(*specs)
-        return to_type(concrete.structured_outputs)
+        try:
+            return to_type(self._traceable.get_concrete_function(*specs).structured_outputs)
+        except ValueError:
+            if any(isinstance(s, tf.data.DatasetSpec) for s in tf.nest.flatten(specs)):
+                raise
+        # tf.function refuses bodies that create variables (a Keras model, a random
+        # Generator); TFF traces bodies into a graph, where they may.
+        with tf.Graph().as_default():
+            placeholders = tf.nest.map_structure(lambda s: tf.compat.v1.placeholder(s.dtype, s.shape), specs)
+            return to_type(tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), self._fn(*placeholders)))
 
     def adapted(self, zipped: int) -> Callable[..., Any]:
         """The body as a function of the arguments `federated_map` passes.
@@ -241,8 +250,12 @@ class TensorFlowComputation(_FacadeComputation):
         call_args = self._bind(args, kwargs)
         if values_.is_tracing() or values_.contains_abstract(call_args):
             return self._abstract_call(call_args)
-        if values_.current_frame() is not None or tf.inside_function():
+        if tf.inside_function():
             return self._fn(*call_args)
+        if values_.current_frame() is not None:
+            # Inside a federated computation Python constants still arrive as tensors.
+            types = _split(self._parameter, self.arity) if self._declared else [to_type(a) for a in call_args]
+            return self._fn(*[a if isinstance(a, (tf.Tensor, tf.Variable, tf.data.Dataset)) else convert(a, t) for a, t in zip(call_args, types)])
         if self._declared:
             types = _split(self._parameter, self.arity)
         else:

@@ -40,7 +40,16 @@ def _federated(v: Any, what: str, placement: Optional[Placement] = None) -> Valu
 
 
 def federated_value(value: Any, placement: Placement) -> Value:
-    """The same (unplaced) value at the server, or at every client."""
+    """The same (unplaced) value at the server, or at every client.
+
+    `value` may be a constant or the result of a TensorFlow computation called in
+    the body."""
+    _check_placement(placement, "federated_value")
+    if isinstance(value, Value):
+        if isinstance(value.type_signature, FederatedType):
+            raise TypeError(f"federated_value: expected an unplaced value, got one of type {value.type_signature}")
+        # Only while tracing does a computation's result arrive as a Value.
+        return Value(type_signature=FederatedType(value.type_signature, placement, all_equal=True))
     member = to_type(value)
     t = FederatedType(member, placement, all_equal=True)
     if is_tracing():
@@ -49,6 +58,45 @@ def federated_value(value: Any, placement: Placement) -> Value:
     if placement == SERVER:
         return Value(AtServer(tensors))
     return Value(AtClients(tensors, cohort_size(), all_equal=True))
+
+
+def _check_placement(placement: Any, what: str) -> None:
+    if placement not in (SERVER, CLIENTS):
+        raise TypeError(f"{what}: placement must be tff.SERVER or tff.CLIENTS, got {placement!r}")
+
+
+def federated_eval(fn: Any, placement: Placement) -> Value:
+    """Runs a computation without parameters at `placement`: once at the server, or
+    once at every client (so random draws differ per client, as in TFF)."""
+    _check_placement(placement, "federated_eval")
+    comp = fn if isinstance(fn, TensorFlowComputation) else tf_computation(fn) if callable(fn) else None
+    if comp is None or comp.arity:
+        raise TypeError(f"federated_eval: expected a computation without parameters, got {fn!r}")
+    result = comp.signature_for(None).result
+    if is_tracing():
+        return Value(type_signature=FederatedType(result, placement, all_equal=placement == SERVER))
+    if placement == SERVER:
+        return Value(AtServer(convert(comp(), result)))
+    return Value(AtClients.from_list([convert(comp(), result) for _ in range(cohort_size())]))
+
+
+def _extremum(value: Any, what: str, reduce: Callable[..., tf.Tensor]) -> Value:
+    v = _federated(value, what, CLIENTS)
+    if v.is_abstract:
+        return Value(type_signature=FederatedType(v.type_signature.member, SERVER, True))
+    if v.placed.all_equal:
+        return Value(AtServer(v.placed.value))
+    return Value(AtServer(tf.nest.map_structure(lambda x: reduce(x, axis=0), v.placed.value)))
+
+
+def federated_min(value: Any) -> Value:
+    """The element-wise minimum over clients, at the server."""
+    return _extremum(value, "federated_min", tf.reduce_min)
+
+
+def federated_max(value: Any) -> Value:
+    """The element-wise maximum over clients, at the server."""
+    return _extremum(value, "federated_max", tf.reduce_max)
 
 
 def _zip_arguments(arg: Any) -> tuple[list[Value], bool]:
@@ -164,8 +212,11 @@ def federated_secure_sum_bitwidth(value: Any, bitwidth: int) -> Value:
 
 __all__ = [
     "federated_broadcast",
+    "federated_eval",
     "federated_map",
+    "federated_max",
     "federated_mean",
+    "federated_min",
     "federated_secure_sum_bitwidth",
     "federated_sum",
     "federated_value",

@@ -23,13 +23,11 @@ _IN_PROCESS = (
 )
 
 TOP_LEVEL: Mapping[str, str] = {
-    "backends": _IN_PROCESS,
     "framework": "TFF's framework internals (executors, compiler, contexts) have no fedrun counterpart; " + _IN_PROCESS,
     "program": "TFF's program platform is not provided; fedrun's training loop (`python -m fedrun`) writes metrics.jsonl, "
     "TensorBoard logs and checkpoints in the run directory",
     "analytics": "federated analytics is not provided by fedrun",
     "set_remote_python_execution_context": _IN_PROCESS,
-    "federated_eval": "write the work as tff.federated_map over a tff.tf_computation",
     "federated_aggregate": "use tff.federated_sum / tff.federated_mean, or an aggregation factory (tff.aggregators)",
     "federated_collect": "fedrun collects client values only inside aggregators that need them (fedrun.core.intrinsics.collect)",
     "federated_select": "not provided; give each client its data directly",
@@ -45,6 +43,16 @@ LEARNING: Mapping[str, str] = {
     "from_keras_model": "use tff.learning.models.from_keras_model",
 }
 
+
+BACKENDS: Mapping[str, str] = {
+    "mlir": _IN_PROCESS,
+    "test": _IN_PROCESS,
+    "xla": _IN_PROCESS,
+    "create_async_local_cpp_execution_context": _IN_PROCESS,
+    "create_sync_local_cpp_execution_context": _IN_PROCESS,
+    "set_remote_async_python_execution_context": _IN_PROCESS,
+    "set_localhost_cpp_execution_context": _IN_PROCESS,
+}
 
 TENSORFLOW: Mapping[str, str] = {
     "transform_args": "write the conversion inside the computation's body",
@@ -65,4 +73,4 @@ def error(module: str, name: str, table: Mapping[str, str]) -> Exception:
     return AttributeError(f"{module} has no attribute {name!r} (the names fedrun provides are listed in docs/migrating-from-tff.md)")
 
 
-__all__ = ["LEARNING", "TENSORFLOW", "TOP_LEVEL", "TYPES", "UnsupportedError", "error"]
+__all__ = ["BACKENDS", "LEARNING", "TENSORFLOW", "TOP_LEVEL", "TYPES", "UnsupportedError", "error"]

@@ -77,13 +77,25 @@ def frame(tracing: bool, num_clients: Optional[int] = None) -> Iterator[Frame]:
         _stack().pop()
 
 
+_DEFAULTS: dict[str, Optional[int]] = {"num_clients": None}
+
+
+def set_default_num_clients(num_clients: Optional[int]) -> None:
+    """The cohort size of computations without client-placed arguments (None: unset)."""
+    _DEFAULTS["num_clients"] = num_clients
+
+
+def default_num_clients() -> Optional[int]:
+    return _DEFAULTS["num_clients"]
+
+
 def cohort_size() -> int:
     """The running computation's cohort size; fails clearly if there is none."""
     frame_ = current_frame()
     if frame_ is None or frame_.num_clients is None:
         raise ValueError(
             "the number of clients is unknown here: pass a client-placed argument (one entry per client) "
-            "to the computation so that values can be placed at tff.CLIENTS"
+            "to the computation, or set tff.backends.native.set_sync_local_cpp_execution_context(default_num_clients=N)"
         )
     return frame_.num_clients
 
@@ -287,6 +299,8 @@ __all__ = [
     "PerClient",
     "Value",
     "cohort_size",
+    "default_num_clients",
+    "set_default_num_clients",
     "contains_abstract",
     "current_frame",
     "frame",
