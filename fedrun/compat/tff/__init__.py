@@ -24,6 +24,7 @@ from fedrun.compat.tff.intrinsics import (
     federated_sum,
     federated_value,
     federated_zip,
+    sequence_reduce,
 )
 from fedrun.compat.tff.types import (
     FederatedType,
@@ -71,6 +72,7 @@ __all__ = [
     "federated_value",
     "federated_zip",
     "learning",
+    "sequence_reduce",
     "simulation",
     "templates",
     "tensorflow",

@@ -28,6 +28,7 @@ import inspect
 from typing import Any, Callable, Optional, Sequence
 
 import tensorflow as tf
+from tensorflow.python.ops.op_selector import UnliftableError
 
 from fedrun.core.placements import AtClients, AtServer, SERVER
 from fedrun.core.processes import Computation
@@ -89,6 +90,7 @@ class _FacadeComputation(Computation):
         self._declared = tuple(declared)
         self._parameter = _parameter_type(fn, declared)
         self._signatures: dict[Optional[Type], FunctionType] = {}
+        self._adapters: dict[Any, Callable[..., Any]] = {}
         super().__init__(fn, self._declared_signature, getattr(fn, "__name__", "computation"))
 
     @property
@@ -122,6 +124,25 @@ class _FacadeComputation(Computation):
 
     def _result_type(self, parameter_type: Optional[Type]) -> Type:
         raise NotImplementedError
+
+    def adapted(self, zipped: int) -> Callable[..., Any]:
+        """The body as a function of the arguments `federated_map` passes.
+
+        `zipped` is the number of values zipped together by the map (0 for a single
+        value). Adapters are cached so fedrun's per-function compilation cache hits.
+        """
+        key = (zipped, self.arity)
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            fn = self._fn
+            if zipped and self.arity == 1:
+                adapter = lambda *members: fn(tuple(members))  # noqa: E731
+            elif not zipped and self.arity > 1:
+                adapter = lambda struct: fn(*_members_of(struct))  # noqa: E731
+            else:
+                adapter = fn
+            self._adapters[key] = adapter
+        return adapter
 
     def _bind(self, args: tuple, kwargs: dict) -> list[Any]:
         if not kwargs:
@@ -210,7 +231,6 @@ class TensorFlowComputation(_FacadeComputation):
     def __init__(self, fn: Callable[..., Any], declared: Sequence[Any]) -> None:
         super().__init__(fn, declared)
         self._traceable: Optional[Any] = None
-        self._adapters: dict[Any, Callable[..., Any]] = {}
 
     def _result_type(self, parameter_type: Optional[Type]) -> Type:
         if self._traceable is None:
@@ -218,7 +238,7 @@ class TensorFlowComputation(_FacadeComputation):
         specs = [to_spec(t) for t in _split(parameter_type, self.arity)]
         try:
             return to_type(self._traceable.get_concrete_function(*specs).structured_outputs)
-        except ValueError:
+        except (ValueError, UnliftableError):
             if any(isinstance(s, tf.data.DatasetSpec) for s in tf.nest.flatten(specs)):
                 raise
         # tf.function refuses bodies that create variables (a Keras model, a random
@@ -227,31 +247,13 @@ class TensorFlowComputation(_FacadeComputation):
             placeholders = tf.nest.map_structure(lambda s: tf.compat.v1.placeholder(s.dtype, s.shape), specs)
             return to_type(tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), self._fn(*placeholders)))
 
-    def adapted(self, zipped: int) -> Callable[..., Any]:
-        """The body as a function of the arguments `federated_map` passes.
-
-        `zipped` is the number of values zipped together by the map (0 for a single
-        value). Adapters are cached so fedrun's per-function compilation cache hits.
-        """
-        key = (zipped, self.arity)
-        adapter = self._adapters.get(key)
-        if adapter is None:
-            fn = self._fn
-            if zipped and self.arity == 1:
-                adapter = lambda *members: fn(tuple(members))  # noqa: E731
-            elif not zipped and self.arity > 1:
-                adapter = lambda struct: fn(*_members_of(struct))  # noqa: E731
-            else:
-                adapter = fn
-            self._adapters[key] = adapter
-        return adapter
-
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         call_args = self._bind(args, kwargs)
+        if not tf.executing_eagerly():
+            # Called while TensorFlow traces another body: this body joins that graph.
+            return self._fn(*call_args)
         if values_.is_tracing() or values_.contains_abstract(call_args):
             return self._abstract_call(call_args)
-        if tf.inside_function():
-            return self._fn(*call_args)
         if values_.current_frame() is not None:
             # Inside a federated computation Python constants still arrive as tensors.
             types = _split(self._parameter, self.arity) if self._declared else [to_type(a) for a in call_args]

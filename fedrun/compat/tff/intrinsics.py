@@ -23,10 +23,10 @@ import tensorflow as tf
 
 from fedrun.core import intrinsics as fed
 from fedrun.core.placements import AtClients, AtServer, CLIENTS, SERVER, Placement
-from fedrun.core.types import FederatedType, StructType, Type, to_type
-from fedrun.compat.tff.computations import TensorFlowComputation, tf_computation
+from fedrun.core.types import FederatedType, SequenceType, StructType, Type, to_type
+from fedrun.compat.tff.computations import FederatedComputation, TensorFlowComputation, tf_computation
 from fedrun.compat.tff.types import convert, has_sequence
-from fedrun.compat.tff.values import PerClient, Value, cohort_size, is_tracing
+from fedrun.compat.tff.values import PerClient, Value, cohort_size, is_abstract, is_tracing, type_of
 
 
 def _federated(v: Any, what: str, placement: Optional[Placement] = None) -> Value:
@@ -113,7 +113,7 @@ def federated_map(fn: Union[TensorFlowComputation, Callable[..., Any]], arg: Any
 
     `arg` may be a tuple of values placed alike; they are zipped, as TFF does.
     """
-    comp = fn if isinstance(fn, TensorFlowComputation) else tf_computation(fn)
+    comp = fn if isinstance(fn, (TensorFlowComputation, FederatedComputation)) else tf_computation(fn)
     members, zipped = _zip_arguments(arg)
     placements = {m.type_signature.placement for m in members}
     if len(placements) != 1:
@@ -127,7 +127,10 @@ def federated_map(fn: Union[TensorFlowComputation, Callable[..., Any]], arg: Any
         return Value(type_signature=FederatedType(result, placement, all_equal))
     placed = [m.placed for m in members]
     adapter = comp.adapted(len(members) if zipped else 0)
-    if any(isinstance(p, PerClient) for p in placed):
+    # A federated computation's body (sequence reductions, nested computations) runs
+    # in Python, so it cannot be vectorized over clients.
+    by_client = isinstance(comp, FederatedComputation) and placement == CLIENTS
+    if by_client or any(isinstance(p, PerClient) for p in placed):
         return _map_client_by_client(adapter, placed)
     return Value(fed.map(adapter, placed if zipped else placed[0]))
 
@@ -142,6 +145,49 @@ def _map_client_by_client(fn: Callable[..., Any], placed: list[Any]) -> Value:
     if has_sequence(result_type):
         return Value(PerClient(tuple(results)), type_signature=FederatedType(result_type, CLIENTS, False))
     return Value(AtClients.from_list(results))
+
+
+def sequence_reduce(value: Any, zero: Any, op: Any) -> Any:
+    """Folds `op(accumulator, element)` over a sequence, starting from `zero`.
+
+    `value` is an unplaced sequence or one placed at the clients (then each client
+    folds its own); `op` is a computation (or function) of the accumulator and one
+    element.
+    """
+    comp = op if isinstance(op, (TensorFlowComputation, FederatedComputation)) else tf_computation(op) if callable(op) else None
+    if comp is None:
+        raise TypeError(f"sequence_reduce: op must be a computation of (accumulator, element), got {op!r}")
+    step = comp.adapted(2)
+    if isinstance(value, Value) and isinstance(value.type_signature, FederatedType):
+        t = value.type_signature
+        if t.placement != CLIENTS or not isinstance(t.member, SequenceType):
+            raise TypeError(f"sequence_reduce: expected a sequence (or sequences at tff.CLIENTS), got {t}")
+        if value.is_abstract or is_abstract(zero):
+            result = comp.signature_for(StructType([_unplaced_type(zero), t.member.element])).result
+            return Value(type_signature=FederatedType(result, CLIENTS, all_equal=False))
+        return _map_client_by_client(lambda ds: _fold(ds, zero, step), [value.placed])
+    if isinstance(value, Value):
+        if not isinstance(value.type_signature, SequenceType):
+            raise TypeError(f"sequence_reduce: expected a sequence, got a value of type {value.type_signature}")
+        result = comp.signature_for(StructType([_unplaced_type(zero), value.type_signature.element])).result
+        return Value(type_signature=result)
+    if not isinstance(value, tf.data.Dataset):
+        raise TypeError(f"sequence_reduce: expected a sequence, got a {type(value).__name__}")
+    return _fold(value, zero, step)
+
+
+def _unplaced_type(zero: Any) -> Type:
+    t = type_of(zero)
+    if isinstance(t, FederatedType):
+        raise TypeError(f"sequence_reduce: zero must be unplaced, got a value of type {t}")
+    return t
+
+
+def _fold(dataset: tf.data.Dataset, zero: Any, step: Callable[..., Any]) -> Any:
+    accumulator = zero
+    for element in dataset:
+        accumulator = step(accumulator, element)
+    return accumulator
 
 
 def federated_sum(value: Any) -> Value:
@@ -221,4 +267,5 @@ __all__ = [
     "federated_sum",
     "federated_value",
     "federated_zip",
+    "sequence_reduce",
 ]

@@ -176,8 +176,14 @@ def to_dataset(value: Any, t: SequenceType) -> tf.data.Dataset:
         empty = tf.nest.map_structure(lambda s: tf.zeros([0] + s.shape.as_list(), s.dtype), spec)
         return tf.data.Dataset.from_tensor_slices(empty)
     elements = [convert(v, t.element) for v in value]
-    stacked = tf.nest.map_structure(lambda *xs: tf.stack(xs), *elements)
-    return tf.data.Dataset.from_tensor_slices(stacked)
+    shapes = {tuple(tuple(x.shape) for x in tf.nest.flatten(e)) for e in elements}
+    if len(shapes) == 1:
+        return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(lambda *xs: tf.stack(xs), *elements))
+    # Elements of different shapes (batches of different sizes) cannot be stacked.
+    dataset = tf.data.Dataset.from_tensors(elements[0])
+    for element in elements[1:]:
+        dataset = dataset.concatenate(tf.data.Dataset.from_tensors(element))
+    return dataset
 
 
 def _rebuild(original: Any, members: list[Any]) -> Any:

@@ -20,6 +20,7 @@ from fedrun.compat.tff.values import to_python
 from fedrun.learning import process as native_process
 from fedrun.learning.templates import LearningAlgorithmState, LearningProcessOutput
 from fedrun.models.functional import ModelWeights
+from fedrun.compat.tff.unsupported import LEARNING_TEMPLATES, error
 
 
 class LearningProcess:
@@ -57,5 +58,9 @@ class LearningProcess:
         """A copy of `state` holding `weights` (a `ModelWeights` or `(trainable, non_trainable)`)."""
         return self.native.set_model_weights(state, ModelWeights(*weights))
 
+
+
+def __getattr__(name: str) -> object:
+    raise error("tff.learning.templates", name, LEARNING_TEMPLATES)
 
 __all__ = ["LearningProcess", "LearningProcessOutput"]
