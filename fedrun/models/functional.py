@@ -70,6 +70,23 @@ def _is_weight(variable: keras.Variable) -> bool:
     return tf.as_dtype(variable.dtype).is_floating
 
 
+def _layers(layer: Any) -> list[Any]:
+    nested = getattr(layer, "layers", None) or []
+    return [layer] + [inner for child in nested for inner in _layers(child)]
+
+
+def _refuse_stateful_rnns(keras_model: keras.Model) -> None:
+    """Stateful RNNs carry state from batch to batch, which fedrun's stateless
+    training does not; training them as stateless would silently change the model."""
+    for layer in _layers(keras_model):
+        if getattr(layer, "stateful", False):
+            raise ValueError(
+                f"layer {layer.name!r} is a stateful RNN (stateful=True); fedrun trains models whose "
+                "batches are independent: build the layer with stateful=False (fedrun's char_rnn model "
+                "does), which resets the state at every batch"
+            )
+
+
 class FunctionalModel:
     """Pure-function view of a Keras model, a loss and metrics.
 
@@ -88,6 +105,7 @@ class FunctionalModel:
         metrics: Sequence[keras.metrics.Metric],
         input_spec: Nest,
     ) -> None:
+        _refuse_stateful_rnns(keras_model)
         self.keras_model = keras_model
         self.loss = loss
         self.metrics = list(metrics)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fedrun.models.functional import ModelWeights
+from fedrun.models.functional import FunctionalModel, ModelWeights
 from tests.conftest import make_arrays
 
 
@@ -57,3 +57,13 @@ def test_model_weights_from_a_keras_model_and_back():
         ModelWeights(shifted.trainable[:1], shifted.non_trainable).assign_weights_to(keras_model)
     with pytest.raises(TypeError, match="expected a Keras model or a fedrun model"):
         ModelWeights.from_model("not a model")
+
+
+def test_stateful_rnns_are_refused_before_training():
+    keras_model = keras.Sequential(
+        [keras.Input((5,), batch_size=8), keras.layers.Embedding(10, 4), keras.layers.GRU(3, stateful=True, name="gru")]
+    )
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    spec = {"x": tf.TensorSpec([5], tf.int32), "y": tf.TensorSpec([], tf.int32)}
+    with pytest.raises(ValueError, match="layer 'gru' is a stateful RNN"):
+        FunctionalModel(keras_model, loss, [], spec)
