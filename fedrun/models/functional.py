@@ -44,23 +44,40 @@ class ModelWeights(NamedTuple):
             return model.initial_weights
         if isinstance(model, keras.Model):
             non_trainable = [v for v in model.non_trainable_variables if _is_weight(v)]
-            return cls([tf.convert_to_tensor(v.value) for v in model.trainable_variables], [tf.convert_to_tensor(v.value) for v in non_trainable])
+            return cls(
+                [tf.convert_to_tensor(v.value) for v in model.trainable_variables],
+                [tf.convert_to_tensor(v.value) for v in non_trainable],
+            )
         if hasattr(model, "trainable_variables") and hasattr(model, "non_trainable_variables"):
-            return cls([tf.convert_to_tensor(v) for v in model.trainable_variables], [tf.convert_to_tensor(v) for v in model.non_trainable_variables])
-        raise TypeError(f"ModelWeights.from_model: expected a Keras model or a fedrun model, got a {type(model).__name__}")
+            return cls(
+                [tf.convert_to_tensor(v) for v in model.trainable_variables],
+                [tf.convert_to_tensor(v) for v in model.non_trainable_variables],
+            )
+        raise TypeError(
+            f"ModelWeights.from_model: expected a Keras model or a fedrun model, got a {type(model).__name__}"
+        )
 
     def assign_weights_to(self, keras_model: keras.Model) -> None:
         """Assigns these weights to a Keras model with the same architecture (to
         evaluate or save the global model with Keras)."""
         if not isinstance(keras_model, keras.Model):
-            raise TypeError(f"assign_weights_to: expected a keras.Model, got a {type(keras_model).__name__}")
+            raise TypeError(
+                f"assign_weights_to: expected a keras.Model, got a {type(keras_model).__name__}"
+            )
         non_trainable = [v for v in keras_model.non_trainable_variables if _is_weight(v)]
-        for kind, variables, values in (("trainable", keras_model.trainable_variables, self.trainable), ("non_trainable", non_trainable, self.non_trainable)):
+        for kind, variables, values in (
+            ("trainable", keras_model.trainable_variables, self.trainable),
+            ("non_trainable", non_trainable, self.non_trainable),
+        ):
             if len(variables) != len(values):
-                raise ValueError(f"assign_weights_to: the model has {len(variables)} {kind} weights, these weights {len(values)}")
+                raise ValueError(
+                    f"assign_weights_to: the model has {len(variables)} {kind} weights, these weights {len(values)}"
+                )
             for variable, value in zip(variables, values):
                 if tuple(variable.shape) != tuple(np.shape(value)):
-                    raise ValueError(f"assign_weights_to: {kind} weight {variable.path} has shape {tuple(variable.shape)}, got {tuple(np.shape(value))}")
+                    raise ValueError(
+                        f"assign_weights_to: {kind} weight {variable.path} has shape {tuple(variable.shape)}, got {tuple(np.shape(value))}"
+                    )
                 variable.assign(value)
 
 

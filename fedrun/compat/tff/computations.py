@@ -211,7 +211,9 @@ def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]
             elif t.all_equal:
                 pending.append(i)
             elif has_sequence(t.member):
-                converted[i] = Value(PerClient(tuple(convert(v, t.member) for v in arg)), type_signature=t)
+                converted[i] = Value(
+                    PerClient(tuple(convert(v, t.member) for v in arg)), type_signature=t
+                )
             else:
                 per_client = list(arg)
                 converted[i] = Value(
@@ -232,7 +234,9 @@ def cohort_of(args: Sequence[Any]) -> Optional[int]:
     counts = {
         a.placed.num_clients
         for a in args
-        if isinstance(a, Value) and not a.is_abstract and isinstance(a.placed, (AtClients, PerClient))
+        if isinstance(a, Value)
+        and not a.is_abstract
+        and isinstance(a.placed, (AtClients, PerClient))
     }
     if len(counts) > 1:
         raise ValueError(
@@ -260,8 +264,14 @@ class TensorFlowComputation(_FacadeComputation):
         # tf.function refuses bodies that create variables (a Keras model, a random
         # Generator); TFF traces bodies into a graph, where they may.
         with tf.Graph().as_default():
-            placeholders = tf.nest.map_structure(lambda s: tf.compat.v1.placeholder(s.dtype, s.shape), specs)
-            return to_type(tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), self._fn(*placeholders)))
+            placeholders = tf.nest.map_structure(
+                lambda s: tf.compat.v1.placeholder(s.dtype, s.shape), specs
+            )
+            return to_type(
+                tf.nest.map_structure(
+                    lambda t: tf.TensorSpec(t.shape, t.dtype), self._fn(*placeholders)
+                )
+            )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         call_args = self._bind(args, kwargs)
@@ -272,8 +282,17 @@ class TensorFlowComputation(_FacadeComputation):
             return self._abstract_call(call_args)
         if values_.current_frame() is not None:
             # Inside a federated computation Python constants still arrive as tensors.
-            types = _split(self._parameter, self.arity) if self._declared else [to_type(a) for a in call_args]
-            return self._fn(*[a if isinstance(a, (tf.Tensor, tf.Variable, tf.data.Dataset)) else convert(a, t) for a, t in zip(call_args, types)])
+            types = (
+                _split(self._parameter, self.arity)
+                if self._declared
+                else [to_type(a) for a in call_args]
+            )
+            return self._fn(
+                *[
+                    a if isinstance(a, (tf.Tensor, tf.Variable, tf.data.Dataset)) else convert(a, t)
+                    for a, t in zip(call_args, types)
+                ]
+            )
         if self._declared:
             types = _split(self._parameter, self.arity)
         else:

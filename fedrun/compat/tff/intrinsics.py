@@ -24,7 +24,11 @@ import tensorflow as tf
 from fedrun.core import intrinsics as fed
 from fedrun.core.placements import AtClients, AtServer, CLIENTS, SERVER, Placement
 from fedrun.core.types import FederatedType, SequenceType, StructType, Type, to_type
-from fedrun.compat.tff.computations import FederatedComputation, TensorFlowComputation, tf_computation
+from fedrun.compat.tff.computations import (
+    FederatedComputation,
+    TensorFlowComputation,
+    tf_computation,
+)
 from fedrun.compat.tff.types import convert, has_sequence
 from fedrun.compat.tff.values import PerClient, Value, cohort_size, is_abstract, is_tracing, type_of
 
@@ -47,7 +51,9 @@ def federated_value(value: Any, placement: Placement) -> Value:
     _check_placement(placement, "federated_value")
     if isinstance(value, Value):
         if isinstance(value.type_signature, FederatedType):
-            raise TypeError(f"federated_value: expected an unplaced value, got one of type {value.type_signature}")
+            raise TypeError(
+                f"federated_value: expected an unplaced value, got one of type {value.type_signature}"
+            )
         # Only while tracing does a computation's result arrive as a Value.
         return Value(type_signature=FederatedType(value.type_signature, placement, all_equal=True))
     member = to_type(value)
@@ -69,7 +75,13 @@ def federated_eval(fn: Any, placement: Placement) -> Value:
     """Runs a computation without parameters at `placement`: once at the server, or
     once at every client (so random draws differ per client, as in TFF)."""
     _check_placement(placement, "federated_eval")
-    comp = fn if isinstance(fn, TensorFlowComputation) else tf_computation(fn) if callable(fn) else None
+    comp = (
+        fn
+        if isinstance(fn, TensorFlowComputation)
+        else tf_computation(fn)
+        if callable(fn)
+        else None
+    )
     if comp is None or comp.arity:
         raise TypeError(f"federated_eval: expected a computation without parameters, got {fn!r}")
     result = comp.signature_for(None).result
@@ -113,7 +125,9 @@ def federated_map(fn: Union[TensorFlowComputation, Callable[..., Any]], arg: Any
 
     `arg` may be a tuple of values placed alike; they are zipped, as TFF does.
     """
-    comp = fn if isinstance(fn, (TensorFlowComputation, FederatedComputation)) else tf_computation(fn)
+    comp = (
+        fn if isinstance(fn, (TensorFlowComputation, FederatedComputation)) else tf_computation(fn)
+    )
     members, zipped = _zip_arguments(arg)
     placements = {m.type_signature.placement for m in members}
     if len(placements) != 1:
@@ -141,11 +155,15 @@ def _map_client_by_client(fn: Callable[..., Any], placed: list[Any]) -> Value:
     """`fn` applied to each client's values in turn (values holding sequences)."""
     counts = {p.num_clients for p in placed}
     if len(counts) != 1:
-        raise ValueError(f"federated_map: client values of different cohorts (sizes {sorted(counts)})")
+        raise ValueError(
+            f"federated_map: client values of different cohorts (sizes {sorted(counts)})"
+        )
     results = [fn(*[p.client(k) for p in placed]) for k in range(counts.pop())]
     result_type = to_type(results[0])
     if has_sequence(result_type):
-        return Value(PerClient(tuple(results)), type_signature=FederatedType(result_type, CLIENTS, False))
+        return Value(
+            PerClient(tuple(results)), type_signature=FederatedType(result_type, CLIENTS, False)
+        )
     return Value(AtClients.from_list(results))
 
 
@@ -156,22 +174,36 @@ def sequence_reduce(value: Any, zero: Any, op: Any) -> Any:
     folds its own); `op` is a computation (or function) of the accumulator and one
     element.
     """
-    comp = op if isinstance(op, (TensorFlowComputation, FederatedComputation)) else tf_computation(op) if callable(op) else None
+    comp = (
+        op
+        if isinstance(op, (TensorFlowComputation, FederatedComputation))
+        else tf_computation(op)
+        if callable(op)
+        else None
+    )
     if comp is None:
-        raise TypeError(f"sequence_reduce: op must be a computation of (accumulator, element), got {op!r}")
+        raise TypeError(
+            f"sequence_reduce: op must be a computation of (accumulator, element), got {op!r}"
+        )
     step = comp.adapted(2)
     if isinstance(value, Value) and isinstance(value.type_signature, FederatedType):
         t = value.type_signature
         if t.placement != CLIENTS or not isinstance(t.member, SequenceType):
-            raise TypeError(f"sequence_reduce: expected a sequence (or sequences at tff.CLIENTS), got {t}")
+            raise TypeError(
+                f"sequence_reduce: expected a sequence (or sequences at tff.CLIENTS), got {t}"
+            )
         if value.is_abstract or is_abstract(zero):
             result = comp.signature_for(StructType([_unplaced_type(zero), t.member.element])).result
             return Value(type_signature=FederatedType(result, CLIENTS, all_equal=False))
         return _map_client_by_client(lambda ds: _fold(ds, zero, step), [value.placed])
     if isinstance(value, Value):
         if not isinstance(value.type_signature, SequenceType):
-            raise TypeError(f"sequence_reduce: expected a sequence, got a value of type {value.type_signature}")
-        result = comp.signature_for(StructType([_unplaced_type(zero), value.type_signature.element])).result
+            raise TypeError(
+                f"sequence_reduce: expected a sequence, got a value of type {value.type_signature}"
+            )
+        result = comp.signature_for(
+            StructType([_unplaced_type(zero), value.type_signature.element])
+        ).result
         return Value(type_signature=result)
     if not isinstance(value, tf.data.Dataset):
         raise TypeError(f"sequence_reduce: expected a sequence, got a {type(value).__name__}")

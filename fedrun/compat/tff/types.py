@@ -53,8 +53,12 @@ def tensorflow_to_type(obj: Any) -> Type:
     """
     leaves = tf.nest.flatten(obj)
     for leaf in leaves:
-        if not (core_types.is_dtype(leaf) or isinstance(leaf, (tf.TensorSpec, tf.data.DatasetSpec))):
-            raise TypeError(f"tensorflow_to_type: expected TensorFlow specs or dtypes, got a {type(leaf).__name__}: {leaf!r}")
+        if not (
+            core_types.is_dtype(leaf) or isinstance(leaf, (tf.TensorSpec, tf.data.DatasetSpec))
+        ):
+            raise TypeError(
+                f"tensorflow_to_type: expected TensorFlow specs or dtypes, got a {type(leaf).__name__}: {leaf!r}"
+            )
     return to_type(obj)
 
 
@@ -183,10 +187,14 @@ def to_dataset(value: Any, t: SequenceType) -> tf.data.Dataset:
     (its elements must fit), a list becomes the dataset of its elements."""
     if isinstance(value, tf.data.Dataset):
         if not is_assignable(t.element, core_types.to_type(value.element_spec)):
-            raise TypeError(f"a dataset of {core_types.to_type(value.element_spec)} does not fit the type {t}")
+            raise TypeError(
+                f"a dataset of {core_types.to_type(value.element_spec)} does not fit the type {t}"
+            )
         return value
     if not isinstance(value, (list, tuple)):
-        raise TypeError(f"a {type(value).__name__} does not fit the sequence type {t}; pass a list or a tf.data.Dataset")
+        raise TypeError(
+            f"a {type(value).__name__} does not fit the sequence type {t}; pass a list or a tf.data.Dataset"
+        )
     spec = to_spec(t.element)
     if not value:
         empty = tf.nest.map_structure(lambda s: tf.zeros([0] + s.shape.as_list(), s.dtype), spec)
@@ -194,7 +202,9 @@ def to_dataset(value: Any, t: SequenceType) -> tf.data.Dataset:
     elements = [convert(v, t.element) for v in value]
     shapes = {tuple(tuple(x.shape) for x in tf.nest.flatten(e)) for e in elements}
     if len(shapes) == 1:
-        return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(lambda *xs: tf.stack(xs), *elements))
+        return tf.data.Dataset.from_tensor_slices(
+            tf.nest.map_structure(lambda *xs: tf.stack(xs), *elements)
+        )
     # Elements of different shapes (batches of different sizes) cannot be stacked.
     dataset = tf.data.Dataset.from_tensors(elements[0])
     for element in elements[1:]:

@@ -23,7 +23,8 @@ _IN_PROCESS = (
 )
 
 TOP_LEVEL: Mapping[str, str] = {
-    "framework": "TFF's framework internals (executors, compiler, contexts) have no fedrun counterpart; " + _IN_PROCESS,
+    "framework": "TFF's framework internals (executors, compiler, contexts) have no fedrun counterpart; "
+    + _IN_PROCESS,
     "program": "TFF's program platform is not provided; fedrun's training loop (`python -m fedrun`) writes metrics.jsonl, "
     "TensorBoard logs and checkpoints in the run directory",
     "analytics": "federated analytics is not provided by fedrun",
@@ -140,8 +141,12 @@ TYPES: Mapping[str, str] = {
 def error(module: str, name: str, table: Mapping[str, str]) -> Exception:
     """The error for `module.name`: `UnsupportedError` if TFF has the name, else AttributeError."""
     if name in table:
-        return UnsupportedError(f"{module}.{name} is not supported by fedrun: {table[name]} ({_GUIDE})")
-    return AttributeError(f"{module} has no attribute {name!r} (the names fedrun provides are listed in docs/migrating-from-tff.md)")
+        return UnsupportedError(
+            f"{module}.{name} is not supported by fedrun: {table[name]} ({_GUIDE})"
+        )
+    return AttributeError(
+        f"{module} has no attribute {name!r} (the names fedrun provides are listed in docs/migrating-from-tff.md)"
+    )
 
 
 __all__ = [
@@ -152,4 +157,10 @@ __all__ = [
     "LEARNING_MODELS",
     "LEARNING_TEMPLATES",
     "SIMULATION",
-    "SIMULATION_DATASETS", "TENSORFLOW", "TOP_LEVEL", "TYPES", "UnsupportedError", "error"]
+    "SIMULATION_DATASETS",
+    "TENSORFLOW",
+    "TOP_LEVEL",
+    "TYPES",
+    "UnsupportedError",
+    "error",
+]

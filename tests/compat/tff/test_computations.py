@@ -147,7 +147,11 @@ def test_values_can_be_passed_as_fedrun_placed_values():
 
 @pytest.mark.parametrize(
     "name, pattern",
-    [("program", "program platform"), ("framework", "framework internals"), ("sequence_map", "local trainer")],
+    [
+        ("program", "program platform"),
+        ("framework", "framework internals"),
+        ("sequence_map", "local trainer"),
+    ],
     ids=["program", "framework", "sequence-map"],
 )
 def test_names_fedrun_cannot_honour_say_what_to_do(name, pattern):
@@ -168,7 +172,6 @@ def test_untyped_tensorflow_computation_receives_tensors():
         return tf.constant(isinstance(x, tf.Tensor))
 
     assert kind(3) is True
-
 
 
 def test_only_the_client_count_of_native_contexts_is_honoured():

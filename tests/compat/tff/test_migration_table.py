@@ -55,7 +55,11 @@ TABLES = {
 def table_rows():
     text = DOC.read_text()
     body = text.split("<!-- status table: begin -->")[1].split("<!-- status table: end -->")[0]
-    return [re.match(r"\| `([^`]+)` \| (\w+) \|", line).groups() for line in body.splitlines() if line.startswith("| `")]
+    return [
+        re.match(r"\| `([^`]+)` \| (\w+) \|", line).groups()
+        for line in body.splitlines()
+        if line.startswith("| `")
+    ]
 
 
 ROWS = table_rows()
@@ -89,7 +93,9 @@ def test_rows_are_unique_with_known_statuses():
 @pytest.mark.parametrize("name, status", ROWS, ids=[name for name, _ in ROWS])
 def test_each_row_behaves_as_its_status_says(name, status):
     if status == "unsupported":
-        with pytest.raises(tff.UnsupportedError, match=re.escape(name) + " is not supported by fedrun"):
+        with pytest.raises(
+            tff.UnsupportedError, match=re.escape(name) + " is not supported by fedrun"
+        ):
             resolve(name)
     else:
         assert resolve(name) is not None
@@ -101,7 +107,12 @@ def test_every_public_facade_name_has_a_row():
 
 
 def test_every_refused_name_has_a_row():
-    refused = {f"{module}.{name}" for module, table in TABLES.items() for name in table if module != "tff.backends.native"}
+    refused = {
+        f"{module}.{name}"
+        for module, table in TABLES.items()
+        for name in table
+        if module != "tff.backends.native"
+    }
     refused |= {f"tff.backends.{name}" for name in unsupported.BACKENDS}
     assert refused == {name for name, status in ROWS if status == "unsupported"}
 

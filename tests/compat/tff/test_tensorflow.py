@@ -14,5 +14,7 @@ def test_tensorflow_computation_is_the_decorator_for_tensorflow_code():
 
 
 def test_unprovided_tensorflow_names_say_so():
-    with pytest.raises(tff.UnsupportedError, match="tff.tensorflow.transform_args is not supported"):
+    with pytest.raises(
+        tff.UnsupportedError, match="tff.tensorflow.transform_args is not supported"
+    ):
         tff.tensorflow.transform_args

@@ -27,6 +27,7 @@ from fedrun.compat.tff.unsupported import AGGREGATORS, error
 def __getattr__(name: str) -> object:
     raise error("tff.aggregators", name, AGGREGATORS)
 
+
 __all__ = [
     "DifferentiallyPrivateFactory",
     "MeanFactory",

@@ -20,8 +20,14 @@ def _set(name: str, default_num_clients: int, kwargs: dict[str, Any]) -> None:
             f"tff.backends.native.{name}({', '.join(kwargs)}=...) is not supported by fedrun: it runs computations in this "
             "Python process, so only default_num_clients has a meaning (see docs/migrating-from-tff.md)"
         )
-    if isinstance(default_num_clients, bool) or not isinstance(default_num_clients, int) or default_num_clients < 0:
-        raise TypeError(f"tff.backends.native.{name}: default_num_clients must be an int >= 0, got {default_num_clients!r}")
+    if (
+        isinstance(default_num_clients, bool)
+        or not isinstance(default_num_clients, int)
+        or default_num_clients < 0
+    ):
+        raise TypeError(
+            f"tff.backends.native.{name}: default_num_clients must be an int >= 0, got {default_num_clients!r}"
+        )
     values.set_default_num_clients(default_num_clients or None)
 
 

@@ -147,8 +147,13 @@ def build_fed_eval(
     return LearningProcess(evaluation.build_fed_eval(_model(model_fn), runtime))
 
 
-
 def __getattr__(name: str) -> object:
     raise error("tff.learning.algorithms", name, LEARNING_ALGORITHMS)
 
-__all__ = ["ClientWeighting", "build_fed_eval", "build_unweighted_fed_avg", "build_weighted_fed_avg"]
+
+__all__ = [
+    "ClientWeighting",
+    "build_fed_eval",
+    "build_unweighted_fed_avg",
+    "build_weighted_fed_avg",
+]

@@ -91,7 +91,6 @@ def from_keras_model(
     )
 
 
-
 def functional_model_from_keras(
     keras_model: Union[keras.Model, Callable[[], keras.Model]],
     loss_fn: Any,
@@ -102,13 +101,20 @@ def functional_model_from_keras(
     `from_keras_model`, built from a Keras model (or a function returning one) and
     `metrics_constructor`, a function returning the metrics (a mapping of name to
     metric, or a list)."""
-    model = keras_model if isinstance(keras_model, keras.Model) or not callable(keras_model) else keras_model()
+    model = (
+        keras_model
+        if isinstance(keras_model, keras.Model) or not callable(keras_model)
+        else keras_model()
+    )
     metrics: list[Any] = []
     if metrics_constructor is not None:
         built = metrics_constructor() if callable(metrics_constructor) else metrics_constructor
         if isinstance(built, collections.abc.Mapping):
             # The keys name the metrics, as in TFF.
-            metrics = [m if isinstance(m, keras.metrics.Metric) else m(name=name) for name, m in built.items()]
+            metrics = [
+                m if isinstance(m, keras.metrics.Metric) else m(name=name)
+                for name, m in built.items()
+            ]
         else:
             metrics = list(built)
     return from_keras_model(model, loss_fn, input_spec, metrics=metrics)
@@ -116,6 +122,7 @@ def functional_model_from_keras(
 
 def __getattr__(name: str) -> object:
     raise error("tff.learning.models", name, LEARNING_MODELS)
+
 
 __all__ = [
     "BatchOutput",

@@ -61,8 +61,8 @@ class LearningProcess:
         return self.native.set_model_weights(state, ModelWeights(*weights))
 
 
-
 def __getattr__(name: str) -> object:
     raise error("tff.learning.templates", name, LEARNING_TEMPLATES)
+
 
 __all__ = ["LearningProcess", "LearningProcessOutput"]

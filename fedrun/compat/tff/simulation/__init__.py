@@ -7,4 +7,5 @@ from fedrun.compat.tff.unsupported import SIMULATION, error
 def __getattr__(name: str) -> object:
     raise error("tff.simulation", name, SIMULATION)
 
+
 __all__ = ["datasets"]

@@ -325,8 +325,16 @@ def test_reading_next_signature_first_trains_as_without_it(emnist, keras_trainin
         client_optimizer_fn=lambda: tf.keras.optimizers.SGD(learning_rate=0.02),
         server_optimizer_fn=lambda: tf.keras.optimizers.SGD(learning_rate=1.0),
     )
-    assert "client_data={<\n    x=float32[?,784]" in training_process.next.type_signature.formatted_representation()
+    assert (
+        "client_data={<\n    x=float32[?,784]"
+        in training_process.next.type_signature.formatted_representation()
+    )
     result = training_process.next(training_process.initialize(), emnist["federated_train_data"])
-    train, expected = result.metrics["client_work"]["train"], keras_training[2][0]["client_work"]["train"]
+    train, expected = (
+        result.metrics["client_work"]["train"],
+        keras_training[2][0]["client_work"]["train"],
+    )
     assert list(train) == list(expected)
-    np.testing.assert_allclose([train[k] for k in train], [expected[k] for k in expected], rtol=1e-6)
+    np.testing.assert_allclose(
+        [train[k] for k in train], [expected[k] for k in expected], rtol=1e-6
+    )

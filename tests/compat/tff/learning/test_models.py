@@ -5,7 +5,9 @@ import tensorflow as tf
 
 import fedrun.compat.tff as tff
 
-SPEC = collections.OrderedDict(x=tf.TensorSpec([None, 3], tf.float32), y=tf.TensorSpec([None], tf.int32))
+SPEC = collections.OrderedDict(
+    x=tf.TensorSpec([None, 3], tf.float32), y=tf.TensorSpec([None], tf.int32)
+)
 
 
 def keras_model():
@@ -17,7 +19,9 @@ def test_functional_model_from_keras_names_metrics_by_their_keys():
         keras_model(),
         loss_fn=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         input_spec=SPEC,
-        metrics_constructor=collections.OrderedDict(accuracy=tf.keras.metrics.SparseCategoricalAccuracy),
+        metrics_constructor=collections.OrderedDict(
+            accuracy=tf.keras.metrics.SparseCategoricalAccuracy
+        ),
     )
     assert isinstance(model, tff.learning.models.FunctionalModel)
     assert [m.name for m in model.metrics] == ["accuracy"]
@@ -26,9 +30,13 @@ def test_functional_model_from_keras_names_metrics_by_their_keys():
 
 def test_builders_take_a_functional_model_itself():
     model = tff.learning.models.functional_model_from_keras(
-        keras_model, loss_fn=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), input_spec=SPEC
+        keras_model,
+        loss_fn=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        input_spec=SPEC,
     )
-    process = tff.learning.algorithms.build_weighted_fed_avg(model, client_optimizer_fn=tff.learning.optimizers.build_sgdm(0.1))
+    process = tff.learning.algorithms.build_weighted_fed_avg(
+        model, client_optimizer_fn=tff.learning.optimizers.build_sgdm(0.1)
+    )
     trainable = process.get_model_weights(process.initialize()).trainable
     assert [tuple(t.shape) for t in trainable] == [(3, 2), (2,)]
 

@@ -27,7 +27,10 @@ def test_federated_types_print_as_in_tff():
     assert str(tff.FederatedType(np.float32, tff.CLIENTS, all_equal=True)) == "float32@CLIENTS"
     simple_regression_model_type = tff.StructType([("a", np.float32), ("b", np.float32)])
     assert str(simple_regression_model_type) == "<a=float32,b=float32>"
-    assert str(tff.FederatedType(simple_regression_model_type, tff.CLIENTS, all_equal=True)) == "<a=float32,b=float32>@CLIENTS"
+    assert (
+        str(tff.FederatedType(simple_regression_model_type, tff.CLIENTS, all_equal=True))
+        == "<a=float32,b=float32>@CLIENTS"
+    )
 
 
 def test_average_temperature():
@@ -36,7 +39,9 @@ def test_average_temperature():
         return tff.federated_mean(sensor_readings)
 
     assert str(get_average_temperature.type_signature) == "({float32}@CLIENTS -> float32@SERVER)"
-    assert str(get_average_temperature([68.5, 70.3, 69.8])) == str(np.float32((68.5 + 70.3 + 69.8) / 3))
+    assert str(get_average_temperature([68.5, 70.3, 69.8])) == str(
+        np.float32((68.5 + 70.3 + 69.8) / 3)
+    )
 
 
 def test_add_half_on_clients():
@@ -81,12 +86,16 @@ def test_sequences_from_python_lists():
         return x.reduce(np.int32(0), lambda x, y: x + y)
 
     assert foo([1, 2, 3]) == 6
-    assert str(get_local_temperature_average([68.5, 70.3, 69.8])) == str(np.float32((68.5 + 70.3 + 69.8) / 3))
+    assert str(get_local_temperature_average([68.5, 70.3, 69.8])) == str(
+        np.float32((68.5 + 70.3 + 69.8) / 3)
+    )
     assert get_local_temperature_average(tf.data.Dataset.from_tensor_slices([1.0, 2.0])) == 1.5
 
 
 def test_sequence_of_structures(capsys):
-    @tff.tensorflow.computation(tff.SequenceType(collections.OrderedDict([("A", np.int32), ("B", np.int32)])))
+    @tff.tensorflow.computation(
+        tff.SequenceType(collections.OrderedDict([("A", np.int32), ("B", np.int32)]))
+    )
     def foo(ds):
         print("element_structure = {}".format(ds.element_spec))
         return ds.reduce(np.int32(0), lambda total, x: total + x["A"] * x["B"])
@@ -109,7 +118,10 @@ def test_global_temperature_average_over_client_sequences():
     def get_global_temperature_average(sensor_readings):
         return tff.federated_mean(tff.federated_map(get_local_temperature_average, sensor_readings))
 
-    assert str(get_global_temperature_average.type_signature) == "({float32*}@CLIENTS -> float32@SERVER)"
+    assert (
+        str(get_global_temperature_average.type_signature)
+        == "({float32*}@CLIENTS -> float32@SERVER)"
+    )
     # Client means 69, 71 and 70.
     assert get_global_temperature_average([[68.0, 70.0], [71.0], [68.0, 72.0, 70.0]]) == 70.0
 

@@ -21,7 +21,9 @@ BATCH_SIZE = 15
 
 def fake_mnist(n, seed):
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 8, size=(n, 28, 28)).astype(np.uint8), (np.arange(n) % 10).astype(np.uint8)
+    return rng.integers(0, 8, size=(n, 28, 28)).astype(np.uint8), (np.arange(n) % 10).astype(
+        np.uint8
+    )
 
 
 def get_data_for_digit(source, digit):
@@ -31,7 +33,9 @@ def get_data_for_digit(source, digit):
         batch_samples = all_samples[i : i + BATCH_SIZE]
         output_sequence.append(
             {
-                "x": np.array([source[0][i].flatten() / 255.0 for i in batch_samples], dtype=np.float32),
+                "x": np.array(
+                    [source[0][i].flatten() / 255.0 for i in batch_samples], dtype=np.float32
+                ),
                 "y": np.array([source[1][i] for i in batch_samples], dtype=np.int32),
             }
         )
@@ -51,7 +55,10 @@ def np_step(model, batch, lr):
     p = np.exp(logits - logits.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     g = (p - np.eye(10)[batch["y"]]) / len(batch["y"])
-    return {"weights": model["weights"] - lr * batch["x"].T @ g, "bias": model["bias"] - lr * g.sum(0)}
+    return {
+        "weights": model["weights"] - lr * batch["x"].T @ g,
+        "bias": model["bias"] - lr * g.sum(0),
+    }
 
 
 def np_local_train(model, lr, batches):
@@ -67,18 +74,22 @@ def tut():
     federated_test_data = [get_data_for_digit(mnist_test, d) for d in range(10)]
 
     BATCH_SPEC = collections.OrderedDict(
-        x=tf.TensorSpec(shape=[None, 784], dtype=tf.float32), y=tf.TensorSpec(shape=[None], dtype=tf.int32)
+        x=tf.TensorSpec(shape=[None, 784], dtype=tf.float32),
+        y=tf.TensorSpec(shape=[None], dtype=tf.int32),
     )
     BATCH_TYPE = tff.types.tensorflow_to_type(BATCH_SPEC)
     MODEL_SPEC = collections.OrderedDict(
-        weights=tf.TensorSpec(shape=[784, 10], dtype=tf.float32), bias=tf.TensorSpec(shape=[10], dtype=tf.float32)
+        weights=tf.TensorSpec(shape=[784, 10], dtype=tf.float32),
+        bias=tf.TensorSpec(shape=[10], dtype=tf.float32),
     )
     MODEL_TYPE = tff.types.tensorflow_to_type(MODEL_SPEC)
 
     @tf.function
     def forward_pass(model, batch):
         predicted_y = tf.nn.softmax(tf.matmul(batch["x"], model["weights"]) + model["bias"])
-        return -tf.reduce_mean(tf.reduce_sum(tf.one_hot(batch["y"], 10) * tf.math.log(predicted_y), axis=[1]))
+        return -tf.reduce_mean(
+            tf.reduce_sum(tf.one_hot(batch["y"], 10) * tf.math.log(predicted_y), axis=[1])
+        )
 
     @tff.tensorflow.computation(MODEL_TYPE, BATCH_TYPE)
     def batch_loss(model, batch):
@@ -87,7 +98,10 @@ def tut():
     @tff.tensorflow.computation(MODEL_TYPE, BATCH_TYPE, np.float32)
     def batch_train(initial_model, batch, learning_rate):
         model_vars = collections.OrderedDict(
-            [(name, tf.Variable(name=name, initial_value=value)) for name, value in initial_model.items()]
+            [
+                (name, tf.Variable(name=name, initial_value=value))
+                for name, value in initial_model.items()
+            ]
         )
 
         @tf.function
@@ -110,7 +124,9 @@ def tut():
             model, lr = model_with_lr
             return batch_train(model, batch, lr), lr
 
-        trained_model, _ = tff.sequence_reduce(all_batches, (initial_model, learning_rate), batch_fn)
+        trained_model, _ = tff.sequence_reduce(
+            all_batches, (initial_model, learning_rate), batch_fn
+        )
         return trained_model
 
     @tff.federated_computation(MODEL_TYPE, LOCAL_DATA_TYPE)
@@ -128,7 +144,9 @@ def tut():
 
     @tff.federated_computation(SERVER_MODEL_TYPE, CLIENT_DATA_TYPE)
     def federated_eval(model, data):
-        return tff.federated_mean(tff.federated_map(local_eval, [tff.federated_broadcast(model), data]))
+        return tff.federated_mean(
+            tff.federated_map(local_eval, [tff.federated_broadcast(model), data])
+        )
 
     SERVER_FLOAT_TYPE = tff.FederatedType(np.float32, tff.SERVER)
 
@@ -136,11 +154,14 @@ def tut():
     def federated_train(model, learning_rate, data):
         return tff.federated_mean(
             tff.federated_map(
-                local_train, [tff.federated_broadcast(model), tff.federated_broadcast(learning_rate), data]
+                local_train,
+                [tff.federated_broadcast(model), tff.federated_broadcast(learning_rate), data],
             )
         )
 
-    initial_model = collections.OrderedDict(weights=np.zeros([784, 10], dtype=np.float32), bias=np.zeros([10], dtype=np.float32))
+    initial_model = collections.OrderedDict(
+        weights=np.zeros([784, 10], dtype=np.float32), bias=np.zeros([10], dtype=np.float32)
+    )
     return dict(locals())
 
 
@@ -149,17 +170,28 @@ def test_types_print_as_in_the_tutorial(tut):
     assert str(tut["MODEL_TYPE"]) == "<weights=float32[784,10],bias=float32[10]>"
     model, batch = "<weights=float32[784,10],bias=float32[10]>", "<x=float32[?,784],y=int32[?]>"
     assert str(tut["batch_loss"].type_signature) == f"(<model={model},batch={batch}> -> float32)"
-    assert str(tut["batch_train"].type_signature) == f"(<initial_model={model},batch={batch},learning_rate=float32> -> {model})"
+    assert (
+        str(tut["batch_train"].type_signature)
+        == f"(<initial_model={model},batch={batch},learning_rate=float32> -> {model})"
+    )
     assert str(tut["local_train"].type_signature) == (
         f"(<initial_model={model},learning_rate=float32,all_batches={batch}*> -> {model})"
     )
-    assert str(tut["local_eval"].type_signature) == f"(<model={model},all_batches={batch}*> -> float32)"
-    assert str(tut["federated_eval"].type_signature) == f"(<model={model}@SERVER,data={{{batch}*}}@CLIENTS> -> float32@SERVER)"
+    assert (
+        str(tut["local_eval"].type_signature)
+        == f"(<model={model},all_batches={batch}*> -> float32)"
+    )
+    assert (
+        str(tut["federated_eval"].type_signature)
+        == f"(<model={model}@SERVER,data={{{batch}*}}@CLIENTS> -> float32@SERVER)"
+    )
 
 
 def test_batch_training_lowers_the_loss_as_numpy_does(tut):
     sample_batch = tut["federated_train_data"][5][-1]
-    np.testing.assert_allclose(tut["batch_loss"](tut["initial_model"], sample_batch), math.log(10), rtol=1e-6)
+    np.testing.assert_allclose(
+        tut["batch_loss"](tut["initial_model"], sample_batch), math.log(10), rtol=1e-6
+    )
     model, expected, losses = tut["initial_model"], dict(tut["initial_model"]), []
     for _ in range(5):
         model = tut["batch_train"](model, sample_batch, 0.1)
@@ -178,7 +210,9 @@ def test_local_training_and_evaluation_fold_the_batches(tut):
     expected = np_local_train(dict(initial), 0.1, batches)
     np.testing.assert_allclose(locally_trained_model["weights"], expected["weights"], atol=1e-6)
     np.testing.assert_allclose(
-        tut["local_eval"](locally_trained_model, batches), sum(np_loss(expected, b) for b in batches), rtol=1e-5
+        tut["local_eval"](locally_trained_model, batches),
+        sum(np_loss(expected, b) for b in batches),
+        rtol=1e-5,
     )
 
 
@@ -189,11 +223,21 @@ def test_federated_training_rounds_match_numpy(tut):
     printed = []
     for round_num in range(2):
         model = tut["federated_train"](model, learning_rate, data)
-        trained = [np_local_train(dict(expected), np.float32(learning_rate), batches) for batches in data]
+        trained = [
+            np_local_train(dict(expected), np.float32(learning_rate), batches) for batches in data
+        ]
         expected = {k: np.mean([t[k] for t in trained], axis=0) for k in expected}
         learning_rate = learning_rate * 0.9
         loss = tut["federated_eval"](model, data)
-        np.testing.assert_allclose(loss, np.mean([sum(np_loss(expected, b) for b in batches) for batches in data]), rtol=1e-5)
+        np.testing.assert_allclose(
+            loss,
+            np.mean([sum(np_loss(expected, b) for b in batches) for batches in data]),
+            rtol=1e-5,
+        )
         printed.append("round {}, loss={}".format(round_num, loss))
-    assert printed[0].startswith("round 0, loss=") and float(printed[1].split("=")[1]) < float(printed[0].split("=")[1])
-    assert tut["federated_eval"](model, tut["federated_test_data"]) < tut["federated_eval"](tut["initial_model"], tut["federated_test_data"])
+    assert printed[0].startswith("round 0, loss=") and float(printed[1].split("=")[1]) < float(
+        printed[0].split("=")[1]
+    )
+    assert tut["federated_eval"](model, tut["federated_test_data"]) < tut["federated_eval"](
+        tut["initial_model"], tut["federated_test_data"]
+    )

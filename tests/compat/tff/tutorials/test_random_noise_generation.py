@@ -43,7 +43,10 @@ def test_clients_sample_the_same_value_from_a_broadcast_seed():
     min, max = get_random_min_and_max_deterministic(seed)
     assert min == max
     printed.append(f"Seed: {seed.numpy()}. All clients sampled value {min:8.3f}.")
-    assert printed == ["Seed: [1 1]. All clients sampled value    1.665.", "Seed: [2 2]. All clients sampled value   -0.219."]
+    assert printed == [
+        "Seed: [1 1]. All clients sampled value    1.665.",
+        "Seed: [2 2]. All clients sampled value   -0.219.",
+    ]
 
 
 def check_values_differ(get_random_min_and_max_nondeterministic):
@@ -67,7 +70,10 @@ def test_federated_eval_draws_per_client():
         max = tff.federated_max(noise_on_clients)
         return min, max
 
-    assert str(get_random_min_and_max_nondeterministic.type_signature) == "( -> <float32@SERVER,float32@SERVER>)"
+    assert (
+        str(get_random_min_and_max_nondeterministic.type_signature)
+        == "( -> <float32@SERVER,float32@SERVER>)"
+    )
     check_values_differ(get_random_min_and_max_nondeterministic)
 
 
@@ -142,7 +148,9 @@ def test_generator_noise_for_a_structure_of_weights():
 
     n1, n2 = return_two_noise()
     assert n1[1] != n2[1]
-    np.testing.assert_array_equal(n1[0], np.array([[0.3052047, 0.5671378], [0.41852272, 0.2326421]], np.float32))
+    np.testing.assert_array_equal(
+        n1[0], np.array([[0.3052047, 0.5671378], [0.41852272, 0.2326421]], np.float32)
+    )
     np.testing.assert_array_equal(n1[1], np.array([1.1675092], np.float32))
     np.testing.assert_array_equal(n2[1], np.array([-0.77835274], np.float32))
 
@@ -172,7 +180,9 @@ def test_seed_state_threaded_through_computations():
         def tf_return_one_noise():
             nest_seeds, updated_state = g.structure_next(seed_state, weights)
             nest_noise = tf.nest.map_structure(
-                lambda x, s: tf.random.stateless_normal(shape=tf.shape(x), seed=s), weights, nest_seeds
+                lambda x, s: tf.random.stateless_normal(shape=tf.shape(x), seed=s),
+                weights,
+                nest_seeds,
             )
             return nest_noise, updated_state
 

@@ -19,7 +19,9 @@ def run(tmp_path_factory):
     source, _ = tff.simulation.datasets.emnist.load_data(cache_dir=directory)
 
     def map_fn(example):
-        return collections.OrderedDict(x=tf.reshape(example["pixels"], [-1, 784]), y=example["label"])
+        return collections.OrderedDict(
+            x=tf.reshape(example["pixels"], [-1, 784]), y=example["label"]
+        )
 
     def client_data(n):
         ds = source.create_tf_dataset_for_client(source.client_ids[n])
@@ -39,7 +41,9 @@ def run(tmp_path_factory):
         keras_model,
         loss_fn=tf.keras.losses.SparseCategoricalCrossentropy(),
         input_spec=element_spec,
-        metrics_constructor=collections.OrderedDict(accuracy=tf.keras.metrics.SparseCategoricalAccuracy),
+        metrics_constructor=collections.OrderedDict(
+            accuracy=tf.keras.metrics.SparseCategoricalAccuracy
+        ),
     )
     trainer = tff.learning.algorithms.build_weighted_fed_avg(
         tff_model, client_optimizer_fn=tff.learning.optimizers.build_sgdm(learning_rate=0.02)
@@ -56,7 +60,9 @@ def run(tmp_path_factory):
             train_metrics = result.metrics["client_work"]["train"]
             t2 = time.time()
             metrics.append(train_metrics)
-            printed.append("train metrics {m}, round time {t:.2f} seconds".format(m=train_metrics, t=t2 - t1))
+            printed.append(
+                "train metrics {m}, round time {t:.2f} seconds".format(m=train_metrics, t=t2 - t1)
+            )
 
     evaluate(3)
     sizes = [len(arrays[c]["label"]) for c in source.client_ids[:10]]

@@ -8,4 +8,5 @@ from fedrun.compat.tff.unsupported import SIMULATION_DATASETS, error
 def __getattr__(name: str) -> object:
     raise error("tff.simulation.datasets", name, SIMULATION_DATASETS)
 
+
 __all__ = ["ClientData", "emnist"]
