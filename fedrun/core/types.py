@@ -93,6 +93,9 @@ class SequenceType:
 
     element: Type
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "element", to_type(self.element))
+
     def __str__(self) -> str:
         return f"{self.element}*"
 
@@ -193,7 +196,7 @@ def to_type(value: Any) -> Type:
         return TensorType(tf.float32)
     if isinstance(value, (str, bytes)):
         return TensorType(tf.string)
-    if isinstance(value, tf.dtypes.DType):
+    if is_dtype(value):
         return TensorType(value)
     if _is_dtype_shape_pair(value):
         return TensorType(value[0], value[1])
@@ -206,12 +209,19 @@ def to_type(value: Any) -> Type:
     raise TypeError(f"cannot derive a fedrun type from {type(value).__name__}: {value!r}")
 
 
+def is_dtype(value: Any) -> bool:
+    """A TensorFlow dtype, a numpy dtype, or a numpy scalar type such as `np.float32`."""
+    if isinstance(value, (tf.dtypes.DType, np.dtype)):
+        return True
+    return isinstance(value, type) and issubclass(value, np.generic)
+
+
 def _is_dtype_shape_pair(value: Any) -> bool:
     """TFF's `(dtype, shape)` spelling of a tensor type, e.g. `(tf.float32, (2,))`."""
     return (
         isinstance(value, tuple)
         and len(value) == 2
-        and isinstance(value[0], tf.dtypes.DType)
+        and is_dtype(value[0])
         and isinstance(value[1], (tuple, list, tf.TensorShape))
     )
 

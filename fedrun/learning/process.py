@@ -14,6 +14,7 @@ from fedrun.data.cohort import CohortData
 from fedrun.learning.client_states import ClientStateStore
 from fedrun.learning.templates import LearningAlgorithmState, LearningProcessOutput
 from fedrun.models.functional import ModelWeights
+from fedrun.runtime.probe import dry_run
 
 
 def batch_type(element_spec: dict[str, tf.TensorSpec]) -> SequenceType:
@@ -67,7 +68,8 @@ class LearningProcess(IterativeProcess):
         # The dry run must not leave a state for its made-up client in the store.
         store = self.client_states
         saved = store.state_dict() if store is not None else {}
-        output = self.next(self.initialize(), dry_run_cohort(self.element_spec))
+        with dry_run():
+            output = self.next(self.initialize(), dry_run_cohort(self.element_spec))
         if store is not None:
             store.load_state_dict(saved)
         params = StructType(

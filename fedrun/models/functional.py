@@ -19,6 +19,7 @@ import collections
 from typing import Any, NamedTuple, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 Nest = Any
@@ -35,11 +36,72 @@ class ModelWeights(NamedTuple):
     trainable: list[Any]
     non_trainable: list[Any]
 
+    @classmethod
+    def from_model(cls, model: Any) -> "ModelWeights":
+        """The current weights of a Keras model, a `FunctionalModel` (its initial
+        weights) or a variable model (`trainable_variables`, `non_trainable_variables`)."""
+        if isinstance(model, FunctionalModel):
+            return model.initial_weights
+        if isinstance(model, keras.Model):
+            non_trainable = [v for v in model.non_trainable_variables if _is_weight(v)]
+            return cls(
+                [tf.convert_to_tensor(v.value) for v in model.trainable_variables],
+                [tf.convert_to_tensor(v.value) for v in non_trainable],
+            )
+        if hasattr(model, "trainable_variables") and hasattr(model, "non_trainable_variables"):
+            return cls(
+                [tf.convert_to_tensor(v) for v in model.trainable_variables],
+                [tf.convert_to_tensor(v) for v in model.non_trainable_variables],
+            )
+        raise TypeError(
+            f"ModelWeights.from_model: expected a Keras model or a fedrun model, got a {type(model).__name__}"
+        )
+
+    def assign_weights_to(self, keras_model: keras.Model) -> None:
+        """Assigns these weights to a Keras model with the same architecture (to
+        evaluate or save the global model with Keras)."""
+        if not isinstance(keras_model, keras.Model):
+            raise TypeError(
+                f"assign_weights_to: expected a keras.Model, got a {type(keras_model).__name__}"
+            )
+        non_trainable = [v for v in keras_model.non_trainable_variables if _is_weight(v)]
+        for kind, variables, values in (
+            ("trainable", keras_model.trainable_variables, self.trainable),
+            ("non_trainable", non_trainable, self.non_trainable),
+        ):
+            if len(variables) != len(values):
+                raise ValueError(
+                    f"assign_weights_to: the model has {len(variables)} {kind} weights, these weights {len(values)}"
+                )
+            for variable, value in zip(variables, values):
+                if tuple(variable.shape) != tuple(np.shape(value)):
+                    raise ValueError(
+                        f"assign_weights_to: {kind} weight {variable.path} has shape {tuple(variable.shape)}, got {tuple(np.shape(value))}"
+                    )
+                variable.assign(value)
+
 
 def _is_weight(variable: keras.Variable) -> bool:
     # Keras keeps random-number state (seed generators) among non-trainable
     # variables; it is model state, not a weight to average.
     return tf.as_dtype(variable.dtype).is_floating
+
+
+def _layers(layer: Any) -> list[Any]:
+    nested = getattr(layer, "layers", None) or []
+    return [layer] + [inner for child in nested for inner in _layers(child)]
+
+
+def _refuse_stateful_rnns(keras_model: keras.Model) -> None:
+    """Stateful RNNs carry state from batch to batch, which fedrun's stateless
+    training does not; training them as stateless would silently change the model."""
+    for layer in _layers(keras_model):
+        if getattr(layer, "stateful", False):
+            raise ValueError(
+                f"layer {layer.name!r} is a stateful RNN (stateful=True); fedrun trains models whose "
+                "batches are independent: build the layer with stateful=False (fedrun's char_rnn model "
+                "does), which resets the state at every batch"
+            )
 
 
 class FunctionalModel:
@@ -60,6 +122,7 @@ class FunctionalModel:
         metrics: Sequence[keras.metrics.Metric],
         input_spec: Nest,
     ) -> None:
+        _refuse_stateful_rnns(keras_model)
         self.keras_model = keras_model
         self.loss = loss
         self.metrics = list(metrics)

@@ -38,6 +38,7 @@ from fedrun.models.functional import FunctionalModel, ModelWeights
 from fedrun.optimizers import Optimizer, expand_per_client
 from fedrun.runtime import pfor_converters  # noqa: F401  (vectorization rules)
 from fedrun.runtime.compiled import CompiledFunction, bucket, pad_axis, relaxed
+from fedrun.runtime.probe import is_dry_run
 from fedrun.runtime.rule import ClientOutputs, LocalRule, RoundInputs, no_inputs
 from fedrun.runtime.vectorizable import xla_suits
 
@@ -395,6 +396,10 @@ class LocalTrainer:
             raise ValueError("this LocalTrainer was built for evaluation only (no optimizer)")
         if not self.vectorize and cohort.num_clients != 1:
             raise ValueError("a non-vectorized LocalTrainer trains one client per call")
+        if self.lanes is None and is_dry_run():
+            # A dry run (a type probe) must not fix the shapes real rounds compile for.
+            probe = CompiledFunction(self._train_impl, _train_signature, False)
+            return probe(weights, cohort.pool, cohort.index, cohort.mask, inputs)
         if self.lanes is None:
             self.lanes, self.batch_size = cohort.num_clients, int(cohort.index.shape[2])
             if (

@@ -34,7 +34,9 @@ def test_callbacks_follow_the_logger_list(tmp_path, overrides, expected):
 
 
 def test_logger_keys_are_typed_and_mistypes_named():
-    assert validate(compose_config(["logger=[mlflow]"])).settings.logger.mlflow == MlflowLoggerConfig()
+    assert (
+        validate(compose_config(["logger=[mlflow]"])).settings.logger.mlflow == MlflowLoggerConfig()
+    )
     plain = compose_config(["logger=[mlflow]"])
     plain["logger"]["mlflow"]["trackin_uri"] = "x"
     with pytest.raises(

@@ -2,6 +2,7 @@
 
 import collections
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -30,6 +31,12 @@ from fedrun.core.types import (
         (FederatedType(TensorType(tf.float32), SERVER), "float32@SERVER"),
         (FederatedType(TensorType(tf.float32), CLIENTS, all_equal=False), "{float32}@CLIENTS"),
         (FunctionType(None, FederatedType(StructType([]), SERVER)), "( -> <>@SERVER)"),
+        (to_type(np.float32), "float32"),
+        (to_type(np.dtype("int64")), "int64"),
+        (to_type((np.int32, [2])), "int32[2]"),
+        (StructType([("a", np.float32), ("b", np.int32)]), "<a=float32,b=int32>"),
+        (SequenceType(np.float32), "float32*"),
+        (SequenceType(collections.OrderedDict(A=tf.int32, B=np.int32)), "<A=int32,B=int32>*"),
     ],
     ids=[
         "scalar",
@@ -40,6 +47,12 @@ from fedrun.core.types import (
         "at-server",
         "at-clients",
         "no-arg-function",
+        "numpy-scalar-type",
+        "numpy-dtype",
+        "numpy-pair",
+        "numpy-struct",
+        "sequence-of-dtype",
+        "sequence-of-mapping",
     ],
 )
 def test_compact_form(value, expected):

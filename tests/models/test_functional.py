@@ -1,8 +1,11 @@
 """The functional model: pure prediction and TFF's sum-then-finalize metrics."""
 
+import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from fedrun.models.functional import FunctionalModel, ModelWeights
 from tests.conftest import make_arrays
 
 
@@ -55,3 +58,40 @@ def test_metrics_sum_across_clients_then_finalize(tiny_model):
     summed = tf.nest.map_structure(tf.add, a, b)
     final = tiny_model.finalize_metrics(summed)
     assert int(final["num_examples"]) == 3 and float(final["accuracy"]) == np.float32(2 / 3)
+
+
+def test_model_weights_from_a_keras_model_and_back():
+    keras_model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2), keras.layers.BatchNormalization()]
+    )
+    weights = ModelWeights.from_model(keras_model)
+    assert [tuple(t.shape) for t in weights.trainable] == [(3, 2), (2,), (2,), (2,)]
+    assert [tuple(t.shape) for t in weights.non_trainable] == [(2,), (2,)]
+    shifted = ModelWeights(
+        [t + 1.0 for t in weights.trainable], [t + 2.0 for t in weights.non_trainable]
+    )
+    shifted.assign_weights_to(keras_model)
+    np.testing.assert_array_equal(
+        keras_model.trainable_variables[0].numpy(), weights.trainable[0].numpy() + 1.0
+    )
+    np.testing.assert_array_equal(
+        keras_model.non_trainable_variables[1].numpy(), weights.non_trainable[1].numpy() + 2.0
+    )
+    with pytest.raises(ValueError, match="the model has 4 trainable weights, these weights 1"):
+        ModelWeights(shifted.trainable[:1], shifted.non_trainable).assign_weights_to(keras_model)
+    with pytest.raises(TypeError, match="expected a Keras model or a fedrun model"):
+        ModelWeights.from_model("not a model")
+
+
+def test_stateful_rnns_are_refused_before_training():
+    keras_model = keras.Sequential(
+        [
+            keras.Input((5,), batch_size=8),
+            keras.layers.Embedding(10, 4),
+            keras.layers.GRU(3, stateful=True, name="gru"),
+        ]
+    )
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    spec = {"x": tf.TensorSpec([5], tf.int32), "y": tf.TensorSpec([], tf.int32)}
+    with pytest.raises(ValueError, match="layer 'gru' is a stateful RNN"):
+        FunctionalModel(keras_model, loss, [], spec)

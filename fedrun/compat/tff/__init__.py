@@ -8,16 +8,28 @@ cannot honour raise `UnsupportedError` naming the fedrun way (see
 `docs/migrating-from-tff.md`).
 """
 
-from fedrun.compat.tff import aggregators, learning, simulation, templates
+from fedrun.compat.tff import (
+    aggregators,
+    backends,
+    learning,
+    simulation,
+    templates,
+    tensorflow,
+    types,
+)
 from fedrun.compat.tff.computations import federated_computation, tf_computation
 from fedrun.compat.tff.intrinsics import (
     federated_broadcast,
+    federated_eval,
     federated_map,
+    federated_max,
     federated_mean,
+    federated_min,
     federated_secure_sum_bitwidth,
     federated_sum,
     federated_value,
     federated_zip,
+    sequence_reduce,
 )
 from fedrun.compat.tff.types import (
     FederatedType,
@@ -33,6 +45,9 @@ from fedrun.compat.tff.unsupported import TOP_LEVEL, UnsupportedError, error
 from fedrun.compat.tff.values import Value
 from fedrun.core.placements import CLIENTS, SERVER
 from fedrun.core.processes import Computation
+
+# The TFF release whose API the facade follows (programs print `tff.__version__`).
+__version__ = "0.87.0"
 
 
 def __getattr__(name: str) -> object:
@@ -51,19 +66,26 @@ __all__ = [
     "UnsupportedError",
     "Value",
     "aggregators",
+    "backends",
     "federated_broadcast",
     "federated_computation",
+    "federated_eval",
     "federated_map",
+    "federated_max",
     "federated_mean",
+    "federated_min",
     "federated_secure_sum_bitwidth",
     "federated_sum",
     "federated_value",
     "federated_zip",
     "learning",
+    "sequence_reduce",
     "simulation",
     "templates",
+    "tensorflow",
     "tf_computation",
     "to_type",
     "type_at_clients",
     "type_at_server",
+    "types",
 ]

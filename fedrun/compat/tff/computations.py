@@ -28,10 +28,11 @@ import inspect
 from typing import Any, Callable, Optional, Sequence
 
 import tensorflow as tf
+from tensorflow.python.ops.op_selector import UnliftableError
 
 from fedrun.compat.tff import values as values_
-from fedrun.compat.tff.types import convert, is_assignable, to_spec, to_type
-from fedrun.compat.tff.values import Value
+from fedrun.compat.tff.types import convert, has_sequence, is_assignable, to_spec, to_type
+from fedrun.compat.tff.values import PerClient, Value
 from fedrun.core.placements import SERVER, AtClients, AtServer
 from fedrun.core.processes import Computation
 from fedrun.core.types import FederatedType, FunctionType, StructType, Type
@@ -95,6 +96,7 @@ class _FacadeComputation(Computation):
         self._declared = tuple(declared)
         self._parameter = _parameter_type(fn, declared)
         self._signatures: dict[Optional[Type], FunctionType] = {}
+        self._adapters: dict[Any, Callable[..., Any]] = {}
         super().__init__(fn, self._declared_signature, getattr(fn, "__name__", "computation"))
 
     @property
@@ -135,6 +137,25 @@ class _FacadeComputation(Computation):
     def _result_type(self, parameter_type: Optional[Type]) -> Type:
         raise NotImplementedError
 
+    def adapted(self, zipped: int) -> Callable[..., Any]:
+        """The body as a function of the arguments `federated_map` passes.
+
+        `zipped` is the number of values zipped together by the map (0 for a single
+        value). Adapters are cached so fedrun's per-function compilation cache hits.
+        """
+        key = (zipped, self.arity)
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            fn = self._fn
+            if zipped and self.arity == 1:
+                adapter = lambda *members: fn(tuple(members))  # noqa: E731
+            elif not zipped and self.arity > 1:
+                adapter = lambda struct: fn(*_members_of(struct))  # noqa: E731
+            else:
+                adapter = fn
+            self._adapters[key] = adapter
+        return adapter
+
     def _bind(self, args: tuple, kwargs: dict) -> list[Any]:
         if not kwargs:
             return list(args)
@@ -170,15 +191,16 @@ class FederatedComputation(_FacadeComputation):
         if len(types) != len(args):
             raise TypeError(f"{self.__name__} takes {len(types)} arguments, got {len(args)}")
         converted = to_values(args, types)
-        with values_.frame(tracing=False, num_clients=cohort_of(converted)):
+        num_clients = cohort_of(converted) or values_.default_num_clients()
+        with values_.frame(tracing=False, num_clients=num_clients):
             return values_.to_python(self._fn(*converted))
 
 
 def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]:
     """Python arguments as `Value`s (placed) or tensors (unplaced) of their types."""
     converted: list[Any] = [None] * len(args)
-    # Arguments placed all-equal at CLIENTS wait for the cohort size: (position, member type).
-    pending: list[tuple[int, Type]] = []
+    # Positions of arguments placed all-equal at CLIENTS: they wait for the cohort size.
+    pending: list[int] = []
     for i, (arg, t) in enumerate(zip(args, types)):
         if isinstance(arg, Value):
             converted[i] = arg
@@ -188,7 +210,11 @@ def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]
             if t.placement == SERVER:
                 converted[i] = Value(AtServer(convert(arg, t.member)))
             elif t.all_equal:
-                pending.append((i, t.member))
+                pending.append(i)
+            elif has_sequence(t.member):
+                converted[i] = Value(
+                    PerClient(tuple(convert(v, t.member) for v in arg)), type_signature=t
+                )
             else:
                 per_client = list(arg)
                 converted[i] = Value(
@@ -198,9 +224,9 @@ def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]
             converted[i] = arg
         else:
             converted[i] = convert(arg, t)
-    count = cohort_of(converted) or 1
-    for i, member in pending:
-        converted[i] = Value(AtClients(convert(args[i], member), count, all_equal=True))
+    count = cohort_of(converted) or values_.default_num_clients() or 1
+    for i in pending:
+        converted[i] = Value(AtClients(convert(args[i], types[i].member), count, all_equal=True))
     return converted
 
 
@@ -209,7 +235,9 @@ def cohort_of(args: Sequence[Any]) -> Optional[int]:
     counts = {
         a.placed.num_clients
         for a in args
-        if isinstance(a, Value) and not a.is_abstract and isinstance(a.placed, AtClients)
+        if isinstance(a, Value)
+        and not a.is_abstract
+        and isinstance(a.placed, (AtClients, PerClient))
     }
     if len(counts) > 1:
         raise ValueError(
@@ -224,43 +252,54 @@ class TensorFlowComputation(_FacadeComputation):
     def __init__(self, fn: Callable[..., Any], declared: Sequence[Any]) -> None:
         super().__init__(fn, declared)
         self._traceable: Optional[Any] = None
-        self._adapters: dict[Any, Callable[..., Any]] = {}
 
     def _result_type(self, parameter_type: Optional[Type]) -> Type:
         if self._traceable is None:
             self._traceable = tf.function(self._fn, autograph=True)
         specs = [to_spec(t) for t in _split(parameter_type, self.arity)]
-        concrete = self._traceable.get_concrete_function(*specs)
-        return to_type(concrete.structured_outputs)
-
-    def adapted(self, zipped: int) -> Callable[..., Any]:
-        """The body as a function of the arguments `federated_map` passes.
-
-        `zipped` is the number of values zipped together by the map (0 for a single
-        value). Adapters are cached so fedrun's per-function compilation cache hits.
-        """
-        key = (zipped, self.arity)
-        adapter = self._adapters.get(key)
-        if adapter is None:
-            fn = self._fn
-            if zipped and self.arity == 1:
-                adapter = lambda *members: fn(tuple(members))  # noqa: E731
-            elif not zipped and self.arity > 1:
-                adapter = lambda struct: fn(*_members_of(struct))  # noqa: E731
-            else:
-                adapter = fn
-            self._adapters[key] = adapter
-        return adapter
+        try:
+            return to_type(self._traceable.get_concrete_function(*specs).structured_outputs)
+        except (ValueError, UnliftableError):
+            if any(isinstance(s, tf.data.DatasetSpec) for s in tf.nest.flatten(specs)):
+                raise
+        # tf.function refuses bodies that create variables (a Keras model, a random
+        # Generator); TFF traces bodies into a graph, where they may.
+        with tf.Graph().as_default():
+            placeholders = tf.nest.map_structure(
+                lambda s: tf.compat.v1.placeholder(s.dtype, s.shape), specs
+            )
+            return to_type(
+                tf.nest.map_structure(
+                    lambda t: tf.TensorSpec(t.shape, t.dtype), self._fn(*placeholders)
+                )
+            )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         call_args = self._bind(args, kwargs)
+        if not tf.executing_eagerly():
+            # Called while TensorFlow traces another body: this body joins that graph.
+            return self._fn(*call_args)
         if values_.is_tracing() or values_.contains_abstract(call_args):
             return self._abstract_call(call_args)
-        if values_.current_frame() is not None or tf.inside_function():
-            return self._fn(*call_args)
+        if values_.current_frame() is not None:
+            # Inside a federated computation Python constants still arrive as tensors.
+            types = (
+                _split(self._parameter, self.arity)
+                if self._declared
+                else [to_type(a) for a in call_args]
+            )
+            return self._fn(
+                *[
+                    a if isinstance(a, (tf.Tensor, tf.Variable, tf.data.Dataset)) else convert(a, t)
+                    for a, t in zip(call_args, types)
+                ]
+            )
         if self._declared:
             types = _split(self._parameter, self.arity)
-            call_args = [convert(a, t) for a, t in zip(call_args, types)]
+        else:
+            # As in TFF, Python arguments reach the body as tensors of their types.
+            types = [to_type(a) for a in call_args]
+        call_args = [convert(a, t) for a, t in zip(call_args, types)]
         return values_.to_python(self._fn(*call_args))
 
 

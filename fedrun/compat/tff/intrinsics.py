@@ -21,12 +21,16 @@ from typing import Any, Callable, Optional, Union
 
 import tensorflow as tf
 
-from fedrun.compat.tff.computations import TensorFlowComputation, tf_computation
-from fedrun.compat.tff.types import convert
-from fedrun.compat.tff.values import Value, cohort_size, is_tracing
+from fedrun.compat.tff.computations import (
+    FederatedComputation,
+    TensorFlowComputation,
+    tf_computation,
+)
+from fedrun.compat.tff.types import convert, has_sequence
+from fedrun.compat.tff.values import PerClient, Value, cohort_size, is_abstract, is_tracing, type_of
 from fedrun.core import intrinsics as fed
 from fedrun.core.placements import CLIENTS, SERVER, AtClients, AtServer, Placement
-from fedrun.core.types import FederatedType, StructType, Type, to_type
+from fedrun.core.types import FederatedType, SequenceType, StructType, Type, to_type
 
 
 def _federated(v: Any, what: str, placement: Optional[Placement] = None) -> Value:
@@ -47,7 +51,18 @@ def _ftype(v: Value) -> FederatedType:
 
 
 def federated_value(value: Any, placement: Placement) -> Value:
-    """The same (unplaced) value at the server, or at every client."""
+    """The same (unplaced) value at the server, or at every client.
+
+    `value` may be a constant or the result of a TensorFlow computation called in
+    the body."""
+    _check_placement(placement, "federated_value")
+    if isinstance(value, Value):
+        if isinstance(value.type_signature, FederatedType):
+            raise TypeError(
+                f"federated_value: expected an unplaced value, got one of type {value.type_signature}"
+            )
+        # Only while tracing does a computation's result arrive as a Value.
+        return Value(type_signature=FederatedType(value.type_signature, placement, all_equal=True))
     member = to_type(value)
     t = FederatedType(member, placement, all_equal=True)
     if is_tracing():
@@ -56,6 +71,51 @@ def federated_value(value: Any, placement: Placement) -> Value:
     if placement == SERVER:
         return Value(AtServer(tensors))
     return Value(AtClients(tensors, cohort_size(), all_equal=True))
+
+
+def _check_placement(placement: Any, what: str) -> None:
+    if placement not in (SERVER, CLIENTS):
+        raise TypeError(f"{what}: placement must be tff.SERVER or tff.CLIENTS, got {placement!r}")
+
+
+def federated_eval(fn: Any, placement: Placement) -> Value:
+    """Runs a computation without parameters at `placement`: once at the server, or
+    once at every client (so random draws differ per client, as in TFF)."""
+    _check_placement(placement, "federated_eval")
+    comp = (
+        fn
+        if isinstance(fn, TensorFlowComputation)
+        else tf_computation(fn)
+        if callable(fn)
+        else None
+    )
+    if comp is None or comp.arity:
+        raise TypeError(f"federated_eval: expected a computation without parameters, got {fn!r}")
+    result = comp.signature_for(None).result
+    if is_tracing():
+        return Value(type_signature=FederatedType(result, placement, all_equal=placement == SERVER))
+    if placement == SERVER:
+        return Value(AtServer(convert(comp(), result)))
+    return Value(AtClients.from_list([convert(comp(), result) for _ in range(cohort_size())]))
+
+
+def _extremum(value: Any, what: str, reduce: Callable[..., tf.Tensor]) -> Value:
+    v = _federated(value, what, CLIENTS)
+    if v.is_abstract:
+        return Value(type_signature=FederatedType(v.type_signature.member, SERVER, True))
+    if v.placed.all_equal:
+        return Value(AtServer(v.placed.value))
+    return Value(AtServer(tf.nest.map_structure(lambda x: reduce(x, axis=0), v.placed.value)))
+
+
+def federated_min(value: Any) -> Value:
+    """The element-wise minimum over clients, at the server."""
+    return _extremum(value, "federated_min", tf.reduce_min)
+
+
+def federated_max(value: Any) -> Value:
+    """The element-wise maximum over clients, at the server."""
+    return _extremum(value, "federated_max", tf.reduce_max)
 
 
 def _zip_arguments(arg: Any) -> tuple[list[Value], bool]:
@@ -72,7 +132,9 @@ def federated_map(fn: Union[TensorFlowComputation, Callable[..., Any]], arg: Any
 
     `arg` may be a tuple of values placed alike; they are zipped, as TFF does.
     """
-    comp = fn if isinstance(fn, TensorFlowComputation) else tf_computation(fn)
+    comp = (
+        fn if isinstance(fn, (TensorFlowComputation, FederatedComputation)) else tf_computation(fn)
+    )
     members, zipped = _zip_arguments(arg)
     placements = {_ftype(m).placement for m in members}
     if len(placements) != 1:
@@ -88,7 +150,85 @@ def federated_map(fn: Union[TensorFlowComputation, Callable[..., Any]], arg: Any
         return Value(type_signature=FederatedType(result, placement, all_equal))
     placed = [m.placed for m in members]
     adapter = comp.adapted(len(members) if zipped else 0)
+    # A federated computation's body (sequence reductions, nested computations) runs
+    # in Python, so it cannot be vectorized over clients.
+    by_client = isinstance(comp, FederatedComputation) and placement == CLIENTS
+    if by_client or any(isinstance(p, PerClient) for p in placed):
+        return _map_client_by_client(adapter, placed)
     return Value(fed.map(adapter, placed if zipped else placed[0]))
+
+
+def _map_client_by_client(fn: Callable[..., Any], placed: list[Any]) -> Value:
+    """`fn` applied to each client's values in turn (values holding sequences)."""
+    counts = {p.num_clients for p in placed}
+    if len(counts) != 1:
+        raise ValueError(
+            f"federated_map: client values of different cohorts (sizes {sorted(counts)})"
+        )
+    results = [fn(*[p.client(k) for p in placed]) for k in range(counts.pop())]
+    result_type = to_type(results[0])
+    if has_sequence(result_type):
+        return Value(
+            PerClient(tuple(results)), type_signature=FederatedType(result_type, CLIENTS, False)
+        )
+    return Value(AtClients.from_list(results))
+
+
+def sequence_reduce(value: Any, zero: Any, op: Any) -> Any:
+    """Folds `op(accumulator, element)` over a sequence, starting from `zero`.
+
+    `value` is an unplaced sequence or one placed at the clients (then each client
+    folds its own); `op` is a computation (or function) of the accumulator and one
+    element.
+    """
+    comp = (
+        op
+        if isinstance(op, (TensorFlowComputation, FederatedComputation))
+        else tf_computation(op)
+        if callable(op)
+        else None
+    )
+    if comp is None:
+        raise TypeError(
+            f"sequence_reduce: op must be a computation of (accumulator, element), got {op!r}"
+        )
+    step = comp.adapted(2)
+    if isinstance(value, Value) and isinstance(value.type_signature, FederatedType):
+        t = value.type_signature
+        if t.placement != CLIENTS or not isinstance(t.member, SequenceType):
+            raise TypeError(
+                f"sequence_reduce: expected a sequence (or sequences at tff.CLIENTS), got {t}"
+            )
+        if value.is_abstract or is_abstract(zero):
+            result = comp.signature_for(StructType([_unplaced_type(zero), t.member.element])).result
+            return Value(type_signature=FederatedType(result, CLIENTS, all_equal=False))
+        return _map_client_by_client(lambda ds: _fold(ds, zero, step), [value.placed])
+    if isinstance(value, Value):
+        if not isinstance(value.type_signature, SequenceType):
+            raise TypeError(
+                f"sequence_reduce: expected a sequence, got a value of type {value.type_signature}"
+            )
+        result = comp.signature_for(
+            StructType([_unplaced_type(zero), value.type_signature.element])
+        ).result
+        return Value(type_signature=result)
+    if not isinstance(value, tf.data.Dataset):
+        raise TypeError(f"sequence_reduce: expected a sequence, got a {type(value).__name__}")
+    return _fold(value, zero, step)
+
+
+def _unplaced_type(zero: Any) -> Type:
+    t = type_of(zero)
+    if isinstance(t, FederatedType):
+        raise TypeError(f"sequence_reduce: zero must be unplaced, got a value of type {t}")
+    return t
+
+
+def _fold(dataset: tf.data.Dataset, zero: Any, step: Callable[..., Any]) -> Any:
+    accumulator = zero
+    for element in dataset:
+        accumulator = step(accumulator, element)
+    return accumulator
 
 
 def federated_sum(value: Any) -> Value:
@@ -163,10 +303,14 @@ def federated_secure_sum_bitwidth(value: Any, bitwidth: int) -> Value:
 
 __all__ = [
     "federated_broadcast",
+    "federated_eval",
     "federated_map",
+    "federated_max",
     "federated_mean",
+    "federated_min",
     "federated_secure_sum_bitwidth",
     "federated_sum",
     "federated_value",
     "federated_zip",
+    "sequence_reduce",
 ]

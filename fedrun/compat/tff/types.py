@@ -15,6 +15,7 @@ from typing import Any, Optional
 import numpy as np
 import tensorflow as tf
 
+from fedrun.compat.tff.unsupported import TYPES, error
 from fedrun.core import types as core_types
 from fedrun.core.placements import CLIENTS, SERVER, Placement
 from fedrun.core.types import FunctionType, SequenceType, StructType, TensorType, Type
@@ -43,8 +44,35 @@ def to_type(spec: Any) -> Type:
     return core_types.to_type(spec)
 
 
+def tensorflow_to_type(obj: Any) -> Type:
+    """The type of a TensorFlow spec, dtype or nest of them (TFF's `tff.types.tensorflow_to_type`).
+
+    Accepts what `dataset.element_spec` and `tf.TensorSpec` give, TensorFlow and
+    numpy dtypes, `tf.data.DatasetSpec`, and lists, tuples, mappings and
+    namedtuples of those.
+    """
+    leaves = tf.nest.flatten(obj)
+    for leaf in leaves:
+        if not (
+            core_types.is_dtype(leaf) or isinstance(leaf, (tf.TensorSpec, tf.data.DatasetSpec))
+        ):
+            raise TypeError(
+                f"tensorflow_to_type: expected TensorFlow specs or dtypes, got a {type(leaf).__name__}: {leaf!r}"
+            )
+    return to_type(obj)
+
+
+def has_sequence(t: Type) -> bool:
+    """Whether `t` is or holds a sequence type."""
+    if isinstance(t, SequenceType):
+        return True
+    if isinstance(t, StructType):
+        return any(has_sequence(member) for member in t)
+    return False
+
+
 def _is_tensor_pair(spec: Any) -> bool:
-    return len(spec) == 2 and isinstance(spec[0], tf.dtypes.DType)
+    return len(spec) == 2 and core_types.is_dtype(spec[0])
 
 
 def _is_named(spec: Any) -> bool:
@@ -149,7 +177,39 @@ def convert(value: Any, t: Type, keep_containers: bool = False) -> Any:
         if converted and all(names):
             return collections.OrderedDict(zip(names, converted))
         return tuple(converted)
+    if isinstance(t, SequenceType):
+        return to_dataset(value, t)
     raise TypeError(f"cannot convert a Python value to the type {t}")
+
+
+def to_dataset(value: Any, t: SequenceType) -> tf.data.Dataset:
+    """A `tf.data.Dataset` of elements of `t.element`: a dataset passes through
+    (its elements must fit), a list becomes the dataset of its elements."""
+    if isinstance(value, tf.data.Dataset):
+        if not is_assignable(t.element, core_types.to_type(value.element_spec)):
+            raise TypeError(
+                f"a dataset of {core_types.to_type(value.element_spec)} does not fit the type {t}"
+            )
+        return value
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(
+            f"a {type(value).__name__} does not fit the sequence type {t}; pass a list or a tf.data.Dataset"
+        )
+    spec = to_spec(t.element)
+    if not value:
+        empty = tf.nest.map_structure(lambda s: tf.zeros([0] + s.shape.as_list(), s.dtype), spec)
+        return tf.data.Dataset.from_tensor_slices(empty)
+    elements = [convert(v, t.element) for v in value]
+    shapes = {tuple(tuple(x.shape) for x in tf.nest.flatten(e)) for e in elements}
+    if len(shapes) == 1:
+        return tf.data.Dataset.from_tensor_slices(
+            tf.nest.map_structure(lambda *xs: tf.stack(xs), *elements)
+        )
+    # Elements of different shapes (batches of different sizes) cannot be stacked.
+    dataset = tf.data.Dataset.from_tensors(elements[0])
+    for element in elements[1:]:
+        dataset = dataset.concatenate(tf.data.Dataset.from_tensors(element))
+    return dataset
 
 
 def _rebuild(original: Any, members: list[Any]) -> Any:
@@ -217,6 +277,10 @@ def is_assignable(target: Type, source: Type) -> bool:
     return False
 
 
+def __getattr__(name: str) -> object:
+    raise error("tff.types", name, TYPES)
+
+
 __all__ = [
     "FederatedType",
     "FunctionType",
@@ -225,7 +289,10 @@ __all__ = [
     "TensorType",
     "convert",
     "federated",
+    "has_sequence",
     "is_assignable",
+    "tensorflow_to_type",
+    "to_dataset",
     "to_spec",
     "to_type",
     "type_at_clients",

@@ -77,15 +77,47 @@ def frame(tracing: bool, num_clients: Optional[int] = None) -> Iterator[Frame]:
         _stack().pop()
 
 
+_DEFAULTS: dict[str, Optional[int]] = {"num_clients": None}
+
+
+def set_default_num_clients(num_clients: Optional[int]) -> None:
+    """The cohort size of computations without client-placed arguments (None: unset)."""
+    _DEFAULTS["num_clients"] = num_clients
+
+
+def default_num_clients() -> Optional[int]:
+    return _DEFAULTS["num_clients"]
+
+
 def cohort_size() -> int:
     """The running computation's cohort size; fails clearly if there is none."""
     frame_ = current_frame()
     if frame_ is None or frame_.num_clients is None:
         raise ValueError(
             "the number of clients is unknown here: pass a client-placed argument (one entry per client) "
-            "to the computation so that values can be placed at tff.CLIENTS"
+            "to the computation, or set tff.backends.native.set_sync_local_cpp_execution_context(default_num_clients=N)"
         )
     return frame_.num_clients
+
+
+@dataclasses.dataclass(frozen=True)
+class PerClient:
+    """Client values kept one per client: values holding sequences (`tf.data.Dataset`s)
+    cannot be stacked along a client axis, so per-client work on them runs client by
+    client.
+
+    Attributes:
+        values: One value per client.
+    """
+
+    values: tuple
+
+    @property
+    def num_clients(self) -> int:
+        return len(self.values)
+
+    def client(self, index: int) -> Any:
+        return self.values[index]
 
 
 class Value:
@@ -185,6 +217,8 @@ def _nth(nest: Any, index: int) -> Any:
 
 
 def _project_placed(placed: Any, index: int) -> Any:
+    if isinstance(placed, PerClient):
+        return PerClient(tuple(_nth(v, index) for v in placed.values))
     if isinstance(placed, AtServer):
         return AtServer(_nth(placed.value, index))
     return AtClients(_nth(placed.value, index), placed.num_clients, placed.all_equal)
@@ -238,6 +272,8 @@ def to_python(x: Any) -> Any:
     """A result as Python values, the way TFF returns results to Python."""
     if isinstance(x, Value):
         return to_python(x.placed)
+    if isinstance(x, PerClient):
+        return [to_python(v) for v in x.values]
     if isinstance(x, AtServer):
         return to_python(x.value)
     if isinstance(x, AtClients):
@@ -265,8 +301,11 @@ def to_python(x: Any) -> Any:
 __all__ = [
     "Float32",
     "Frame",
+    "PerClient",
     "Value",
     "cohort_size",
+    "default_num_clients",
+    "set_default_num_clients",
     "contains_abstract",
     "current_frame",
     "frame",

@@ -148,11 +148,11 @@ def test_values_can_be_passed_as_fedrun_placed_values():
 @pytest.mark.parametrize(
     "name, pattern",
     [
-        ("backends", "no execution context"),
+        ("program", "program platform"),
         ("framework", "framework internals"),
-        ("sequence_reduce", "local trainer"),
+        ("sequence_map", "local trainer"),
     ],
-    ids=["backends", "framework", "sequence-reduce"],
+    ids=["program", "framework", "sequence-map"],
 )
 def test_names_fedrun_cannot_honour_say_what_to_do(name, pattern):
     with pytest.raises(tff.UnsupportedError, match=pattern):
@@ -164,3 +164,18 @@ def test_unknown_names_are_attribute_errors():
         _ = tff.no_such_name
     with pytest.raises(tff.UnsupportedError, match="build_weighted_fed_avg"):
         _ = tff.learning.build_federated_averaging_process
+
+
+def test_untyped_tensorflow_computation_receives_tensors():
+    @tff.tensorflow.computation
+    def kind(x):
+        return tf.constant(isinstance(x, tf.Tensor))
+
+    assert kind(3) is True
+
+
+def test_only_the_client_count_of_native_contexts_is_honoured():
+    with pytest.raises(tff.UnsupportedError, match="only default_num_clients"):
+        tff.backends.native.set_sync_local_cpp_execution_context(max_concurrent_computation_calls=2)
+    with pytest.raises(tff.UnsupportedError, match="no execution context"):
+        _ = tff.backends.test

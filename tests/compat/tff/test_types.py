@@ -115,3 +115,27 @@ def test_to_spec_round_trips_through_to_type():
     assert np.all(
         [isinstance(s, tf.TensorSpec) for s in to_spec(tff.to_type([tf.float32, tf.int32]))]
     )
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        (
+            collections.OrderedDict(
+                x=tf.TensorSpec([None, 784], tf.float32), y=tf.TensorSpec([None], tf.int32)
+            ),
+            "<x=float32[?,784],y=int32[?]>",
+        ),
+        (tf.int64, "int64"),
+        (np.float32, "float32"),
+        ((tf.TensorSpec([2]), tf.TensorSpec([], tf.int32)), "<float32[2],int32>"),
+    ],
+    ids=["batch-spec", "tf-dtype", "numpy-type", "tuple-of-specs"],
+)
+def test_tensorflow_to_type(spec, expected):
+    assert str(tff.types.tensorflow_to_type(spec)) == expected
+
+
+def test_tensorflow_to_type_refuses_python_values():
+    with pytest.raises(TypeError, match="expected TensorFlow specs or dtypes, got a int"):
+        tff.types.tensorflow_to_type([1, 2])

@@ -21,6 +21,12 @@ from fedrun.compat.tff.aggregators.robust import (
     zeroing_factory,
 )
 from fedrun.compat.tff.aggregators.secure import SecureSumFactory
+from fedrun.compat.tff.unsupported import AGGREGATORS, error
+
+
+def __getattr__(name: str) -> object:
+    raise error("tff.aggregators", name, AGGREGATORS)
+
 
 __all__ = [
     "DifferentiallyPrivateFactory",

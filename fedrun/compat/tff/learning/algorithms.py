@@ -20,7 +20,7 @@ from fedrun.compat.tff.aggregators import as_native
 from fedrun.compat.tff.learning.metrics import check_metrics_aggregator
 from fedrun.compat.tff.learning.optimizers import OptimizerSpec, to_fedrun
 from fedrun.compat.tff.learning.templates import LearningProcess
-from fedrun.compat.tff.unsupported import UnsupportedError
+from fedrun.compat.tff.unsupported import LEARNING_ALGORITHMS, UnsupportedError, error
 from fedrun.learning import evaluation
 from fedrun.learning.algorithms import fedavg
 from fedrun.models.functional import FunctionalModel
@@ -39,6 +39,9 @@ class ClientWeighting(enum.Enum):
 
 
 def _model(model_fn: ModelFn) -> Any:
+    if isinstance(model_fn, FunctionalModel):
+        # TFF 0.87's builders also take a functional model itself.
+        return model_fn
     if not callable(model_fn):
         raise TypeError("model_fn must be a function (or class) that builds the model, as in TFF")
     model = model_fn()
@@ -142,6 +145,10 @@ def build_fed_eval(
     """Federated evaluation of the model set with `set_model_weights`."""
     _check_common(model_distributor, metrics_aggregator)
     return LearningProcess(evaluation.build_fed_eval(_model(model_fn), runtime))
+
+
+def __getattr__(name: str) -> object:
+    raise error("tff.learning.algorithms", name, LEARNING_ALGORITHMS)
 
 
 __all__ = [

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import keras
 import tensorflow as tf
 
-from fedrun.compat.tff.unsupported import UnsupportedError
+from fedrun.compat.tff.unsupported import LEARNING_MODELS, UnsupportedError, error
 from fedrun.models.functional import FunctionalModel, ModelWeights
 from fedrun.models.variable_model import BatchOutput, VariableModel
 
@@ -91,6 +91,39 @@ def from_keras_model(
     )
 
 
+def functional_model_from_keras(
+    keras_model: Union[keras.Model, Callable[[], keras.Model]],
+    loss_fn: Any,
+    input_spec: Any,
+    metrics_constructor: Optional[Callable[[], Any]] = None,
+) -> FunctionalModel:
+    """TFF 0.87's `functional_model_from_keras`: the same `FunctionalModel` as
+    `from_keras_model`, built from a Keras model (or a function returning one) and
+    `metrics_constructor`, a function returning the metrics (a mapping of name to
+    metric, or a list)."""
+    model = (
+        keras_model
+        if isinstance(keras_model, keras.Model) or not callable(keras_model)
+        else keras_model()
+    )
+    metrics: list[Any] = []
+    if metrics_constructor is not None:
+        built = metrics_constructor() if callable(metrics_constructor) else metrics_constructor
+        if isinstance(built, collections.abc.Mapping):
+            # The keys name the metrics, as in TFF.
+            metrics = [
+                m if isinstance(m, keras.metrics.Metric) else m(name=name)
+                for name, m in built.items()
+            ]
+        else:
+            metrics = list(built)
+    return from_keras_model(model, loss_fn, input_spec, metrics=metrics)
+
+
+def __getattr__(name: str) -> object:
+    raise error("tff.learning.models", name, LEARNING_MODELS)
+
+
 __all__ = [
     "BatchOutput",
     "FunctionalModel",
@@ -98,4 +131,5 @@ __all__ = [
     "VariableModel",
     "example_spec",
     "from_keras_model",
+    "functional_model_from_keras",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from fedrun.compat.tff.learning.client_datasets import DatasetCohorts
+from fedrun.compat.tff.unsupported import LEARNING_TEMPLATES, error
 from fedrun.compat.tff.values import to_python
 from fedrun.core.processes import Computation
 from fedrun.core.types import Type
@@ -57,6 +58,10 @@ class LearningProcess:
     ) -> LearningAlgorithmState:
         """A copy of `state` holding `weights` (a `ModelWeights` or `(trainable, non_trainable)`)."""
         return self.native.set_model_weights(state, ModelWeights(*weights))
+
+
+def __getattr__(name: str) -> object:
+    raise error("tff.learning.templates", name, LEARNING_TEMPLATES)
 
 
 __all__ = ["LearningProcess", "LearningProcessOutput"]

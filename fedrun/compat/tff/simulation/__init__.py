@@ -1,5 +1,11 @@
 """TFF's `tff.simulation`: client data sets for simulations."""
 
 from fedrun.compat.tff.simulation import datasets
+from fedrun.compat.tff.unsupported import SIMULATION, error
+
+
+def __getattr__(name: str) -> object:
+    raise error("tff.simulation", name, SIMULATION)
+
 
 __all__ = ["datasets"]

@@ -317,3 +317,24 @@ def test_fed_eval_evaluates_the_weights_set_into_its_state(emnist, mnist_trainin
     ]
     assert test_metrics["num_examples"] == float(expected_counts(test_sizes)[0])
     assert test_metrics["accuracy"] > 0.5
+
+
+def test_reading_next_signature_first_trains_as_without_it(emnist, keras_training):
+    training_process = tff.learning.algorithms.build_weighted_fed_avg(
+        keras_model_fn(emnist["input_spec"]),
+        client_optimizer_fn=lambda: tf.keras.optimizers.SGD(learning_rate=0.02),
+        server_optimizer_fn=lambda: tf.keras.optimizers.SGD(learning_rate=1.0),
+    )
+    assert (
+        "client_data={<\n    x=float32[?,784]"
+        in training_process.next.type_signature.formatted_representation()
+    )
+    result = training_process.next(training_process.initialize(), emnist["federated_train_data"])
+    train, expected = (
+        result.metrics["client_work"]["train"],
+        keras_training[2][0]["client_work"]["train"],
+    )
+    assert list(train) == list(expected)
+    np.testing.assert_allclose(
+        [train[k] for k in train], [expected[k] for k in expected], rtol=1e-6
+    )
