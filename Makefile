@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fedrun-installed
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-slow bench clean-venv
+.PHONY: help run test test-slow bench reproduce clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ test-slow: $(STAMP)  ## run only the slow end-to-end tests
 
 bench: $(STAMP)  ## run the benchmark suite and print results
 	$(BIN)/python -m benchmarks.run $(ARGS)
+
+reproduce: $(STAMP)  ## run experiments/NAME's sweeps, rebuild its results/ and README tables (ARGS=--report-only)
+	$(BIN)/python -m fedrun.report.reproduce $(NAME) $(ARGS)
 
 clean-venv:  ## remove the virtual environment
 	rm -rf $(VENV)
