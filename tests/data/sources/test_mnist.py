@@ -110,7 +110,7 @@ def test_first_read_fills_the_cache_later_reads_skip_the_csv(package, monkeypatc
         build({"type": "mnist", **SPLIT, "cache": False})
 
 
-def test_cache_is_keyed_by_the_file_contents(package):
+def test_a_rewritten_file_is_read_again(package):
     build({"type": "mnist", **SPLIT})
     x, y = images(12, 1)
     write_csv_images(package["test"], x, (y + 1) % 10)
