@@ -12,9 +12,9 @@ Reads `experiments/NAME/reproduce.yaml`, which lists
 A table names its metric, its columns (label -> the overrides a run must have:
 `{mcmahan17_mnist/split: iid}`) and its rows (`cells`: the row's leading cells,
 `match`: overrides, `published`: one value per column). Each column shows the
-published value, ours (mean ± std over the matching runs, `> R (acc)` when a run
-ended below the target) and the wall time per run; cells no run matches read
-"not run". Then, in order: every sweep runs (skipped with `--report-only`, or
+published value, ours (mean ± std over the matching runs that reached the target,
+`> R (acc)` for a run that ended below it, `unfinished at R (acc)` for one stopped
+early) and the wall time per finished run; cells no run matches read "not run". Then, in order: every sweep runs (skipped with `--report-only`, or
 only those named with `--sweeps`), every report is rebuilt, every table rewritten.
 """
 
@@ -98,22 +98,30 @@ def _number(value: Optional[float]) -> str:
     return "" if value is None else (f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}")
 
 
+def _short_of_target(run: RunResult, final_metric: str) -> str:
+    accuracy = run.final(final_metric) if final_metric else None
+    state = "> " if run.summary else "unfinished at "
+    return f"{state}{run.rounds}" + (f" ({accuracy:.3f})" if accuracy is not None else "")
+
+
 def ours(runs: Sequence[RunResult], metric: str, final_metric: str) -> tuple[str, str]:
-    """The cell for a group of runs: `mean ± std` (n) of `metric`, and the mean wall time."""
+    """The cell for a group of runs, and the mean wall time of those that finished.
+
+    Runs that reached the target give `mean ± std (n seeds)` of `metric`; a finished
+    run below it reads `> R (acc)`, a run stopped before its end `unfinished at R (acc)`.
+    """
     if not runs:
         return "not run", ""
-    values = [run.final(metric) for run in runs]
-    reached = [v for v in values if v is not None]
     seconds = mean_std([run.summary.get("seconds") for run in runs])[0]
     wall = "" if seconds is None else f"{seconds / 60:.1f} min"
-    if len(reached) < len(runs):
-        missed = [run for run, v in zip(runs, values) if v is None]
-        accuracy = max((run.final(final_metric) or 0.0) for run in missed) if final_metric else None
-        shown = f"> {max(run.rounds for run in missed)}" + (f" ({accuracy:.3f})" if accuracy is not None else "")
-        return (f"{shown}, {len(reached)} of {len(runs)} reached" if reached else shown), wall
-    mean, std = mean_std(reached)
-    text = _number(mean) + (f" ± {_number(std)}" if std is not None else "") + (f" ({len(runs)} seeds)" if len(runs) > 1 else "")
-    return text, wall
+    reached = [v for v in (run.final(metric) for run in runs) if v is not None]
+    parts = []
+    if reached:
+        mean, std = mean_std(reached)
+        seeds = f" ({len(reached)} seeds)" if len(reached) > 1 else ""
+        parts.append(_number(mean) + (f" ± {_number(std)}" if std is not None else "") + seeds)
+    parts += [_short_of_target(run, final_metric) for run in runs if run.final(metric) is None]
+    return "; ".join(parts), wall
 
 
 def render_table(spec: TableSpec, runs: Sequence[RunResult]) -> str:
@@ -178,7 +186,7 @@ def reproduce(
                 run_sweep(sweep, overrides, sweep_root / sweep)
     report_runs: dict[str, list[RunResult]] = {}
     for report, node in spec.get("reports", {}).items():
-        present = [str(sweep_root / s) for s in node["sweeps"] if (sweep_root / s).is_dir()]
+        present = [str(sweep_root / s) for s in node["sweeps"] if any((sweep_root / s).glob("**/metrics.jsonl"))]
         if not present:
             print(f"reproduce: report {report}: none of its sweeps has run yet, skipped", flush=True)
             continue

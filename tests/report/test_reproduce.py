@@ -29,6 +29,7 @@ tables:
       - {cells: [B], match: {cell: b}, published: [20]}
       - {cells: [C], match: {cell: c}, published: [30]}
       - {cells: [D], match: {cell: d}, published: [40]}
+      - {cells: [E], match: {cell: e}, published: [50]}
 """
 
 
@@ -50,6 +51,9 @@ def experiment(tmp_path):
     job(sweeps / "cells" / "1", "a", 1, 16, 120.0)
     job(sweeps / "cells" / "2", "b", 0, None, 30.0)
     job(sweeps / "other" / "0", "c", 0, 7, 6.0)
+    job(sweeps / "other" / "1", "d", 0, 9, 6.0)
+    job(sweeps / "other" / "2", "d", 1, None, 6.0)
+    (sweeps / "other" / "2" / "summary.json").unlink()  # stopped before it ended
     return tmp_path
 
 
@@ -62,7 +66,8 @@ def test_table_has_published_beside_mean_std_and_wall_time(experiment):
     assert lines[2] == "| A | 10 | 14.0 ± 2.8 (2 seeds) | 1.5 min |"
     assert lines[3] == "| B | 20 | > 5 (0.850) | 0.5 min |"
     assert lines[4] == "| C | 30 | 7.0 | 0.1 min |"
-    assert lines[5] == "| D | 40 | not run |  |"
+    assert lines[5] == "| D | 40 | 9.0; unfinished at 5 (0.850) | 0.1 min |"
+    assert lines[6] == "| E | 50 | not run |  |"
 
 
 def test_report_only_rewrites_results_and_the_readme_block(experiment):
