@@ -186,7 +186,7 @@ def reproduce(
                 run_sweep(sweep, overrides, sweep_root / sweep)
     report_runs: dict[str, list[RunResult]] = {}
     for report, node in spec.get("reports", {}).items():
-        present = [str(sweep_root / s) for s in node["sweeps"] if any((sweep_root / s).glob("**/metrics.jsonl"))]
+        present = [os.path.relpath(sweep_root / s) for s in node["sweeps"] if any((sweep_root / s).glob("**/metrics.jsonl"))]
         if not present:
             print(f"reproduce: report {report}: none of its sweeps has run yet, skipped", flush=True)
             continue
