@@ -117,7 +117,13 @@ def split_clients(
         held_out = np.sort(rng.permutation(test_pool)[: split.central_test_size])
         rest = np.setdiff1d(np.arange(len(y)), test_pool)
     try:
-        parts = PARTITIONERS.build(split.partition, f"{path}.partition", labels=y[rest], num_clients=split.num_clients, rng=rng)
+        parts = PARTITIONERS.build(
+            split.partition,
+            f"{path}.partition",
+            labels=y[rest],
+            num_clients=split.num_clients,
+            rng=rng,
+        )
     except ValueError as err:
         if isinstance(err, ConfigError):
             raise
@@ -173,5 +179,9 @@ def federate(
     arrays = {"x": x, "y": y}
     held_out = client_split.held_out
     central = {"x": x[held_out], "y": y[held_out]} if len(held_out) else None
-    test_data = ArrayClientData(arrays, client_split.test) if split.client_test_fraction > 0 else None
-    return FederatedData(name, ArrayClientData(arrays, client_split.train), test_data, central, num_classes)
+    test_data = (
+        ArrayClientData(arrays, client_split.test) if split.client_test_fraction > 0 else None
+    )
+    return FederatedData(
+        name, ArrayClientData(arrays, client_split.train), test_data, central, num_classes
+    )

@@ -26,8 +26,13 @@ def write_idx_images(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for split, count in (("train", IDX_TRAIN), ("t10k", IDX_TEST)):
-        write_idx(str(directory / f"{split}-images-idx3-ubyte"), rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8))
-        write_idx(str(directory / f"{split}-labels-idx1-ubyte"), (np.arange(count) % 10).astype(np.uint8))
+        write_idx(
+            str(directory / f"{split}-images-idx3-ubyte"),
+            rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8),
+        )
+        write_idx(
+            str(directory / f"{split}-labels-idx1-ubyte"), (np.arange(count) % 10).astype(np.uint8)
+        )
     return directory
 
 
@@ -47,6 +52,8 @@ def write_plays(directory: Path) -> Path:
     speeches = []
     for turn in range(SPEECHES_PER_ROLE):
         for role in range(PLAY_ROLES):
-            speeches.append(f"SPEAKER{chr(ord('A') + role)}.\nThis is speech {turn} of a role that speaks often enough to train.\n")
+            speeches.append(
+                f"SPEAKER{chr(ord('A') + role)}.\nThis is speech {turn} of a role that speaks often enough to train.\n"
+            )
     (directory / "tiny_gut.txt").write_text("A TINY PLAY\n\nACT I.\n\n" + "\n".join(speeches))
     return directory

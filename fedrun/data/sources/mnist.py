@@ -63,7 +63,9 @@ HOW_TO_GET = (
 
 def keras_datasets_dir() -> str:
     """Keras' download cache (`$KERAS_HOME/datasets`, default `~/.keras/datasets`)."""
-    return os.path.join(os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras"), "datasets")
+    return os.path.join(
+        os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras"), "datasets"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,15 +101,21 @@ class MnistParams(ImageSetParams):
 
 def _check_images(path: str, images: np.ndarray) -> None:
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE or images.dtype != np.uint8:
-        raise DataError(path, f"expected uint8 images [n, 28, 28], got {images.dtype} {list(images.shape)}")
+        raise DataError(
+            path, f"expected uint8 images [n, 28, 28], got {images.dtype} {list(images.shape)}"
+        )
 
 
-def _check_pair(images_path: str, labels_path: str, images: np.ndarray, labels: np.ndarray, num_classes: int) -> None:
+def _check_pair(
+    images_path: str, labels_path: str, images: np.ndarray, labels: np.ndarray, num_classes: int
+) -> None:
     _check_images(images_path, images)
     if labels.ndim != 1:
         raise DataError(labels_path, f"expected labels [n], got shape {list(labels.shape)}")
     if len(labels) != len(images):
-        raise DataError(labels_path, f"{len(labels)} labels for the {len(images)} images of {images_path}")
+        raise DataError(
+            labels_path, f"{len(labels)} labels for the {len(images)} images of {images_path}"
+        )
     check_labels(labels_path, labels, num_classes)
 
 
@@ -140,7 +148,9 @@ def read_npz_splits(path: str, num_classes: int = NUM_CLASSES) -> ImageSplits:
         with np.load(path, allow_pickle=False) as stored:
             missing = {"x_train", "y_train", "x_test", "y_test"} - set(stored.files)
             if missing:
-                raise DataError(path, f"missing arrays {sorted(missing)} (expected Keras' mnist.npz layout)")
+                raise DataError(
+                    path, f"missing arrays {sorted(missing)} (expected Keras' mnist.npz layout)"
+                )
             parts = {name: stored[name] for name in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         if isinstance(err, DataError):
@@ -223,7 +233,9 @@ def locate(configured: Optional[str], candidates: Sequence[str], how_to_get: str
     for candidate in candidates:
         if os.path.exists(candidate):
             return candidate
-    raise DataError(" or ".join(candidates), f"no data found at the default locations; {how_to_get}")
+    raise DataError(
+        " or ".join(candidates), f"no data found at the default locations; {how_to_get}"
+    )
 
 
 def federate_images(

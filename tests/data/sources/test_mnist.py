@@ -16,12 +16,19 @@ from fedrun.data.registry import DATASETS, DataContext
 from fedrun.data.sources import mnist  # (importing registers the source)
 
 CONTEXT = DataContext(0, PreprocessConfig())
-SPLIT = {"num_clients": 4, "partition": {"type": "iid"}, "central_test_size": 8, "client_test_fraction": 0.25}
+SPLIT = {
+    "num_clients": 4,
+    "partition": {"type": "iid"},
+    "central_test_size": 8,
+    "client_test_fraction": 0.25,
+}
 
 
 def images(n, seed):
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8)
+    return rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(
+        np.uint8
+    )
 
 
 def write_set(directory, suffix=".gz", train=40, test=12, labels_fn=None):
@@ -75,7 +82,9 @@ def test_idx_directory_becomes_clients(tmp_path, source, clients_get, suffix):
 
 
 def test_pixels_scale_from_bytes(tmp_path):
-    data = build({"type": "mnist", "path": str(write_set(tmp_path / "d")), **SPLIT, "central_test_size": 0})
+    data = build(
+        {"type": "mnist", "path": str(write_set(tmp_path / "d")), **SPLIT, "central_test_size": 0}
+    )
     every = np.concatenate([data.train.arrays["x"]])
     raw = np.concatenate([images(40, 0)[0], images(12, 1)[0]]).astype(np.float32) / 255.0
     np.testing.assert_allclose(every, raw)
@@ -227,7 +236,12 @@ def test_one_missing_file_of_four(tmp_path):
 
 
 def test_labels_out_of_range_name_the_file(tmp_path):
-    directory = write_set(tmp_path / "d", labels_fn=lambda split, y: np.where(np.arange(len(y)) == 3, 12, y).astype(np.uint8) if split == "t10k" else y)
+    directory = write_set(
+        tmp_path / "d",
+        labels_fn=lambda split, y: (
+            np.where(np.arange(len(y)) == 3, 12, y).astype(np.uint8) if split == "t10k" else y
+        ),
+    )
     with pytest.raises(DataError, match="outside 0..9") as info:
         build({"type": "mnist", "path": str(directory), **SPLIT})
     assert info.value.source.endswith("t10k-labels-idx1-ubyte.gz")
