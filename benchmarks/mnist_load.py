@@ -20,7 +20,13 @@ from typing import Optional, Sequence
 
 from benchmarks.harness import load_line, quiet_tensorflow
 
-NODE = {"type": "mnist", "num_clients": 100, "partition": {"type": "iid"}, "client_test_fraction": 0.0, "central_test_size": 10000}
+NODE = {
+    "type": "mnist",
+    "num_clients": 100,
+    "partition": {"type": "iid"},
+    "client_test_fraction": 0.0,
+    "central_test_size": 10000,
+}
 
 
 def build_seconds() -> float:
@@ -30,7 +36,9 @@ def build_seconds() -> float:
     from fedrun.data.registry import DATASETS, DataContext
 
     start = time.perf_counter()
-    data = DATASETS.build(NODE, "dataset", context=DataContext(0, PreprocessConfig()), config_path="dataset")
+    data = DATASETS.build(
+        NODE, "dataset", context=DataContext(0, PreprocessConfig()), config_path="dataset"
+    )
     seconds = time.perf_counter() - start
     assert len(data.train.client_ids) == 100 and len(data.central_test["y"]) == 10000
     return seconds
@@ -39,7 +47,9 @@ def build_seconds() -> float:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Prints the cold and warm build times."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3, help="cached builds to time (median printed)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="cached builds to time (median printed)"
+    )
     args = parser.parse_args(argv)
     quiet_tensorflow()
     with tempfile.TemporaryDirectory() as cache:
@@ -48,7 +58,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         warm = [build_seconds() for _ in range(args.repeats)]
     print(load_line())
     print(f"first read (CSV parsed, cache filled): {cold:.2f} s")
-    print(f"cached read, median of {args.repeats}: {statistics.median(warm):.2f} s (min {min(warm):.2f} s)")
+    print(
+        f"cached read, median of {args.repeats}: {statistics.median(warm):.2f} s (min {min(warm):.2f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -89,7 +89,12 @@ def _valid_entry(arrays: Mapping[str, np.ndarray], num_examples: int, num_client
 
 
 def split_clients(
-    name: str, y: np.ndarray, split: SplitParams, seed: int, path: str = "dataset", test_pool: Optional[np.ndarray] = None
+    name: str,
+    y: np.ndarray,
+    split: SplitParams,
+    seed: int,
+    path: str = "dataset",
+    test_pool: Optional[np.ndarray] = None,
 ) -> ClientSplit:
     """Holds out the centralized test set, partitions the rest, splits each client.
 
@@ -107,12 +112,18 @@ def split_clients(
     if test_pool is None:
         order = rng.permutation(len(y))
         if split.central_test_size >= len(y):
-            raise ConfigError(f"{path}.central_test_size", f"must be below the {len(y)} examples", split.central_test_size)
+            raise ConfigError(
+                f"{path}.central_test_size",
+                f"must be below the {len(y)} examples",
+                split.central_test_size,
+            )
         held_out, rest = order[: split.central_test_size], np.sort(order[split.central_test_size :])
     else:
         if split.central_test_size > len(test_pool):
             raise ConfigError(
-                f"{path}.central_test_size", f"must be at most the {len(test_pool)} examples of the test split", split.central_test_size
+                f"{path}.central_test_size",
+                f"must be at most the {len(test_pool)} examples of the test split",
+                split.central_test_size,
             )
         held_out = np.sort(rng.permutation(test_pool)[: split.central_test_size])
         rest = np.setdiff1d(np.arange(len(y)), test_pool)
@@ -164,8 +175,18 @@ def federate(
             is drawn from (see `split_clients`); None: all examples.
     """
     if split.cache:
-        parts = {f.name: getattr(split, f.name) for f in dataclasses.fields(SplitParams) if f.name != "cache"}
-        key_parts = {"split": "federate", "name": name, "data": fingerprint or fingerprint_arrays(x, y), "seed": seed, **parts}
+        parts = {
+            f.name: getattr(split, f.name)
+            for f in dataclasses.fields(SplitParams)
+            if f.name != "cache"
+        }
+        key_parts = {
+            "split": "federate",
+            "name": name,
+            "data": fingerprint or fingerprint_arrays(x, y),
+            "seed": seed,
+            **parts,
+        }
         if test_pool is not None:
             key_parts["test_pool"] = fingerprint_arrays(test_pool)
         stored = PartitionCache().get_or_compute(

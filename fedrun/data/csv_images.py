@@ -36,9 +36,15 @@ def read_csv_images(path: str, image_shape: Sequence[int]) -> tuple[np.ndarray, 
         with open(path, encoding="ascii") as f:
             header = f.readline().strip().split(",")
             if header[0].strip().isdigit():
-                raise DataError(path, "the first row holds numbers; expected a header row (label, then pixel names)")
+                raise DataError(
+                    path,
+                    "the first row holds numbers; expected a header row (label, then pixel names)",
+                )
             if len(header) != width:
-                raise DataError(path, f"the header has {len(header)} columns, expected {width} (a label and {width - 1} pixels)")
+                raise DataError(
+                    path,
+                    f"the header has {len(header)} columns, expected {width} (a label and {width - 1} pixels)",
+                )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # an empty table is reported below
                 table = np.loadtxt(f, delimiter=",", dtype=np.uint8, ndmin=2)
@@ -47,11 +53,16 @@ def read_csv_images(path: str, image_shape: Sequence[int]) -> tuple[np.ndarray, 
     except ValueError as err:
         if isinstance(err, DataError):
             raise
-        raise DataError(path, f"not a CSV of a label and {width - 1} pixel values 0..255 per row: {err}") from None
+        raise DataError(
+            path, f"not a CSV of a label and {width - 1} pixel values 0..255 per row: {err}"
+        ) from None
     if len(table) == 0:
         raise DataError(path, "no images after the header row")
     if table.shape[1] != width:
-        raise DataError(path, f"rows have {table.shape[1]} values, expected {width} (a label and {width - 1} pixels)")
+        raise DataError(
+            path,
+            f"rows have {table.shape[1]} values, expected {width} (a label and {width - 1} pixels)",
+        )
     return np.ascontiguousarray(table[:, 1:]).reshape(-1, *image_shape), table[:, 0].copy()
 
 

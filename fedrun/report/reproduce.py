@@ -84,9 +84,17 @@ def load_spec(path: Path) -> dict[str, Any]:
 
 
 def table_spec(node: Mapping[str, Any]) -> TableSpec:
-    rows = tuple(Row(tuple(str(c) for c in r["cells"]), dict(r.get("match", {})), tuple(r["published"])) for r in node["rows"])
+    rows = tuple(
+        Row(tuple(str(c) for c in r["cells"]), dict(r.get("match", {})), tuple(r["published"]))
+        for r in node["rows"]
+    )
     return TableSpec(
-        tuple(node["reports"]), node["metric"], node.get("final_metric", ""), tuple(node["header"]), dict(node["columns"]), rows
+        tuple(node["reports"]),
+        node["metric"],
+        node.get("final_metric", ""),
+        tuple(node["header"]),
+        dict(node["columns"]),
+        rows,
     )
 
 
@@ -186,9 +194,15 @@ def reproduce(
                 run_sweep(sweep, overrides, sweep_root / sweep)
     report_runs: dict[str, list[RunResult]] = {}
     for report, node in spec.get("reports", {}).items():
-        present = [os.path.relpath(sweep_root / s) for s in node["sweeps"] if any((sweep_root / s).glob("**/metrics.jsonl"))]
+        present = [
+            os.path.relpath(sweep_root / s)
+            for s in node["sweeps"]
+            if any((sweep_root / s).glob("**/metrics.jsonl"))
+        ]
         if not present:
-            print(f"reproduce: report {report}: none of its sweeps has run yet, skipped", flush=True)
+            print(
+                f"reproduce: report {report}: none of its sweeps has run yet, skipped", flush=True
+            )
             continue
         out = directory / "results" / report
         build_report(report_args([*present, *node.get("args", []), "--out", str(out)]))
@@ -206,11 +220,21 @@ def reproduce(
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Console entry point."""
-    parser = argparse.ArgumentParser(prog="python -m fedrun.report.reproduce", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m fedrun.report.reproduce", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("name", help="experiment name (a folder of experiments/)")
     parser.add_argument("--sweep-root", help="where the sweeps' jobs go (default multirun/NAME)")
-    parser.add_argument("--report-only", action="store_true", help="rebuild reports and tables from the runs already there")
-    parser.add_argument("--sweeps", nargs="+", help="run only these sweeps (every report and table is still rebuilt)")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rebuild reports and tables from the runs already there",
+    )
+    parser.add_argument(
+        "--sweeps",
+        nargs="+",
+        help="run only these sweeps (every report and table is still rebuilt)",
+    )
     args = parser.parse_args(argv)
     sweep_root = Path(args.sweep_root) if args.sweep_root else ROOT / "multirun" / args.name
     try:

@@ -11,7 +11,9 @@ SHAPE = (4, 3)
 
 def table(n=5, seed=0):
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(n, *SHAPE), dtype=np.uint8), rng.integers(0, 10, size=n).astype(np.uint8)
+    return rng.integers(0, 256, size=(n, *SHAPE), dtype=np.uint8), rng.integers(
+        0, 10, size=n
+    ).astype(np.uint8)
 
 
 def test_round_trip(tmp_path):
@@ -42,11 +44,22 @@ ROW = "3," + ",".join(["7"] * 12)
         ("label,p0,p1\n1,2,3\n", "the header has 3 columns, expected 13"),
         (f"{HEADER}\n", "no images after the header row"),
         (f"{HEADER}\n{ROW}\n3,7,7\n", "not a CSV of a label and 12 pixel values"),
-        (f"{HEADER}\n{ROW}\n{ROW.replace('7', '300', 1)}\n", "not a CSV of a label and 12 pixel values 0..255"),
+        (
+            f"{HEADER}\n{ROW}\n{ROW.replace('7', '300', 1)}\n",
+            "not a CSV of a label and 12 pixel values 0..255",
+        ),
         (f"{HEADER}\n{ROW}\n{ROW.replace('7', 'x', 1)}\n", "not a CSV"),
         (f"{HEADER}\n{ROW},7\n", "not a CSV|rows have 14 values"),
     ],
-    ids=["no-header", "short-header", "empty", "truncated-row", "pixel-out-of-range", "text", "extra-column"],
+    ids=[
+        "no-header",
+        "short-header",
+        "empty",
+        "truncated-row",
+        "pixel-out-of-range",
+        "text",
+        "extra-column",
+    ],
 )
 def test_corrupt_files_name_the_file(tmp_path, text, problem):
     path = tmp_path / "bad.csv"

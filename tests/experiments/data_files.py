@@ -16,8 +16,8 @@ import numpy as np
 from fedrun.data.idx import write_idx
 from tests.data.sources.test_emnist import write_emnist
 
-IDX_TRAIN, IDX_TEST = 30_000, 10_000   # 10,000 test images held out, 30,000 for up to 1,000 clients
-EMNIST_WRITERS = 110                   # cohorts of 100 writers need that many
+IDX_TRAIN, IDX_TEST = 30_000, 10_000  # 10,000 test images held out, 30,000 for up to 1,000 clients
+EMNIST_WRITERS = 110  # cohorts of 100 writers need that many
 PLAY_ROLES, SPEECHES_PER_ROLE = 12, 4  # cohorts of 10 roles, each with train and test speeches
 
 

@@ -132,14 +132,24 @@ def read_idx_splits(directory: str, num_classes: int = NUM_CLASSES) -> ImageSpli
         images, labels = f"{split}_images", f"{split}_labels"
         _check_pair(files[images], files[labels], arrays[images], arrays[labels], num_classes)
     return ImageSplits(
-        arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"], list(files.values())
+        arrays["train_images"],
+        arrays["train_labels"],
+        arrays["test_images"],
+        arrays["test_labels"],
+        list(files.values()),
     )
 
 
-def load_idx_directory(directory: str, num_classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_idx_directory(
+    directory: str, num_classes: int = NUM_CLASSES
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Train + test images (uint8 `[N, 28, 28]`), labels (int32 `[N]`) and the files read."""
     splits = read_idx_splits(directory, num_classes)
-    return np.concatenate([splits.train_x, splits.test_x]), np.concatenate([splits.train_y, splits.test_y]).astype(np.int32), splits.files
+    return (
+        np.concatenate([splits.train_x, splits.test_x]),
+        np.concatenate([splits.train_y, splits.test_y]).astype(np.int32),
+        splits.files,
+    )
 
 
 def read_npz_splits(path: str, num_classes: int = NUM_CLASSES) -> ImageSplits:
@@ -176,14 +186,18 @@ def package_files() -> Optional[dict[str, str]]:
         distribution = importlib.metadata.distribution(PACKAGE)
     except importlib.metadata.PackageNotFoundError:
         return None
-    return {split: str(distribution.locate_file(relative)) for split, relative in PACKAGE_FILES.items()}
+    return {
+        split: str(distribution.locate_file(relative)) for split, relative in PACKAGE_FILES.items()
+    }
 
 
 def _decoded_valid(arrays: Mapping[str, np.ndarray]) -> bool:
     if set(arrays) != {"train_x", "train_y", "test_x", "test_y"}:
         return False
     return all(
-        arrays[f"{s}_x"].dtype == np.uint8 and arrays[f"{s}_x"].shape[1:] == IMAGE_SHAPE and len(arrays[f"{s}_x"]) == len(arrays[f"{s}_y"])
+        arrays[f"{s}_x"].dtype == np.uint8
+        and arrays[f"{s}_x"].shape[1:] == IMAGE_SHAPE
+        and len(arrays[f"{s}_x"]) == len(arrays[f"{s}_y"])
         for s in ("train", "test")
     )
 
@@ -219,8 +233,16 @@ def read_package_splits(files: Mapping[str, str], cache: bool = True) -> tuple[I
             arrays[f"{split}_x"], arrays[f"{split}_y"] = images, labels
         return arrays
 
-    arrays = PartitionCache().get_or_compute(cache_key({"decoded": "mnist_csv", "data": fingerprint}), decode, _decoded_valid) if cache else decode()
-    return ImageSplits(arrays["train_x"], arrays["train_y"], arrays["test_x"], arrays["test_y"], paths), fingerprint
+    arrays = (
+        PartitionCache().get_or_compute(
+            cache_key({"decoded": "mnist_csv", "data": fingerprint}), decode, _decoded_valid
+        )
+        if cache
+        else decode()
+    )
+    return ImageSplits(
+        arrays["train_x"], arrays["train_y"], arrays["test_x"], arrays["test_y"], paths
+    ), fingerprint
 
 
 def locate(configured: Optional[str], candidates: Sequence[str], how_to_get: str) -> str:
@@ -251,7 +273,17 @@ def federate_images(
 ) -> FederatedData:
     """Scales uint8 images to [0, 1] float32 and splits them into clients (see `federate` for `test_pool`)."""
     scaled = np.multiply(x, np.float32(1 / 255), dtype=np.float32)
-    return federate(name, scaled, y, NUM_CLASSES, p, context.seed, path, fingerprint=fingerprint or fingerprint_files(files), test_pool=test_pool)
+    return federate(
+        name,
+        scaled,
+        y,
+        NUM_CLASSES,
+        p,
+        context.seed,
+        path,
+        fingerprint=fingerprint or fingerprint_files(files),
+        test_pool=test_pool,
+    )
 
 
 @DATASETS.register("mnist", MnistParams)
@@ -262,9 +294,17 @@ def build(p: MnistParams, context: DataContext, config_path: str = "dataset") ->
         splits, fingerprint = read_package_splits(installed, p.cache)
     else:
         keras_dir = keras_datasets_dir()
-        splits = read_splits(locate(p.path, [os.path.join(keras_dir, "mnist.npz"), os.path.join(keras_dir, "mnist")], HOW_TO_GET))
+        splits = read_splits(
+            locate(
+                p.path,
+                [os.path.join(keras_dir, "mnist.npz"), os.path.join(keras_dir, "mnist")],
+                HOW_TO_GET,
+            )
+        )
         fingerprint = fingerprint_files(splits.files)
     x = np.concatenate([splits.train_x, splits.test_x])
     y = np.concatenate([splits.train_y, splits.test_y]).astype(np.int32)
     test_pool = np.arange(len(splits.train_y), len(y)) if p.central_test_from == "test" else None
-    return federate_images("mnist", x, y, splits.files, p, context, config_path, fingerprint, test_pool)
+    return federate_images(
+        "mnist", x, y, splits.files, p, context, config_path, fingerprint, test_pool
+    )

