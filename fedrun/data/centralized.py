@@ -89,7 +89,12 @@ def _valid_entry(arrays: Mapping[str, np.ndarray], num_examples: int, num_client
 
 
 def split_clients(
-    name: str, y: np.ndarray, split: SplitParams, seed: int, path: str = "dataset"
+    name: str,
+    y: np.ndarray,
+    split: SplitParams,
+    seed: int,
+    path: str = "dataset",
+    test_pool: Optional[np.ndarray] = None,
 ) -> ClientSplit:
     """Holds out the centralized test set, partitions the rest, splits each client.
 
@@ -99,16 +104,29 @@ def split_clients(
         split: How to split.
         seed: Seed of every random choice here.
         path: Config path of the data set node, for error messages.
+        test_pool: Positions of a predefined test split (MNIST's official 10,000):
+            the centralized test set is drawn from them only, and clients are cut
+            from the other examples only. None: from all examples.
     """
     rng = np.random.default_rng([seed, 0x5EED])
-    order = rng.permutation(len(y))
-    if split.central_test_size >= len(y):
-        raise ConfigError(
-            f"{path}.central_test_size",
-            f"must be below the {len(y)} examples",
-            split.central_test_size,
-        )
-    held_out, rest = order[: split.central_test_size], np.sort(order[split.central_test_size :])
+    if test_pool is None:
+        order = rng.permutation(len(y))
+        if split.central_test_size >= len(y):
+            raise ConfigError(
+                f"{path}.central_test_size",
+                f"must be below the {len(y)} examples",
+                split.central_test_size,
+            )
+        held_out, rest = order[: split.central_test_size], np.sort(order[split.central_test_size :])
+    else:
+        if split.central_test_size > len(test_pool):
+            raise ConfigError(
+                f"{path}.central_test_size",
+                f"must be at most the {len(test_pool)} examples of the test split",
+                split.central_test_size,
+            )
+        held_out = np.sort(rng.permutation(test_pool)[: split.central_test_size])
+        rest = np.setdiff1d(np.arange(len(y)), test_pool)
     try:
         parts = PARTITIONERS.build(
             split.partition,
@@ -139,6 +157,7 @@ def federate(
     seed: int,
     path: str = "dataset",
     fingerprint: Optional[str] = None,
+    test_pool: Optional[np.ndarray] = None,
 ) -> FederatedData:
     """Builds `FederatedData` from centralized arrays.
 
@@ -152,6 +171,8 @@ def federate(
         path: Config path of the data set node, for error messages.
         fingerprint: A content hash of the data for the partition cache key
             (sources pass a hash of their files); by default `x` and `y` are hashed.
+        test_pool: Positions of a predefined test split the centralized test set
+            is drawn from (see `split_clients`); None: all examples.
     """
     if split.cache:
         parts = {
@@ -159,23 +180,23 @@ def federate(
             for f in dataclasses.fields(SplitParams)
             if f.name != "cache"
         }
-        key = cache_key(
-            {
-                "split": "federate",
-                "name": name,
-                "data": fingerprint or fingerprint_arrays(x, y),
-                "seed": seed,
-                **parts,
-            }
-        )
+        key_parts = {
+            "split": "federate",
+            "name": name,
+            "data": fingerprint or fingerprint_arrays(x, y),
+            "seed": seed,
+            **parts,
+        }
+        if test_pool is not None:
+            key_parts["test_pool"] = fingerprint_arrays(test_pool)
         stored = PartitionCache().get_or_compute(
-            key,
-            lambda: split_clients(name, y, split, seed, path).to_arrays(),
+            cache_key(key_parts),
+            lambda: split_clients(name, y, split, seed, path, test_pool).to_arrays(),
             lambda arrays: _valid_entry(arrays, len(y), split.num_clients),
         )
         client_split = ClientSplit.from_arrays(stored)
     else:
-        client_split = split_clients(name, y, split, seed, path)
+        client_split = split_clients(name, y, split, seed, path, test_pool)
     arrays = {"x": x, "y": y}
     held_out = client_split.held_out
     central = {"x": x[held_out], "y": y[held_out]} if len(held_out) else None

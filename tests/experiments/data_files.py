@@ -2,8 +2,9 @@
 
 The experiment configs name a data set and (for real runs) its default location;
 tests point `dataset.path` here instead. Sizes are about the smallest the
-experiments' splits accept: MNIST's 10,000 held-out images plus 1,000 clients of
-about 30 under Dirichlet label skew; 100 EMNIST writers for cohorts of 100.
+experiments' splits accept: MNIST's 10,000 test images (the held-out set) plus
+1,000 clients of about 30 under Dirichlet label skew; 100 EMNIST writers for
+cohorts of 100.
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ import numpy as np
 from fedrun.data.idx import write_idx
 from tests.data.sources.test_emnist import write_emnist
 
-IDX_TRAIN, IDX_TEST = (
-    39_700,
-    300,
-)  # 40,000 images: 10,000 held out, the rest for up to 1,000 clients
+IDX_TRAIN, IDX_TEST = 30_000, 10_000  # 10,000 test images held out, 30,000 for up to 1,000 clients
 EMNIST_WRITERS = 110  # cohorts of 100 writers need that many
 PLAY_ROLES, SPEECHES_PER_ROLE = 12, 4  # cohorts of 10 roles, each with train and test speeches
 
