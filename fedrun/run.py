@@ -25,7 +25,6 @@ from fedrun.data.client_data import FederatedData
 from fedrun.data.registry import DataContext
 from fedrun.learning.algorithms import AlgorithmContext
 from fedrun.learning.attacks import Attack, build_attack
-from fedrun.learning.evaluation import build_fed_eval
 from fedrun.learning.personalization import PersonalizationEvaluator, personalization_clients
 from fedrun.learning.process import LearningProcess
 from fedrun.learning.schedules import RoundSchedule
@@ -37,7 +36,8 @@ from fedrun.runtime.variable_trainer import learning_model
 from fedrun.training.atomic import write_atomic
 from fedrun.training.attacks import AttackCallback, AttackEvaluator
 from fedrun.training.checkpointer import Checkpointer
-from fedrun.training.loop import Evaluator, run_rounds
+from fedrun.training.evaluation import Evaluator
+from fedrun.training.loop import run_rounds
 from fedrun.training.resume import check_resume_path, prepare_resume
 from fedrun.training.run_directory import (
     CHECKPOINTS_DIR,
@@ -148,7 +148,6 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
             config.clients_per_round,
         )
     eval_trainer = runtime.make_trainer(model, None, LocalRule())
-    fed_eval = build_fed_eval(model, runtime, eval_trainer)
     eval_ids = []
     if data.test is not None:
         # Slice before listing: client id sequences may be lazy (millions of clients).
@@ -176,10 +175,6 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
             config.seed,
         )
 
-    def evaluate_clients(weights: Any, cohort: Any) -> Any:
-        state = fed_eval.set_model_weights(fed_eval.initialize(), weights)
-        return fed_eval.next(state, cohort).metrics["client_work"]["eval"]["current_round_metrics"]
-
     train_eval_ids: list[str] = []
     if config.eval_train:
         train_ids = data.train.client_ids
@@ -191,7 +186,7 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
         data,
         eval_ids,
         config.preprocess.eval_batch_size,
-        evaluate_clients,
+        runtime,
         personalization,
         train_client_ids=train_eval_ids,
     )
@@ -245,9 +240,12 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     checkpointer = None
     if config.checkpoint.enabled:
         checkpoints = os.path.join(output_dir, CHECKPOINTS_DIR)
-        client_states = getattr(built.process, "client_states", None)
         checkpointer = Checkpointer(
-            checkpoints, config.checkpoint, client_states, spec.config_record(), start.round_num
+            checkpoints,
+            config.checkpoint,
+            built.process.client_states,
+            spec.config_record(),
+            start.round_num,
         )
     started = time.perf_counter()
     try:

@@ -1,1 +1,1 @@
-"""Configuration: registries, typed parameters and validation."""
+"""The base of configuration: registries, typed parameters and config errors."""

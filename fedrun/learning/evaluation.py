@@ -79,6 +79,16 @@ def build_fed_eval(
     return LearningProcess(initialize, next_fn, learning.input_spec)
 
 
+def evaluate_federated(
+    runtime: Runtime, trainer: Trainer, weights: ModelWeights, cohort: CohortData
+) -> collections.OrderedDict[str, Any]:
+    """Finalized metrics of `weights` on a cohort's clients: each client's unfinalized
+    metrics summed over the cohort, then finalized (TFF's federated evaluation)."""
+    stacked = runtime.evaluate(trainer, weights, cohort)
+    summed = intrinsics.sum(AtClients(stacked, cohort.num_clients)).value
+    return trainer.model.finalize_metrics(summed)
+
+
 def evaluate_centralized(
     trainer: Trainer, weights: ModelWeights, cohort: CohortData
 ) -> collections.OrderedDict[str, Any]:

@@ -43,8 +43,6 @@ class LearningProcess(IterativeProcess):
         initialize_fn: Returns the initial `LearningAlgorithmState`.
         next_fn: One round.
         element_spec: Spec of one example (for the type signature).
-
-    Attributes:
         client_states: Per-client state kept between the rounds a client joins
             (a `ClientStateStore`, saved through its `state_dict` /
             `load_state_dict`), or None for algorithms whose clients are stateless.
@@ -57,10 +55,12 @@ class LearningProcess(IterativeProcess):
         initialize_fn: Callable[[], LearningAlgorithmState],
         next_fn: Callable[[LearningAlgorithmState, CohortData], LearningProcessOutput],
         element_spec: dict[str, tf.TensorSpec],
+        client_states: Optional[ClientStateStore] = None,
+        accepts_partial_work: bool = False,
     ) -> None:
         self.element_spec = element_spec
-        self.client_states: Optional[ClientStateStore] = None
-        self.accepts_partial_work = False
+        self.client_states = client_states
+        self.accepts_partial_work = accepts_partial_work
         super().__init__(initialize_fn, next_fn, self._learning_signature)
 
     def _learning_signature(self) -> FunctionType:
@@ -106,11 +106,14 @@ def compose_learning_process(
     aggregator: AggregationProcess,
     finalizer: MeasuredProcess,
     element_spec: dict[str, tf.TensorSpec],
+    client_states: Optional[ClientStateStore] = None,
+    accepts_partial_work: bool = False,
 ) -> LearningProcess:
     """Composes distributor -> client work -> aggregator -> finalizer into one process.
 
-    Metrics: `{distributor, client_work, aggregator, finalizer}`, each the
-    measurements of that block.
+    `client_states` and `accepts_partial_work` are the process's (see
+    `LearningProcess`). Metrics: `{distributor, client_work, aggregator,
+    finalizer}`, each the measurements of that block.
     """
 
     def initialize() -> LearningAlgorithmState:
@@ -150,7 +153,7 @@ def compose_learning_process(
         )
         return LearningProcessOutput(new_state, metrics)
 
-    return LearningProcess(initialize, next_fn, element_spec)
+    return LearningProcess(initialize, next_fn, element_spec, client_states, accepts_partial_work)
 
 
 __all__ = ["LearningProcess", "batch_type", "compose_learning_process"]

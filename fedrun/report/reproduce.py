@@ -31,7 +31,8 @@ from typing import Any, Mapping, Optional, Sequence
 import yaml
 
 from fedrun.cli import EXPERIMENTS_DIR, REPRODUCE_FILE, ROOT
-from fedrun.report.cli import build_report, parse_args as report_args
+from fedrun.report.cli import build_report
+from fedrun.report.cli import parse_args as report_args
 from fedrun.report.runs import RunResult, find_runs
 from fedrun.report.tables import mean_std
 

@@ -11,18 +11,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from fedrun.data.client_data import FederatedData
-from fedrun.data.cohort import arrays_cohort, build_eval_cohort
 from fedrun.data.preprocess import PreprocessConfig
-from fedrun.learning.evaluation import evaluate_centralized
 from fedrun.learning.faults import RoundFailedError, build_cohort_dropping_failures
 from fedrun.learning.process import LearningProcess
-from fedrun.runtime.protocol import Trainer
 from fedrun.training.callbacks import Callback, Record
 from fedrun.training.checkpoint import CheckpointError
 from fedrun.training.checkpointer import Checkpointer
+from fedrun.training.evaluation import Evaluator
 from fedrun.training.metrics import to_python
 from fedrun.training.sampling import Sampler
 from fedrun.training.signals import RunInterrupted, StopRequest
@@ -51,64 +49,6 @@ class LoopConfig:
     eval_every: int
     preprocess: PreprocessConfig
     min_clients: int = 1
-
-
-class Evaluator:
-    """Evaluates the global model: federated on clients' test data, and centralized.
-
-    Args:
-        trainer: A trainer of the model (its compiled evaluation is reused).
-        data: The federated data (its `test` clients and `central_test` set).
-        eval_client_ids: Clients whose test data the federated evaluation uses.
-        batch_size: Evaluation batch size.
-        evaluate_clients: Runs the federated evaluation of a cohort (the runtime's
-            `evaluate`), returning finalized metrics.
-        personalization: Weights -> personalization metrics, if configured.
-        train_client_ids: Clients whose training data the global model is also
-            evaluated on (results under `train`: the training loss of the global
-            model, as FedProx reports it); empty for none.
-    """
-
-    def __init__(
-        self,
-        trainer: Trainer,
-        data: FederatedData,
-        eval_client_ids: Sequence[str],
-        batch_size: int,
-        evaluate_clients: Callable[[Any, Any], Any],
-        personalization: Optional[Callable[[Any], Any]] = None,
-        train_client_ids: Sequence[str] = (),
-    ) -> None:
-        self._trainer = trainer
-        self._evaluate_clients = evaluate_clients
-        self._personalization = personalization
-        self._federated = (
-            build_eval_cohort(data.test, eval_client_ids, batch_size)
-            if data.test is not None and eval_client_ids
-            else None
-        )
-        self._central = (
-            arrays_cohort(data.central_test, batch_size) if data.central_test is not None else None
-        )
-        self._on_train = (
-            build_eval_cohort(data.train, train_client_ids, batch_size)
-            if train_client_ids
-            else None
-        )
-
-    def __call__(self, weights: Any) -> dict[str, Any]:
-        results: dict[str, Any] = {}
-        if self._federated is not None:
-            results["federated"] = to_python(self._evaluate_clients(weights, self._federated))
-        if self._central is not None:
-            results["centralized"] = to_python(
-                evaluate_centralized(self._trainer, weights, self._central)
-            )
-        if self._personalization is not None:
-            results["personalization"] = to_python(self._personalization(weights))
-        if self._on_train is not None:
-            results["train"] = to_python(self._evaluate_clients(weights, self._on_train))
-        return results
 
 
 def round_record(

@@ -22,6 +22,7 @@ from fedrun.aggregators.factory import (
 from fedrun.aggregators.mean import MeanFactory
 from fedrun.core.processes import MeasuredProcess
 from fedrun.learning.algorithms.registry import ALGORITHMS, AlgorithmContext, LearningRateSchedule
+from fedrun.learning.client_states import ClientStateStore
 from fedrun.learning.client_work import ModelDeltaClientWork
 from fedrun.learning.distributor import build_broadcast_process
 from fedrun.learning.finalizer import build_apply_optimizer_finalizer
@@ -43,6 +44,7 @@ def build_fed_avg(
     rule: Optional[LocalRule] = None,
     client_lr_schedule: Optional[LearningRateSchedule] = None,
     server_lr_schedule: Optional[LearningRateSchedule] = None,
+    accepts_partial_work: bool = False,
 ) -> LearningProcess:
     """Builds FedAvg (and, through `rule`, the algorithms that differ only locally).
 
@@ -56,6 +58,7 @@ def build_fed_avg(
         rule: Local-training rule (FedProx's proximal term ...); default plain.
         client_lr_schedule: Round -> client learning rate.
         server_lr_schedule: Round -> server learning rate.
+        accepts_partial_work: Aggregate stragglers' partial work (FedProx).
     """
     learning = learning_model(model)
     runtime = runtime or VectorizedRuntime()
@@ -63,7 +66,13 @@ def build_fed_avg(
         learning, client_optimizer, runtime, rule, weighted, client_lr_schedule
     )
     return compose_model_delta_algorithm(
-        learning, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule
+        learning,
+        client_work,
+        server_optimizer,
+        model_aggregator,
+        weighted,
+        server_lr_schedule,
+        accepts_partial_work=accepts_partial_work,
     )
 
 
@@ -74,6 +83,8 @@ def compose_model_delta_algorithm(
     model_aggregator: Optional[AggregationFactory] = None,
     weighted: bool = True,
     server_lr_schedule: Optional[LearningRateSchedule] = None,
+    client_states: Optional[ClientStateStore] = None,
+    accepts_partial_work: bool = False,
 ) -> LearningProcess:
     """Broadcast -> `client_work` -> aggregation of its updates -> server optimizer.
 
@@ -87,6 +98,8 @@ def compose_model_delta_algorithm(
         model_aggregator: Aggregation factory of the updates; default `MeanFactory()`.
         weighted: Aggregate with the clients' update weights.
         server_lr_schedule: Round -> server learning rate.
+        client_states: The clients' own state that `client_work` keeps (SCAFFOLD).
+        accepts_partial_work: Aggregate stragglers' partial work (FedProx).
     """
     server_optimizer = server_optimizer or SGD(1.0)
     model_aggregator = model_aggregator or MeanFactory()
@@ -107,6 +120,8 @@ def compose_model_delta_algorithm(
         aggregator,
         finalizer,
         model.input_spec,
+        client_states,
+        accepts_partial_work,
     )
 
 
@@ -135,6 +150,7 @@ def build_fed_avg_from_context(
     rule: Optional[LocalRule] = None,
     server_optimizer: Optional[Optimizer] = None,
     server_lr_schedule: Optional[LearningRateSchedule] = None,
+    accepts_partial_work: bool = False,
 ) -> LearningProcess:
     """`build_fed_avg` wired from the run's config (aggregator tree, optimizers, schedules).
 
@@ -144,6 +160,7 @@ def build_fed_avg_from_context(
         rule: The algorithm's local rule; default plain local steps.
         server_optimizer: Replaces the configured server optimizer (FedOpt).
         server_lr_schedule: Replaces the configured server schedule (FedOpt).
+        accepts_partial_work: Aggregate stragglers' partial work (FedProx).
     """
     return build_fed_avg(
         context.model,
@@ -155,6 +172,7 @@ def build_fed_avg_from_context(
         rule=rule,
         client_lr_schedule=context.client_lr_schedule,
         server_lr_schedule=server_lr_schedule or context.server_lr_schedule,
+        accepts_partial_work=accepts_partial_work,
     )
 
 

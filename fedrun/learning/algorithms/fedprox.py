@@ -51,9 +51,13 @@ def build_fed_prox(
     model: FunctionalModel, client_optimizer: Optimizer, mu: float, **kwargs: object
 ) -> LearningProcess:
     """FedProx: `build_fed_avg` with the proximal local rule (same keyword arguments)."""
-    process = build_fed_avg(model, client_optimizer, rule=ProximalRule(mu), **kwargs)  # type: ignore[arg-type]
-    process.accepts_partial_work = True
-    return process
+    return build_fed_avg(
+        model,
+        client_optimizer,
+        rule=ProximalRule(mu),
+        accepts_partial_work=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +77,6 @@ class FedProxParams:
 @ALGORITHMS.register("fedprox", FedProxParams)
 def _fedprox(p: FedProxParams, context: AlgorithmContext) -> LearningProcess:
     """FedProx: FedAvg with a proximal term mu/2 ||w - w_t||^2 in local training."""
-    process = build_fed_avg_from_context(context, p.weighted, rule=ProximalRule(p.mu))
-    process.accepts_partial_work = True
-    return process
+    return build_fed_avg_from_context(
+        context, p.weighted, rule=ProximalRule(p.mu), accepts_partial_work=True
+    )

@@ -219,11 +219,15 @@ def build_scaffold(
         weighted,
         client_lr_schedule,
     )
-    process = compose_model_delta_algorithm(
-        learning, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule
+    return compose_model_delta_algorithm(
+        learning,
+        client_work,
+        server_optimizer,
+        model_aggregator,
+        weighted,
+        server_lr_schedule,
+        client_states=store,
     )
-    process.client_states = store
-    return process
 
 
 @dataclasses.dataclass(frozen=True)
