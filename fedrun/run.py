@@ -76,6 +76,7 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         runtime = RUNTIMES.build(config.runtime, "runtime")
         runtime.bind_run_config(plain)
     client_optimizer = OPTIMIZERS.build(config.client_optimizer, "client_optimizer")
+    runtime.check_memory(model, client_optimizer, config.preprocess.batch_size, config.preprocess.eval_batch_size)
     server_optimizer = OPTIMIZERS.build(config.server_optimizer, "server_optimizer")
     context = AlgorithmContext(
         model=model,
@@ -156,6 +157,7 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
         RunInterrupted: after SIGINT/SIGTERM, once the round in progress is done
             and checkpointed.
     """
+    from fedrun.runtime.memory import peak_rss_bytes
     from fedrun.training.atomic import write_atomic
     from fedrun.training.callbacks import JsonlCallback, ProgressCallback, TensorBoardCallback
     from fedrun.training.checkpointer import Checkpointer
@@ -217,6 +219,7 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     finally:
         built.runtime.close()
     summary = make_summary(start.records + records, time.perf_counter() - started, output_dir)
+    summary["peak_rss_bytes"] = peak_rss_bytes()
     if checkpointer is not None:
         summary["checkpoints"] = checkpointer.summary()
     if target is not None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import tensorflow as tf
 from tensorflow.python.ops.parallel_for import pfor as _pfor
 
+from fedrun.runtime import vectorized_layers  # noqa: F401  (per-client convolutions)
+
 
 def _register() -> None:
     if "Bitcast" in _pfor._pfor_converter_registry:  # TensorFlow gained its own rule
