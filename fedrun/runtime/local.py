@@ -1,11 +1,12 @@
 """In-process runtimes: `sequential` and `vectorized`.
 
 Both run the same compiled `LocalTrainer`, so they give the same numbers for the
-same seed. `vectorized` trains the cohort (or chunks of it) in one call; when the
-model has an op that TensorFlow cannot vectorize over clients (a convolution:
-its filter differs per client), it says so and trains one client per call, which
-for such compute-bound models is also the faster choice (`fallback: sequential`),
-or refuses (`fallback: error`).
+same seed. `vectorized` trains the cohort (or chunks of it) in one call;
+per-client convolutions run as one grouped convolution
+(`fedrun.runtime.vectorized_layers`). When the model has an op that cannot be
+vectorized over clients (on CPU: a strided or dilated per-client convolution), it
+says so and trains one client per call (`fallback: sequential`), or refuses
+(`fallback: error`).
 """
 
 from __future__ import annotations

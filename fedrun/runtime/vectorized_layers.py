@@ -36,6 +36,58 @@ from tensorflow.python.ops.parallel_for import pfor as _pfor
 _CONV = "Conv2D"
 
 
+def _grouped(x: tf.Tensor, filters: tf.Tensor, strides: list, padding: str, dilations: list, explicit_paddings: list) -> tf.Tensor:
+    """`[K, B, H, W, C]` (x) `[K, kh, kw, C, O]` -> `[K, B, H', W', O]` as one grouped `Conv2D`."""
+    clients = tf.shape(filters)[0]
+    kh, kw, c, o = (tf.shape(filters)[i] for i in range(1, 5))
+    kernel = tf.reshape(tf.transpose(filters, [1, 2, 3, 0, 4]), tf.stack([kh, kw, c, clients * o]))
+    b, h, w = tf.shape(x)[1], tf.shape(x)[2], tf.shape(x)[3]
+    grouped = tf.reshape(tf.transpose(x, [1, 2, 3, 0, 4]), tf.stack([b, h, w, clients * c]))
+    y = tf.raw_ops.Conv2D(
+        input=grouped, filter=kernel, strides=strides, padding=padding, dilations=dilations,
+        explicit_paddings=explicit_paddings, data_format="NHWC",
+    )
+    shape = tf.shape(y)
+    y = tf.reshape(y, tf.stack([shape[0], shape[1], shape[2], clients, o]))
+    return tf.transpose(y, [3, 0, 1, 2, 4])
+
+
+def _cpu_grouped(x: tf.Tensor, filters: tf.Tensor, padding: str) -> tf.Tensor:
+    """The grouped convolution (stride and dilation 1) with gradients TensorFlow's
+    CPU kernels lack ("gradients for grouped convolutions are not supported on CPU"):
+    the input gradient is the grouped convolution of the padded output gradient with
+    the spatially flipped, transposed filters; the filter gradient is one batched
+    matrix product of each client's input patches with its output gradient."""
+    kh, kw = int(filters.shape[1]), int(filters.shape[2])
+    ones = [1, 1, 1, 1]
+
+    @tf.custom_gradient
+    def conv(x: tf.Tensor, filters: tf.Tensor) -> tuple:
+        y = _grouped(x, filters, ones, padding, ones, [])
+
+        def grad(dy: tf.Tensor) -> tuple:
+            pads = []
+            for k in (kh, kw):
+                before = (k - 1) // 2 if padding == "SAME" else 0
+                after = (k - 1 - before) if padding == "SAME" else 0
+                pads.append([k - 1 - before, k - 1 - after])
+            flipped = tf.transpose(tf.reverse(filters, [1, 2]), [0, 1, 2, 4, 3])
+            dx = _grouped(tf.pad(dy, [[0, 0], [0, 0], *pads, [0, 0]]), flipped, ones, "VALID", ones, [])
+            shape = tf.shape(x)
+            clients, c = shape[0], shape[4]
+            patches = tf.image.extract_patches(
+                tf.reshape(x, tf.concat([[-1], shape[2:]], 0)), [1, kh, kw, 1], ones, ones, padding
+            )
+            patches = tf.reshape(patches, tf.stack([clients, -1, kh * kw * c]))
+            out = tf.reshape(dy, tf.stack([clients, -1, tf.shape(dy)[4]]))
+            dw = tf.reshape(tf.matmul(patches, out, transpose_a=True), tf.shape(filters))
+            return dx, dw
+
+        return y, grad
+
+    return conv(x, filters)
+
+
 def grouped_conv2d(x: tf.Tensor, filters: tf.Tensor, strides: list, padding: str, dilations: list, explicit_paddings: list) -> tf.Tensor:
     """Per-client NHWC convolutions of stacked inputs with stacked filters.
 
@@ -46,21 +98,23 @@ def grouped_conv2d(x: tf.Tensor, filters: tf.Tensor, strides: list, padding: str
 
     Returns:
         `[K, B, H', W', O]`.
+
+    Raises:
+        ValueError: for strides or dilations other than 1, or explicit padding,
+            on a machine without a GPU (no trainable CPU form here): the model
+            then trains one client per call.
     """
-    clients = tf.shape(filters)[0]
-    kh, kw, c, o = (tf.shape(filters)[i] for i in range(1, 5))
-    kernel = tf.reshape(tf.transpose(filters, [1, 2, 3, 0, 4]), tf.stack([kh, kw, c, clients * o]))
-    if x.shape.rank == 5:
-        b, h, w = tf.shape(x)[1], tf.shape(x)[2], tf.shape(x)[3]
-        x = tf.reshape(tf.transpose(x, [1, 2, 3, 0, 4]), tf.stack([b, h, w, clients * c]))
-    # Shared inputs need no groups: the kernels of all clients are concatenated.
-    y = tf.raw_ops.Conv2D(
-        input=x, filter=kernel, strides=strides, padding=padding, dilations=dilations,
-        explicit_paddings=explicit_paddings, data_format="NHWC",
-    )
-    shape = tf.shape(y)
-    y = tf.reshape(y, tf.stack([shape[0], shape[1], shape[2], clients, o]))
-    return tf.transpose(y, [3, 0, 1, 2, 4])
+    if x.shape.rank == 4:
+        x = tf.repeat(tf.expand_dims(x, 0), tf.shape(filters)[0], axis=0)
+    if tf.config.list_physical_devices("GPU"):
+        # cuDNN computes grouped convolutions and both their gradients natively.
+        return _grouped(x, filters, strides, padding, dilations, explicit_paddings)
+    if list(strides) != [1, 1, 1, 1] or list(dilations) != [1, 1, 1, 1] or padding not in ("VALID", "SAME"):
+        raise ValueError(
+            f"a per-client Conv2D with strides {list(strides)}, dilations {list(dilations)}, padding {padding} "
+            "has no vectorized CPU gradient here (only stride 1, dilation 1, VALID or SAME)"
+        )
+    return _cpu_grouped(x, filters, padding)
 
 
 def _install() -> None:
