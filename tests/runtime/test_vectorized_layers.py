@@ -19,23 +19,27 @@ from fedrun.runtime.base import client_seeds
 from fedrun.runtime.local import SequentialRuntime, VectorizedRuntime
 from fedrun.runtime.trainer import LocalRule, no_inputs
 from fedrun.runtime.vectorizable import vectorization_problem
-from fedrun.runtime.vectorized_layers import grouped_conv2d
+from fedrun.runtime.vectorized_layers import _cpu_grouped, grouped_conv2d
 from tests.conftest import make_arrays
 
 SIZES = {"a": 5, "b": 13, "c": 8, "d": 2}
 SPEC = {"x": tf.TensorSpec([64], tf.float32), "y": tf.TensorSpec([], tf.int32)}
 
 
+@pytest.mark.parametrize("form", ["device-choice", "grouped-cpu-gradients"], ids=["device-choice", "grouped"])
 @pytest.mark.parametrize("padding", ["VALID", "SAME"], ids=["valid", "same"])
 @pytest.mark.parametrize("kernel, channels", [(3, 1), (5, 3)], ids=["3x3x1", "5x5x3"])
-def test_grouped_convolution_and_gradients_match_a_loop(padding, kernel, channels):
+def test_grouped_convolution_and_gradients_match_a_loop(form, padding, kernel, channels):
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(3, 2, 9, 9, channels)).astype(np.float32))
     f = tf.constant(rng.normal(size=(3, kernel, kernel, channels, 4)).astype(np.float32))
     strides = dilations = [1, 1, 1, 1]
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([x, f])
-        got = grouped_conv2d(x, f, strides, padding, dilations, [])
+        if form == "device-choice":
+            got = grouped_conv2d(x, f, strides, padding, dilations, [])
+        else:
+            got = _cpu_grouped(x, f, padding)
         expected = tf.stack([tf.nn.conv2d(x[k], f[k], 1, padding) for k in range(3)])
         loss_got, loss_expected = tf.reduce_sum(tf.sin(got)), tf.reduce_sum(tf.sin(expected))
     np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
