@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fedrun-installed
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-slow bench clean-venv
+.PHONY: help run test test-slow bench bench-gpu clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ test-slow: $(STAMP)  ## run only the slow end-to-end tests
 
 bench: $(STAMP)  ## run the benchmark suite and print results
 	$(BIN)/python -m benchmarks.run $(ARGS)
+
+bench-gpu: $(STAMP)  ## GPU workloads (installs fedrun[gpu] if needed; says so when there is no GPU)
+	$(BIN)/python -m benchmarks.gpu $(ARGS)
 
 clean-venv:  ## remove the virtual environment
 	rm -rf $(VENV)
