@@ -24,7 +24,7 @@ from fedrun.runtime import memory
 from fedrun.runtime.base import RUNTIMES, Runtime, concat_outputs, slice_inputs
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
 from fedrun.runtime.variable_trainer import LearningModel, VariableModelFunctions
-from fedrun.runtime.vectorizable import vectorization_problem
+from fedrun.runtime.vectorizable import vectorization_problem, vectorizing_suits
 
 Nest = Any
 log = logging.getLogger(__name__)
@@ -108,7 +108,9 @@ class VectorizedRuntime(Runtime):
         jit_compile: XLA (True), TensorFlow graph (False), or XLA when the model's
             ops allow it (None).
         fallback: What to do with a model that cannot be vectorized: "sequential"
-            (train one client per call, with a warning) or "error".
+            (train one client per call, with a warning) or "error". "sequential"
+            also trains convolutional models one client per call on CPU, where
+            that is faster (`vectorizing_suits`); "error" vectorizes them.
         memory_budget: Bytes (or a size like "4GB") one call may use; training and
             evaluation cohorts are cut into chunks whose estimated peak fits it.
             None: a fraction of the available memory (`fedrun.runtime.memory`).
@@ -142,7 +144,11 @@ class VectorizedRuntime(Runtime):
             if self.fallback == "error":
                 raise ConfigError("runtime", f"the model cannot be vectorized over clients: {problem}", "vectorized", "sequential")
             log.warning("the model cannot be vectorized over clients (%s); training one client per call", problem)
-        trainer = LocalTrainer(model, optimizer, rule, vectorize=problem is None, jit_compile=self.jit_compile)
+        vectorize = problem is None
+        if vectorize and self.fallback != "error" and not vectorizing_suits(model):
+            log.info("convolutional model on CPU: training one client per call (faster here; fallback=error vectorizes)")
+            vectorize = False
+        trainer = LocalTrainer(model, optimizer, rule, vectorize=vectorize, jit_compile=self.jit_compile)
         self.trainers.append(trainer)
         return trainer
 

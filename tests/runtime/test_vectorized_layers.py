@@ -117,3 +117,9 @@ def test_cnn_evaluation_matches_sequential(cnn, cohort):
     got = vectorized.evaluate(vectorized.make_trainer(cnn, None, LocalRule()), _weights(cnn), cohort)
     for a, b in zip(tf.nest.flatten(expected), tf.nest.flatten(got)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="on a GPU CNN cohorts train vectorized by default")
+def test_cnns_train_one_client_per_call_on_cpu_unless_forced(cnn):
+    assert not VectorizedRuntime().make_trainer(cnn, SGD(0.1), LocalRule()).vectorize
+    assert VectorizedRuntime(fallback="error").make_trainer(cnn, SGD(0.1), LocalRule()).vectorize
