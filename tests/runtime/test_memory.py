@@ -109,3 +109,11 @@ def test_trim_batches_keeps_real_examples(data):
     trimmed = memory.trim_batches(cohort)
     assert trimmed.index.shape[2] == 8  # 5 examples at most, rounded up to a power of two
     assert float(tf.reduce_sum(trimmed.mask)) == float(tf.reduce_sum(cohort.mask)) == 9.0
+
+
+def test_peak_rss_is_at_least_the_resident_memory_now():
+    import os
+
+    with open("/proc/self/statm", encoding="ascii") as f:
+        resident = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    assert memory.peak_rss_bytes() >= resident
