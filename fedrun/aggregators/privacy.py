@@ -37,7 +37,11 @@ class RdpEpsilon:
     @functools.cached_property
     def _per_round(self) -> tuple[np.ndarray, np.ndarray]:
         accountant = dp_accounting.rdp.RdpAccountant()
-        accountant.compose(dp_accounting.PoissonSampledDpEvent(self.sampling_rate, dp_accounting.GaussianDpEvent(self.noise_multiplier)))
+        accountant.compose(
+            dp_accounting.PoissonSampledDpEvent(
+                self.sampling_rate, dp_accounting.GaussianDpEvent(self.noise_multiplier)
+            )
+        )
         return accountant.orders, accountant.rdp
 
     def epsilon(self, rounds: int, delta: float) -> float:

@@ -77,7 +77,9 @@ class SecureSumState(NamedTuple):
     round_num: tf.Tensor
 
 
-def quantize(value: Any, uniform: tf.Tensor, bounds: tuple) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def quantize(
+    value: Any, uniform: tf.Tensor, bounds: tuple
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """One client's value clipped and stochastically rounded to integers in `[0, levels]`.
 
     Returns the integer vector and whether any value was above / below the bounds.
@@ -88,11 +90,17 @@ def quantize(value: Any, uniform: tf.Tensor, bounds: tuple) -> tuple[tf.Tensor, 
     x = tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
     above, below = tf.reduce_any(x > upper), tf.reduce_any(x < lower)
     scaled = (tf.clip_by_value(x, lower, upper) - lower) / (upper - lower) * levels
-    integers = tf.clip_by_value(tf.cast(tf.floor(scaled + tf.cast(uniform, tf.float64)), tf.int64), 0, tf.cast(levels, tf.int64))
+    integers = tf.clip_by_value(
+        tf.cast(tf.floor(scaled + tf.cast(uniform, tf.float64)), tf.int64),
+        0,
+        tf.cast(levels, tf.int64),
+    )
     return integers, tf.cast(above, tf.int32), tf.cast(below, tf.int32)
 
 
-def encode_client(value: Any, uniform: tf.Tensor, mask: tf.Tensor, bounds: tuple) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def encode_client(
+    value: Any, uniform: tf.Tensor, mask: tf.Tensor, bounds: tuple
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """One client: its quantized value plus its mask modulo `2**bits`, and its clip flags."""
     integers, above, below = quantize(value, uniform, bounds)
     return tf.math.floormod(integers + mask, bounds[3]), above, below
@@ -100,14 +108,22 @@ def encode_client(value: Any, uniform: tf.Tensor, mask: tf.Tensor, bounds: tuple
 
 def uniform_bits(shape: list[int], seed: tf.Tensor, bits: int) -> tf.Tensor:
     """Integers uniform over `[0, 2**bits)` (int64), from whole 32-bit words (no range reduction)."""
-    words = tf.random.stateless_uniform(shape + [1 if bits <= 32 else 2], seed, minval=None, maxval=None, dtype=tf.uint32)
+    words = tf.random.stateless_uniform(
+        shape + [1 if bits <= 32 else 2], seed, minval=None, maxval=None, dtype=tf.uint32
+    )
     words = tf.cast(words, tf.int64)
-    value = words[..., 0] if bits <= 32 else tf.bitwise.bitwise_or(tf.bitwise.left_shift(words[..., 0], 32), words[..., 1])
+    value = (
+        words[..., 0]
+        if bits <= 32
+        else tf.bitwise.bitwise_or(tf.bitwise.left_shift(words[..., 0], 32), words[..., 1])
+    )
     return tf.bitwise.bitwise_and(value, 2**bits - 1)
 
 
 @tf.function(reduce_retracing=True)
-def pairwise_masks(seed: tf.Tensor, num_clients: int, dim: int, num_offsets: int, bits: int) -> tf.Tensor:
+def pairwise_masks(
+    seed: tf.Tensor, num_clients: int, dim: int, num_offsets: int, bits: int
+) -> tf.Tensor:
     """Every client's mask, `[num_clients, dim]` int64, summing to 0 modulo `2**bits`.
 
     Client i masks with the clients at ring offsets `1..num_offsets` on either side:
@@ -116,9 +132,13 @@ def pairwise_masks(seed: tf.Tensor, num_clients: int, dim: int, num_offsets: int
     """
     masks = tf.zeros([num_clients, dim], tf.int64)
     for offset in tf.range(1, num_offsets + 1):
-        streams = uniform_bits([num_clients, dim], tf.random.experimental.stateless_fold_in(seed, offset), bits)
+        streams = uniform_bits(
+            [num_clients, dim], tf.random.experimental.stateless_fold_in(seed, offset), bits
+        )
         # `& (2**bits - 1)` is the reduction modulo 2**bits (also of negative int64).
-        masks = tf.bitwise.bitwise_and(masks + streams - tf.roll(streams, shift=offset, axis=0), 2**bits - 1)
+        masks = tf.bitwise.bitwise_and(
+            masks + streams - tf.roll(streams, shift=offset, axis=0), 2**bits - 1
+        )
     return masks
 
 
@@ -161,7 +181,9 @@ class SecureSumFactory(UnweightedAggregationFactory):
     ) -> None:
         lower_bound = -upper_bound if lower_bound is None else lower_bound
         if not lower_bound < upper_bound:
-            raise ValueError(f"secure_sum needs lower_bound < upper_bound, got [{lower_bound}, {upper_bound}]")
+            raise ValueError(
+                f"secure_sum needs lower_bound < upper_bound, got [{lower_bound}, {upper_bound}]"
+            )
         if not 1 <= bits <= MAX_BITS:
             raise ValueError(f"secure_sum bits must be in [1, {MAX_BITS}], got {bits}")
         problem = overflow_problem(bits, max_clients)
@@ -187,21 +209,35 @@ class SecureSumFactory(UnweightedAggregationFactory):
         def next_fn(state: SecureSumState, value: AtClients) -> MeasuredProcessOutput:
             count = value.num_clients
             if count > self.max_clients:
-                raise ValueError(f"secure_sum was built for at most {self.max_clients} clients (its sum could overflow), got {count}")
+                raise ValueError(
+                    f"secure_sum was built for at most {self.max_clients} clients (its sum could overflow), got {count}"
+                )
             # Client-side randomness, one row per client: rounding noise and masks.
-            rounding = tf.random.stateless_uniform([count, dim], seed=stream_seed(state.seed, state.round_num, "rounding"))
+            rounding = tf.random.stateless_uniform(
+                [count, dim], seed=stream_seed(state.seed, state.round_num, "rounding")
+            )
             offsets = num_mask_offsets(count, self.neighbors)
-            masks = pairwise_masks(stream_seed(state.seed, state.round_num, "masks"), count, dim, offsets, self.bits)
-            client_inputs = (value, AtClients(rounding, count), AtClients(masks, count), intrinsics.broadcast(AtServer(bounds), count))
+            masks = pairwise_masks(
+                stream_seed(state.seed, state.round_num, "masks"), count, dim, offsets, self.bits
+            )
+            client_inputs = (
+                value,
+                AtClients(rounding, count),
+                AtClients(masks, count),
+                intrinsics.broadcast(AtServer(bounds), count),
+            )
             masked, above, below = unzip_clients(intrinsics.map(encode_client, client_inputs))
             total = intrinsics.secure_sum(masked, self.bits).value
             lower, upper, levels, _ = bounds
             dequantized = tf.cast(total, tf.float64) * ((upper - lower) / levels) + lower * count
             measurements = collections.OrderedDict(
-                secure_upper_clipped_count=intrinsics.sum(above).value, secure_lower_clipped_count=intrinsics.sum(below).value
+                secure_upper_clipped_count=intrinsics.sum(above).value,
+                secure_lower_clipped_count=intrinsics.sum(below).value,
             )
             new_state = SecureSumState(state.seed, state.round_num + 1)
-            return MeasuredProcessOutput(new_state, AtServer(unflatten(dequantized, value_spec)), measurements)
+            return MeasuredProcessOutput(
+                new_state, AtServer(unflatten(dequantized, value_spec)), measurements
+            )
 
         return AggregationProcess(initialize, next_fn, value_spec)
 
@@ -226,7 +262,14 @@ def _secure_sum(p: SecureSumParams, context: AggregatorContext) -> SecureSumFact
     """Masked modular sum of quantized values (secure aggregation)."""
     problem = overflow_problem(p.bits, context.clients_per_round)
     if problem:
-        raise ParameterError("bits", problem, p.bits, f"{min_bits(context.clients_per_round)}..{MAX_BITS}")
+        raise ParameterError(
+            "bits", problem, p.bits, f"{min_bits(context.clients_per_round)}..{MAX_BITS}"
+        )
     return SecureSumFactory(
-        p.upper_bound, p.lower_bound, bits=p.bits, max_clients=context.clients_per_round, neighbors=p.neighbors, seed=context.seed
+        p.upper_bound,
+        p.lower_bound,
+        bits=p.bits,
+        max_clients=context.clients_per_round,
+        neighbors=p.neighbors,
+        seed=context.seed,
     )

@@ -42,9 +42,14 @@ def one_client_cohorts(cohort: CohortData) -> Iterator[CohortData]:
         )
 
 
-def train_one_by_one(trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+def train_one_by_one(
+    trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+) -> ClientOutputs:
     """Trains each client in its own call; outputs stacked as a vectorized call's."""
-    parts = [trainer.train(weights, one, slice_inputs(inputs, [k])) for k, one in enumerate(one_client_cohorts(cohort))]
+    parts = [
+        trainer.train(weights, one, slice_inputs(inputs, [k]))
+        for k, one in enumerate(one_client_cohorts(cohort))
+    ]
     return concat_outputs(parts)
 
 
@@ -80,11 +85,15 @@ class SequentialRuntime(Runtime):
         self.memory_budget = memory.parse_budget(memory_budget) or memory.default_budget()
         self.trainers: list[LocalTrainer] = []
 
-    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+    def make_trainer(
+        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
+    ) -> LocalTrainer:
         if isinstance(model, VariableModelFunctions):
             trainer = super().make_trainer(model, optimizer, rule)
         else:
-            trainer = LocalTrainer(model, optimizer, rule, vectorize=False, jit_compile=self.jit_compile)
+            trainer = LocalTrainer(
+                model, optimizer, rule, vectorize=False, jit_compile=self.jit_compile
+            )
         self.trainers.append(trainer)
         return trainer
 
@@ -134,7 +143,9 @@ class VectorizedRuntime(Runtime):
         self.memory_budget = memory.parse_budget(memory_budget) or memory.default_budget()
         self.trainers: list[LocalTrainer] = []
 
-    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+    def make_trainer(
+        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
+    ) -> LocalTrainer:
         if isinstance(model, VariableModelFunctions):  # owns variables: one client at a time
             trainer = super().make_trainer(model, optimizer, rule)
             self.trainers.append(trainer)
@@ -165,7 +176,9 @@ class VectorizedRuntime(Runtime):
         chunks = memory.chunks(cohort.num_clients, min(lanes, self.chunk_size or lanes))
         if len(chunks) == 1:
             return trainer.train(weights, cohort, inputs)
-        return concat_outputs([trainer.train(weights, cohort.subset(c), slice_inputs(inputs, c)) for c in chunks])
+        return concat_outputs(
+            [trainer.train(weights, cohort.subset(c), slice_inputs(inputs, c)) for c in chunks]
+        )
 
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         if not trainer.vectorize:

@@ -23,7 +23,10 @@ def records(run_dir):
 def train_scalars(run_dir):
     acc = EventAccumulator(str(run_dir / "tb" / "train"), size_guidance={"tensors": 0})
     acc.Reload()
-    return {tag: [float(make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)] for tag in acc.Tags()["tensors"]}
+    return {
+        tag: [float(make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)]
+        for tag in acc.Tags()["tensors"]
+    }
 
 
 def train(tmp_path_factory, *overrides):
@@ -59,7 +62,10 @@ def test_secure_run_logs_the_tree_measurements(secure_run):
         value_sum = record["aggregator"]["mean_value"]
         assert value_sum["clipping_norm"] == 500.0
         assert set(value_sum) == {"clipping_norm", "clipped_count", "clipping"}
-        assert set(value_sum["clipping"]) == {"secure_upper_clipped_count", "secure_lower_clipped_count"}
+        assert set(value_sum["clipping"]) == {
+            "secure_upper_clipped_count",
+            "secure_lower_clipped_count",
+        }
         assert record["train"]["loss"] > 0
     assert logged[1]["eval"]["centralized"]["accuracy"] > 0.2
     assert_every_measurement_in_tensorboard(run_dir)
@@ -71,9 +77,19 @@ def test_dp_run_reports_epsilon_each_round(dp_run):
     logged = records(run_dir)
     for round_num, record in enumerate(logged, start=1):
         accountant = dp_accounting.rdp.RdpAccountant()
-        accountant.compose(dp_accounting.PoissonSampledDpEvent(6 / 12, dp_accounting.GaussianDpEvent(0.5)), round_num)
-        assert record["aggregator"]["epsilon"] == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
-        assert set(record["aggregator"]) == {"clipping_norm", "noise_stddev", "unclipped_fraction", "epsilon"}
+        accountant.compose(
+            dp_accounting.PoissonSampledDpEvent(6 / 12, dp_accounting.GaussianDpEvent(0.5)),
+            round_num,
+        )
+        assert record["aggregator"]["epsilon"] == pytest.approx(
+            accountant.get_epsilon(1e-5), rel=1e-9
+        )
+        assert set(record["aggregator"]) == {
+            "clipping_norm",
+            "noise_stddev",
+            "unclipped_fraction",
+            "epsilon",
+        }
     assert logged[0]["aggregator"]["clipping_norm"] == pytest.approx(0.1)
     assert logged[1]["aggregator"]["clipping_norm"] != pytest.approx(0.1)
     assert_every_measurement_in_tensorboard(run_dir)
@@ -83,7 +99,10 @@ def test_dp_run_reports_epsilon_each_round(dp_run):
 def test_signature_printer_shows_the_aggregator_state(dp_run):
     _, result = dp_run
     out = result.stdout
-    assert "aggregator=<\n    clipping_norm=<\n      estimate=float32\n    >,\n    seed=int64[2],\n    round_num=int64," in out
+    assert (
+        "aggregator=<\n    clipping_norm=<\n      estimate=float32\n    >,\n    seed=int64[2],\n    round_num=int64,"
+        in out
+    )
     assert out.index("aggregator=<") < out.index("Run directory:")
 
 
@@ -101,15 +120,22 @@ def test_user_factory_from_yaml(tmp_path_factory):
     for round_num, record in enumerate(records(run_dir), start=1):
         outer = record["aggregator"]["mean_value"]
         assert len(outer["scaled_value"]) == 2  # the model's kernel and bias
-        for outer_leaf, inner_leaf in zip(outer["scaled_value"], outer["example_task"]["scaled_value"]):
-            np.testing.assert_allclose(np.array(inner_leaf), round_num * np.array(outer_leaf), rtol=1e-5, atol=1e-5)
+        for outer_leaf, inner_leaf in zip(
+            outer["scaled_value"], outer["example_task"]["scaled_value"]
+        ):
+            np.testing.assert_allclose(
+                np.array(inner_leaf), round_num * np.array(outer_leaf), rtol=1e-5, atol=1e-5
+            )
 
 
 @pytest.mark.parametrize(
     "overrides, path",
     [
         (["aggregator.type=nope"], "aggregator.type"),
-        (["aggregator=secure", "aggregator.value_sum.inner.bits=3"], "aggregator.value_sum.inner.bits"),
+        (
+            ["aggregator=secure", "aggregator.value_sum.inner.bits=3"],
+            "aggregator.value_sum.inner.bits",
+        ),
         (["aggregator=clipped_mean", "~aggregator.inner"], "aggregator.inner"),
     ],
     ids=["unknown-type", "bits-overflow", "missing-inner"],
