@@ -34,8 +34,13 @@ def ensure_gpu_tensorflow() -> bool:
         return True
     if shutil.which("nvidia-smi") is None or os.environ.get("FEDRUN_GPU_INSTALLED"):
         return False
-    print("an NVIDIA driver is present but TensorFlow sees no GPU: installing fedrun[gpu]", flush=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", f"{harness.ROOT}[gpu]"], check=True)
+    print(
+        "an NVIDIA driver is present but TensorFlow sees no GPU: installing fedrun[gpu]", flush=True
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "-e", f"{harness.ROOT}[gpu]"],
+        check=True,
+    )
     os.environ["FEDRUN_GPU_INSTALLED"] = "1"
     os.execv(sys.executable, [sys.executable, "-m", "benchmarks.gpu", *sys.argv[1:]])
     return False  # not reached
@@ -55,13 +60,20 @@ def report(title: str, rows: dict[str, harness.Timing]) -> None:
     memory = f"{peak:.0f} MB" if peak is not None else "n/a (CPU)"
     print(f"{title}: peak GPU memory so far {memory}")
     for name, timing in rows.items():
-        print(f"  {name:<12} {timing.seconds:8.3f} s/round  {timing.examples_per_second:10.0f} examples/s")
+        print(
+            f"  {name:<12} {timing.seconds:8.3f} s/round  {timing.examples_per_second:10.0f} examples/s"
+        )
     if {"vectorized", "sequential"} <= set(rows):
-        print(f"  vectorized / sequential speed: {rows['sequential'].seconds / rows['vectorized'].seconds:.2f}x")
+        print(
+            f"  vectorized / sequential speed: {rows['sequential'].seconds / rows['vectorized'].seconds:.2f}x"
+        )
 
 
 def configured(title: str, overrides: Sequence[str], rounds: int) -> None:
-    runs = {name: harness.configured_rounds([f"runtime={name}", "progress=false", *overrides])[1] for name in ("vectorized", "sequential")}
+    runs = {
+        name: harness.configured_rounds([f"runtime={name}", "progress=false", *overrides])[1]
+        for name in ("vectorized", "sequential")
+    }
     for run in runs.values():
         run()
     harness.interleave(list(runs.values()), rounds - 1)
@@ -89,7 +101,9 @@ def cifar_shape(rounds: int, quick: bool) -> None:
         "y": rng.integers(0, 10, clients * per_client).astype(np.int32),
     }
     ids = [f"c{k}" for k in range(clients)]
-    data = ArrayClientData(arrays, {cid: np.arange(k * per_client, (k + 1) * per_client) for k, cid in enumerate(ids)})
+    data = ArrayClientData(
+        arrays, {cid: np.arange(k * per_client, (k + 1) * per_client) for k, cid in enumerate(ids)}
+    )
     keras.utils.set_random_seed(0)
     x_in = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(32, 3, activation="relu")(x_in)
@@ -99,54 +113,96 @@ def cifar_shape(rounds: int, quick: bool) -> None:
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dense(128, activation="relu")(x)
     spec = {"x": tf.TensorSpec([32, 32, 3], tf.float32), "y": tf.TensorSpec([], tf.int32)}
-    model = classification_model(keras.Model(x_in, keras.layers.Dense(10, activation="softmax")(x)), spec)
+    model = classification_model(
+        keras.Model(x_in, keras.layers.Dense(10, activation="softmax")(x)), spec
+    )
     config = PreprocessConfig(epochs=1, batch_size=10, shuffle_buffer=100, flatten=False)
     timings: dict[str, harness.Timing] = {}
     runners: list[Callable[[], None]] = []
-    for name, runtime in (("vectorized", VectorizedRuntime(fallback="error")), ("sequential", SequentialRuntime())):
+    for name, runtime in (
+        ("vectorized", VectorizedRuntime(fallback="error")),
+        ("sequential", SequentialRuntime()),
+    ):
         trainer = runtime.make_trainer(model, SGD(0.05), LocalRule())
         timing = timings.setdefault(name, harness.Timing())
         state = {"round": 0}
 
-        def one_round(runtime: Any = runtime, trainer: Any = trainer, timing: harness.Timing = timing, state: dict = state) -> None:
+        def one_round(
+            runtime: Any = runtime,
+            trainer: Any = trainer,
+            timing: harness.Timing = timing,
+            state: dict = state,
+        ) -> None:
             state["round"] += 1
             cohort = build_cohort(data, ids, config, 0, state["round"])
             inputs = no_inputs(0.05, clients, client_seeds(0, state["round"], ids))
-            outputs, wall, cpu = harness.timed(lambda: runtime.train(trainer, model.initial_weights, cohort, inputs).num_examples.numpy())
+            outputs, wall, cpu = harness.timed(
+                lambda: runtime.train(
+                    trainer, model.initial_weights, cohort, inputs
+                ).num_examples.numpy()
+            )
             timing.add(wall, cpu, int(outputs.sum()))
 
         runners.append(one_round)
     for runner in runners:
         runner()
     harness.interleave(runners, rounds - 1)
-    report(f"W6 CIFAR-shaped CNN ({clients} clients x {per_client} examples, batch 10, 1 epoch; local training)", timings)
+    report(
+        f"W6 CIFAR-shaped CNN ({clients} clients x {per_client} examples, batch 10, 1 epoch; local training)",
+        timings,
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=4, help="rounds per runtime (median of rounds 2..N)")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds per runtime (median of rounds 2..N)"
+    )
     parser.add_argument("--cpu", action="store_true", help="run on the CPU when there is no GPU")
-    parser.add_argument("--quick", action="store_true", help="small models and cohorts (checks the script)")
-    parser.add_argument("--budget-seconds", type=float, default=420.0, help="skip workloads that would start after this")
+    parser.add_argument(
+        "--quick", action="store_true", help="small models and cohorts (checks the script)"
+    )
+    parser.add_argument(
+        "--budget-seconds",
+        type=float,
+        default=420.0,
+        help="skip workloads that would start after this",
+    )
     args = parser.parse_args(argv)
     harness.quiet_tensorflow()
     started = time.perf_counter()
     has_gpu = ensure_gpu_tensorflow()
     print(f"== GPU workloads: {harness.device_line()}; {harness.load_line()}", flush=True)
     if not has_gpu:
-        print("no GPU: TensorFlow sees no GPU device on this machine (no NVIDIA driver, or none visible).")
+        print(
+            "no GPU: TensorFlow sees no GPU device on this machine (no NVIDIA driver, or none visible)."
+        )
         if not args.cpu:
             print("nothing measured; pass --cpu to run the same workloads on the CPU")
             return
     rnn = ["model.lstm_units=[32]", "clients_per_round=4"] if args.quick else []
     cnn = ["clients_per_round=4", "dataset.num_clients=8"] if args.quick else []
     workloads: list[tuple[str, Callable[[], None]]] = [
-        ("W2", lambda: configured("W2 cnn_emnist (10 clients, 1 epoch, batch 20)", ["model=cnn_emnist", "preprocess.epochs=1", *cnn], args.rounds)),
+        (
+            "W2",
+            lambda: configured(
+                "W2 cnn_emnist (10 clients, 1 epoch, batch 20)",
+                ["model=cnn_emnist", "preprocess.epochs=1", *cnn],
+                args.rounds,
+            ),
+        ),
         (
             "W5",
             lambda: configured(
                 "W5 char_rnn Shakespeare (10 clients, batch 4, 1 epoch)",
-                ["dataset=shakespeare", "model=char_rnn", "preprocess.batch_size=4", "preprocess.epochs=1", "eval_clients=1", *rnn],
+                [
+                    "dataset=shakespeare",
+                    "model=char_rnn",
+                    "preprocess.batch_size=4",
+                    "preprocess.epochs=1",
+                    "eval_clients=1",
+                    *rnn,
+                ],
                 args.rounds,
             ),
         ),

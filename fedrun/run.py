@@ -81,7 +81,9 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         runtime = RUNTIMES.build(config.runtime, "runtime")
         runtime.bind_run_config(plain)
     client_optimizer = OPTIMIZERS.build(config.client_optimizer, "client_optimizer")
-    runtime.check_memory(model, client_optimizer, config.preprocess.batch_size, config.preprocess.eval_batch_size)
+    runtime.check_memory(
+        model, client_optimizer, config.preprocess.batch_size, config.preprocess.eval_batch_size
+    )
     server_optimizer = OPTIMIZERS.build(config.server_optimizer, "server_optimizer")
     context = AlgorithmContext(
         model=model,

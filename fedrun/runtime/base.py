@@ -79,7 +79,13 @@ class Runtime(abc.ABC):
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         """Stacked unfinalized metrics of `weights` on every client's batches."""
 
-    def check_memory(self, model: LearningModel, optimizer: Optional[Optimizer], batch_size: int, eval_batch_size: int) -> None:
+    def check_memory(
+        self,
+        model: LearningModel,
+        optimizer: Optional[Optimizer],
+        batch_size: int,
+        eval_batch_size: int,
+    ) -> None:
         """Raises `ConfigError` (naming `runtime.memory_budget`) when not even one
         client fits the runtime's memory budget; called before training starts.
         Runtimes without a budget accept every model."""

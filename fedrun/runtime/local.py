@@ -58,7 +58,13 @@ def evaluate_one_by_one(trainer: LocalTrainer, weights: ModelWeights, cohort: Co
     return concat_outputs([trainer.evaluate(weights, one) for one in one_client_cohorts(cohort)])
 
 
-def check_one_lane(budget: int, model: LearningModel, optimizer: Optional[Optimizer], batch_size: int, eval_batch_size: int) -> None:
+def check_one_lane(
+    budget: int,
+    model: LearningModel,
+    optimizer: Optional[Optimizer],
+    batch_size: int,
+    eval_batch_size: int,
+) -> None:
     """Raises `ConfigError` when one client's training or evaluation step exceeds `budget`."""
     train = memory.LaneCost.of(model, optimizer, training=True).bytes(batch_size, 1)
     evaluate = memory.LaneCost.of(model, None, training=False).bytes(eval_batch_size, 1)
@@ -80,7 +86,9 @@ class SequentialRuntime(Runtime):
 
     vectorize = False
 
-    def __init__(self, jit_compile: Optional[bool] = None, memory_budget: memory.Budget = None) -> None:
+    def __init__(
+        self, jit_compile: Optional[bool] = None, memory_budget: memory.Budget = None
+    ) -> None:
         self.jit_compile = jit_compile
         self.memory_budget = memory.parse_budget(memory_budget) or memory.default_budget()
         self.trainers: list[LocalTrainer] = []
@@ -97,10 +105,18 @@ class SequentialRuntime(Runtime):
         self.trainers.append(trainer)
         return trainer
 
-    def check_memory(self, model: LearningModel, optimizer: Optional[Optimizer], batch_size: int, eval_batch_size: int) -> None:
+    def check_memory(
+        self,
+        model: LearningModel,
+        optimizer: Optional[Optimizer],
+        batch_size: int,
+        eval_batch_size: int,
+    ) -> None:
         check_one_lane(self.memory_budget, model, optimizer, batch_size, eval_batch_size)
 
-    def train(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+    def train(
+        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
         return train_one_by_one(trainer, weights, cohort, inputs)
 
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
@@ -153,20 +169,40 @@ class VectorizedRuntime(Runtime):
         problem = vectorization_problem(model)
         if problem is not None:
             if self.fallback == "error":
-                raise ConfigError("runtime", f"the model cannot be vectorized over clients: {problem}", "vectorized", "sequential")
-            log.warning("the model cannot be vectorized over clients (%s); training one client per call", problem)
+                raise ConfigError(
+                    "runtime",
+                    f"the model cannot be vectorized over clients: {problem}",
+                    "vectorized",
+                    "sequential",
+                )
+            log.warning(
+                "the model cannot be vectorized over clients (%s); training one client per call",
+                problem,
+            )
         vectorize = problem is None
         if vectorize and self.fallback != "error" and not vectorizing_suits(model):
-            log.info("convolutional model on CPU: training one client per call (faster here; fallback=error vectorizes)")
+            log.info(
+                "convolutional model on CPU: training one client per call (faster here; fallback=error vectorizes)"
+            )
             vectorize = False
-        trainer = LocalTrainer(model, optimizer, rule, vectorize=vectorize, jit_compile=self.jit_compile)
+        trainer = LocalTrainer(
+            model, optimizer, rule, vectorize=vectorize, jit_compile=self.jit_compile
+        )
         self.trainers.append(trainer)
         return trainer
 
-    def check_memory(self, model: LearningModel, optimizer: Optional[Optimizer], batch_size: int, eval_batch_size: int) -> None:
+    def check_memory(
+        self,
+        model: LearningModel,
+        optimizer: Optional[Optimizer],
+        batch_size: int,
+        eval_batch_size: int,
+    ) -> None:
         check_one_lane(self.memory_budget, model, optimizer, batch_size, eval_batch_size)
 
-    def train(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+    def train(
+        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
         budget = self.memory_budget
         cost = memory.LaneCost.of(trainer.model, trainer.optimizer, training=True)
         per_lane = cost.bytes(int(cohort.index.shape[2]), int(cohort.index.shape[1]))
@@ -186,7 +222,11 @@ class VectorizedRuntime(Runtime):
         cost = memory.LaneCost.of(trainer.model, None, training=False)
         plan = memory.evaluation_chunks(cohort, cost.bytes, self.memory_budget)
         if self.chunk_size:
-            plan = [chunk[i : i + self.chunk_size] for chunk in plan for i in range(0, len(chunk), self.chunk_size)]
+            plan = [
+                chunk[i : i + self.chunk_size]
+                for chunk in plan
+                for i in range(0, len(chunk), self.chunk_size)
+            ]
         parts = [trainer.evaluate(weights, memory.trim_batches(cohort.subset(c))) for c in plan]
         return memory.in_order(parts, plan)
 

@@ -41,7 +41,18 @@ BUDGET_KEY = "runtime.memory_budget"
 # the process, its data and TensorFlow's own pools need the rest, and other
 # processes share the machine.
 DEFAULT_FRACTION = 0.125
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 
 # Bytes a step holds per element of a layer's output (float32 values): the output,
@@ -66,14 +77,24 @@ def parse_budget(value: Budget, path: str = BUDGET_KEY) -> Optional[int]:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ConfigError(path, "expected a size in bytes or a string like '4GB'", value, "e.g. 4GB, 512MiB, 1000000000")
+        raise ConfigError(
+            path,
+            "expected a size in bytes or a string like '4GB'",
+            value,
+            "e.g. 4GB, 512MiB, 1000000000",
+        )
     if isinstance(value, (int, float)):
         size = int(value)
     else:
         match = _SIZE.match(str(value))
         unit = match.group(2).upper() if match else None
         if match is None or unit not in _UNITS:
-            raise ConfigError(path, "not a size", value, "a number of bytes or NUMBER+UNIT with UNIT in B, KB, MB, GB, TB, KiB, MiB, GiB, TiB")
+            raise ConfigError(
+                path,
+                "not a size",
+                value,
+                "a number of bytes or NUMBER+UNIT with UNIT in B, KB, MB, GB, TB, KiB, MiB, GiB, TiB",
+            )
         size = int(float(match.group(1)) * _UNITS[unit])
     if size <= 0:
         raise ConfigError(path, "a memory budget must be positive", value, "> 0")
@@ -137,7 +158,9 @@ def activation_bytes(keras_model: keras.Model, training: bool) -> int:
         elements = _output_elements(layer)
         scale = _RECURRENT_FACTOR if isinstance(layer, keras.layers.RNN) else 1.0
         total += elements * factor * scale
-    inputs = sum(math.prod(int(d or 1) for d in t.shape[1:]) for t in tf.nest.flatten(keras_model.inputs))
+    inputs = sum(
+        math.prod(int(d or 1) for d in t.shape[1:]) for t in tf.nest.flatten(keras_model.inputs)
+    )
     return int(4 * (total + inputs))
 
 
@@ -187,7 +210,10 @@ def lanes_that_fit(budget: int, per_lane: int, count: int, path: str = BUDGET_KE
     """
     if per_lane > budget:
         raise ConfigError(
-            path, "too small for one client of this model and batch size", format_size(budget), f">= {format_size(per_lane)}"
+            path,
+            "too small for one client of this model and batch size",
+            format_size(budget),
+            f">= {format_size(per_lane)}",
         )
     return max(1, min(count, budget // per_lane))
 
@@ -211,10 +237,14 @@ def trim_batches(cohort: CohortData) -> CohortData:
     size = min(batch, 1 << max(0, most - 1).bit_length())
     if size >= batch:
         return cohort
-    return dataclasses.replace(cohort, index=cohort.index[:, :, :size], mask=cohort.mask[:, :, :size])
+    return dataclasses.replace(
+        cohort, index=cohort.index[:, :, :size], mask=cohort.mask[:, :, :size]
+    )
 
 
-def evaluation_chunks(cohort: CohortData, per_lane: Callable[[int, int], int], budget: int) -> list[list[int]]:
+def evaluation_chunks(
+    cohort: CohortData, per_lane: Callable[[int, int], int], budget: int
+) -> list[list[int]]:
     """Positions of `cohort` in chunks whose estimated peak fits `budget`.
 
     Clients go longest first; a chunk's first client fixes its steps and batch
@@ -241,7 +271,11 @@ def evaluation_chunks(cohort: CohortData, per_lane: Callable[[int, int], int], b
 def in_order(parts: Sequence[Any], plan: Sequence[Sequence[int]]) -> Any:
     """Chunk outputs (stacked in `plan`'s order) joined back into cohort order."""
     order = [p for chunk in plan for p in chunk]
-    joined = tf.nest.map_structure(lambda *xs: tf.concat(xs, axis=0), *parts) if len(parts) > 1 else parts[0]
+    joined = (
+        tf.nest.map_structure(lambda *xs: tf.concat(xs, axis=0), *parts)
+        if len(parts) > 1
+        else parts[0]
+    )
     if order == sorted(order):
         return joined
     inverse = np.argsort(np.asarray(order))

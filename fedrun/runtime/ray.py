@@ -100,7 +100,11 @@ class RayParams:
     def local_node(self) -> dict[str, Any]:
         """The in-process runtime node each actor trains with."""
         if self.local == "vectorized":
-            return {"type": "vectorized", "chunk_size": self.chunk_size, "memory_budget": self.memory_budget}
+            return {
+                "type": "vectorized",
+                "chunk_size": self.chunk_size,
+                "memory_budget": self.memory_budget,
+            }
         return {"type": "sequential", "memory_budget": self.memory_budget}
 
 

@@ -92,8 +92,12 @@ def _cause(message: str) -> str:
 
 
 def _has_convolutions(model: FunctionalModel) -> bool:
-    batch = {k: tf.TensorSpec([1] + s.shape.as_list(), s.dtype) for k, s in model.input_spec.items()}
-    weight_specs = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), model.initial_weights)
+    batch = {
+        k: tf.TensorSpec([1] + s.shape.as_list(), s.dtype) for k, s in model.input_spec.items()
+    }
+    weight_specs = tf.nest.map_structure(
+        lambda t: tf.TensorSpec(t.shape, t.dtype), model.initial_weights
+    )
     state_specs = [tf.TensorSpec(s.shape, s.dtype) for s in model.initial_state]
 
     def forward(weights: ModelWeights, state: list, batch: dict) -> tf.Tensor:

@@ -37,7 +37,14 @@ from tensorflow.python.ops.parallel_for import pfor as _pfor
 _CONV = "Conv2D"
 
 
-def _grouped(x: tf.Tensor, filters: tf.Tensor, strides: list, padding: str, dilations: list, explicit_paddings: list) -> tf.Tensor:
+def _grouped(
+    x: tf.Tensor,
+    filters: tf.Tensor,
+    strides: list,
+    padding: str,
+    dilations: list,
+    explicit_paddings: list,
+) -> tf.Tensor:
     """`[K, B, H, W, C]` (x) `[K, kh, kw, C, O]` -> `[K, B, H', W', O]` as one grouped `Conv2D`."""
     clients = tf.shape(filters)[0]
     kh, kw, c, o = (tf.shape(filters)[i] for i in range(1, 5))
@@ -45,8 +52,13 @@ def _grouped(x: tf.Tensor, filters: tf.Tensor, strides: list, padding: str, dila
     b, h, w = tf.shape(x)[1], tf.shape(x)[2], tf.shape(x)[3]
     grouped = tf.reshape(tf.transpose(x, [1, 2, 3, 0, 4]), tf.stack([b, h, w, clients * c]))
     y = tf.raw_ops.Conv2D(
-        input=grouped, filter=kernel, strides=strides, padding=padding, dilations=dilations,
-        explicit_paddings=explicit_paddings, data_format="NHWC",
+        input=grouped,
+        filter=kernel,
+        strides=strides,
+        padding=padding,
+        dilations=dilations,
+        explicit_paddings=explicit_paddings,
+        data_format="NHWC",
     )
     shape = tf.shape(y)
     y = tf.reshape(y, tf.stack([shape[0], shape[1], shape[2], clients, o]))
@@ -73,7 +85,9 @@ def _cpu_grouped(x: tf.Tensor, filters: tf.Tensor, padding: str) -> tf.Tensor:
                 after = (k - 1 - before) if padding == "SAME" else 0
                 pads.append([k - 1 - before, k - 1 - after])
             flipped = tf.transpose(tf.reverse(filters, [1, 2]), [0, 1, 2, 4, 3])
-            dx = _grouped(tf.pad(dy, [[0, 0], [0, 0], *pads, [0, 0]]), flipped, ones, "VALID", ones, [])
+            dx = _grouped(
+                tf.pad(dy, [[0, 0], [0, 0], *pads, [0, 0]]), flipped, ones, "VALID", ones, []
+            )
             shape = tf.shape(x)
             clients, c = shape[0], shape[4]
             patches = tf.image.extract_patches(
@@ -91,10 +105,22 @@ def _cpu_grouped(x: tf.Tensor, filters: tf.Tensor, padding: str) -> tf.Tensor:
 
 def _per_client(x: tf.Tensor, filters: tf.Tensor, clients: int, attrs: dict) -> tf.Tensor:
     """One oneDNN convolution per client, side by side in one graph."""
-    return tf.stack([tf.raw_ops.Conv2D(input=x[k], filter=filters[k], data_format="NHWC", **attrs) for k in range(clients)])
+    return tf.stack(
+        [
+            tf.raw_ops.Conv2D(input=x[k], filter=filters[k], data_format="NHWC", **attrs)
+            for k in range(clients)
+        ]
+    )
 
 
-def grouped_conv2d(x: tf.Tensor, filters: tf.Tensor, strides: list, padding: str, dilations: list, explicit_paddings: list) -> tf.Tensor:
+def grouped_conv2d(
+    x: tf.Tensor,
+    filters: tf.Tensor,
+    strides: list,
+    padding: str,
+    dilations: list,
+    explicit_paddings: list,
+) -> tf.Tensor:
     """Per-client NHWC convolutions of stacked inputs with stacked filters.
 
     On a GPU: one grouped convolution (cuDNN computes it and both its gradients
@@ -126,9 +152,18 @@ def grouped_conv2d(x: tf.Tensor, filters: tf.Tensor, strides: list, padding: str
         return _grouped(x, filters, strides, padding, dilations, explicit_paddings)
     clients = filters.shape[0]
     if clients is not None:
-        attrs = dict(strides=strides, padding=padding, dilations=dilations, explicit_paddings=explicit_paddings)
+        attrs = dict(
+            strides=strides,
+            padding=padding,
+            dilations=dilations,
+            explicit_paddings=explicit_paddings,
+        )
         return _per_client(x, filters, clients, attrs)
-    if list(strides) != [1, 1, 1, 1] or list(dilations) != [1, 1, 1, 1] or padding not in ("VALID", "SAME"):
+    if (
+        list(strides) != [1, 1, 1, 1]
+        or list(dilations) != [1, 1, 1, 1]
+        or padding not in ("VALID", "SAME")
+    ):
         raise ValueError(
             f"a per-client Conv2D with strides {list(strides)}, dilations {list(dilations)}, padding {padding} "
             "has no vectorized CPU gradient for an unknown number of clients (only stride 1, dilation 1, VALID or SAME)"

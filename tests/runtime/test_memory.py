@@ -26,7 +26,9 @@ SPEC = {"x": tf.TensorSpec([6], tf.float32), "y": tf.TensorSpec([], tf.int32)}
 def data():
     arrays = make_arrays(sum(SIZES.values()), seed=2)
     starts = np.cumsum([0] + list(SIZES.values()))
-    return ArrayClientData(arrays, {cid: np.arange(starts[i], starts[i + 1]) for i, cid in enumerate(SIZES)})
+    return ArrayClientData(
+        arrays, {cid: np.arange(starts[i], starts[i + 1]) for i, cid in enumerate(SIZES)}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +36,20 @@ def model():
     keras.utils.set_random_seed(3)
     x_in = keras.Input((6,))
     x = keras.layers.Dense(16, activation="relu")(x_in)
-    return classification_model(keras.Model(x_in, keras.layers.Dense(3, activation="softmax")(x)), SPEC)
+    return classification_model(
+        keras.Model(x_in, keras.layers.Dense(3, activation="softmax")(x)), SPEC
+    )
 
 
 def _weights(model):
     rng = np.random.default_rng(0)
-    return ModelWeights([tf.constant(rng.normal(size=w.shape).astype(np.float32) * 0.3) for w in model.initial_weights.trainable], [])
+    return ModelWeights(
+        [
+            tf.constant(rng.normal(size=w.shape).astype(np.float32) * 0.3)
+            for w in model.initial_weights.trainable
+        ],
+        [],
+    )
 
 
 @pytest.mark.parametrize(
@@ -51,7 +61,9 @@ def test_parse_budget(value, expected):
     assert memory.parse_budget(value) == expected
 
 
-@pytest.mark.parametrize("value", ["lots", "4XB", 0, -5, True], ids=["word", "unit", "zero", "negative", "bool"])
+@pytest.mark.parametrize(
+    "value", ["lots", "4XB", 0, -5, True], ids=["word", "unit", "zero", "negative", "bool"]
+)
 def test_bad_budget_names_the_key(value):
     with pytest.raises(ConfigError, match="runtime.memory_budget"):
         VectorizedParams(memory_budget=value)
@@ -59,14 +71,19 @@ def test_bad_budget_names_the_key(value):
 
 def test_too_small_budget_names_the_smallest_that_works(model):
     runtime = VectorizedRuntime(memory_budget=100)
-    with pytest.raises(ConfigError, match=r"runtime\.memory_budget.*allowed: >= [0-9.]+[KMG]?B") as err:
+    with pytest.raises(
+        ConfigError, match=r"runtime\.memory_budget.*allowed: >= [0-9.]+[KMG]?B"
+    ) as err:
         runtime.check_memory(model, SGD(0.1), 20, 100)
     smallest = memory.parse_budget(err.value.allowed.removeprefix(">= "))
     VectorizedRuntime(memory_budget=smallest).check_memory(model, SGD(0.1), 20, 100)
 
 
 def test_lane_cost_counts_weights_slots_and_activations(model):
-    train, evaluate = memory.LaneCost.of(model, SGD(0.1, momentum=0.9), True), memory.LaneCost.of(model, None, False)
+    train, evaluate = (
+        memory.LaneCost.of(model, SGD(0.1, momentum=0.9), True),
+        memory.LaneCost.of(model, None, False),
+    )
     params = 6 * 16 + 16 + 16 * 3 + 3
     assert train.fixed == 4 * params * 6  # five weight copies and the momentum slot
     assert evaluate.fixed == 4 * params
@@ -96,9 +113,16 @@ def test_chunked_training_equals_one_call(model, data):
     inputs = no_inputs(0.1, cohort.num_clients, client_seeds(0, 1, cohort.client_ids))
     weights = _weights(model)
     outputs = []
-    for budget in ("10GB", memory.LaneCost.of(model, SGD(0.1), True).bytes(4, int(cohort.index.shape[1])) * 3):
+    for budget in (
+        "10GB",
+        memory.LaneCost.of(model, SGD(0.1), True).bytes(4, int(cohort.index.shape[1])) * 3,
+    ):
         runtime = VectorizedRuntime(memory_budget=budget)
-        outputs.append(runtime.train(runtime.make_trainer(model, SGD(0.1), LocalRule()), weights, cohort, inputs))
+        outputs.append(
+            runtime.train(
+                runtime.make_trainer(model, SGD(0.1), LocalRule()), weights, cohort, inputs
+            )
+        )
     assert runtime.trainers[0].lanes == 3
     for a, b in zip(tf.nest.flatten(outputs[0]), tf.nest.flatten(outputs[1])):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)

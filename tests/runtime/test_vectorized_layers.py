@@ -26,7 +26,9 @@ SIZES = {"a": 5, "b": 13, "c": 8, "d": 2}
 SPEC = {"x": tf.TensorSpec([64], tf.float32), "y": tf.TensorSpec([], tf.int32)}
 
 
-@pytest.mark.parametrize("form", ["device-choice", "grouped-cpu-gradients"], ids=["device-choice", "grouped"])
+@pytest.mark.parametrize(
+    "form", ["device-choice", "grouped-cpu-gradients"], ids=["device-choice", "grouped"]
+)
 @pytest.mark.parametrize("padding", ["VALID", "SAME"], ids=["valid", "same"])
 @pytest.mark.parametrize("kernel, channels", [(3, 1), (5, 3)], ids=["3x3x1", "5x5x3"])
 def test_grouped_convolution_and_gradients_match_a_loop(form, padding, kernel, channels):
@@ -73,7 +75,9 @@ def cnn():
 def cohort():
     arrays = make_arrays(sum(SIZES.values()), shape=(64,), seed=7)
     starts = np.cumsum([0] + list(SIZES.values()))
-    data = ArrayClientData(arrays, {cid: np.arange(starts[i], starts[i + 1]) for i, cid in enumerate(SIZES)})
+    data = ArrayClientData(
+        arrays, {cid: np.arange(starts[i], starts[i + 1]) for i, cid in enumerate(SIZES)}
+    )
     config = PreprocessConfig(epochs=2, batch_size=4, shuffle_buffer=100, flatten=False)
     return build_cohort(data, list(SIZES), config, seed=2, round_num=3)
 
@@ -81,17 +85,27 @@ def cohort():
 def test_fedrun_cnns_vectorize():
     inputs = ModelInputs((28, 28), "float32", 10)
     spec = {"x": tf.TensorSpec([28, 28], tf.float32), "y": tf.TensorSpec([], tf.int32)}
-    assert vectorization_problem(classification_model(cnn_mcmahan(NoParams(), inputs), spec)) is None
+    assert (
+        vectorization_problem(classification_model(cnn_mcmahan(NoParams(), inputs), spec)) is None
+    )
 
 
 def _weights(model):
     rng = np.random.default_rng(1)
-    return ModelWeights([tf.constant(rng.normal(size=w.shape).astype(np.float32) * 0.3) for w in model.initial_weights.trainable], [])
+    return ModelWeights(
+        [
+            tf.constant(rng.normal(size=w.shape).astype(np.float32) * 0.3)
+            for w in model.initial_weights.trainable
+        ],
+        [],
+    )
 
 
 def _train(runtime, model, optimizer, rule, cohort):
     trainer = runtime.make_trainer(model, optimizer, rule)
-    inputs = no_inputs(0.05, cohort.num_clients, client_seeds(0, cohort.round_num, cohort.client_ids))
+    inputs = no_inputs(
+        0.05, cohort.num_clients, client_seeds(0, cohort.round_num, cohort.client_ids)
+    )
     return trainer, runtime.train(trainer, _weights(model), cohort, inputs)
 
 
@@ -99,8 +113,15 @@ def _train(runtime, model, optimizer, rule, cohort):
     "optimizer, rule",
     [
         pytest.param(SGD(0.05), LocalRule(), id="sgd"),
-        pytest.param(SGD(0.05, momentum=0.9), ProximalRule(0.5), id="momentum-fedprox", marks=pytest.mark.slow),
-        pytest.param(Adam(0.01, 0.9, 0.999, 1e-7, 0.0, True), LocalRule(), id="adam", marks=pytest.mark.slow),
+        pytest.param(
+            SGD(0.05, momentum=0.9),
+            ProximalRule(0.5),
+            id="momentum-fedprox",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            Adam(0.01, 0.9, 0.999, 1e-7, 0.0, True), LocalRule(), id="adam", marks=pytest.mark.slow
+        ),
     ],
 )
 def test_cnn_cohort_in_one_call_matches_sequential(cnn, cohort, optimizer, rule):
@@ -113,13 +134,20 @@ def test_cnn_cohort_in_one_call_matches_sequential(cnn, cohort, optimizer, rule)
 
 def test_cnn_evaluation_matches_sequential(cnn, cohort):
     sequential, vectorized = SequentialRuntime(), VectorizedRuntime(fallback="error")
-    expected = sequential.evaluate(sequential.make_trainer(cnn, None, LocalRule()), _weights(cnn), cohort)
-    got = vectorized.evaluate(vectorized.make_trainer(cnn, None, LocalRule()), _weights(cnn), cohort)
+    expected = sequential.evaluate(
+        sequential.make_trainer(cnn, None, LocalRule()), _weights(cnn), cohort
+    )
+    got = vectorized.evaluate(
+        vectorized.make_trainer(cnn, None, LocalRule()), _weights(cnn), cohort
+    )
     for a, b in zip(tf.nest.flatten(expected), tf.nest.flatten(got)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="on a GPU CNN cohorts train vectorized by default")
+@pytest.mark.skipif(
+    bool(tf.config.list_physical_devices("GPU")),
+    reason="on a GPU CNN cohorts train vectorized by default",
+)
 def test_cnns_train_one_client_per_call_on_cpu_unless_forced(cnn):
     assert not VectorizedRuntime().make_trainer(cnn, SGD(0.1), LocalRule()).vectorize
     assert VectorizedRuntime(fallback="error").make_trainer(cnn, SGD(0.1), LocalRule()).vectorize
