@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fedrun-installed
 PYTEST_ARGS ?=
 
-.PHONY: help run lint test test-slow bench reproduce clean-venv
+.PHONY: help run lint test test-slow bench bench-gpu reproduce clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ bench: $(STAMP)  ## run the benchmark suite and print results
 
 reproduce: $(STAMP)  ## run experiments/NAME's sweeps, rebuild its results/ and README tables (ARGS=--report-only)
 	$(BIN)/python -m fedrun.report.reproduce $(NAME) $(ARGS)
+
+bench-gpu: $(STAMP)  ## GPU workloads (installs fedrun[gpu] if needed; says so when there is no GPU)
+	$(BIN)/python -m benchmarks.gpu $(ARGS)
 
 clean-venv:  ## remove the virtual environment
 	rm -rf $(VENV)

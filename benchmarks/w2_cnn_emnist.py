@@ -1,9 +1,9 @@
 """W2: `cnn_emnist` (Reddi et al.'s EMNIST CNN, dropout), 10 clients a round, 1 epoch, batch 20.
 
 A compute-bound model: federated overhead over the centralized bound should be
-small (target: at most 10%). TensorFlow cannot vectorize a convolution whose
-filter differs per client, so `vectorized` falls back to one client per call
-(it says so on stderr); `sequential` is shown beside it.
+small (target: at most 10%). `vectorized` trains the cohort in one call
+(per-client convolutions: `fedrun.runtime.vectorized_layers`); `sequential` is
+shown beside it.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from fedrun.learning.process import LearningProcess
 from fedrun.learning.schedules import RoundSchedule
 from fedrun.models.build import make_model
 from fedrun.runtime.base import Runtime
+from fedrun.runtime.memory import peak_rss_bytes
 from fedrun.runtime.recipe import WorkerRecipe
 from fedrun.runtime.trainer import LocalRule
 from fedrun.runtime.variable_trainer import learning_model
@@ -121,6 +122,9 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
         runtime = spec.runtime.build(recipe=recipe)
     algorithm_runtime = attack.wrap_runtime(runtime) if attack is not None else runtime
     client_optimizer = spec.client_optimizer.build()
+    runtime.check_memory(
+        model, client_optimizer, config.preprocess.batch_size, config.preprocess.eval_batch_size
+    )
     server_optimizer = spec.server_optimizer.build()
     aggregator = build_tree(
         spec.aggregator,
@@ -266,6 +270,7 @@ def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     finally:
         built.runtime.close()
     summary = make_summary(start.records + records, time.perf_counter() - started, output_dir)
+    summary["peak_rss_bytes"] = peak_rss_bytes()
     if checkpointer is not None:
         summary["checkpoints"] = checkpointer.summary()
     if target is not None:

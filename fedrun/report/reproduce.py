@@ -141,7 +141,7 @@ def render_table(spec: TableSpec, runs: Sequence[RunResult]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in spec.rows:
         cells = list(row.cells)
-        for (column, match), published in zip(spec.columns.items(), row.published):
+        for (_column, match), published in zip(spec.columns.items(), row.published):
             group = [run for run in runs if _matches(run, {**match, **row.match})]
             mine, wall = ours(group, spec.metric, spec.final_metric)
             cells += [str(published), mine, wall]

@@ -80,6 +80,18 @@ class Runtime(abc.ABC):
     def evaluate(self, trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         """Stacked unfinalized metrics of `weights` on every client's batches."""
 
+    def check_memory(
+        self,
+        model: LearningModel,
+        optimizer: Optional[Optimizer],
+        batch_size: int,
+        eval_batch_size: int,
+    ) -> None:
+        """Raises `ConfigError` (naming `runtime.memory_budget`) when not even one
+        client fits the runtime's memory budget; called before training starts.
+        Runtimes without a budget accept every model."""
+        return None
+
     def take_lost_clients(self) -> frozenset[str]:
         """Ids of the clients whose training results were lost since the last call
         (their Ray worker died twice), for the round to drop them; in-process

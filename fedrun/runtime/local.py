@@ -1,30 +1,32 @@
 """In-process runtimes: `sequential` and `vectorized`.
 
 Both run the same compiled `Trainer`, so they give the same numbers for the
-same seed. `vectorized` trains the cohort (or chunks of it) in one call; when the
-model has an op that TensorFlow cannot vectorize over clients (a convolution:
-its filter differs per client), it says so and trains one client per call, which
-for such compute-bound models is also the faster choice (`fallback: sequential`),
-or refuses (`fallback: error`).
+same seed. `vectorized` trains the cohort (or chunks of it) in one call;
+per-client convolutions run as one grouped convolution
+(`fedrun.runtime.vectorized_layers`). When the model has an op that cannot be
+vectorized over clients (on CPU: a strided or dilated per-client convolution), it
+says so and trains one client per call (`fallback: sequential`), or refuses
+(`fallback: error`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Iterator, Literal, Optional, Union
 
 from fedrun.config.errors import ConfigError
 from fedrun.config.params import bounded
 from fedrun.data.cohort import CohortData
 from fedrun.models.functional import ModelWeights
 from fedrun.optimizers import Optimizer
+from fedrun.runtime import memory
 from fedrun.runtime.base import RUNTIMES, Runtime, concat_outputs, slice_inputs
 from fedrun.runtime.protocol import Trainer
 from fedrun.runtime.recipe import WorkerRecipe
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
 from fedrun.runtime.variable_trainer import LearningModel, VariableModelFunctions
-from fedrun.runtime.vectorizable import vectorization_problem
+from fedrun.runtime.vectorizable import vectorization_problem, vectorizing_suits
 
 Nest = Any
 log = logging.getLogger(__name__)
@@ -58,12 +60,27 @@ def evaluate_one_by_one(trainer: Trainer, weights: ModelWeights, cohort: CohortD
     return concat_outputs([trainer.evaluate(weights, one) for one in one_client_cohorts(cohort)])
 
 
+def check_one_lane(
+    budget: int,
+    model: LearningModel,
+    optimizer: Optional[Optimizer],
+    batch_size: int,
+    eval_batch_size: int,
+) -> None:
+    """Raises `ConfigError` when one client's training or evaluation step exceeds `budget`."""
+    train = memory.LaneCost.of(model, optimizer, training=True).bytes(batch_size, 1)
+    evaluate = memory.LaneCost.of(model, None, training=False).bytes(eval_batch_size, 1)
+    memory.lanes_that_fit(budget, max(train, evaluate), 1)
+
+
 class SequentialRuntime(Runtime):
     """One client at a time through one compiled function (traced once per run).
 
     Args:
         jit_compile: XLA (True), TensorFlow graph (False), or XLA when the model's
             ops allow it (None).
+        memory_budget: Bytes (or a size like "4GB") one client's call may use;
+            None: a fraction of the available memory (`fedrun.runtime.memory`).
 
     Attributes:
         trainers: The trainers this runtime made (their `trace_count`s).
@@ -71,8 +88,11 @@ class SequentialRuntime(Runtime):
 
     vectorize = False
 
-    def __init__(self, jit_compile: Optional[bool] = None) -> None:
+    def __init__(
+        self, jit_compile: Optional[bool] = None, memory_budget: memory.Budget = None
+    ) -> None:
         self.jit_compile = jit_compile
+        self.memory_budget = memory.parse_budget(memory_budget) or memory.default_budget()
         self.trainers: list[Trainer] = []
 
     def make_trainer(
@@ -86,6 +106,15 @@ class SequentialRuntime(Runtime):
             )
         self.trainers.append(trainer)
         return trainer
+
+    def check_memory(
+        self,
+        model: LearningModel,
+        optimizer: Optional[Optimizer],
+        batch_size: int,
+        eval_batch_size: int,
+    ) -> None:
+        check_one_lane(self.memory_budget, model, optimizer, batch_size, eval_batch_size)
 
     def train(
         self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
@@ -106,7 +135,12 @@ class VectorizedRuntime(Runtime):
         jit_compile: XLA (True), TensorFlow graph (False), or XLA when the model's
             ops allow it (None).
         fallback: What to do with a model that cannot be vectorized: "sequential"
-            (train one client per call, with a warning) or "error".
+            (train one client per call, with a warning) or "error". "sequential"
+            also trains convolutional models one client per call on CPU, where
+            that is faster (`vectorizing_suits`); "error" vectorizes them.
+        memory_budget: Bytes (or a size like "4GB") one call may use; training and
+            evaluation cohorts are cut into chunks whose estimated peak fits it.
+            None: a fraction of the available memory (`fedrun.runtime.memory`).
 
     Attributes:
         trainers: The trainers this runtime made (their `trace_count`s).
@@ -119,10 +153,12 @@ class VectorizedRuntime(Runtime):
         chunk_size: Optional[int] = None,
         jit_compile: Optional[bool] = None,
         fallback: str = "sequential",
+        memory_budget: memory.Budget = None,
     ) -> None:
         self.chunk_size = chunk_size
         self.jit_compile = jit_compile
         self.fallback = fallback
+        self.memory_budget = memory.parse_budget(memory_budget) or memory.default_budget()
         self.trainers: list[Trainer] = []
 
     def make_trainer(
@@ -145,22 +181,37 @@ class VectorizedRuntime(Runtime):
                 "the model cannot be vectorized over clients (%s); training one client per call",
                 problem,
             )
+        vectorize = problem is None
+        if vectorize and self.fallback != "error" and not vectorizing_suits(model):
+            log.info(
+                "convolutional model on CPU: training one client per call (faster here; fallback=error vectorizes)"
+            )
+            vectorize = False
         trainer = LocalTrainer(
-            model, optimizer, rule, vectorize=problem is None, jit_compile=self.jit_compile
+            model, optimizer, rule, vectorize=vectorize, jit_compile=self.jit_compile
         )
         self.trainers.append(trainer)
         return trainer
 
-    def _chunks(self, count: int) -> list[list[int]]:
-        size = self.chunk_size or count
-        return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
+    def check_memory(
+        self,
+        model: LearningModel,
+        optimizer: Optional[Optimizer],
+        batch_size: int,
+        eval_batch_size: int,
+    ) -> None:
+        check_one_lane(self.memory_budget, model, optimizer, batch_size, eval_batch_size)
 
     def train(
         self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
     ) -> ClientOutputs:
+        budget = self.memory_budget
+        cost = memory.LaneCost.of(trainer.model, trainer.optimizer, training=True)
+        per_lane = cost.bytes(int(cohort.index.shape[2]), int(cohort.index.shape[1]))
+        lanes = memory.lanes_that_fit(budget, per_lane, cohort.num_clients)
         if not trainer.vectorize:
             return train_one_by_one(trainer, weights, cohort, inputs)
-        chunks = self._chunks(cohort.num_clients)
+        chunks = memory.chunks(cohort.num_clients, min(lanes, self.chunk_size or lanes))
         if len(chunks) == 1:
             return trainer.train(weights, cohort, inputs)
         return concat_outputs(
@@ -170,15 +221,25 @@ class VectorizedRuntime(Runtime):
     def evaluate(self, trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         if not trainer.vectorize:
             return evaluate_one_by_one(trainer, weights, cohort)
-        chunks = self._chunks(cohort.num_clients)
-        if len(chunks) == 1:
-            return trainer.evaluate(weights, cohort)
-        return concat_outputs([trainer.evaluate(weights, cohort.subset(c)) for c in chunks])
+        cost = memory.LaneCost.of(trainer.model, None, training=False)
+        plan = memory.evaluation_chunks(cohort, cost.bytes, self.memory_budget)
+        if self.chunk_size:
+            plan = [
+                chunk[i : i + self.chunk_size]
+                for chunk in plan
+                for i in range(0, len(chunk), self.chunk_size)
+            ]
+        parts = [trainer.evaluate(weights, memory.trim_batches(cohort.subset(c))) for c in plan]
+        return memory.in_order(parts, plan)
 
 
 @dataclasses.dataclass(frozen=True)
 class SequentialParams:
     jit_compile: Optional[bool] = None
+    memory_budget: Optional[Union[int, str]] = None
+
+    def __post_init__(self) -> None:
+        memory.parse_budget(self.memory_budget)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,18 +247,22 @@ class VectorizedParams:
     chunk_size: Optional[int] = bounded(None, ge=1)
     jit_compile: Optional[bool] = None
     fallback: Literal["sequential", "error"] = "sequential"
+    memory_budget: Optional[Union[int, str]] = None
+
+    def __post_init__(self) -> None:
+        memory.parse_budget(self.memory_budget)
 
 
 @RUNTIMES.register("sequential", SequentialParams)
 def _sequential(p: SequentialParams, recipe: Optional[WorkerRecipe] = None) -> Runtime:
     """One client after another."""
-    return SequentialRuntime(p.jit_compile)
+    return SequentialRuntime(p.jit_compile, p.memory_budget)
 
 
 @RUNTIMES.register("vectorized", VectorizedParams)
 def _vectorized(p: VectorizedParams, recipe: Optional[WorkerRecipe] = None) -> Runtime:
     """The cohort in parallel in one compiled function."""
-    return VectorizedRuntime(p.chunk_size, p.jit_compile, p.fallback)
+    return VectorizedRuntime(p.chunk_size, p.jit_compile, p.fallback, p.memory_budget)
 
 
 __all__ = ["SequentialRuntime", "VectorizedRuntime", "one_client_cohorts"]

@@ -7,12 +7,20 @@ rule for it. A bitcast only reinterprets each element's bytes (or splits/joins t
 last axis when sizes differ), so applying it to the client-stacked tensor is the
 vectorized form. TensorFlow's registration hook is private; the pinned TensorFlow
 version is what this was checked against.
+
+Keras' dropout draws its mask with the stateless V2 random ops (a key and counter
+derived from the seed). TensorFlow vectorizes the V1 stateless ops by a loop
+over clients (each client's numbers must come from its own seed) but has no rule
+for the V2 ones; they get the same per-client loop, so a client's dropout mask is
+bit-identical to the one it draws alone.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 from tensorflow.python.ops.parallel_for import pfor as _pfor
+
+from fedrun.runtime import vectorized_layers  # noqa: F401  (per-client convolutions)
 
 
 def _register() -> None:
@@ -26,3 +34,26 @@ def _register() -> None:
 
 
 _register()
+
+_STATELESS_V2 = (
+    "StatelessRandomGetKeyCounter",
+    "StatelessRandomGetKeyCounterAlg",
+    "StatelessRandomUniformV2",
+    "StatelessRandomNormalV2",
+    "StatelessTruncatedNormalV2",
+    "StatelessRandomUniformIntV2",
+    "StatelessRandomUniformFullIntV2",
+)
+
+
+def _per_client_loop(pfor_input: _pfor._PforInput) -> list:
+    return _pfor._fallback_converter(pfor_input, warn=False)
+
+
+def _register_stateless_v2() -> None:
+    for op_type in _STATELESS_V2:
+        if op_type not in _pfor._pfor_converter_registry:
+            _pfor.RegisterPFor(op_type)(_per_client_loop)
+
+
+_register_stateless_v2()

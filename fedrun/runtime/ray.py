@@ -27,7 +27,7 @@ import importlib.util
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -40,6 +40,7 @@ from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import RUNTIMES, Runtime
 from fedrun.runtime.client_steps import ClientStep
 from fedrun.runtime.local import SequentialRuntime, VectorizedRuntime
+from fedrun.runtime.memory import parse_budget
 from fedrun.runtime.protocol import Trainer
 from fedrun.runtime.ray_pool import WorkerPool, balanced_shares
 from fedrun.runtime.ray_worker import ClientWorker, ShareRequest, to_numpy, to_tensors
@@ -65,6 +66,8 @@ class RayParams:
         cpus_per_worker: CPUs Ray reserves per actor (also its TensorFlow threads).
         local: How an actor trains its share: `vectorized` (together) or `sequential`.
         chunk_size: Clients per compiled call of an actor's vectorized runtime.
+        memory_budget: Bytes (or a size like "4GB") each actor's client work may
+            use; null: a fraction of that node's available memory.
         ship_code: Upload this fedrun package to the cluster with the job (for
             nodes that do not have it installed); TensorFlow must be there already.
     """
@@ -75,6 +78,7 @@ class RayParams:
     cpus_per_worker: float = bounded(1.0, gt=0)
     local: Literal["sequential", "vectorized"] = "vectorized"
     chunk_size: Optional[int] = bounded(None, ge=1)
+    memory_budget: Optional[Union[int, str]] = None
     ship_code: bool = False
 
     def __post_init__(self) -> None:
@@ -84,6 +88,7 @@ class RayParams:
             )
         if self.address is not None and self.num_cpus is not None:
             raise ValueError("num_cpus sizes a local Ray (address: null); a cluster has its own")
+        parse_budget(self.memory_budget)
         if self.num_cpus is not None and self.num_workers * self.cpus_per_worker > self.num_cpus:
             raise ValueError(
                 f"num_workers * cpus_per_worker = {self.num_workers * self.cpus_per_worker} exceeds num_cpus = {self.num_cpus}"
@@ -92,8 +97,8 @@ class RayParams:
     def local_runtime(self) -> Runtime:
         """A fresh in-process runtime for one actor to train with."""
         if self.local == "vectorized":
-            return VectorizedRuntime(self.chunk_size)
-        return SequentialRuntime()
+            return VectorizedRuntime(self.chunk_size, memory_budget=self.memory_budget)
+        return SequentialRuntime(memory_budget=self.memory_budget)
 
 
 def runtime_env(ship_code: bool) -> dict[str, Any]:

@@ -91,10 +91,7 @@ def _cause(message: str) -> str:
     return line.removeprefix("ValueError:").strip()
 
 
-def xla_suits(model: FunctionalModel) -> bool:
-    """Whether XLA is the better default for training `model` on this machine."""
-    if tf.config.list_physical_devices("GPU"):
-        return True
+def _has_convolutions(model: FunctionalModel) -> bool:
     batch = {
         k: tf.TensorSpec([1] + s.shape.as_list(), s.dtype) for k, s in model.input_spec.items()
     }
@@ -107,4 +104,22 @@ def xla_suits(model: FunctionalModel) -> bool:
         return model.predict(weights, state, batch["x"], training=True)[0]
 
     graph = tf.function(forward).get_concrete_function(weight_specs, state_specs, batch).graph
-    return not any(op.type in _CONVOLUTIONS for op in graph.get_operations())
+    return any(op.type in _CONVOLUTIONS for op in graph.get_operations())
+
+
+def xla_suits(model: FunctionalModel) -> bool:
+    """Whether XLA is the better default for training `model` on this machine."""
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    return not _has_convolutions(model)
+
+
+def vectorizing_suits(model: FunctionalModel) -> bool:
+    """Whether training a cohort per call is the faster default for `model` here.
+
+    On CPU a convolutional model's steps are compute-bound: one client per call
+    was measured faster than the vectorized step (W2, `cnn_emnist`, 10 clients:
+    0.4x the sequential speed vectorized, benchmarks/RESULTS.md), so it is not the
+    default there; on a GPU the cohort's grouped convolutions fill the device.
+    """
+    return bool(tf.config.list_physical_devices("GPU")) or not _has_convolutions(model)

@@ -114,9 +114,6 @@ class AttackedRuntime(Runtime):
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         return self.inner.evaluate(trainer, weights, cohort)
 
-    def bind_run_config(self, run_config: Any) -> None:
-        self.inner.bind_run_config(run_config)
-
     def take_lost_clients(self) -> frozenset[str]:
         lost = self.inner.take_lost_clients()
         if lost and self.last_round is not None:
