@@ -142,6 +142,18 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
 def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     """Builds and trains; writes `tb/`, `metrics.jsonl`, `checkpoints/` and `summary.json`.
 
+    The run directory is locked for the whole run (`RunDirectoryLockedError` if
+    another process holds it); see `_run` for the rest.
+    """
+    from fedrun.training.run_directory import lock_run_directory
+
+    with lock_run_directory(output_dir):
+        return _run(plain, output_dir)
+
+
+def _run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
+    """Builds and trains; writes `tb/`, `metrics.jsonl`, `checkpoints/` and `summary.json`.
+
     If the run directory holds checkpoints (or `resume` names some), training
     continues after the newest valid one and the logs are rewound to it.
 
