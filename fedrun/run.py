@@ -83,7 +83,9 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         server_optimizer=server_optimizer,
         aggregator_node=config.aggregator,
         allowed_targets=tuple(config.allowed_targets),
-        aggregator_context=AggregatorContext(config.clients_per_round, num_clients, config.rounds, config.seed),
+        aggregator_context=AggregatorContext(
+            config.clients_per_round, num_clients, config.rounds, config.seed, sampling=config.sampling["type"]
+        ),
         runtime=runtime,
         client_lr_schedule=build_schedule(config.client_lr_schedule, "client_lr_schedule", client_optimizer.learning_rate),
         server_lr_schedule=build_schedule(config.server_lr_schedule, "server_lr_schedule", server_optimizer.learning_rate),

@@ -66,14 +66,17 @@ def test_secure_run_logs_the_tree_measurements(secure_run):
 
 
 @pytest.mark.slow
-def test_dp_run_reports_epsilon_each_round(dp_run):
-    run_dir, _ = dp_run
+def test_dp_run_with_a_fixed_cohort_reports_full_participation_epsilon_each_round(dp_run):
+    run_dir, result = dp_run
     logged = records(run_dir)
     for round_num, record in enumerate(logged, start=1):
         accountant = dp_accounting.rdp.RdpAccountant()
-        accountant.compose(dp_accounting.PoissonSampledDpEvent(6 / 12, dp_accounting.GaussianDpEvent(0.5)), round_num)
-        assert record["aggregator"]["epsilon"] == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
-        assert set(record["aggregator"]) == {"clipping_norm", "noise_stddev", "unclipped_fraction", "epsilon"}
+        accountant.compose(dp_accounting.GaussianDpEvent(0.5), round_num)  # sampling=fixed: q = 1
+        assert record["aggregator"]["epsilon_full_participation"] == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
+        assert set(record["aggregator"]) == {"clipping_norm", "noise_stddev", "unclipped_fraction", "epsilon_full_participation"}
+    console = result.stdout + result.stderr
+    assert console.count("DP accounting: sampling=fixed") == 1 and "Set sampling=uniform" in console
+    assert "failed to converge" not in console
     assert logged[0]["aggregator"]["clipping_norm"] == pytest.approx(0.1)
     assert logged[1]["aggregator"]["clipping_norm"] != pytest.approx(0.1)
     assert_every_measurement_in_tensorboard(run_dir)
