@@ -35,7 +35,7 @@ def train(tmp_path_factory, *overrides):
 
 @pytest.fixture(scope="module")
 def secure_run(tmp_path_factory):
-    return train(tmp_path_factory, "aggregator=secure")
+    return train(tmp_path_factory, "aggregator=secure", "aggregator.value_sum.inner.dropout=0.2")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,11 @@ def test_secure_run_logs_the_tree_measurements(secure_run):
         value_sum = record["aggregator"]["mean_value"]
         assert value_sum["clipping_norm"] == 500.0
         assert set(value_sum) == {"clipping_norm", "clipped_count", "clipping"}
-        assert set(value_sum["clipping"]) == {"secure_upper_clipped_count", "secure_lower_clipped_count"}
+        assert set(value_sum["clipping"]) == {"secure_upper_clipped_count", "secure_lower_clipped_count", "protocol"}
+        protocol = value_sum["clipping"]["protocol"]  # 6 clients, 1 vanishes after its masked input (round(0.2 * 6))
+        assert (protocol["clients"], protocol["survivors"], protocol["dropped_after_input"], protocol["failed"]) == (6, 6, 1, 0)
+        assert protocol["unmasking_clients"] == 5 and protocol["reconstructions"] == 6 and protocol["threshold"] == 4
+        assert protocol["bytes_up"] > protocol["bytes_down"] > 0 and protocol["server_seconds"] > 0
         assert record["train"]["loss"] > 0
     assert logged[1]["eval"]["centralized"]["accuracy"] > 0.2
     assert_every_measurement_in_tensorboard(run_dir)
