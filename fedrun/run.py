@@ -75,6 +75,10 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
     if runtime is None:
         runtime = RUNTIMES.build(config.runtime, "runtime")
         runtime.bind_run_config(plain)
+    if config.faults is not None:  # a test hook: clients failing at random
+        from fedrun.runtime.fault_injection import FaultInjectingRuntime
+
+        runtime = FaultInjectingRuntime(runtime, config.faults, config.seed)
     client_optimizer = OPTIMIZERS.build(config.client_optimizer, "client_optimizer")
     server_optimizer = OPTIMIZERS.build(config.server_optimizer, "server_optimizer")
     context = AlgorithmContext(

@@ -15,6 +15,7 @@ from fedrun.config.params import bounded, parse
 from fedrun.config.registry import TARGET_KEY, Registry
 from fedrun.data.preprocess import PreprocessConfig
 from fedrun.learning.personalization import PersonalizationConfig
+from fedrun.runtime.fault_injection import FaultConfig
 from fedrun.training.checkpoint import CheckpointConfig
 from fedrun.training.stragglers import StragglerConfig
 
@@ -57,6 +58,8 @@ class RunConfig:
             (centralized if evaluated, else federated) reaches this value, as
             `rounds_to_target` in `summary.json` (null: off).
         stop_at_target: End the run at the round that reaches `target_accuracy`.
+        faults: Clients failing at random, a test hook (null: none; see
+            `fedrun.runtime.fault_injection`).
         objective: Dotted path into `summary.json` (`final_eval.federated.accuracy`)
             whose value the run returns to a Hydra sweeper (Optuna); null: none.
         min_clients: Fewest clients that must survive a round (clients whose
@@ -95,6 +98,7 @@ class RunConfig:
     eval_train: bool = False
     target_accuracy: Optional[float] = bounded(None, gt=0, le=1)
     stop_at_target: bool = False
+    faults: Optional[FaultConfig] = None
 
 
 def group_registries() -> dict[str, Registry[Any]]:
