@@ -45,7 +45,10 @@ def synthetic_clients(seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, n
     rng = np.random.default_rng(seed)
     sizes = rng.integers(80, 115, NUM_CLIENTS)
     total = int(sizes.sum())
-    arrays = {"x": rng.random((total, 28, 28), dtype=np.float32), "y": rng.integers(0, 10, total).astype(np.int32)}
+    arrays = {
+        "x": rng.random((total, 28, 28), dtype=np.float32),
+        "y": rng.integers(0, 10, total).astype(np.int32),
+    }
     starts = np.cumsum(sizes) - sizes
     indices = {f"client_{k}": np.arange(s, s + n) for k, (s, n) in enumerate(zip(starts, sizes))}
     return arrays, indices
@@ -76,7 +79,9 @@ def facade_round_fn(arrays: dict[str, np.ndarray], indices: dict[str, np.ndarray
             collections.OrderedDict(label=arrays["y"][idx], pixels=arrays["x"][idx])
         )
 
-    client_data = tff.simulation.datasets.ClientData.from_clients_and_tf_fn(list(indices), dataset_fn)
+    client_data = tff.simulation.datasets.ClientData.from_clients_and_tf_fn(
+        list(indices), dataset_fn
+    )
 
     def preprocess(dataset: tf.data.Dataset) -> tf.data.Dataset:
         def batch_format_fn(element):
@@ -84,14 +89,26 @@ def facade_round_fn(arrays: dict[str, np.ndarray], indices: dict[str, np.ndarray
                 x=tf.reshape(element["pixels"], [-1, 784]), y=tf.reshape(element["label"], [-1, 1])
             )
 
-        return dataset.repeat(NUM_EPOCHS).shuffle(SHUFFLE_BUFFER, seed=1).batch(BATCH_SIZE).map(batch_format_fn).prefetch(PREFETCH_BUFFER)
+        return (
+            dataset.repeat(NUM_EPOCHS)
+            .shuffle(SHUFFLE_BUFFER, seed=1)
+            .batch(BATCH_SIZE)
+            .map(batch_format_fn)
+            .prefetch(PREFETCH_BUFFER)
+        )
 
-    federated_train_data = [preprocess(client_data.create_tf_dataset_for_client(c)) for c in client_data.client_ids]
+    federated_train_data = [
+        preprocess(client_data.create_tf_dataset_for_client(c)) for c in client_data.client_ids
+    ]
     input_spec = federated_train_data[0].element_spec
 
     def model_fn():
         keras_model = tf.keras.models.Sequential(
-            [tf.keras.Input(shape=(784,)), tf.keras.layers.Dense(10, kernel_initializer="zeros"), tf.keras.layers.Softmax()]
+            [
+                tf.keras.Input(shape=(784,)),
+                tf.keras.layers.Dense(10, kernel_initializer="zeros"),
+                tf.keras.layers.Softmax(),
+            ]
         )
         return tff.learning.models.from_keras_model(
             keras_model,

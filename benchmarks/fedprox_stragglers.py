@@ -61,7 +61,9 @@ def compose(overrides: Sequence[str]) -> dict[str, Any]:
     from fedrun.cli import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return OmegaConf.to_container(hydra_compose("config", overrides=list(overrides)), resolve=True)
+        return OmegaConf.to_container(
+            hydra_compose("config", overrides=list(overrides)), resolve=True
+        )
 
 
 def run_variant(overrides: Sequence[str]) -> dict[str, Any]:
@@ -116,9 +118,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     import_tensorflow_quietly()
     results = {}
     for name, extra in VARIANTS.items():
-        results[name] = run_variant([*paper_overrides(args.rounds, args.seed, args.stragglers), *extra])
+        results[name] = run_variant(
+            [*paper_overrides(args.rounds, args.seed, args.stragglers), *extra]
+        )
     checkpoints = sorted({0, *range(10, args.rounds + 1, 10), args.rounds})
-    print(f"Synthetic(1,1), {args.stragglers:.0%} stragglers, E=20, 10 clients/round, lr 0.01, batch 10, seed {args.seed}")
+    print(
+        f"Synthetic(1,1), {args.stragglers:.0%} stragglers, E=20, 10 clients/round, lr 0.01, batch 10, seed {args.seed}"
+    )
     print("training loss (global model, all devices' train data) after round:")
     print(f"{'':36s}" + "".join(f"{r:>8d}" for r in checkpoints) + f"{'min':>8s}{'seconds':>9s}")
     for name, result in results.items():

@@ -62,7 +62,9 @@ def device_line() -> str:
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
-        names = ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus)
+        names = ", ".join(
+            tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus
+        )
         return f"device: GPU ({names})"
     return f"device: CPU ({os.cpu_count()} logical cores, {platform.processor() or platform.machine()})"
 
@@ -119,7 +121,14 @@ class Rounds:
     (numpy, the counterpart of a `tf.data` pipeline) is timed apart in `cohorts`.
     """
 
-    def __init__(self, process: Any, client_data: Any, client_ids: Callable[[int], Sequence[str]], preprocess: Any, seed: int) -> None:
+    def __init__(
+        self,
+        process: Any,
+        client_data: Any,
+        client_ids: Callable[[int], Sequence[str]],
+        preprocess: Any,
+        seed: int,
+    ) -> None:
         self.process = process
         self.client_data = client_data
         self.client_ids = client_ids
@@ -136,7 +145,9 @@ class Rounds:
 
         self.round_num += 1
         ids = self.client_ids(self.round_num)
-        self.cohort, wall, cpu = timed(lambda: build_cohort(self.client_data, ids, self.preprocess, self.seed, self.round_num))
+        self.cohort, wall, cpu = timed(
+            lambda: build_cohort(self.client_data, ids, self.preprocess, self.seed, self.round_num)
+        )
         self.cohorts.add(wall, cpu, int(self.cohort.mask.numpy().sum()))
 
         def one_round() -> Any:
@@ -155,7 +166,9 @@ class CentralizedBound:
     dropped), with Keras' own loss and SGD, the whole pass in one `tf.function`.
     """
 
-    def __init__(self, keras_model: Any, cohort: Any, learning_rate: float, batch_size: int) -> None:
+    def __init__(
+        self, keras_model: Any, cohort: Any, learning_rate: float, batch_size: int
+    ) -> None:
         import keras
         import tensorflow as tf
 
@@ -212,7 +225,11 @@ def print_table(title: str, rows: Sequence[Row], bound: Optional[Timing]) -> Non
     header = f"  {'':28s} {'s/round':>9s} {'cpu s':>8s} {'examples/s':>11s} {'x bound':>8s} {'traces':>6s} {'peak RSS':>9s}"
     print(header)
     for row in rows:
-        ratio = f"{row.timing.examples_per_second / bound.examples_per_second:8.2f}" if bound else f"{'':8s}"
+        ratio = (
+            f"{row.timing.examples_per_second / bound.examples_per_second:8.2f}"
+            if bound
+            else f"{'':8s}"
+        )
         traces = f"{row.traces:6d}" if row.traces is not None else f"{'':6s}"
         rss = f"{row.peak_rss:6.0f} MB" if row.peak_rss is not None else f"{'':9s}"
         line = f"  {row.name:28s} {row.timing.seconds:9.4f} {row.timing.cpu_seconds:8.4f} {row.timing.examples_per_second:11,.0f} {ratio} {traces} {rss}"
@@ -233,7 +250,9 @@ def configured_rounds(overrides: Sequence[str]) -> tuple[Any, Rounds]:
     train = built.data.train
 
     def client_ids(round_num: int) -> Sequence[str]:
-        return built.sampler.sample(train.client_ids, config.clients_per_round, round_num, config.seed, train.num_examples)
+        return built.sampler.sample(
+            train.client_ids, config.clients_per_round, round_num, config.seed, train.num_examples
+        )
 
     return built, Rounds(built.process, train, client_ids, config.preprocess, config.seed)
 
@@ -243,7 +262,9 @@ def keras_model_of(built: Any) -> Any:
     from fedrun.models.build import build_model
 
     config = built.config
-    return build_model(config.model, "model", built.data, config.seed, config.allowed_targets).keras_model
+    return build_model(
+        config.model, "model", built.data, config.seed, config.allowed_targets
+    ).keras_model
 
 
 def header(title: str, what: str) -> None:

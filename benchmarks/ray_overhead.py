@@ -25,13 +25,34 @@ from typing import Any, Optional, Sequence
 ROOT = Path(__file__).resolve().parent.parent
 COMMON = ["eval_every=0", "progress=false", "sampling=uniform"]
 WORKLOADS = {
-    "W1": ["model=logreg", "clients_per_round=10", "preprocess.epochs=5", "preprocess.batch_size=20"],
-    "W2": ["model=cnn_emnist", "preprocess.flatten=false", "clients_per_round=10", "preprocess.epochs=1", "preprocess.batch_size=20"],
+    "W1": [
+        "model=logreg",
+        "clients_per_round=10",
+        "preprocess.epochs=5",
+        "preprocess.batch_size=20",
+    ],
+    "W2": [
+        "model=cnn_emnist",
+        "preprocess.flatten=false",
+        "clients_per_round=10",
+        "preprocess.epochs=1",
+        "preprocess.batch_size=20",
+    ],
 }
 RUNTIMES = {
     "sequential": ["runtime=sequential"],
-    "ray (sequential actors)": ["runtime=ray", "runtime.num_cpus=2", "runtime.num_workers=2", "runtime.local=sequential"],
-    "ray (vectorized actors)": ["runtime=ray", "runtime.num_cpus=2", "runtime.num_workers=2", "runtime.local=vectorized"],
+    "ray (sequential actors)": [
+        "runtime=ray",
+        "runtime.num_cpus=2",
+        "runtime.num_workers=2",
+        "runtime.local=sequential",
+    ],
+    "ray (vectorized actors)": [
+        "runtime=ray",
+        "runtime.num_cpus=2",
+        "runtime.num_workers=2",
+        "runtime.local=vectorized",
+    ],
 }
 
 
@@ -40,7 +61,9 @@ def compose(overrides: Sequence[str]) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return OmegaConf.to_container(hydra_compose("config", overrides=list(overrides)), resolve=True)
+        return OmegaConf.to_container(
+            hydra_compose("config", overrides=list(overrides)), resolve=True
+        )
 
 
 def seconds_per_round(overrides: Sequence[str]) -> tuple[float, Optional[float], float]:
@@ -52,7 +75,9 @@ def seconds_per_round(overrides: Sequence[str]) -> tuple[float, Optional[float],
 
     built = build(compose(overrides))
     config = built.config
-    loop = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess)
+    loop = LoopConfig(
+        config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess
+    )
     worker_seconds: list[float] = []
 
     class WorkerTime(Callback):
@@ -61,7 +86,15 @@ def seconds_per_round(overrides: Sequence[str]) -> tuple[float, Optional[float],
                 worker_seconds.append(built.runtime.last_worker_seconds)
 
     try:
-        _, records = run_rounds(built.process, built.data, built.sampler, loop, built.process.initialize(), None, [WorkerTime()])
+        _, records = run_rounds(
+            built.process,
+            built.data,
+            built.sampler,
+            loop,
+            built.process.initialize(),
+            None,
+            [WorkerTime()],
+        )
     finally:
         built.runtime.close()
     seconds = [r["round_seconds"] for r in records]
@@ -71,7 +104,9 @@ def seconds_per_round(overrides: Sequence[str]) -> tuple[float, Optional[float],
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=8, help="rounds per run (the median uses rounds 2..N)")
+    parser.add_argument(
+        "--rounds", type=int, default=8, help="rounds per run (the median uses rounds 2..N)"
+    )
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     args = parser.parse_args(argv)
     from fedrun.cli import import_tensorflow_quietly
@@ -87,13 +122,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         baseline = None
         for name, runtime in RUNTIMES.items():
             started = time.perf_counter()
-            median, busiest, first = seconds_per_round([*WORKLOADS[workload], *COMMON, f"rounds={args.rounds}", *runtime])
+            median, busiest, first = seconds_per_round(
+                [*WORKLOADS[workload], *COMMON, f"rounds={args.rounds}", *runtime]
+            )
             baseline = median if baseline is None else baseline
-            versus = "" if median is baseline else f"{median - baseline:+.3f} s ({median / baseline:.2f}x)"
+            versus = (
+                ""
+                if median is baseline
+                else f"{median - baseline:+.3f} s ({median / baseline:.2f}x)"
+            )
             worker = "" if busiest is None else f"{busiest:.3f}"
             ray_part = "" if busiest is None else f"{median - busiest:.3f}"
             wall = time.perf_counter() - started
-            print(f"| {workload} | {name} | {median:.3f} | {worker} | {ray_part} | {versus} | {first:.1f} | {wall:.0f} |", flush=True)
+            print(
+                f"| {workload} | {name} | {median:.3f} | {worker} | {ray_part} | {versus} | {first:.1f} | {wall:.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

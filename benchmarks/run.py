@@ -24,13 +24,20 @@ from typing import Optional, Sequence
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-WORKLOADS = {"w1": "w1_tutorial", "w2": "w2_cnn_emnist", "w3": "w3_small_clients", "w4": "w4_memory"}
+WORKLOADS = {
+    "w1": "w1_tutorial",
+    "w2": "w2_cnn_emnist",
+    "w3": "w3_small_clients",
+    "w4": "w4_memory",
+}
 NOT_SUITES = {"__init__", "__main__", "run", "harness"}
 
 
 def discover() -> dict[str, str]:
     """Suite name -> module name: W1..W4 first, then every other module with a `main()`."""
-    suites = {name: module for name, module in WORKLOADS.items() if (HERE / f"{module}.py").exists()}
+    suites = {
+        name: module for name, module in WORKLOADS.items() if (HERE / f"{module}.py").exists()
+    }
     for path in sorted(HERE.glob("*.py")):
         module = path.stem
         if module in NOT_SUITES or module in suites.values():
@@ -53,7 +60,9 @@ def machine_lines() -> list[str]:
     cpu = "unknown CPU"
     if os.path.exists("/proc/cpuinfo"):
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+            cpu = next(
+                (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu
+            )
     memory = ""
     if os.path.exists("/proc/meminfo"):
         with open("/proc/meminfo", encoding="ascii") as f:
@@ -69,7 +78,10 @@ def machine_lines() -> list[str]:
 
 def run_suite(module: str, args: Sequence[str]) -> int:
     """Runs `benchmarks.MODULE` in a fresh interpreter; returns its exit code."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return subprocess.call([sys.executable, "-m", f"benchmarks.{module}", *args], cwd=ROOT, env=env)
 
@@ -80,7 +92,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if "--" in argv:
         passthrough = argv[argv.index("--") + 1 :]
         argv = argv[: argv.index("--")]
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("names", nargs="*", help="suites to run (default: w1 w2 w3 w4)")
     parser.add_argument("--all", action="store_true", help="run every suite")
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
@@ -99,7 +115,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     print("\n".join(machine_lines()), flush=True)
     failed = []
     for name in names:
-        print(f"\n### {name} (python -m benchmarks.{suites[name]} {' '.join(passthrough)})".rstrip(), flush=True)
+        print(
+            f"\n### {name} (python -m benchmarks.{suites[name]} {' '.join(passthrough)})".rstrip(),
+            flush=True,
+        )
         if run_suite(suites[name], passthrough) != 0:
             failed.append(name)
     if failed:

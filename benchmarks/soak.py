@@ -63,7 +63,9 @@ def checkpoint_cost_ms(checkpoints_dir: str, repeats: int = 20) -> dict[str, flo
     with np.load(manifest_path[: -len(".json")] + ".npz", allow_pickle=False) as npz:
         leaves = [npz[entry["member"]] for entry in manifest["state"]]
     times = []
-    with tempfile.TemporaryDirectory(dir=checkpoints_dir) as scratch:  # same disk as the run's checkpoints
+    with tempfile.TemporaryDirectory(
+        dir=checkpoints_dir
+    ) as scratch:  # same disk as the run's checkpoints
         for i in range(repeats):
             started = time.perf_counter()
             save_checkpoint(scratch, i + 1, leaves, config=manifest["config"])
@@ -76,14 +78,20 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--every", type=int, default=50, help="rounds between checkpoints")
-    parser.add_argument("--keep-dir", default=None, help="write the run here and keep it (default: a temporary directory)")
+    parser.add_argument(
+        "--keep-dir",
+        default=None,
+        help="write the run here and keep it (default: a temporary directory)",
+    )
     args = parser.parse_args(argv)
 
     from fedrun.cli import compose_config
     from fedrun.run import run
 
     output_dir = args.keep_dir or tempfile.mkdtemp(prefix="fedrun-soak-")
-    plain = compose_config([f"rounds={args.rounds}", f"checkpoint.every={args.every}", "progress=false"])
+    plain = compose_config(
+        [f"rounds={args.rounds}", f"checkpoint.every={args.every}", "progress=false"]
+    )
     sampler = RssSampler()
     sampler.start()
     started = time.perf_counter()
@@ -115,7 +123,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     }
     width = max(len(k) for k in results)
     for key, value in results.items():
-        print(f"{key:<{width}}  {value:.4g}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+        print(
+            f"{key:<{width}}  {value:.4g}"
+            if isinstance(value, float)
+            else f"{key:<{width}}  {value}"
+        )
     return results
 
 

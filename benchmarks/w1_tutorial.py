@@ -17,17 +17,27 @@ TITLE = "W1 tutorial"
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.w1_tutorial", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=12, help="rounds per runtime (median of rounds 2..N)")
+    parser.add_argument(
+        "--rounds", type=int, default=12, help="rounds per runtime (median of rounds 2..N)"
+    )
     args = parser.parse_args(argv)
     harness.quiet_tensorflow()
-    harness.header(TITLE, "logreg, 10 clients/round x 5 epochs x batch 20, MNIST-5k (default split)")
+    harness.header(
+        TITLE, "logreg, 10 clients/round x 5 epochs x batch 20, MNIST-5k (default split)"
+    )
 
-    runs = {name: harness.configured_rounds([f"runtime={name}"]) for name in ("vectorized", "sequential")}
+    runs = {
+        name: harness.configured_rounds([f"runtime={name}"])
+        for name in ("vectorized", "sequential")
+    }
     for _, rounds in runs.values():
         rounds()  # round 1: tracing and compilation
     built, first = runs["vectorized"]
     bound = harness.CentralizedBound(
-        harness.keras_model_of(built), first.cohort, built.config.client_optimizer["learning_rate"], built.config.preprocess.batch_size
+        harness.keras_model_of(built),
+        first.cohort,
+        built.config.client_optimizer["learning_rate"],
+        built.config.preprocess.batch_size,
     )
     bound()
     harness.interleave([rounds for _, rounds in runs.values()] + [bound], args.rounds - 1)
@@ -37,8 +47,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         rows.append(harness.Row(f"fedrun {name}", rounds.train, harness.trace_count(built.runtime)))
     harness.print_table(f"{TITLE}: {args.rounds} rounds each, interleaved", rows, bound.timing)
     for name, (_, rounds) in runs.items():
-        ratio = (bound.timing.cpu_seconds / bound.timing.examples[-1]) / (rounds.train.cpu_seconds / rounds.train.examples[-1])
-        print(f"  fedrun {name}: {ratio:.2f}x the bound's examples per CPU second (targets: vectorized >= 4x, sequential >= 0.8x)")
+        ratio = (bound.timing.cpu_seconds / bound.timing.examples[-1]) / (
+            rounds.train.cpu_seconds / rounds.train.examples[-1]
+        )
+        print(
+            f"  fedrun {name}: {ratio:.2f}x the bound's examples per CPU second (targets: vectorized >= 4x, sequential >= 0.8x)"
+        )
     cohort_seconds = runs["vectorized"][1].cohorts.seconds
     print(f"  building a round's batch schedule (numpy, not in s/round): {cohort_seconds:.4f} s")
     print(f"  peak RSS of this process: {harness.peak_rss_mb():.0f} MB")

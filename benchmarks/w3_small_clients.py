@@ -33,21 +33,35 @@ def _rounds(runtime_name: str, plain: dict) -> tuple:
     data = build_data(plain["dataset"], "dataset", DataContext(plain["seed"], preprocess))
     rng = np.random.default_rng([plain["seed"], NUM_CLIENTS])
     images = np.concatenate([data.train.indices_for(cid) for cid in data.train.client_ids])
-    clients = {f"small_{k:04d}": rng.choice(images, EXAMPLES, replace=False) for k in range(NUM_CLIENTS)}
+    clients = {
+        f"small_{k:04d}": rng.choice(images, EXAMPLES, replace=False) for k in range(NUM_CLIENTS)
+    }
     train = ArrayClientData(data.train.arrays, clients)
     model = build_model(plain["model"], "model", data, plain["seed"])
     runtime = RUNTIMES.build({"type": runtime_name}, "runtime")
-    process = build_weighted_fed_avg(model, OPTIMIZERS.build(plain["client_optimizer"], "client_optimizer"), runtime=runtime)
+    process = build_weighted_fed_avg(
+        model, OPTIMIZERS.build(plain["client_optimizer"], "client_optimizer"), runtime=runtime
+    )
     ids = list(clients)
-    return model, runtime, harness.Rounds(process, train, lambda round_num: ids, preprocess, plain["seed"])
+    return (
+        model,
+        runtime,
+        harness.Rounds(process, train, lambda round_num: ids, preprocess, plain["seed"]),
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.w3_small_clients", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=4, help="rounds per runtime (median of rounds 2..N)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.w3_small_clients", description=__doc__
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds per runtime (median of rounds 2..N)"
+    )
     args = parser.parse_args(argv)
     harness.quiet_tensorflow()
-    harness.header(TITLE, f"logreg, {NUM_CLIENTS} clients/round x {EXAMPLES} examples x 5 epochs x batch 20")
+    harness.header(
+        TITLE, f"logreg, {NUM_CLIENTS} clients/round x {EXAMPLES} examples x 5 epochs x batch 20"
+    )
 
     plain = harness.compose()
     runs = {name: _rounds(name, plain) for name in ("vectorized", "sequential")}
@@ -55,7 +69,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         rounds()
     model, _, first = runs["vectorized"]
     bound = harness.CentralizedBound(
-        model.keras_model, first.cohort, plain["client_optimizer"]["learning_rate"], plain["preprocess"]["batch_size"]
+        model.keras_model,
+        first.cohort,
+        plain["client_optimizer"]["learning_rate"],
+        plain["preprocess"]["batch_size"],
     )
     bound()
     harness.interleave([rounds for _, _, rounds in runs.values()] + [bound], args.rounds - 1)
@@ -65,8 +82,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         rows.append(harness.Row(f"fedrun {name}", rounds.train, harness.trace_count(runtime)))
     harness.print_table(f"{TITLE}: {args.rounds} rounds each, interleaved", rows, bound.timing)
     sequential, vectorized = runs["sequential"][2].train, runs["vectorized"][2].train
-    print(f"  vectorized is {sequential.seconds / vectorized.seconds:.1f}x faster per round than sequential "
-          f"({sequential.cpu_seconds / vectorized.cpu_seconds:.1f}x in CPU time; target >= 10x)")
+    print(
+        f"  vectorized is {sequential.seconds / vectorized.seconds:.1f}x faster per round than sequential "
+        f"({sequential.cpu_seconds / vectorized.cpu_seconds:.1f}x in CPU time; target >= 10x)"
+    )
     print(f"  peak RSS of this process: {harness.peak_rss_mb():.0f} MB")
 
 

@@ -32,7 +32,9 @@ EXIT_BAD_INPUT = 2
 # on purpose (`hydra/launcher=joblib`); Hydra 1.3 validates them against those
 # schemas and warns that it does, also in the launchers' job processes, which
 # import this module to run `_task`.
-warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStore schema with the same name")
+warnings.filterwarnings(
+    "ignore", message="(?s).*is validated against ConfigStore schema with the same name"
+)
 
 
 def experiment_option(config_file: Path) -> str:
@@ -58,7 +60,9 @@ def register_experiments(directory: Path = EXPERIMENTS_DIR) -> list[str]:
     store = ConfigStore.instance()
     for config_file in sorted(directory.glob("*/*.yaml")):
         name = experiment_option(config_file)
-        store.store(group="experiment", name=name, node=OmegaConf.load(config_file), package="_global_")
+        store.store(
+            group="experiment", name=name, node=OmegaConf.load(config_file), package="_global_"
+        )
         names.append(name)
     for preset in sorted(directory.glob("*/*/*.yaml")):
         group = f"{preset.parent.parent.name}/{preset.parent.name}"

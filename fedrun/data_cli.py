@@ -54,7 +54,9 @@ def describe(plain: dict[str, Any], output_dir: str) -> dict[str, Any]:
         json.dump(summary, f, indent=2)
     plot(data, os.path.join(output_dir, FIGURE_FILE), options.plot_clients)
     print(format_summary(summary))
-    print(f"Wrote {os.path.join(output_dir, SUMMARY_FILE)} and {os.path.join(output_dir, FIGURE_FILE)}")
+    print(
+        f"Wrote {os.path.join(output_dir, SUMMARY_FILE)} and {os.path.join(output_dir, FIGURE_FILE)}"
+    )
     return summary
 
 

@@ -34,7 +34,12 @@ def expand_per_client(scalar: tf.Tensor, leaf: tf.Tensor) -> tf.Tensor:
 
 
 def _zeros_like_specs(specs: Nest, value: float = 0.0) -> Nest:
-    return tf.nest.map_structure(lambda s: tf.fill(tf.shape(s) if isinstance(s, tf.Tensor) else s.shape, tf.constant(value, s.dtype)), specs)
+    return tf.nest.map_structure(
+        lambda s: tf.fill(
+            tf.shape(s) if isinstance(s, tf.Tensor) else s.shape, tf.constant(value, s.dtype)
+        ),
+        specs,
+    )
 
 
 class Optimizer(abc.ABC):
@@ -56,7 +61,9 @@ class Optimizer(abc.ABC):
                 (including the client axis when stacked).
             batch_shape: `[]` for one model, `[num_clients]` for stacked weights.
         """
-        state: dict[str, Any] = {"learning_rate": tf.fill(batch_shape, tf.constant(self.learning_rate, tf.float32))}
+        state: dict[str, Any] = {
+            "learning_rate": tf.fill(batch_shape, tf.constant(self.learning_rate, tf.float32))
+        }
         state.update(self._slots(specs, batch_shape))
         return state
 
@@ -65,7 +72,9 @@ class Optimizer(abc.ABC):
         """Per-weight state beyond the learning rate."""
 
     @abc.abstractmethod
-    def next(self, state: dict[str, Any], weights: Nest, gradients: Nest) -> tuple[dict[str, Any], Nest]:
+    def next(
+        self, state: dict[str, Any], weights: Nest, gradients: Nest
+    ) -> tuple[dict[str, Any], Nest]:
         """One step: returns the new state and the new weights."""
 
 
@@ -80,17 +89,27 @@ class SGD(Optimizer):
     def _slots(self, specs: Nest, batch_shape: Sequence[int]) -> dict[str, Any]:
         return {"momentum": _zeros_like_specs(specs)} if self.momentum > 0 else {}
 
-    def next(self, state: dict[str, Any], weights: Nest, gradients: Nest) -> tuple[dict[str, Any], Nest]:
+    def next(
+        self, state: dict[str, Any], weights: Nest, gradients: Nest
+    ) -> tuple[dict[str, Any], Nest]:
         lr = state["learning_rate"]
         if self.momentum == 0:
-            new_weights = tf.nest.map_structure(lambda w, g: w - expand_per_client(lr, w) * g, weights, gradients)
+            new_weights = tf.nest.map_structure(
+                lambda w, g: w - expand_per_client(lr, w) * g, weights, gradients
+            )
             return state, new_weights
-        accumulators = tf.nest.map_structure(lambda a, g: self.momentum * a + g, state["momentum"], gradients)
+        accumulators = tf.nest.map_structure(
+            lambda a, g: self.momentum * a + g, state["momentum"], gradients
+        )
         if self.nesterov:
-            directions = tf.nest.map_structure(lambda a, g: g + self.momentum * a, accumulators, gradients)
+            directions = tf.nest.map_structure(
+                lambda a, g: g + self.momentum * a, accumulators, gradients
+            )
         else:
             directions = accumulators
-        new_weights = tf.nest.map_structure(lambda w, d: w - expand_per_client(lr, w) * d, weights, directions)
+        new_weights = tf.nest.map_structure(
+            lambda w, d: w - expand_per_client(lr, w) * d, weights, directions
+        )
         return {**state, "momentum": accumulators}, new_weights
 
 
@@ -122,16 +141,23 @@ class _Adaptive(Optimizer):
     def _second_moment(self, v: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
         """The new second-moment estimate."""
 
-    def next(self, state: dict[str, Any], weights: Nest, gradients: Nest) -> tuple[dict[str, Any], Nest]:
+    def next(
+        self, state: dict[str, Any], weights: Nest, gradients: Nest
+    ) -> tuple[dict[str, Any], Nest]:
         step = state["step"] + 1
         lr = state["learning_rate"]
         if self.bias_correction:
             t = tf.cast(step, tf.float32)
             lr = lr * tf.sqrt(1.0 - tf.pow(self.beta_2, t)) / (1.0 - tf.pow(self.beta_1, t))
-        m = tf.nest.map_structure(lambda m_, g: self.beta_1 * m_ + (1.0 - self.beta_1) * g, state["m"], gradients)
+        m = tf.nest.map_structure(
+            lambda m_, g: self.beta_1 * m_ + (1.0 - self.beta_1) * g, state["m"], gradients
+        )
         v = tf.nest.map_structure(self._second_moment, state["v"], gradients)
         new_weights = tf.nest.map_structure(
-            lambda w, m_, v_: w - expand_per_client(lr, w) * m_ / (tf.sqrt(v_) + self.epsilon), weights, m, v
+            lambda w, m_, v_: w - expand_per_client(lr, w) * m_ / (tf.sqrt(v_) + self.epsilon),
+            weights,
+            m,
+            v,
         )
         return {**state, "step": step, "m": m, "v": v}, new_weights
 
@@ -154,7 +180,9 @@ class Yogi(_Adaptive):
 class Adagrad(Optimizer):
     """Adagrad: `acc += g^2; w -= lr * g / (sqrt(acc) + eps)`."""
 
-    def __init__(self, learning_rate: float, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7) -> None:
+    def __init__(
+        self, learning_rate: float, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7
+    ) -> None:
         super().__init__(learning_rate)
         self.initial_accumulator_value = float(initial_accumulator_value)
         self.epsilon = float(epsilon)
@@ -162,11 +190,16 @@ class Adagrad(Optimizer):
     def _slots(self, specs: Nest, batch_shape: Sequence[int]) -> dict[str, Any]:
         return {"accumulator": _zeros_like_specs(specs, self.initial_accumulator_value)}
 
-    def next(self, state: dict[str, Any], weights: Nest, gradients: Nest) -> tuple[dict[str, Any], Nest]:
+    def next(
+        self, state: dict[str, Any], weights: Nest, gradients: Nest
+    ) -> tuple[dict[str, Any], Nest]:
         acc = tf.nest.map_structure(lambda a, g: a + tf.square(g), state["accumulator"], gradients)
         lr = state["learning_rate"]
         new_weights = tf.nest.map_structure(
-            lambda w, g, a: w - expand_per_client(lr, w) * g / (tf.sqrt(a) + self.epsilon), weights, gradients, acc
+            lambda w, g, a: w - expand_per_client(lr, w) * g / (tf.sqrt(a) + self.epsilon),
+            weights,
+            gradients,
+            acc,
         )
         return {**state, "accumulator": acc}, new_weights
 
@@ -228,7 +261,14 @@ def build_adam(p: AdamParams) -> Optimizer:
 @OPTIMIZERS.register("yogi", YogiParams)
 def build_yogi(p: YogiParams) -> Optimizer:
     """Yogi; set `bias_correction: false` for FedYogi exactly as Reddi et al. 2021."""
-    return Yogi(p.learning_rate, p.beta_1, p.beta_2, p.epsilon, p.initial_preconditioner_value, p.bias_correction)
+    return Yogi(
+        p.learning_rate,
+        p.beta_1,
+        p.beta_2,
+        p.epsilon,
+        p.initial_preconditioner_value,
+        p.bias_correction,
+    )
 
 
 @OPTIMIZERS.register("adagrad", AdagradParams)

@@ -69,9 +69,14 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
     num_clients = len(data.train.client_ids)
     if config.clients_per_round > num_clients:
         raise ConfigError(
-            "clients_per_round", f"the data set has only {num_clients} clients", config.clients_per_round, f"1..{num_clients}"
+            "clients_per_round",
+            f"the data set has only {num_clients} clients",
+            config.clients_per_round,
+            f"1..{num_clients}",
         )
-    model = learning_model(build_model(config.model, "model", data, config.seed, config.allowed_targets))
+    model = learning_model(
+        build_model(config.model, "model", data, config.seed, config.allowed_targets)
+    )
     if runtime is None:
         runtime = RUNTIMES.build(config.runtime, "runtime")
         runtime.bind_run_config(plain)
@@ -91,26 +96,39 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
             config.clients_per_round, num_clients, config.rounds, config.seed, sampling=config.sampling["type"]
         ),
         runtime=runtime,
-        client_lr_schedule=build_schedule(config.client_lr_schedule, "client_lr_schedule", client_optimizer.learning_rate),
-        server_lr_schedule=build_schedule(config.server_lr_schedule, "server_lr_schedule", server_optimizer.learning_rate),
+        client_lr_schedule=build_schedule(
+            config.client_lr_schedule, "client_lr_schedule", client_optimizer.learning_rate
+        ),
+        server_lr_schedule=build_schedule(
+            config.server_lr_schedule, "server_lr_schedule", server_optimizer.learning_rate
+        ),
         preprocess=config.preprocess,
     )
     process = ALGORITHMS.build(config.algorithm, "algorithm", context=context)
     stragglers = None
     if config.stragglers is not None:
         stragglers = StragglerSimulator(
-            config.stragglers, config.preprocess.epochs, process.accepts_partial_work, config.clients_per_round
+            config.stragglers,
+            config.preprocess.epochs,
+            process.accepts_partial_work,
+            config.clients_per_round,
         )
     eval_trainer = runtime.make_trainer(model, None, LocalRule())
     fed_eval = build_fed_eval(model, runtime, eval_trainer)
     eval_ids = []
     if data.test is not None:
         # Slice before listing: client id sequences may be lazy (millions of clients).
-        eval_ids = list(data.test.client_ids[: config.eval_clients] if config.eval_clients else data.test.client_ids)
+        eval_ids = list(
+            data.test.client_ids[: config.eval_clients]
+            if config.eval_clients
+            else data.test.client_ids
+        )
     personalization = None
     if config.personalization is not None:
         if data.test is None:
-            raise ConfigError("personalization", "the data set has no per-client test split to evaluate on")
+            raise ConfigError(
+                "personalization", "the data set has no per-client test split to evaluate on"
+            )
         count = config.personalization.clients or config.eval_clients
         personalization = PersonalizationEvaluator(
             model,
@@ -131,7 +149,9 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
     train_eval_ids: list[str] = []
     if config.eval_train:
         train_ids = data.train.client_ids
-        train_eval_ids = list(train_ids[: config.eval_clients] if config.eval_clients else train_ids)
+        train_eval_ids = list(
+            train_ids[: config.eval_clients] if config.eval_clients else train_ids
+        )
     evaluator = Evaluator(
         eval_trainer,
         data,
@@ -179,7 +199,13 @@ def _run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     from fedrun.training.checkpointer import Checkpointer
     from fedrun.training.loop import LoopConfig, run_rounds
     from fedrun.training.resume import check_resume_path, prepare_resume
-    from fedrun.training.run_directory import CHECKPOINTS_DIR, METRICS_FILE, SUMMARY_FILE, TENSORBOARD_DIR, prepare_run_directory
+    from fedrun.training.run_directory import (
+        CHECKPOINTS_DIR,
+        METRICS_FILE,
+        SUMMARY_FILE,
+        TENSORBOARD_DIR,
+        prepare_run_directory,
+    )
     from fedrun.training.signals import StopRequest
 
     prepare_run_directory(output_dir)
@@ -188,7 +214,9 @@ def _run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
         check_resume_path(resume)
     built = build(plain)
     config = built.config
-    start = prepare_resume(built.process, output_dir, config.resume, config.checkpoint.enabled, plain)
+    start = prepare_resume(
+        built.process, output_dir, config.resume, config.checkpoint.enabled, plain
+    )
     tb_dir = os.path.join(output_dir, TENSORBOARD_DIR)
     callbacks = [TensorBoardCallback(tb_dir), JsonlCallback(os.path.join(output_dir, METRICS_FILE))]
     if config.progress:
@@ -209,13 +237,20 @@ def _run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     if overrides:  # a Hydra job: its overrides are its hyperparameters (sweeps)
         callbacks.append(HParamsCallback(tb_dir, overrides))
     loop_config = LoopConfig(
-        config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess, config.min_clients
+        config.rounds,
+        config.clients_per_round,
+        config.seed,
+        config.eval_every,
+        config.preprocess,
+        config.min_clients,
     )
     checkpointer = None
     if config.checkpoint.enabled:
         checkpoints = os.path.join(output_dir, CHECKPOINTS_DIR)
         client_states = getattr(built.process, "client_states", None)
-        checkpointer = Checkpointer(checkpoints, config.checkpoint, client_states, plain, start.round_num)
+        checkpointer = Checkpointer(
+            checkpoints, config.checkpoint, client_states, plain, start.round_num
+        )
     started = time.perf_counter()
     try:
         with StopRequest() as stop:
@@ -248,8 +283,12 @@ def _run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
 def make_summary(records: list[dict[str, Any]], seconds: float, output_dir: str) -> dict[str, Any]:
     """The end-of-run summary: final metrics, best evaluation, time."""
     last = records[-1] if records else {}
-    last_eval: Optional[dict[str, Any]] = next((r["eval"] for r in reversed(records) if "eval" in r), None)
-    round_seconds = sorted(r["round_seconds"] for r in records[1:]) or [r["round_seconds"] for r in records]
+    last_eval: Optional[dict[str, Any]] = next(
+        (r["eval"] for r in reversed(records) if "eval" in r), None
+    )
+    round_seconds = sorted(r["round_seconds"] for r in records[1:]) or [
+        r["round_seconds"] for r in records
+    ]
     examples = sum(r.get("train", {}).get("num_examples", 0) for r in records)
     return {
         "rounds": last.get("round", 0),

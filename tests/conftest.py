@@ -17,7 +17,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def make_arrays(num_examples: int, shape: Sequence[int] = (6,), num_classes: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+def make_arrays(
+    num_examples: int, shape: Sequence[int] = (6,), num_classes: int = 3, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Small random classification data `{"x", "y"}`."""
     rng = np.random.default_rng(seed)
     return {
@@ -26,11 +28,18 @@ def make_arrays(num_examples: int, shape: Sequence[int] = (6,), num_classes: int
     }
 
 
-def run_fedrun(args: Sequence[str], cwd: Path = REPO_ROOT, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_fedrun(
+    args: Sequence[str], cwd: Path = REPO_ROOT, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Runs `python -m fedrun ARGS` (this checkout's package) and captures output."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "fedrun", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "fedrun", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -84,7 +93,9 @@ def tmpfs(tmp_path):
         point = tmp_path / f"tmpfs{len(mounted)}"
         point.mkdir()
         options = f"size={size}" + (",ro" if read_only else "")
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True
+        )
         if result.returncode != 0:
             pytest.skip("cannot mount a tmpfs here (needs privileges)")
         mounted.append(point)

@@ -15,8 +15,14 @@ def write(path, text):
 
 def test_files_name_options_variants_and_presets(tmp_path):
     root = tmp_path / "experiments"
-    write(root / "paper_x" / "config.yaml", "# @package _global_\ndefaults:\n  - _self_\n  - /paper_x/method: slow\nrounds: 7\n")
-    write(root / "paper_x" / "reduced.yaml", "# @package _global_\ndefaults:\n  - paper_x\n  - _self_\nrounds: 2\n")
+    write(
+        root / "paper_x" / "config.yaml",
+        "# @package _global_\ndefaults:\n  - _self_\n  - /paper_x/method: slow\nrounds: 7\n",
+    )
+    write(
+        root / "paper_x" / "reduced.yaml",
+        "# @package _global_\ndefaults:\n  - paper_x\n  - _self_\nrounds: 2\n",
+    )
     write(root / "paper_x" / "method" / "slow.yaml", "# @package _global_\nclients_per_round: 3\n")
     write(root / "paper_x" / "method" / "fast.yaml", "# @package _global_\nclients_per_round: 5\n")
     write(root / "paper_x" / "results" / "runs.csv", "not a config\n")

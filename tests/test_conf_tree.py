@@ -49,7 +49,12 @@ def overrides_for(group, option, files):
         if option.startswith("emnist"):
             extra.append(f"dataset.path={files['emnist']}")
         elif option in ("mnist", "fashion_mnist"):
-            extra += [f"dataset.path={files['idx']}", "dataset.num_clients=6", "dataset.central_test_size=20", "dataset.partition.min_size=5"]
+            extra += [
+                f"dataset.path={files['idx']}",
+                "dataset.num_clients=6",
+                "dataset.central_test_size=20",
+                "dataset.partition.min_size=5",
+            ]
         elif option.startswith("synthetic"):
             extra.append("model=logreg_synthetic")
         elif option == "shakespeare":
@@ -76,9 +81,15 @@ def test_option_composes_and_builds(group, option, data_files):
         built.runtime.close()
 
 
-@pytest.mark.parametrize("launcher", ["joblib", "ray", "submitit_slurm"], ids=["joblib", "ray", "submitit_slurm"])
+@pytest.mark.parametrize(
+    "launcher", ["joblib", "ray", "submitit_slurm"], ids=["joblib", "ray", "submitit_slurm"]
+)
 def test_launcher_presets_compose(launcher):
-    plugin = {"joblib": "hydra_plugins.hydra_joblib_launcher", "ray": "hydra_plugins.hydra_ray_launcher", "submitit_slurm": "hydra_plugins.hydra_submitit_launcher"}[launcher]
+    plugin = {
+        "joblib": "hydra_plugins.hydra_joblib_launcher",
+        "ray": "hydra_plugins.hydra_ray_launcher",
+        "submitit_slurm": "hydra_plugins.hydra_submitit_launcher",
+    }[launcher]
     if importlib.util.find_spec(plugin) is None:
         pytest.skip(f"{plugin} is not installed (an optional extra)")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

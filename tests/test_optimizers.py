@@ -50,19 +50,36 @@ CASES = [
     (SGD(0.1), numpy_sgd(0.1, 0.0, False)),
     (SGD(0.1, momentum=0.9), numpy_sgd(0.1, 0.9, False)),
     (SGD(0.1, momentum=0.9, nesterov=True), numpy_sgd(0.1, 0.9, True)),
-    (Adam(0.01, 0.9, 0.999, 1e-7, 0.0, True), numpy_adaptive(0.01, 0.9, 0.999, 1e-7, 0.0, False, True)),
-    (Adam(0.01, 0.9, 0.99, 1e-3, 0.0, False), numpy_adaptive(0.01, 0.9, 0.99, 1e-3, 0.0, False, False)),
-    (Yogi(0.01, 0.9, 0.99, 1e-3, 1e-6, False), numpy_adaptive(0.01, 0.9, 0.99, 1e-3, 1e-6, True, False)),
+    (
+        Adam(0.01, 0.9, 0.999, 1e-7, 0.0, True),
+        numpy_adaptive(0.01, 0.9, 0.999, 1e-7, 0.0, False, True),
+    ),
+    (
+        Adam(0.01, 0.9, 0.99, 1e-3, 0.0, False),
+        numpy_adaptive(0.01, 0.9, 0.99, 1e-3, 0.0, False, False),
+    ),
+    (
+        Yogi(0.01, 0.9, 0.99, 1e-3, 1e-6, False),
+        numpy_adaptive(0.01, 0.9, 0.99, 1e-3, 1e-6, True, False),
+    ),
     (Adagrad(0.1, 0.1, 1e-7), numpy_adagrad(0.1, 0.1, 1e-7)),
 ]
 
 
-@pytest.mark.parametrize("optimizer, expected", CASES, ids=["sgd", "momentum", "nesterov", "adam", "adam-no-bias-correction", "yogi", "adagrad"])
+@pytest.mark.parametrize(
+    "optimizer, expected",
+    CASES,
+    ids=["sgd", "momentum", "nesterov", "adam", "adam-no-bias-correction", "yogi", "adagrad"],
+)
 def test_matches_numpy(optimizer, expected):
     np.testing.assert_allclose(run(optimizer), expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("optimizer", [c[0] for c in CASES], ids=["sgd", "momentum", "nesterov", "adam", "adam-nbc", "yogi", "adagrad"])
+@pytest.mark.parametrize(
+    "optimizer",
+    [c[0] for c in CASES],
+    ids=["sgd", "momentum", "nesterov", "adam", "adam-nbc", "yogi", "adagrad"],
+)
 def test_stacked_clients_step_independently(optimizer):
     stacked_w = tf.constant(np.stack([W0, W0 * 2]))
     state = optimizer.initialize([stacked_w], batch_shape=[2])

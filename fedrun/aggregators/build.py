@@ -135,7 +135,9 @@ def _sum(p: NoParams, context: AggregatorContext) -> AggregationFactory:
 
 
 @register_aggregator("mean", MeanParams, children=("value_sum", "weight_sum"))
-def _mean(p: MeanParams, context: AggregatorContext, value_sum: Any = None, weight_sum: Any = None) -> AggregationFactory:
+def _mean(
+    p: MeanParams, context: AggregatorContext, value_sum: Any = None, weight_sum: Any = None
+) -> AggregationFactory:
     """Weighted or unweighted mean with inner sums."""
     return MeanFactory(value_sum, weight_sum, p.no_nan_division)
 
@@ -145,7 +147,10 @@ def _is_node(value: Any) -> bool:
 
 
 def build_factory(
-    node: Any, path: str, allowed_targets: Sequence[str] = (), context: Optional[AggregatorContext] = None
+    node: Any,
+    path: str,
+    allowed_targets: Sequence[str] = (),
+    context: Optional[AggregatorContext] = None,
 ) -> AggregationFactory:
     """Builds the factory tree rooted at `node` (children first)."""
     context = context or AggregatorContext()
@@ -154,7 +159,9 @@ def build_factory(
     if isinstance(node, Mapping) and TARGET_KEY in node:
         cls = load_target(node[TARGET_KEY], path, allowed_targets)
         kwargs = {
-            key: build_factory(value, join_path(path, key), allowed_targets, context) if _is_node(value) else value
+            key: build_factory(value, join_path(path, key), allowed_targets, context)
+            if _is_node(value)
+            else value
             for key, value in node.items()
             if key != TARGET_KEY
         }
@@ -169,12 +176,21 @@ def build_factory(
         if slot in node and node[slot] is not None:
             child = build_factory(node[slot], child_path, allowed_targets, context)
             if slot != _WRAPPED_SLOT.get(entry.name) and not supports_unweighted(child):
-                raise ConfigError(child_path, f"'{slot}' needs an unweighted factory (a sum-like aggregator)", _name_of(node[slot]))
+                raise ConfigError(
+                    child_path,
+                    f"'{slot}' needs an unweighted factory (a sum-like aggregator)",
+                    _name_of(node[slot]),
+                )
             children[slot] = child
         elif slot in _REQUIRED_SLOTS.get(entry.name, ()):
-            raise ConfigError(child_path, f"aggregator {entry.name!r} needs a child aggregator here (a node with 'type')")
+            raise ConfigError(
+                child_path,
+                f"aggregator {entry.name!r} needs a child aggregator here (a node with 'type')",
+            )
     try:
-        return entry.builder(params, dataclasses.replace(context, seed=node_seed(context.seed, path)), **children)
+        return entry.builder(
+            params, dataclasses.replace(context, seed=node_seed(context.seed, path)), **children
+        )
     except ParameterError as err:
         raise ConfigError(join_path(path, err.key), err.problem, err.value, err.allowed) from None
     except ValueError as err:
@@ -213,5 +229,9 @@ def build_aggregator(
             _name_of(node),
         )
     if not weighted and not supports_unweighted(factory):
-        raise ConfigError(path, "this algorithm does not weight client updates; use an unweighted aggregator", _name_of(node))
+        raise ConfigError(
+            path,
+            "this algorithm does not weight client updates; use an unweighted aggregator",
+            _name_of(node),
+        )
     return factory

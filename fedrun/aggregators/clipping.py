@@ -80,10 +80,14 @@ class ClippingParams:
 
     def __post_init__(self) -> None:
         if (self.norm is None) == (self.adaptive is None):
-            raise ValueError("give exactly one of 'norm' (a fixed bound) and 'adaptive' (a tracked quantile)")
+            raise ValueError(
+                "give exactly one of 'norm' (a fixed bound) and 'adaptive' (a tracked quantile)"
+            )
 
 
-@register_aggregator("clipping", ClippingParams, children=("inner",), required=("inner",), wraps="inner")
+@register_aggregator(
+    "clipping", ClippingParams, children=("inner",), required=("inner",), wraps="inner"
+)
 def _clipping(p: ClippingParams, context: AggregatorContext, inner: Any) -> ClippingFactory:
     """L2 norm clipping (fixed or adaptive) around an inner aggregator."""
     return ClippingFactory(p.norm if p.norm is not None else p.adaptive, inner)  # type: ignore[arg-type]

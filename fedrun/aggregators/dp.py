@@ -76,7 +76,9 @@ class DPState(NamedTuple):
 def sum_noise_multiplier(noise_multiplier: float, count_stddev: float) -> float:
     """The sum's noise multiplier that, with the noised count, costs `noise_multiplier`."""
     if not count_stddev > noise_multiplier / 2:
-        raise ValueError(f"clipped_count_stddev must exceed noise_multiplier / 2 = {noise_multiplier / 2}, got {count_stddev}")
+        raise ValueError(
+            f"clipped_count_stddev must exceed noise_multiplier / 2 = {noise_multiplier / 2}, got {count_stddev}"
+        )
     return (noise_multiplier**-2 - (2 * count_stddev) ** -2) ** -0.5
 
 
@@ -84,7 +86,9 @@ def _add_noise(total: Any, stddev: tf.Tensor, seed: tf.Tensor) -> Any:
     leaves = tf.nest.flatten(total)
     noised = []
     for i, leaf in enumerate(leaves):
-        noise = tf.random.stateless_normal(tf.shape(leaf), tf.random.experimental.stateless_fold_in(seed, i), dtype=leaf.dtype)
+        noise = tf.random.stateless_normal(
+            tf.shape(leaf), tf.random.experimental.stateless_fold_in(seed, i), dtype=leaf.dtype
+        )
         noised.append(leaf + tf.cast(stddev, leaf.dtype) * noise)
     return tf.nest.pack_sequence_as(total, noised)
 
@@ -136,14 +140,22 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
         self.inner = inner or SumFactory()
         self.seed = seed
         if isinstance(norm, AdaptiveNormParams):
-            count_stddev = clipped_count_stddev if clipped_count_stddev is not None else COUNT_STDDEV_FRACTION * expected_clients
-            self.norm: Union[FixedNorm, AdaptiveNorm] = AdaptiveNorm(norm, count_stddev, expected_clients)
+            count_stddev = (
+                clipped_count_stddev
+                if clipped_count_stddev is not None
+                else COUNT_STDDEV_FRACTION * expected_clients
+            )
+            self.norm: Union[FixedNorm, AdaptiveNorm] = AdaptiveNorm(
+                norm, count_stddev, expected_clients
+            )
             self.value_noise_multiplier = sum_noise_multiplier(noise_multiplier, count_stddev)
         else:
             self.norm = FixedNorm(norm)
             self.value_noise_multiplier = noise_multiplier
 
-    def create(self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None) -> AggregationProcess:
+    def create(
+        self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None
+    ) -> AggregationProcess:
         check_floating(value_spec, "dp")
         inner_process = self.inner.create(value_spec)
         if self.epsilon_key != "epsilon":
@@ -151,17 +163,32 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
         norm, denominator = self.norm, float(self.expected_clients)
 
         def initialize() -> DPState:
-            return DPState(norm.initialize(), initial_seed(self.seed, "dp"), tf.constant(0, tf.int64), inner_process.initialize())
+            return DPState(
+                norm.initialize(),
+                initial_seed(self.seed, "dp"),
+                tf.constant(0, tf.int64),
+                inner_process.initialize(),
+            )
 
-        def next_fn(state: DPState, value: AtClients, *unused_weight: AtClients) -> MeasuredProcessOutput:
+        def next_fn(
+            state: DPState, value: AtClients, *unused_weight: AtClients
+        ) -> MeasuredProcessOutput:
             clip = norm.bound(state.clipping_norm)
             at_clients = intrinsics.broadcast(AtServer(clip), value.num_clients)
             clipped, norms, _ = unzip_clients(intrinsics.map(clip_client, (value, at_clients)))
             inner_out = inner_process.next(state.inner, clipped)
             noise_stddev = self.value_noise_multiplier * clip
-            noised = _add_noise(inner_out.result.value, noise_stddev, stream_seed(state.seed, state.round_num, "noise"))
-            mean = tf.nest.map_structure(lambda leaf: leaf / tf.cast(denominator, leaf.dtype), noised)
-            new_norm_state, unclipped = norm.next(state.clipping_norm, norms, stream_seed(state.seed, state.round_num, "count_noise"))
+            noised = _add_noise(
+                inner_out.result.value,
+                noise_stddev,
+                stream_seed(state.seed, state.round_num, "noise"),
+            )
+            mean = tf.nest.map_structure(
+                lambda leaf: leaf / tf.cast(denominator, leaf.dtype), noised
+            )
+            new_norm_state, unclipped = norm.next(
+                state.clipping_norm, norms, stream_seed(state.seed, state.round_num, "count_noise")
+            )
             rounds = state.round_num + 1
             measurements = collections.OrderedDict(clipping_norm=clip, noise_stddev=noise_stddev)
             if unclipped is not None:
@@ -195,7 +222,9 @@ class DPParams:
 
     def __post_init__(self) -> None:
         if (self.norm is None) == (self.adaptive is None):
-            raise ValueError("give exactly one of 'norm' (a fixed clip) and 'adaptive' (a tracked quantile)")
+            raise ValueError(
+                "give exactly one of 'norm' (a fixed clip) and 'adaptive' (a tracked quantile)"
+            )
 
 
 @register_aggregator("dp", DPParams, children=("inner",))
@@ -204,7 +233,11 @@ def _dp(p: DPParams, context: AggregatorContext, inner: Any = None) -> DPFactory
     norm: Union[float, AdaptiveNormParams]
     if p.adaptive is not None:
         a = p.adaptive
-        count_stddev = a.clipped_count_stddev if a.clipped_count_stddev is not None else COUNT_STDDEV_FRACTION * context.clients_per_round
+        count_stddev = (
+            a.clipped_count_stddev
+            if a.clipped_count_stddev is not None
+            else COUNT_STDDEV_FRACTION * context.clients_per_round
+        )
         if not count_stddev > p.noise_multiplier / 2:
             raise ParameterError(
                 "adaptive.clipped_count_stddev",

@@ -62,8 +62,17 @@ def _variant(cls: type, weighted: bool, unweighted: bool) -> type:
     cls = getattr(cls, "_variant_of", cls)
     key = (cls, weighted, unweighted)
     if key not in _VARIANTS:
-        bases = (cls,) + ((WeightedAggregationFactory,) if weighted else ()) + ((UnweightedAggregationFactory,) if unweighted else ())
-        namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__, "_variant_of": cls}
+        bases = (
+            (cls,)
+            + ((WeightedAggregationFactory,) if weighted else ())
+            + ((UnweightedAggregationFactory,) if unweighted else ())
+        )
+        namespace = {
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+            "_variant_of": cls,
+        }
         _VARIANTS[key] = abc.ABCMeta(cls.__name__, bases, namespace)
     return _VARIANTS[key]
 

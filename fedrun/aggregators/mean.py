@@ -53,7 +53,9 @@ class MeanFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
         self._weight_sum = weight_sum_factory or SumFactory()
         self._no_nan = no_nan_division
 
-    def create(self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None) -> AggregationProcess:
+    def create(
+        self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None
+    ) -> AggregationProcess:
         value_process = self._value_sum.create(value_spec)
         if weight_spec is None:
             return self._create_unweighted(value_spec, value_process)
@@ -61,7 +63,8 @@ class MeanFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
 
         def initialize() -> collections.OrderedDict:
             return collections.OrderedDict(
-                value_sum_process=value_process.initialize(), weight_sum_process=weight_process.initialize()
+                value_sum_process=value_process.initialize(),
+                weight_sum_process=weight_process.initialize(),
             )
 
         def next_fn(state: Any, value: AtClients, weight: AtClients) -> MeasuredProcessOutput:
@@ -69,21 +72,33 @@ class MeanFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
             value_out = value_process.next(state["value_sum_process"], weighted)
             weight_out = weight_process.next(state["weight_sum_process"], weight)
             mean = AtServer(_divide(value_out.result.value, weight_out.result.value, self._no_nan))
-            new_state = collections.OrderedDict(value_sum_process=value_out.state, weight_sum_process=weight_out.state)
-            measurements = collections.OrderedDict(mean_value=value_out.measurements, mean_weight=weight_out.measurements)
+            new_state = collections.OrderedDict(
+                value_sum_process=value_out.state, weight_sum_process=weight_out.state
+            )
+            measurements = collections.OrderedDict(
+                mean_value=value_out.measurements, mean_weight=weight_out.measurements
+            )
             return MeasuredProcessOutput(new_state, mean, measurements)
 
         return AggregationProcess(initialize, next_fn, value_spec, weight_spec)
 
-    def _create_unweighted(self, value_spec: Any, value_process: AggregationProcess) -> AggregationProcess:
+    def _create_unweighted(
+        self, value_spec: Any, value_process: AggregationProcess
+    ) -> AggregationProcess:
         def initialize() -> collections.OrderedDict:
-            return collections.OrderedDict(value_sum_process=value_process.initialize(), weight_sum_process=())
+            return collections.OrderedDict(
+                value_sum_process=value_process.initialize(), weight_sum_process=()
+            )
 
         def next_fn(state: Any, value: AtClients) -> MeasuredProcessOutput:
             value_out = value_process.next(state["value_sum_process"], value)
-            count = intrinsics.sum(AtClients(tf.ones([value.num_clients], tf.float32), value.num_clients))
+            count = intrinsics.sum(
+                AtClients(tf.ones([value.num_clients], tf.float32), value.num_clients)
+            )
             mean = AtServer(_divide(value_out.result.value, count.value, self._no_nan))
-            new_state = collections.OrderedDict(value_sum_process=value_out.state, weight_sum_process=())
+            new_state = collections.OrderedDict(
+                value_sum_process=value_out.state, weight_sum_process=()
+            )
             measurements = collections.OrderedDict(mean_value=value_out.measurements, mean_count=())
             return MeasuredProcessOutput(new_state, mean, measurements)
 

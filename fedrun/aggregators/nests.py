@@ -17,7 +17,9 @@ from fedrun.core.placements import AtClients
 
 def global_norm(value: Any) -> tf.Tensor:
     """The L2 norm of all leaves of one client's value together (float32)."""
-    squares = [tf.reduce_sum(tf.square(tf.cast(leaf, tf.float32))) for leaf in tf.nest.flatten(value)]
+    squares = [
+        tf.reduce_sum(tf.square(tf.cast(leaf, tf.float32))) for leaf in tf.nest.flatten(value)
+    ]
     return tf.sqrt(tf.add_n(squares)) if squares else tf.constant(0.0)
 
 
@@ -31,7 +33,9 @@ def global_max_norm(value: Any) -> tf.Tensor:
     """The largest absolute value over all leaves of one client's value (float32);
     NaN if any value is NaN, as the other norms are."""
     flat = tf.abs(flatten(value))
-    return tf.where(tf.reduce_any(tf.math.is_nan(flat)), tf.constant(float("nan")), tf.reduce_max(flat))
+    return tf.where(
+        tf.reduce_any(tf.math.is_nan(flat)), tf.constant(float("nan")), tf.reduce_max(flat)
+    )
 
 
 def scale(value: Any, factor: tf.Tensor) -> Any:
@@ -41,7 +45,9 @@ def scale(value: Any, factor: tf.Tensor) -> Any:
 
 def flatten(value: Any) -> tf.Tensor:
     """One client's value as one float32 vector (leaves in `tf.nest` order)."""
-    return tf.concat([tf.reshape(tf.cast(leaf, tf.float32), [-1]) for leaf in tf.nest.flatten(value)], axis=0)
+    return tf.concat(
+        [tf.reshape(tf.cast(leaf, tf.float32), [-1]) for leaf in tf.nest.flatten(value)], axis=0
+    )
 
 
 def num_elements(spec: Any) -> int:
@@ -51,7 +57,13 @@ def num_elements(spec: Any) -> int:
 
 def flatten_stacked(stacked: Any, num_clients: int) -> tf.Tensor:
     """A stacked nest (leading client axis) as a `[num_clients, D]` float32 matrix."""
-    return tf.concat([tf.reshape(tf.cast(leaf, tf.float32), [num_clients, -1]) for leaf in tf.nest.flatten(stacked)], axis=1)
+    return tf.concat(
+        [
+            tf.reshape(tf.cast(leaf, tf.float32), [num_clients, -1])
+            for leaf in tf.nest.flatten(stacked)
+        ],
+        axis=1,
+    )
 
 
 def unflatten(vector: tf.Tensor, spec: Any) -> Any:
@@ -68,7 +80,9 @@ def check_floating(spec: Any, what: str) -> None:
     """Raises TypeError unless every leaf of `spec` is a floating-point tensor."""
     for s in tf.nest.flatten(spec):
         if not tf.as_dtype(s.dtype).is_floating:
-            raise TypeError(f"{what} aggregates floating-point values; got a {tf.as_dtype(s.dtype).name} leaf")
+            raise TypeError(
+                f"{what} aggregates floating-point values; got a {tf.as_dtype(s.dtype).name} leaf"
+            )
 
 
 def unzip_clients(placed: AtClients) -> tuple[AtClients, ...]:

@@ -57,7 +57,9 @@ class NormWrapperFactory(FollowsInner):
         self.norm = as_norm_bound(norm)
         self.inner = inner
 
-    def create(self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None) -> AggregationProcess:
+    def create(
+        self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None
+    ) -> AggregationProcess:
         inner_process = self._create_inner(value_spec, weight_spec)
         norm, rule, state_type = self.norm, self.client_rule, self.state_type
 
@@ -72,8 +74,14 @@ class NormWrapperFactory(FollowsInner):
             inner_out = inner_process.next(inner_state, bounded, *weight)
             new_norm_state, _ = norm.next(norm_state, norms)
             measurements = collections.OrderedDict(
-                [(self.norm_key, bound), (self.count_key, intrinsics.sum(affected).value), (self.name, inner_out.measurements)]
+                [
+                    (self.norm_key, bound),
+                    (self.count_key, intrinsics.sum(affected).value),
+                    (self.name, inner_out.measurements),
+                ]
             )
-            return MeasuredProcessOutput(state_type(new_norm_state, inner_out.state), inner_out.result, measurements)
+            return MeasuredProcessOutput(
+                state_type(new_norm_state, inner_out.state), inner_out.result, measurements
+            )
 
         return AggregationProcess(initialize, next_fn, value_spec, weight_spec)

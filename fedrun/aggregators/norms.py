@@ -74,7 +74,9 @@ class FixedNorm:
         """The bound to apply this round."""
         return tf.constant(self.norm, tf.float32)
 
-    def next(self, state: Any, norms: AtClients, noise_seed: Optional[tf.Tensor] = None) -> tuple[Any, Optional[tf.Tensor]]:
+    def next(
+        self, state: Any, norms: AtClients, noise_seed: Optional[tf.Tensor] = None
+    ) -> tuple[Any, Optional[tf.Tensor]]:
         """The state after seeing this round's client norms, and the (noised) unclipped fraction if tracked."""
         return state, None
 
@@ -88,7 +90,12 @@ class AdaptiveNorm:
         expected_clients: Denominator of the noised fraction (required with noise).
     """
 
-    def __init__(self, params: AdaptiveNormParams, count_stddev: float = 0.0, expected_clients: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        params: AdaptiveNormParams,
+        count_stddev: float = 0.0,
+        expected_clients: Optional[int] = None,
+    ) -> None:
         if count_stddev > 0 and not expected_clients:
             raise ValueError("a noised quantile estimate needs the expected number of clients")
         self.params = params
@@ -102,9 +109,13 @@ class AdaptiveNorm:
         """The bound to apply this round."""
         return self.params.multiplier * state.estimate + self.params.increment
 
-    def next(self, state: QuantileState, norms: AtClients, noise_seed: Optional[tf.Tensor] = None) -> tuple[QuantileState, tf.Tensor]:
+    def next(
+        self, state: QuantileState, norms: AtClients, noise_seed: Optional[tf.Tensor] = None
+    ) -> tuple[QuantileState, tf.Tensor]:
         """The updated estimate and the fraction of clients at or under the old one."""
-        below = intrinsics.map(_at_most, (norms, intrinsics.broadcast(AtServer(state.estimate), norms.num_clients)))
+        below = intrinsics.map(
+            _at_most, (norms, intrinsics.broadcast(AtServer(state.estimate), norms.num_clients))
+        )
         total = intrinsics.sum(below).value
         denominator = float(norms.num_clients)
         if self.count_stddev > 0:
@@ -113,7 +124,9 @@ class AdaptiveNorm:
             total = total + self.count_stddev * tf.random.stateless_normal([], seed=noise_seed)
             denominator = float(self.expected_clients)  # type: ignore[arg-type]
         fraction = total / denominator + 0.5
-        estimate = state.estimate * tf.exp(-self.params.learning_rate * (fraction - self.params.target_quantile))
+        estimate = state.estimate * tf.exp(
+            -self.params.learning_rate * (fraction - self.params.target_quantile)
+        )
         return QuantileState(estimate), fraction
 
 

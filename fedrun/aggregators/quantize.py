@@ -53,7 +53,9 @@ def quantize_leaf(leaf: tf.Tensor, uniform: tf.Tensor, levels: tf.Tensor) -> tf.
     low, high = tf.reduce_min(leaf), tf.reduce_max(leaf)
     step = (high - low) / tf.cast(levels, leaf.dtype)
     scaled = tf.math.divide_no_nan(leaf - low, step)
-    rounded = tf.minimum(tf.floor(scaled + tf.cast(uniform, leaf.dtype)), tf.cast(levels, leaf.dtype))
+    rounded = tf.minimum(
+        tf.floor(scaled + tf.cast(uniform, leaf.dtype)), tf.cast(levels, leaf.dtype)
+    )
     return low + rounded * step
 
 
@@ -64,7 +66,10 @@ def quantize_client(value: Any, uniform: Any, levels: tf.Tensor) -> Any:
 
 def bits_per_client(value_spec: Any, bits: int) -> int:
     """Bits one client sends: `bits` per value plus the range of every tensor."""
-    return sum(int(np.prod(s.shape.as_list(), dtype=np.int64)) * bits + RANGE_BITS for s in tf.nest.flatten(value_spec))
+    return sum(
+        int(np.prod(s.shape.as_list(), dtype=np.int64)) * bits + RANGE_BITS
+        for s in tf.nest.flatten(value_spec)
+    )
 
 
 class QuantizeFactory(FollowsInner):
@@ -85,26 +90,42 @@ class QuantizeFactory(FollowsInner):
             raise ValueError(f"quantize bits must be in [1, 24], got {bits}")
         self.bits, self.inner, self.seed = bits, inner, seed
 
-    def create(self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None) -> AggregationProcess:
+    def create(
+        self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None
+    ) -> AggregationProcess:
         check_floating(value_spec, "quantize")
         inner_process = self._create_inner(value_spec, weight_spec)
         levels = tf.constant(2**self.bits - 1, tf.int64)
         client_bits = bits_per_client(value_spec, self.bits)
 
         def initialize() -> QuantizeState:
-            return QuantizeState(initial_seed(self.seed, "quantize"), tf.constant(0, tf.int64), inner_process.initialize())
+            return QuantizeState(
+                initial_seed(self.seed, "quantize"),
+                tf.constant(0, tf.int64),
+                inner_process.initialize(),
+            )
 
-        def next_fn(state: QuantizeState, value: AtClients, *weight: AtClients) -> MeasuredProcessOutput:
+        def next_fn(
+            state: QuantizeState, value: AtClients, *weight: AtClients
+        ) -> MeasuredProcessOutput:
             count = value.num_clients
             seed = stream_seed(state.seed, state.round_num, "rounding")
             draws = [
-                tf.random.stateless_uniform([count] + s.shape.as_list(), tf.random.experimental.stateless_fold_in(seed, i))
+                tf.random.stateless_uniform(
+                    [count] + s.shape.as_list(), tf.random.experimental.stateless_fold_in(seed, i)
+                )
                 for i, s in enumerate(tf.nest.flatten(value_spec))
             ]
             uniform = tf.nest.pack_sequence_as(value_spec, draws)
-            received = intrinsics.map(quantize_client, (value, AtClients(uniform, count), intrinsics.broadcast(AtServer(levels), count)))
+            received = intrinsics.map(
+                quantize_client,
+                (value, AtClients(uniform, count), intrinsics.broadcast(AtServer(levels), count)),
+            )
             inner_out = inner_process.next(state.inner, received, *weight)
-            measurements = collections.OrderedDict(bits_sent=tf.constant(count * client_bits, tf.int64), quantize=inner_out.measurements)
+            measurements = collections.OrderedDict(
+                bits_sent=tf.constant(count * client_bits, tf.int64),
+                quantize=inner_out.measurements,
+            )
             new_state = QuantizeState(state.seed, state.round_num + 1, inner_out.state)
             return MeasuredProcessOutput(new_state, inner_out.result, measurements)
 
@@ -116,7 +137,9 @@ class QuantizeParams:
     bits: int = bounded(8, ge=1, le=24)
 
 
-@register_aggregator("quantize", QuantizeParams, children=("inner",), required=("inner",), wraps="inner")
+@register_aggregator(
+    "quantize", QuantizeParams, children=("inner",), required=("inner",), wraps="inner"
+)
 def _quantize(p: QuantizeParams, context: AggregatorContext, inner: Any) -> QuantizeFactory:
     """Uniform stochastic k-bit quantization of client values around an inner aggregator."""
     return QuantizeFactory(p.bits, inner, context.seed)

@@ -61,7 +61,10 @@ def trimmed_mean(stacked: tf.Tensor, weights: tf.Tensor, trim: int) -> tf.Tensor
     values, w = _sorted_with_weights(stacked, weights)
     count = tf.shape(values)[-1]
     kept, kept_w = values[:, trim : count - trim], w[:, trim : count - trim]
-    return tf.reshape(tf.reduce_sum(kept * kept_w, axis=-1) / tf.reduce_sum(kept_w, axis=-1), tf.shape(stacked)[1:])
+    return tf.reshape(
+        tf.reduce_sum(kept * kept_w, axis=-1) / tf.reduce_sum(kept_w, axis=-1),
+        tf.shape(stacked)[1:],
+    )
 
 
 @tf.function(reduce_retracing=True)
@@ -70,8 +73,12 @@ def krum_scores(flat: tf.Tensor, byzantine: int) -> tf.Tensor:
     count = tf.shape(flat)[0]
     flat = tf.cast(flat, tf.float64)
     squared = tf.reduce_sum(tf.square(flat), axis=1)
-    distances = tf.maximum(squared[:, None] + squared[None, :] - 2 * tf.matmul(flat, flat, transpose_b=True), 0.0)
-    distances = tf.where(tf.eye(count, dtype=tf.bool), tf.constant(float("inf"), tf.float64), distances)
+    distances = tf.maximum(
+        squared[:, None] + squared[None, :] - 2 * tf.matmul(flat, flat, transpose_b=True), 0.0
+    )
+    distances = tf.where(
+        tf.eye(count, dtype=tf.bool), tf.constant(float("inf"), tf.float64), distances
+    )
     nearest = -tf.math.top_k(-distances, k=count - byzantine - 2).values
     return tf.reduce_sum(nearest, axis=1)
 
@@ -81,7 +88,9 @@ class _RobustFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
 
     min_clients = 1
 
-    def create(self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None) -> AggregationProcess:
+    def create(
+        self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None
+    ) -> AggregationProcess:
         check_floating(value_spec, type(self).__name__)
 
         def initialize() -> tuple:
@@ -89,10 +98,18 @@ class _RobustFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
 
         def next_fn(state: tuple, value: AtClients, *weight: AtClients) -> MeasuredProcessOutput:
             if value.num_clients < self.min_clients:
-                raise ValueError(f"{type(self).__name__} needs at least {self.min_clients} clients, got {value.num_clients}")
+                raise ValueError(
+                    f"{type(self).__name__} needs at least {self.min_clients} clients, got {value.num_clients}"
+                )
             stacked = intrinsics.collect(value).value  # reveals every client's value
-            weights = intrinsics.collect(weight[0]).value if weight else tf.ones([value.num_clients], tf.float32)
-            result, measurements = self.aggregate(stacked, tf.cast(weights, tf.float32), value.num_clients)
+            weights = (
+                intrinsics.collect(weight[0]).value
+                if weight
+                else tf.ones([value.num_clients], tf.float32)
+            )
+            result, measurements = self.aggregate(
+                stacked, tf.cast(weights, tf.float32), value.num_clients
+            )
             return MeasuredProcessOutput(state, AtServer(result), measurements)
 
         return AggregationProcess(initialize, next_fn, value_spec, weight_spec)
@@ -155,7 +172,9 @@ class KrumFactory(_RobustFactory):
             w = tf.reshape(tf.cast(chosen_w, leaf.dtype), [-1] + [1] * (leaf.shape.rank - 1))
             return tf.reduce_sum(chosen * w, axis=0) / tf.reduce_sum(w)
 
-        measurements = collections.OrderedDict(krum_score=tf.cast(tf.reduce_mean(tf.gather(scores, best)), tf.float32))
+        measurements = collections.OrderedDict(
+            krum_score=tf.cast(tf.reduce_mean(tf.gather(scores, best)), tf.float32)
+        )
         return tf.nest.map_structure(average, stacked), measurements
 
 
@@ -187,8 +206,15 @@ def _krum(p: KrumParams, context: AggregatorContext) -> KrumFactory:
     """Krum / multi-Krum (reveals client values to the server)."""
     cohort = context.clients_per_round
     if cohort < 2 * p.byzantine + 3:
-        problem = f"Krum needs clients_per_round >= 2 * byzantine + 3, and clients_per_round is {cohort}"
+        problem = (
+            f"Krum needs clients_per_round >= 2 * byzantine + 3, and clients_per_round is {cohort}"
+        )
         raise ParameterError("byzantine", problem, p.byzantine, f"0..{(cohort - 3) // 2}")
     if p.multi > cohort:
-        raise ParameterError("multi", f"cannot select more than the {cohort} clients of a round", p.multi, f"1..{cohort}")
+        raise ParameterError(
+            "multi",
+            f"cannot select more than the {cohort} clients of a round",
+            p.multi,
+            f"1..{cohort}",
+        )
     return KrumFactory(p.byzantine, p.multi)

@@ -91,7 +91,9 @@ class SecureSumState(NamedTuple):
     round_num: tf.Tensor
 
 
-def quantize(value: Any, uniform: tf.Tensor, bounds: tuple) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def quantize(
+    value: Any, uniform: tf.Tensor, bounds: tuple
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """One client's value clipped and stochastically rounded to integers in `[0, levels]`.
 
     Returns the integer vector and whether any value was above / below the bounds.
@@ -102,7 +104,11 @@ def quantize(value: Any, uniform: tf.Tensor, bounds: tuple) -> tuple[tf.Tensor, 
     x = tf.where(tf.math.is_nan(x), tf.zeros_like(x), x)
     above, below = tf.reduce_any(x > upper), tf.reduce_any(x < lower)
     scaled = (tf.clip_by_value(x, lower, upper) - lower) / (upper - lower) * levels
-    integers = tf.clip_by_value(tf.cast(tf.floor(scaled + tf.cast(uniform, tf.float64)), tf.int64), 0, tf.cast(levels, tf.int64))
+    integers = tf.clip_by_value(
+        tf.cast(tf.floor(scaled + tf.cast(uniform, tf.float64)), tf.int64),
+        0,
+        tf.cast(levels, tf.int64),
+    )
     return integers, tf.cast(above, tf.int32), tf.cast(below, tf.int32)
 
 
@@ -163,7 +169,9 @@ class SecureSumFactory(UnweightedAggregationFactory):
     ) -> None:
         lower_bound = -upper_bound if lower_bound is None else lower_bound
         if not lower_bound < upper_bound:
-            raise ValueError(f"secure_sum needs lower_bound < upper_bound, got [{lower_bound}, {upper_bound}]")
+            raise ValueError(
+                f"secure_sum needs lower_bound < upper_bound, got [{lower_bound}, {upper_bound}]"
+            )
         if not 1 <= bits <= MAX_BITS:
             raise ValueError(f"secure_sum bits must be in [1, {MAX_BITS}], got {bits}")
         problem = overflow_problem(bits, max_clients)
@@ -227,7 +235,9 @@ class SecureSumFactory(UnweightedAggregationFactory):
                 ),
             )
             new_state = SecureSumState(state.seed, state.round_num + 1)
-            return MeasuredProcessOutput(new_state, AtServer(unflatten(dequantized, value_spec)), measurements)
+            return MeasuredProcessOutput(
+                new_state, AtServer(unflatten(dequantized, value_spec)), measurements
+            )
 
         return AggregationProcess(initialize, next_fn, value_spec)
 

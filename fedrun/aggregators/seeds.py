@@ -21,4 +21,6 @@ def initial_seed(seed: int, kind: str) -> tf.Tensor:
 def stream_seed(seed: tf.Tensor, round_num: tf.Tensor, purpose: str) -> tf.Tensor:
     """The seed of one purpose's draws in one round."""
     per_round = tf.random.experimental.stateless_fold_in(seed, tf.cast(round_num, tf.int64))
-    return tf.random.experimental.stateless_fold_in(per_round, tf.constant(zlib.crc32(purpose.encode()), tf.int64))
+    return tf.random.experimental.stateless_fold_in(
+        per_round, tf.constant(zlib.crc32(purpose.encode()), tf.int64)
+    )

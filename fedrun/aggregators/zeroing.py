@@ -116,10 +116,14 @@ class ZeroingParams:
 
     def __post_init__(self) -> None:
         if (self.norm is None) == (self.adaptive is None):
-            raise ValueError("give exactly one of 'norm' (a fixed bound) and 'adaptive' (a tracked quantile)")
+            raise ValueError(
+                "give exactly one of 'norm' (a fixed bound) and 'adaptive' (a tracked quantile)"
+            )
 
 
-@register_aggregator("zeroing", ZeroingParams, children=("inner",), required=("inner",), wraps="inner")
+@register_aggregator(
+    "zeroing", ZeroingParams, children=("inner",), required=("inner",), wraps="inner"
+)
 def _zeroing(p: ZeroingParams, context: AggregatorContext, inner: Any) -> ZeroingFactory:
     """Zeroes client values whose norm exceeds a fixed or adaptive bound."""
     if p.norm_order not in ZERO_RULES:

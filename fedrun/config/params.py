@@ -90,7 +90,9 @@ def convert(value: Any, tp: Any, path: str) -> Any:
         return None
     if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(path, f"expected a list of {_type_name(args[0]) if args else 'values'}", value)
+            raise ConfigError(
+                path, f"expected a list of {_type_name(args[0]) if args else 'values'}", value
+            )
         item_type = args[0] if args else Any
         items = [convert(v, item_type, join_path(path, i)) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple or tp is tuple else items
@@ -147,8 +149,13 @@ def parse(cls: type[P], mapping: Any, path: str, ignore: tuple[str, ...] = ()) -
     for name, field in fields.items():
         field_path = join_path(path, name)
         if name not in mapping:
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-                raise ConfigError(field_path, f"missing required key (expected {_type_name(hints[name])})")
+            if (
+                field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING
+            ):
+                raise ConfigError(
+                    field_path, f"missing required key (expected {_type_name(hints[name])})"
+                )
             continue
         value = convert(mapping[name], hints[name], field_path)
         _check_range(value, field.metadata, field_path)

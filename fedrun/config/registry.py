@@ -53,7 +53,9 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
 
-    def register(self, name: str, params: Optional[type] = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    def register(
+        self, name: str, params: Optional[type] = None
+    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator registering `builder(params, **runtime)` under `name`."""
 
         def decorate(builder: Callable[..., T]) -> Callable[..., T]:
@@ -74,7 +76,11 @@ class Registry(Generic[T]):
     def entry(self, name: Any, path: str) -> Entry[T]:
         """The entry called `name`, or a ConfigError listing the valid names."""
         if not isinstance(name, str) or name not in self._entries:
-            problem = f"unknown {self.kind}" if name is not None else f"missing '{TYPE_KEY}' naming the {self.kind}"
+            problem = (
+                f"unknown {self.kind}"
+                if name is not None
+                else f"missing '{TYPE_KEY}' naming the {self.kind}"
+            )
             raise ConfigError(join_path(path, TYPE_KEY), problem, name, self.names())
         return self._entries[name]
 
@@ -87,20 +93,31 @@ class Registry(Generic[T]):
             ignore: Extra keys the caller handles itself (such as child nodes).
         """
         if not isinstance(node, Mapping):
-            raise ConfigError(path, f"expected a mapping with '{TYPE_KEY}' naming the {self.kind}", node, self.names())
+            raise ConfigError(
+                path,
+                f"expected a mapping with '{TYPE_KEY}' naming the {self.kind}",
+                node,
+                self.names(),
+            )
         entry = self.entry(node.get(TYPE_KEY), path)
         skip = (TYPE_KEY, *ignore)
         if entry.params is None:
             extra = [k for k in node if k not in skip]
             if extra:
-                raise ConfigError(join_path(path, extra[0]), f"{self.kind} {entry.name!r} takes no parameters")
+                raise ConfigError(
+                    join_path(path, extra[0]), f"{self.kind} {entry.name!r} takes no parameters"
+                )
             return entry, None
         return entry, parse_params(entry.params, node, path, ignore=skip)
 
     def build(self, node: Any, path: str, ignore: Sequence[str] = (), **runtime: Any) -> T:
         """Validates `node` and builds the object with the runtime objects given."""
         entry, params = self.parse(node, path, ignore)
-        return entry.builder(params, **runtime) if entry.params is not None else entry.builder(**runtime)
+        return (
+            entry.builder(params, **runtime)
+            if entry.params is not None
+            else entry.builder(**runtime)
+        )
 
 
 def load_target(target: Any, path: str, allowed_prefixes: Sequence[str]) -> Any:
@@ -117,7 +134,10 @@ def load_target(target: Any, path: str, allowed_prefixes: Sequence[str]) -> Any:
     target_path = join_path(path, TARGET_KEY)
     if not isinstance(target, str) or "." not in target:
         raise ConfigError(target_path, "expected a dotted name package.module.Name", target)
-    if not any(target == p.rstrip(".") or target.startswith(p if p.endswith(".") else p + ".") for p in allowed_prefixes):
+    if not any(
+        target == p.rstrip(".") or target.startswith(p if p.endswith(".") else p + ".")
+        for p in allowed_prefixes
+    ):
         raise ConfigError(
             target_path,
             "module not allowed: add its prefix to 'allowed_targets' to run your own code",
@@ -128,7 +148,11 @@ def load_target(target: Any, path: str, allowed_prefixes: Sequence[str]) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ConfigError(target_path, f"cannot import module {module_name!r}: {err}", target) from None
+        raise ConfigError(
+            target_path, f"cannot import module {module_name!r}: {err}", target
+        ) from None
     if not hasattr(module, attribute):
-        raise ConfigError(target_path, f"module {module_name!r} has no attribute {attribute!r}", target)
+        raise ConfigError(
+            target_path, f"module {module_name!r} has no attribute {attribute!r}", target
+        )
     return getattr(module, attribute)

@@ -133,9 +133,16 @@ def validate(plain: Mapping[str, Any]) -> RunConfig:
     """
     config = parse(RunConfig, plain, "")
     if config.min_clients > config.clients_per_round:
-        raise ConfigError("min_clients", "cannot exceed clients_per_round", config.min_clients, f"1..{config.clients_per_round}")
+        raise ConfigError(
+            "min_clients",
+            "cannot exceed clients_per_round",
+            config.min_clients,
+            f"1..{config.clients_per_round}",
+        )
     if config.target_accuracy is not None and config.eval_every == 0:
-        raise ConfigError("target_accuracy", "needs evaluation: set eval_every >= 1", config.target_accuracy)
+        raise ConfigError(
+            "target_accuracy", "needs evaluation: set eval_every >= 1", config.target_accuracy
+        )
     missing = [g for g in GROUPS if getattr(config, g) is None]
     if missing:
         raise ConfigError(missing[0], "missing config group")
@@ -144,11 +151,17 @@ def validate(plain: Mapping[str, Any]) -> RunConfig:
 
     for group, registry in group_registries().items():
         node = getattr(config, group)
-        if group == "aggregator":  # a tree of factories (children, `_target_`): checked by building it
+        if (
+            group == "aggregator"
+        ):  # a tree of factories (children, `_target_`): checked by building it
             # The population is known only once the data is read; the cohort bounds it below.
-            cohort = AggregatorContext(config.clients_per_round, config.clients_per_round, config.rounds, config.seed)
+            cohort = AggregatorContext(
+                config.clients_per_round, config.clients_per_round, config.rounds, config.seed
+            )
             build_factory(node, group, config.allowed_targets, cohort)
-        elif not (group == "model" and isinstance(node, Mapping) and TARGET_KEY in node):  # a user's model: checked when built
+        elif not (
+            group == "model" and isinstance(node, Mapping) and TARGET_KEY in node
+        ):  # a user's model: checked when built
             registry.parse(node, group)
     for key in ("client_lr_schedule", "server_lr_schedule"):
         if getattr(config, key) is not None:

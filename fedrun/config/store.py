@@ -44,7 +44,9 @@ def omegaconf_type(tp: Any) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is typing.Literal:
         kinds = {type(a) for a in args}
-        return kinds.pop() if len(kinds) == 1 and next(iter(kinds)) in (str, int, bool, float) else Any
+        return (
+            kinds.pop() if len(kinds) == 1 and next(iter(kinds)) in (str, int, bool, float) else Any
+        )
     if origin in (typing.Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
         if len(options) == 1:
@@ -69,7 +71,9 @@ def omegaconf_type(tp: Any) -> Any:
 def _schema_value(value: Any, tp: Any) -> Any:
     """A default value converted to what the generated annotation `tp` holds."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return schema_dataclass(type(value))(**{f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init})
+        return schema_dataclass(type(value))(
+            **{f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init}
+        )
     if isinstance(value, tuple):
         return list(value)
     return value
@@ -101,7 +105,10 @@ _GENERATED: dict[tuple[type, tuple[tuple[str, Any], ...]], type] = {}
 
 
 def schema_dataclass(
-    cls: type, name: Optional[str] = None, fixed: Optional[dict[str, Any]] = None, open_keys: tuple[str, ...] = ()
+    cls: type,
+    name: Optional[str] = None,
+    fixed: Optional[dict[str, Any]] = None,
+    open_keys: tuple[str, ...] = (),
 ) -> type:
     """An OmegaConf structured-config dataclass with the fields of `cls`.
 
@@ -115,7 +122,9 @@ def schema_dataclass(
     if key in _GENERATED:
         return _GENERATED[key]
     hints = typing.get_type_hints(cls)
-    fields: list[tuple[str, Any, Any]] = [(k, str, dataclasses.field(default=v)) for k, v in (fixed or {}).items()]
+    fields: list[tuple[str, Any, Any]] = [
+        (k, str, dataclasses.field(default=v)) for k, v in (fixed or {}).items()
+    ]
     for field in dataclasses.fields(cls):
         if field.init and field.name not in (fixed or {}):
             tp = omegaconf_type(hints[field.name])
@@ -138,7 +147,10 @@ def option_schemas() -> dict[str, dict[str, type]]:
             params = registry.entry(name, group).params
             children = child_slots(name) if group == "aggregator" else ()
             schemas[group][name] = schema_dataclass(
-                params or _NoParams, f"{_camel(group)}{_camel(name)}Schema", {"type": name}, children
+                params or _NoParams,
+                f"{_camel(group)}{_camel(name)}Schema",
+                {"type": name},
+                children,
             )
     return schemas
 
@@ -157,7 +169,9 @@ def register_schemas() -> None:
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
-    store.store(group=SCHEMA_GROUP, name=ROOT_SCHEMA, node=schema_dataclass(RunConfig, "FedrunConfigSchema"))
+    store.store(
+        group=SCHEMA_GROUP, name=ROOT_SCHEMA, node=schema_dataclass(RunConfig, "FedrunConfigSchema")
+    )
     for group, options in option_schemas().items():
         for name, schema in options.items():
             store.store(group=f"{SCHEMA_GROUP}/{group}", name=name, node=schema)

@@ -59,7 +59,9 @@ def zip_at_clients(values: Any) -> AtClients:
     _expect_all(members, AtClients, "zip_at_clients")
     counts = {m.num_clients for m in members}
     if len(counts) > 1:
-        raise ValueError(f"zip_at_clients: client values of different cohorts (sizes {sorted(counts)})")
+        raise ValueError(
+            f"zip_at_clients: client values of different cohorts (sizes {sorted(counts)})"
+        )
     num_clients = counts.pop() if counts else 0
     all_equal = all(m.all_equal for m in members)
     pick = (lambda m: m.value) if all_equal else (lambda m: m.stacked())
@@ -110,7 +112,9 @@ def map(fn: Callable[..., Any], arg: Union[Placed, Sequence[Placed]]) -> Placed:
     args = list(arg) if isinstance(arg, (tuple, list)) else [arg]
     placements = {a.placement for a in args}
     if len(placements) != 1:
-        raise TypeError(f"map: arguments must share one placement, got {sorted(str(p) for p in placements)}")
+        raise TypeError(
+            f"map: arguments must share one placement, got {sorted(str(p) for p in placements)}"
+        )
     if args[0].placement == SERVER:
         return AtServer(fn(*[a.value for a in args]))
     counts = {a.num_clients for a in args}
@@ -169,7 +173,11 @@ def secure_sum(v: AtClients, bitwidth: int) -> AtServer:
         if (2**bitwidth - 1) * v.num_clients < 2**63:
             return tf.math.floormod(tf.reduce_sum(x, axis=0), modulus)
         # Too many clients to sum at once in int64: reduce after every client.
-        return tf.foldl(lambda acc, row: tf.math.floormod(acc + row, modulus), x, initializer=tf.zeros_like(x[0]))
+        return tf.foldl(
+            lambda acc, row: tf.math.floormod(acc + row, modulus),
+            x,
+            initializer=tf.zeros_like(x[0]),
+        )
 
     return AtServer(tf.nest.map_structure(modular_sum, v.value))
 

@@ -84,7 +84,9 @@ class AtClients(Generic[T]):
         if not self.all_equal:
             return self.value
         return tf.nest.map_structure(
-            lambda x: tf.repeat(tf.expand_dims(tf.convert_to_tensor(x), 0), self.num_clients, axis=0),
+            lambda x: tf.repeat(
+                tf.expand_dims(tf.convert_to_tensor(x), 0), self.num_clients, axis=0
+            ),
             self.value,
         )
 
@@ -104,7 +106,9 @@ class AtClients(Generic[T]):
         count = int(tf.reduce_sum(tf.cast(keep, tf.int32)))
         if self.all_equal:
             return AtClients(self.value, count, all_equal=True)
-        return AtClients(tf.nest.map_structure(lambda x: tf.boolean_mask(x, keep), self.value), count)
+        return AtClients(
+            tf.nest.map_structure(lambda x: tf.boolean_mask(x, keep), self.value), count
+        )
 
     def map_leaves(self, fn: Callable[[tf.Tensor], tf.Tensor]) -> "AtClients[Any]":
         """Applies `fn` to every stacked leaf (an already-vectorized function)."""

@@ -49,7 +49,9 @@ class Computation:
     def __init__(self, fn: Callable[..., Any], signature: SignatureSource, name: str = "") -> None:
         self._fn = fn
         self._signature_source = signature
-        self._signature: Optional[FunctionType] = signature if isinstance(signature, FunctionType) else None
+        self._signature: Optional[FunctionType] = (
+            signature if isinstance(signature, FunctionType) else None
+        )
         self.__name__ = name or getattr(fn, "__name__", "computation")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -105,7 +107,9 @@ class MeasuredProcess(IterativeProcess):
 
 
 def _zeros_for(spec: Any, num_clients: int) -> Any:
-    return tf.nest.map_structure(lambda s: tf.zeros([num_clients] + s.shape.as_list(), s.dtype), spec)
+    return tf.nest.map_structure(
+        lambda s: tf.zeros([num_clients] + s.shape.as_list(), s.dtype), spec
+    )
 
 
 class AggregationProcess(MeasuredProcess):
@@ -136,9 +140,14 @@ class AggregationProcess(MeasuredProcess):
 
     def _aggregation_signature(self) -> FunctionType:
         state_t = self.state_type
-        params = [("state", state_t), ("value", FederatedType(to_type(self.value_spec), CLIENTS, all_equal=False))]
+        params = [
+            ("state", state_t),
+            ("value", FederatedType(to_type(self.value_spec), CLIENTS, all_equal=False)),
+        ]
         if self.is_weighted:
-            params.append(("weight", FederatedType(to_type(self.weight_spec), CLIENTS, all_equal=False)))
+            params.append(
+                ("weight", FederatedType(to_type(self.weight_spec), CLIENTS, all_equal=False))
+            )
         # Measurement types depend on the process: run it once on zeros to read them.
         num_clients = 3
         args = [AtClients(_zeros_for(self.value_spec, num_clients), num_clients)]

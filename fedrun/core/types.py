@@ -34,7 +34,9 @@ class TensorType:
     def __init__(self, dtype: Any, shape: Any = ()) -> None:
         dims = tf.TensorShape(shape)
         object.__setattr__(self, "dtype", _dtype_name(dtype))
-        object.__setattr__(self, "shape", tuple(dims.as_list()) if dims.rank is not None else (None,))
+        object.__setattr__(
+            self, "shape", tuple(dims.as_list()) if dims.rank is not None else (None,)
+        )
 
     def __str__(self) -> str:
         if not self.shape:

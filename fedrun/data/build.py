@@ -47,7 +47,9 @@ def flatten_features(client_data: ClientData) -> ClientData:
     if isinstance(client_data, ArrayClientData):
         # Flattening shared arrays is a reshape (a view); clients keep their indices.
         arrays = _flat(client_data.arrays)
-        return ArrayClientData(arrays, {cid: client_data.indices_for(cid) for cid in client_data.client_ids})
+        return ArrayClientData(
+            arrays, {cid: client_data.indices_for(cid) for cid in client_data.client_ids}
+        )
     return _FlatClientData(client_data)
 
 
@@ -58,7 +60,11 @@ def build_data(node: Any, path: str, context: DataContext) -> FederatedData:
     data = DATASETS.build(node, path, context=context, config_path=path)
     if not context.preprocess.flatten:
         return data
-    central = _flat(data.central_test) if data.central_test is not None and data.central_test["x"].ndim > 1 else data.central_test
+    central = (
+        _flat(data.central_test)
+        if data.central_test is not None and data.central_test["x"].ndim > 1
+        else data.central_test
+    )
     return FederatedData(
         data.name,
         flatten_features(data.train),

@@ -93,7 +93,9 @@ class PartitionCache:
                 np.savez(f, **arrays)
             os.replace(temporary, self.path_for(key))
         except OSError as err:
-            warnings.warn(f"partition cache {self.directory} is not writable ({err}); splits are recomputed each run")
+            warnings.warn(
+                f"partition cache {self.directory} is not writable ({err}); splits are recomputed each run"
+            )
 
     def get_or_compute(
         self,

@@ -88,7 +88,9 @@ def _valid_entry(arrays: Mapping[str, np.ndarray], num_examples: int, num_client
     )
 
 
-def split_clients(name: str, y: np.ndarray, split: SplitParams, seed: int, path: str = "dataset") -> ClientSplit:
+def split_clients(
+    name: str, y: np.ndarray, split: SplitParams, seed: int, path: str = "dataset"
+) -> ClientSplit:
     """Holds out the centralized test set, partitions the rest, splits each client.
 
     Args:
@@ -101,10 +103,20 @@ def split_clients(name: str, y: np.ndarray, split: SplitParams, seed: int, path:
     rng = np.random.default_rng([seed, 0x5EED])
     order = rng.permutation(len(y))
     if split.central_test_size >= len(y):
-        raise ConfigError(f"{path}.central_test_size", f"must be below the {len(y)} examples", split.central_test_size)
+        raise ConfigError(
+            f"{path}.central_test_size",
+            f"must be below the {len(y)} examples",
+            split.central_test_size,
+        )
     held_out, rest = order[: split.central_test_size], np.sort(order[split.central_test_size :])
     try:
-        parts = PARTITIONERS.build(split.partition, f"{path}.partition", labels=y[rest], num_clients=split.num_clients, rng=rng)
+        parts = PARTITIONERS.build(
+            split.partition,
+            f"{path}.partition",
+            labels=y[rest],
+            num_clients=split.num_clients,
+            rng=rng,
+        )
     except ValueError as err:
         if isinstance(err, ConfigError):
             raise
@@ -142,8 +154,20 @@ def federate(
             (sources pass a hash of their files); by default `x` and `y` are hashed.
     """
     if split.cache:
-        parts = {f.name: getattr(split, f.name) for f in dataclasses.fields(SplitParams) if f.name != "cache"}
-        key = cache_key({"split": "federate", "name": name, "data": fingerprint or fingerprint_arrays(x, y), "seed": seed, **parts})
+        parts = {
+            f.name: getattr(split, f.name)
+            for f in dataclasses.fields(SplitParams)
+            if f.name != "cache"
+        }
+        key = cache_key(
+            {
+                "split": "federate",
+                "name": name,
+                "data": fingerprint or fingerprint_arrays(x, y),
+                "seed": seed,
+                **parts,
+            }
+        )
         stored = PartitionCache().get_or_compute(
             key,
             lambda: split_clients(name, y, split, seed, path).to_arrays(),
@@ -155,5 +179,9 @@ def federate(
     arrays = {"x": x, "y": y}
     held_out = client_split.held_out
     central = {"x": x[held_out], "y": y[held_out]} if len(held_out) else None
-    test_data = ArrayClientData(arrays, client_split.test) if split.client_test_fraction > 0 else None
-    return FederatedData(name, ArrayClientData(arrays, client_split.train), test_data, central, num_classes)
+    test_data = (
+        ArrayClientData(arrays, client_split.test) if split.client_test_fraction > 0 else None
+    )
+    return FederatedData(
+        name, ArrayClientData(arrays, client_split.train), test_data, central, num_classes
+    )

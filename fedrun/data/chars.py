@@ -20,7 +20,9 @@ from typing import Sequence
 
 import numpy as np
 
-CHARACTERS = "dhlptx@DHLPTX $(,048cgkoswCGKOSW[_#'/37;?bfjnrvzBFJNRVZ\"&*.26:\naeimquyAEIMQUY]!%)-159\r"
+CHARACTERS = (
+    "dhlptx@DHLPTX $(,048cgkoswCGKOSW[_#'/37;?bfjnrvzBFJNRVZ\"&*.26:\naeimquyAEIMQUY]!%)-159\r"
+)
 PAD = 0
 OOV = len(CHARACTERS) + 1
 BOS = len(CHARACTERS) + 2
@@ -29,7 +31,9 @@ VOCAB_SIZE = len(CHARACTERS) + 4
 SEQUENCE_LENGTH = 80
 
 _BYTE_TO_ID = np.full(256, OOV, dtype=np.int32)
-_BYTE_TO_ID[np.frombuffer(CHARACTERS.encode("ascii"), dtype=np.uint8)] = np.arange(1, len(CHARACTERS) + 1, dtype=np.int32)
+_BYTE_TO_ID[np.frombuffer(CHARACTERS.encode("ascii"), dtype=np.uint8)] = np.arange(
+    1, len(CHARACTERS) + 1, dtype=np.int32
+)
 _ID_TO_TEXT = ["<pad>", *CHARACTERS, "<oov>", "<bos>", "<eos>"]
 
 
@@ -52,7 +56,9 @@ def num_windows(text: str, sequence_length: int = SEQUENCE_LENGTH) -> int:
     return rows - 1 if tokens % (sequence_length + 1) == 1 else rows
 
 
-def windows(snippets: Sequence[str], sequence_length: int = SEQUENCE_LENGTH) -> dict[str, np.ndarray]:
+def windows(
+    snippets: Sequence[str], sequence_length: int = SEQUENCE_LENGTH
+) -> dict[str, np.ndarray]:
     """Next-character examples of snippets: `{"x": [n, L], "y": [n, L]}` int32."""
     row = sequence_length + 1
     rows = []

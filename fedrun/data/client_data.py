@@ -50,7 +50,9 @@ class ClientData(abc.ABC):
         """One client's examples as a dataset of single examples."""
         return tf.data.Dataset.from_tensor_slices(self.arrays_for(client_id))
 
-    def cohort_pool(self, client_ids: Sequence[str]) -> tuple[dict[str, tf.Tensor], list[np.ndarray]]:
+    def cohort_pool(
+        self, client_ids: Sequence[str]
+    ) -> tuple[dict[str, tf.Tensor], list[np.ndarray]]:
         """The examples of a cohort as one pool, and each client's positions in it.
 
         The default concatenates the clients' arrays; in-memory sources override it to
@@ -77,7 +79,9 @@ class ArrayClientData(ClientData):
 
     def __init__(self, arrays: Arrays, client_indices: Mapping[str, np.ndarray]) -> None:
         self._arrays = arrays
-        self._indices = {cid: np.asarray(idx, dtype=np.int64) for cid, idx in client_indices.items()}
+        self._indices = {
+            cid: np.asarray(idx, dtype=np.int64) for cid, idx in client_indices.items()
+        }
         self._ids = list(self._indices)
 
     @property
@@ -86,7 +90,9 @@ class ArrayClientData(ClientData):
 
     @functools.cached_property
     def element_spec(self) -> dict[str, tf.TensorSpec]:
-        return {k: tf.TensorSpec(v.shape[1:], tf.as_dtype(v.dtype)) for k, v in self._arrays.items()}
+        return {
+            k: tf.TensorSpec(v.shape[1:], tf.as_dtype(v.dtype)) for k, v in self._arrays.items()
+        }
 
     @property
     def arrays(self) -> Arrays:
@@ -108,7 +114,9 @@ class ArrayClientData(ClientData):
     def _pool(self) -> dict[str, tf.Tensor]:
         return {k: tf.constant(v) for k, v in self._arrays.items()}
 
-    def cohort_pool(self, client_ids: Sequence[str]) -> tuple[dict[str, tf.Tensor], list[np.ndarray]]:
+    def cohort_pool(
+        self, client_ids: Sequence[str]
+    ) -> tuple[dict[str, tf.Tensor], list[np.ndarray]]:
         return self._pool, [self._indices[cid] for cid in client_ids]
 
 

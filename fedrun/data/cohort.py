@@ -50,7 +50,10 @@ class CohortData:
         """The one-client cohort of client `k`, without padding steps."""
         steps = int(self.steps_per_client()[k])
         return dataclasses.replace(
-            self, client_ids=(self.client_ids[k],), index=self.index[k : k + 1, :steps], mask=self.mask[k : k + 1, :steps]
+            self,
+            client_ids=(self.client_ids[k],),
+            index=self.index[k : k + 1, :steps],
+            mask=self.mask[k : k + 1, :steps],
         )
 
     def subset(self, positions: Sequence[int]) -> "CohortData":
@@ -60,10 +63,14 @@ class CohortData:
         index = tf.gather(self.index, positions)
         mask = tf.gather(self.mask, positions)
         steps = int(np.max(np.sum(np.sum(mask.numpy(), axis=2) > 0, axis=1), initial=0))
-        return dataclasses.replace(self, client_ids=ids, index=index[:, :steps], mask=mask[:, :steps])
+        return dataclasses.replace(
+            self, client_ids=ids, index=index[:, :steps], mask=mask[:, :steps]
+        )
 
 
-def _stack_schedules(schedules: list[tuple[np.ndarray, np.ndarray]], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _stack_schedules(
+    schedules: list[tuple[np.ndarray, np.ndarray]], batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
     max_steps = max((len(i) for i, _ in schedules), default=0)
     index = np.zeros((len(schedules), max_steps, batch_size), dtype=np.int64)
     mask = np.zeros((len(schedules), max_steps, batch_size), dtype=np.float32)
@@ -103,10 +110,14 @@ def build_cohort(
         index, mask = batch_schedule(pos[order], config.batch_size)
         schedules.append((index, mask))
     index, mask = _stack_schedules(schedules, config.batch_size)
-    return CohortData(tuple(client_ids), pool, tf.constant(index), tf.constant(mask), round_num, seed)
+    return CohortData(
+        tuple(client_ids), pool, tf.constant(index), tf.constant(mask), round_num, seed
+    )
 
 
-def build_eval_cohort(client_data: ClientData, client_ids: Sequence[str], batch_size: int) -> CohortData:
+def build_eval_cohort(
+    client_data: ClientData, client_ids: Sequence[str], batch_size: int
+) -> CohortData:
     """One pass over each client's examples in stored order (evaluation)."""
     pool, positions = client_data.cohort_pool(client_ids)
     schedules = [batch_schedule(pos, batch_size) for pos in positions]
@@ -114,7 +125,9 @@ def build_eval_cohort(client_data: ClientData, client_ids: Sequence[str], batch_
     return CohortData(tuple(client_ids), pool, tf.constant(index), tf.constant(mask))
 
 
-def arrays_cohort(arrays: dict[str, np.ndarray], batch_size: int, name: str = "central") -> CohortData:
+def arrays_cohort(
+    arrays: dict[str, np.ndarray], batch_size: int, name: str = "central"
+) -> CohortData:
     """A one-client cohort over a centralized array set (centralized evaluation)."""
     n = len(next(iter(arrays.values())))
     index, mask = batch_schedule(np.arange(n, dtype=np.int64), batch_size)

@@ -34,7 +34,12 @@ def spread(values: Sequence[int]) -> dict[str, float]:
     array = np.asarray(values)
     if array.size == 0:
         return {"min": 0, "median": 0, "max": 0, "total": 0}
-    return {"min": int(array.min()), "median": float(np.median(array)), "max": int(array.max()), "total": int(array.sum())}
+    return {
+        "min": int(array.min()),
+        "median": float(np.median(array)),
+        "max": int(array.max()),
+        "total": int(array.sum()),
+    }
 
 
 def read_clients(client_data: ClientData, max_clients: int) -> list[str]:
@@ -45,11 +50,15 @@ def read_clients(client_data: ClientData, max_clients: int) -> list[str]:
     return [ids[i] for i in np.linspace(0, len(ids) - 1, max_clients).astype(int)]
 
 
-def label_counts(client_data: ClientData, client_ids: Sequence[str], num_classes: int) -> np.ndarray:
+def label_counts(
+    client_data: ClientData, client_ids: Sequence[str], num_classes: int
+) -> np.ndarray:
     """int64 `[clients, classes]` label counts."""
     counts = np.zeros((len(client_ids), num_classes), dtype=np.int64)
     for row, cid in enumerate(client_ids):
-        counts[row] = np.bincount(_labels(client_data.arrays_for(cid)["y"]), minlength=num_classes)[:num_classes]
+        counts[row] = np.bincount(_labels(client_data.arrays_for(cid)["y"]), minlength=num_classes)[
+            :num_classes
+        ]
     return counts
 
 
@@ -71,7 +80,10 @@ def summarize(data: FederatedData, max_clients: int = 5000) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "name": data.name,
         "num_classes": data.num_classes,
-        "element_spec": {k: {"shape": v.shape.as_list(), "dtype": v.dtype.name} for k, v in data.train.element_spec.items()},
+        "element_spec": {
+            k: {"shape": v.shape.as_list(), "dtype": v.dtype.name}
+            for k, v in data.train.element_spec.items()
+        },
         "train": summarize_split(data.train, data.num_classes, max_clients),
     }
     if data.test is not None:
@@ -80,14 +92,18 @@ def summarize(data: FederatedData, max_clients: int = 5000) -> dict[str, Any]:
         labels = _labels(np.asarray(data.central_test["y"]))
         summary["central_test"] = {
             "examples": int(len(data.central_test["y"])),
-            "label_histogram": np.bincount(labels, minlength=data.num_classes)[: data.num_classes].tolist(),
+            "label_histogram": np.bincount(labels, minlength=data.num_classes)[
+                : data.num_classes
+            ].tolist(),
         }
     return summary
 
 
 def format_summary(summary: dict[str, Any]) -> str:
     """Human-readable lines of a summary."""
-    lines = [f"Data set: {summary['name']} ({summary['num_classes']} classes); example spec {summary['element_spec']}"]
+    lines = [
+        f"Data set: {summary['name']} ({summary['num_classes']} classes); example spec {summary['element_spec']}"
+    ]
     for split in ("train", "test"):
         if split not in summary:
             lines.append(f"{split}: none")
@@ -98,14 +114,20 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{split}: {part['clients']} clients, {size['total']} examples; "
             f"per client min {size['min']} / median {size['median']:g} / max {size['max']}"
         )
-        sampled = "" if part["label_histogram_clients"] == part["clients"] else f" (from {part['label_histogram_clients']} clients)"
+        sampled = (
+            ""
+            if part["label_histogram_clients"] == part["clients"]
+            else f" (from {part['label_histogram_clients']} clients)"
+        )
         lines.append(f"  label histogram{sampled}: {part['label_histogram']}")
     if "central_test" in summary:
         lines.append(f"central test: {summary['central_test']['examples']} examples")
     return "\n".join(lines)
 
 
-def _show_examples(figure: Any, grid: Any, data: FederatedData, decode: Optional[Callable[[Sequence[int]], str]]) -> None:
+def _show_examples(
+    figure: Any, grid: Any, data: FederatedData, decode: Optional[Callable[[Sequence[int]], str]]
+) -> None:
     first = data.train.client_ids[0]
     arrays = data.train.arrays_for(first)
     x, y = arrays["x"], arrays["y"]
@@ -120,7 +142,15 @@ def _show_examples(figure: Any, grid: Any, data: FederatedData, decode: Optional
         return
     axis = figure.add_subplot(grid[2, :])
     rows = [decode(list(row)) if decode else " ".join(map(str, row[:40])) for row in x[:4]]
-    axis.text(0, 1, "\n\n".join(repr(r) for r in rows), va="top", family="monospace", fontsize=7, wrap=True)
+    axis.text(
+        0,
+        1,
+        "\n\n".join(repr(r) for r in rows),
+        va="top",
+        family="monospace",
+        fontsize=7,
+        wrap=True,
+    )
     axis.axis("off")
     axis.set_title(f"first examples of client {first}", fontsize=9, loc="left")
 
@@ -138,15 +168,30 @@ def plot(data: FederatedData, path: str, max_clients: int = 30) -> None:
     figure = plt.figure(figsize=(13, 10), constrained_layout=True)
     grid = figure.add_gridspec(3, 2, height_ratios=[3, 2, 2])
     bars = figure.add_subplot(grid[0, :])
-    colors = plt.get_cmap("tab10" if data.num_classes <= 10 else "tab20" if data.num_classes <= 20 else "viridis")
+    colors = plt.get_cmap(
+        "tab10" if data.num_classes <= 10 else "tab20" if data.num_classes <= 20 else "viridis"
+    )
     bottom = np.zeros(len(ids))
     for label in range(data.num_classes):
-        color = colors(label) if data.num_classes <= 20 else colors(label / max(data.num_classes - 1, 1))
-        bars.bar(range(len(ids)), fractions[:, label], bottom=bottom, color=color, label=str(label), width=0.85)
+        color = (
+            colors(label)
+            if data.num_classes <= 20
+            else colors(label / max(data.num_classes - 1, 1))
+        )
+        bars.bar(
+            range(len(ids)),
+            fractions[:, label],
+            bottom=bottom,
+            color=color,
+            label=str(label),
+            width=0.85,
+        )
         bottom += fractions[:, label]
     bars.set_xticks(range(len(ids)), [cid[-18:] for cid in ids], rotation=70, fontsize=7)
     bars.set_ylabel("share of client's labels")
-    bars.set_title(f"{data.name}: label distribution of the first {len(ids)} of {len(data.train.client_ids)} clients")
+    bars.set_title(
+        f"{data.name}: label distribution of the first {len(ids)} of {len(data.train.client_ids)} clients"
+    )
     if data.num_classes <= 20:
         bars.legend(title="label", ncol=2, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     sizes = [data.train.num_examples(cid) for cid in data.train.client_ids]
@@ -154,7 +199,9 @@ def plot(data: FederatedData, path: str, max_clients: int = 30) -> None:
     hist.hist(sizes, bins=min(50, max(len(set(sizes)), 1)), color="steelblue")
     hist.set_xlabel("training examples per client")
     hist.set_ylabel("clients")
-    hist.set_title(f"client sizes (min {min(sizes)}, median {np.median(sizes):g}, max {max(sizes)})")
+    hist.set_title(
+        f"client sizes (min {min(sizes)}, median {np.median(sizes):g}, max {max(sizes)})"
+    )
     total = figure.add_subplot(grid[1, 1])
     histogram = counts.sum(axis=0)
     total.bar(range(data.num_classes), histogram, color="gray")

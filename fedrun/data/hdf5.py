@@ -35,7 +35,9 @@ def open_hdf5(path: str, how_to_get: str) -> h5py.File:
     examples = handle.get("examples")
     if not isinstance(examples, h5py.Group):
         handle.close()
-        raise DataError(path, "no 'examples' group: expected TFF's layout examples/<client_id>/<feature>")
+        raise DataError(
+            path, "no 'examples' group: expected TFF's layout examples/<client_id>/<feature>"
+        )
     if len(examples) == 0:
         handle.close()
         raise DataError(path, "the 'examples' group holds no clients")
@@ -50,7 +52,9 @@ def read_dataset(group: h5py.Group, name: str, source: str, client_id: str) -> n
     try:
         return dataset[()]
     except (OSError, ValueError, TypeError) as err:
-        raise DataError(source, f"cannot read examples/{client_id}/{name}: {err}", client_id) from None
+        raise DataError(
+            source, f"cannot read examples/{client_id}/{name}: {err}", client_id
+        ) from None
 
 
 class HDF5ClientData(ClientData):

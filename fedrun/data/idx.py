@@ -49,8 +49,15 @@ def read_idx(path: str) -> np.ndarray:
     dtype = np.dtype(_TYPES[raw[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise DataError(path, f"IDX header promises shape {list(shape)} ({expected} bytes) but the file holds {len(raw) - header}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
+        raise DataError(
+            path,
+            f"IDX header promises shape {list(shape)} ({expected} bytes) but the file holds {len(raw) - header}",
+        )
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="), copy=False)
+    )
 
 
 def write_idx(path: str, array: np.ndarray, compress: Optional[bool] = None) -> None:

@@ -48,14 +48,18 @@ def _check(num_examples: int, num_clients: int, per_client: int = 1) -> None:
 
 
 @PARTITIONERS.register("iid", IIDParams)
-def iid(_: IIDParams, labels: np.ndarray, num_clients: int, rng: np.random.Generator) -> list[np.ndarray]:
+def iid(
+    _: IIDParams, labels: np.ndarray, num_clients: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Equal-size random parts."""
     _check(len(labels), num_clients)
     return [np.sort(part) for part in np.array_split(rng.permutation(len(labels)), num_clients)]
 
 
 @PARTITIONERS.register("shards", ShardParams)
-def shards(p: ShardParams, labels: np.ndarray, num_clients: int, rng: np.random.Generator) -> list[np.ndarray]:
+def shards(
+    p: ShardParams, labels: np.ndarray, num_clients: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Sorted-by-label shards, `shards_per_client` random shards per client."""
     num_shards = num_clients * p.shards_per_client
     _check(len(labels), num_shards)
@@ -66,7 +70,9 @@ def shards(p: ShardParams, labels: np.ndarray, num_clients: int, rng: np.random.
 
 
 @PARTITIONERS.register("dirichlet", DirichletParams)
-def dirichlet(p: DirichletParams, labels: np.ndarray, num_clients: int, rng: np.random.Generator) -> list[np.ndarray]:
+def dirichlet(
+    p: DirichletParams, labels: np.ndarray, num_clients: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Per-class Dirichlet(alpha) proportions over clients."""
     _check(len(labels), num_clients, p.min_size)
     classes = np.unique(labels)

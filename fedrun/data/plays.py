@@ -23,7 +23,10 @@ import re
 from typing import Iterator, Optional
 
 _SPEAKER = re.compile(r"^([A-Z][A-Za-z'&\-]*\.?(?: +[A-Za-z'&\-]+\.?){0,4})\s*$")
-_HEADING = re.compile(r"^(ACT|SCENE|INDUCTION|SONG|THE END|FINIS|DRAMATIS PERSONAE|PERSONS REPRESENTED)\b", re.IGNORECASE)
+_HEADING = re.compile(
+    r"^(ACT|SCENE|INDUCTION|SONG|THE END|FINIS|DRAMATIS PERSONAE|PERSONS REPRESENTED)\b",
+    re.IGNORECASE,
+)
 _ROMAN = re.compile(r"^[IVXLC]+$")
 _DIRECTION = re.compile(r"\[[^\]]*\]", re.DOTALL)
 _WORD = re.compile(r"[A-Z][A-Za-z]+")

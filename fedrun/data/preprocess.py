@@ -77,7 +77,9 @@ def buffered_shuffle(stream: np.ndarray, buffer_size: int, rng: np.random.Genera
     return out
 
 
-def example_order(num_examples: int, epochs: int, shuffle_buffer: int, rng: np.random.Generator) -> np.ndarray:
+def example_order(
+    num_examples: int, epochs: int, shuffle_buffer: int, rng: np.random.Generator
+) -> np.ndarray:
     """Positions (into a client's examples) in the order training visits them."""
     stream = np.tile(np.arange(num_examples, dtype=np.int64), epochs)
     return buffered_shuffle(stream, shuffle_buffer, rng)
@@ -98,11 +100,16 @@ def batch_schedule(order: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.n
     return index.reshape(steps, batch_size), mask.reshape(steps, batch_size)
 
 
-def dataset_pipeline(dataset: tf.data.Dataset, config: PreprocessConfig, seed: Optional[int] = None) -> tf.data.Dataset:
+def dataset_pipeline(
+    dataset: tf.data.Dataset, config: PreprocessConfig, seed: Optional[int] = None
+) -> tf.data.Dataset:
     """The `tf.data` form of the same preprocessing (the dataset view)."""
     ds = dataset.repeat(config.epochs)
     if config.shuffle_buffer > 1:
-        ds = ds.shuffle(config.shuffle_buffer, seed=config.shuffle_seed if config.shuffle_seed is not None else seed)
+        ds = ds.shuffle(
+            config.shuffle_buffer,
+            seed=config.shuffle_seed if config.shuffle_seed is not None else seed,
+        )
     ds = ds.batch(config.batch_size)
     if config.flatten:
         ds = ds.map(lambda e: {**e, "x": tf.reshape(e["x"], [tf.shape(e["x"])[0], -1])})

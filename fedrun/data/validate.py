@@ -32,21 +32,33 @@ def check_features(
         client_id: The client the features belong to, if any.
     """
     if shape is not None and tuple(x.shape[1:]) != tuple(shape):
-        raise DataError(source, f"features have shape {list(x.shape)}, expected [n, {', '.join(map(str, shape))}]", client_id)
+        raise DataError(
+            source,
+            f"features have shape {list(x.shape)}, expected [n, {', '.join(map(str, shape))}]",
+            client_id,
+        )
     if np.issubdtype(x.dtype, np.floating):
         bad = ~np.isfinite(x)
         if bad.any():
             position = int(np.argmax(bad.reshape(len(x), -1).any(axis=1)))
-            raise DataError(source, f"features hold NaN or infinite values (first at example {position})", client_id)
+            raise DataError(
+                source,
+                f"features hold NaN or infinite values (first at example {position})",
+                client_id,
+            )
     if value_range is not None and x.size:
         low, high = float(np.min(x)), float(np.max(x))
         if low < value_range[0] or high > value_range[1]:
             raise DataError(
-                source, f"feature values span [{low}, {high}], outside the expected [{value_range[0]}, {value_range[1]}]", client_id
+                source,
+                f"feature values span [{low}, {high}], outside the expected [{value_range[0]}, {value_range[1]}]",
+                client_id,
             )
 
 
-def check_labels(source: str, y: np.ndarray, num_classes: int, client_id: Optional[str] = None) -> None:
+def check_labels(
+    source: str, y: np.ndarray, num_classes: int, client_id: Optional[str] = None
+) -> None:
     """Labels are integers in `[0, num_classes)`."""
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(source, f"labels have dtype {y.dtype}, expected integers", client_id)

@@ -40,7 +40,9 @@ class ClientStateStore:
         self._dtypes = [np.dtype(tf.as_dtype(s.dtype).as_numpy_dtype) for s in leaves]
         self._rows: dict[str, int] = {}
         self._capacity = 0
-        self._leaves = [np.zeros((0, *shape), dtype) for shape, dtype in zip(self._shapes, self._dtypes)]
+        self._leaves = [
+            np.zeros((0, *shape), dtype) for shape, dtype in zip(self._shapes, self._dtypes)
+        ]
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -76,7 +78,9 @@ class ClientStateStore:
             raise ValueError(f"put: expected {len(self._leaves)} leaves, got {len(values)}")
         for value, shape in zip(values, self._shapes):
             if value.shape != (len(client_ids), *shape):
-                raise ValueError(f"put: leaf of shape {value.shape}, expected {(len(client_ids), *shape)}")
+                raise ValueError(
+                    f"put: leaf of shape {value.shape}, expected {(len(client_ids), *shape)}"
+                )
         rows = np.asarray([self._row_for(cid) for cid in client_ids], dtype=np.int64)
         for leaf, value in zip(self._leaves, values):
             leaf[rows] = value
@@ -113,7 +117,9 @@ class ClientStateStore:
         leaves = [np.asarray(state[_leaf_key(p)]) for p in range(len(self._shapes))]
         for leaf, shape, dtype in zip(leaves, self._shapes, self._dtypes):
             if leaf.shape != (len(ids), *shape):
-                raise ValueError(f"load_state_dict: leaf of shape {leaf.shape}, expected {(len(ids), *shape)}")
+                raise ValueError(
+                    f"load_state_dict: leaf of shape {leaf.shape}, expected {(len(ids), *shape)}"
+                )
         self._rows = {cid: row for row, cid in enumerate(ids)}
         self._capacity = len(ids)
         self._leaves = [leaf.astype(dtype, copy=True) for leaf, dtype in zip(leaves, self._dtypes)]

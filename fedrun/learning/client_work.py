@@ -73,9 +73,13 @@ class ModelDeltaClientWork(MeasuredProcess):
             client_seeds(cohort.seed, cohort.round_num, cohort.client_ids),
         )
 
-    def run(self, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()) -> ClientOutputs:
+    def run(
+        self, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()
+    ) -> ClientOutputs:
         """Every client's raw outputs (algorithms that send more than an update use this)."""
-        return self.runtime.train(self.trainer, weights.value, cohort, self._inputs(cohort, broadcast, per_client))
+        return self.runtime.train(
+            self.trainer, weights.value, cohort, self._inputs(cohort, broadcast, per_client)
+        )
 
     def run_dropping_failures(
         self, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()
@@ -83,12 +87,16 @@ class ModelDeltaClientWork(MeasuredProcess):
         """As `run`, but a client whose training raises, or whose result the runtime
         lost (a Ray worker that died twice), is marked instead of failing the round."""
         trained = train_dropping_failures(
-            lambda c, i: self.runtime.train(self.trainer, weights.value, c, i), cohort, self._inputs(cohort, broadcast, per_client)
+            lambda c, i: self.runtime.train(self.trainer, weights.value, c, i),
+            cohort,
+            self._inputs(cohort, broadcast, per_client),
         )
         lost = self.runtime.take_lost_clients()
         if not lost:
             return trained
-        return trained._replace(raised=trained.raised | np.isin(np.asarray(cohort.client_ids), list(lost)))
+        return trained._replace(
+            raised=trained.raised | np.isin(np.asarray(cohort.client_ids), list(lost))
+        )
 
     def summarize(
         self, outputs: ClientOutputs, num_clients: int, keep: Optional[np.ndarray] = None
@@ -100,7 +108,9 @@ class ModelDeltaClientWork(MeasuredProcess):
             num_clients: The cohort size.
             keep: bool `[K]`: the clients to keep (`surviving_clients`); None keeps all.
         """
-        update_weight = outputs.num_examples if self.weighted else tf.ones([num_clients], tf.float32)
+        update_weight = (
+            outputs.num_examples if self.weighted else tf.ones([num_clients], tf.float32)
+        )
         result = AtClients(ClientResult(outputs.update, update_weight), num_clients)
         metrics = AtClients(outputs.metrics, num_clients)
         if keep is not None and not keep.all():
@@ -108,7 +118,14 @@ class ModelDeltaClientWork(MeasuredProcess):
         train = self.model.finalize_metrics(intrinsics.sum(metrics).value)
         return result, train
 
-    def _next(self, state: Any, weights: AtClients, cohort: CohortData, broadcast: Any = (), per_client: Any = ()) -> MeasuredProcessOutput:
+    def _next(
+        self,
+        state: Any,
+        weights: AtClients,
+        cohort: CohortData,
+        broadcast: Any = (),
+        per_client: Any = (),
+    ) -> MeasuredProcessOutput:
         outputs, raised = self.run_dropping_failures(weights, cohort, broadcast, per_client)
         keep, non_finite = surviving_clients(outputs.update, raised, cohort)
         result, train = self.summarize(outputs, cohort.num_clients, keep)

@@ -26,7 +26,9 @@ def _add(a: Any, b: Any) -> Any:
 
 
 def build_fed_eval(
-    model: Union[FunctionalModel, VariableModel], runtime: Optional[Runtime] = None, trainer: Optional[LocalTrainer] = None
+    model: Union[FunctionalModel, VariableModel],
+    runtime: Optional[Runtime] = None,
+    trainer: Optional[LocalTrainer] = None,
 ) -> LearningProcess:
     """Federated evaluation of a fixed model on clients' data.
 
@@ -47,7 +49,9 @@ def build_fed_eval(
     mean_process = MeanFactory().create(model.weight_specs.trainable, tf.TensorSpec([], tf.float32))
 
     def initialize() -> LearningAlgorithmState:
-        return LearningAlgorithmState(model.initial_weights, (), ((), model.initial_metrics()), mean_process.initialize(), ())
+        return LearningAlgorithmState(
+            model.initial_weights, (), ((), model.initial_metrics()), mean_process.initialize(), ()
+        )
 
     def next_fn(state: LearningAlgorithmState, cohort: CohortData) -> LearningProcessOutput:
         stacked = runtime.evaluate(trainer, state.global_model_weights, cohort)

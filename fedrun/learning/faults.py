@@ -57,10 +57,13 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {telling[-1] if telling else ''}"
 
 
-def _all_failed(round_num: int, stage: str, failures: Sequence[tuple[str, BaseException]]) -> RoundFailedError:
+def _all_failed(
+    round_num: int, stage: str, failures: Sequence[tuple[str, BaseException]]
+) -> RoundFailedError:
     client_id, error = failures[0]
     return RoundFailedError(
-        round_num, f"the {stage} of every one of its {len(failures)} clients raised; first ({client_id}): {_describe(error)}"
+        round_num,
+        f"the {stage} of every one of its {len(failures)} clients raised; first ({client_id}): {_describe(error)}",
     )
 
 
@@ -88,10 +91,22 @@ def build_cohort_dropping_failures(
     failures: list[tuple[str, BaseException]] = []
     for k, client_id in enumerate(client_ids):
         try:
-            build_cohort(client_data, [client_id], config, seed, round_num, None if epochs is None else [epochs[k]])
+            build_cohort(
+                client_data,
+                [client_id],
+                config,
+                seed,
+                round_num,
+                None if epochs is None else [epochs[k]],
+            )
         except Exception as err:  # noqa: BLE001
             failures.append((client_id, err))
-            logger.warning("round %d: dropping client %s, its data raised %s", round_num, client_id, _describe(err))
+            logger.warning(
+                "round %d: dropping client %s, its data raised %s",
+                round_num,
+                client_id,
+                _describe(err),
+            )
     if len(failures) == len(client_ids):
         raise _all_failed(round_num, "data", failures)
     failed = {client_id: _describe(err) for client_id, err in failures}
@@ -125,7 +140,9 @@ class TrainedCohort(NamedTuple):
 
 
 def train_dropping_failures(
-    train: Callable[[CohortData, RoundInputs], ClientOutputs], cohort: CohortData, inputs: RoundInputs
+    train: Callable[[CohortData, RoundInputs], ClientOutputs],
+    cohort: CohortData,
+    inputs: RoundInputs,
 ) -> TrainedCohort:
     """Trains the cohort; clients whose training raises are found and left out.
 
@@ -150,7 +167,12 @@ def train_dropping_failures(
         except Exception as err:  # noqa: BLE001
             raised[k] = True
             failures.append((cohort.client_ids[k], err))
-            logger.warning("round %d: dropping client %s, its training raised %s", cohort.round_num, cohort.client_ids[k], _describe(err))
+            logger.warning(
+                "round %d: dropping client %s, its training raised %s",
+                cohort.round_num,
+                cohort.client_ids[k],
+                _describe(err),
+            )
     if not raised.any():
         raise cohort_error
     if raised.all():
@@ -162,7 +184,10 @@ def train_dropping_failures(
 
 @tf.function(reduce_retracing=True)
 def _finite_rows(leaves: list[tf.Tensor]) -> tf.Tensor:
-    flags = [tf.reduce_all(tf.reshape(tf.math.is_finite(leaf), [tf.shape(leaf)[0], -1]), axis=1) for leaf in leaves]
+    flags = [
+        tf.reduce_all(tf.reshape(tf.math.is_finite(leaf), [tf.shape(leaf)[0], -1]), axis=1)
+        for leaf in leaves
+    ]
     return tf.reduce_all(tf.stack(flags, axis=0), axis=0)
 
 
@@ -175,7 +200,9 @@ def finite_clients(update: Any) -> tf.Tensor:
     return _finite_rows(floating)  # one compiled call: this runs every round
 
 
-def surviving_clients(update: Any, raised: np.ndarray, cohort: CohortData) -> tuple[np.ndarray, np.ndarray]:
+def surviving_clients(
+    update: Any, raised: np.ndarray, cohort: CohortData
+) -> tuple[np.ndarray, np.ndarray]:
     """Which clients a round keeps: those whose training did not raise and whose update is finite.
 
     Returns:
@@ -188,7 +215,9 @@ def surviving_clients(update: Any, raised: np.ndarray, cohort: CohortData) -> tu
     keep = ~(non_finite | raised)
     if non_finite.any():
         names = ", ".join(cid for cid, bad in zip(cohort.client_ids, non_finite) if bad)
-        logger.warning("round %d: dropping client update(s) with NaN/Inf: %s", cohort.round_num, names)
+        logger.warning(
+            "round %d: dropping client update(s) with NaN/Inf: %s", cohort.round_num, names
+        )
     if not keep.any():
         problem = f"every one of its {cohort.num_clients} clients was dropped ({int(non_finite.sum())} non-finite updates)"
         raise RoundFailedError(cohort.round_num, problem)

@@ -22,7 +22,9 @@ def all_finite(nest: Any) -> tf.Tensor:
 
 
 def build_apply_optimizer_finalizer(
-    optimizer: Optimizer, weight_specs: ModelWeights, learning_rate_schedule: Optional[LearningRateSchedule] = None
+    optimizer: Optimizer,
+    weight_specs: ModelWeights,
+    learning_rate_schedule: Optional[LearningRateSchedule] = None,
 ) -> MeasuredProcess:
     """The server optimizer step `w <- optimizer(w, aggregated update)`.
 
@@ -41,14 +43,21 @@ def build_apply_optimizer_finalizer(
     def initialize() -> Any:
         return optimizer.initialize(weight_specs.trainable)
 
-    def next_fn(state: Any, weights: ModelWeights, update: AtServer, round_num: int = 0) -> MeasuredProcessOutput:
+    def next_fn(
+        state: Any, weights: ModelWeights, update: AtServer, round_num: int = 0
+    ) -> MeasuredProcessOutput:
         if learning_rate_schedule is not None:
-            state = {**state, "learning_rate": tf.constant(learning_rate_schedule(round_num), tf.float32)}
+            state = {
+                **state,
+                "learning_rate": tf.constant(learning_rate_schedule(round_num), tf.float32),
+            }
         finite = bool(all_finite(update.value))
         if finite:
             state, trainable = optimizer.next(state, list(weights.trainable), list(update.value))
             weights = ModelWeights(list(trainable), list(weights.non_trainable))
-        measurements = collections.OrderedDict(update_non_finite=tf.constant(0 if finite else 1, tf.int32))
+        measurements = collections.OrderedDict(
+            update_non_finite=tf.constant(0 if finite else 1, tf.int32)
+        )
         return MeasuredProcessOutput(state, AtServer(weights), measurements)
 
     return MeasuredProcess(initialize, next_fn)

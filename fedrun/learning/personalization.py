@@ -82,7 +82,13 @@ class BeforeAfterEvaluation(LocalRule):
         self.model = model
 
     def _client_metrics(
-        self, trainable: list[tf.Tensor], non_trainable: list[tf.Tensor], x: Nest, y: tf.Tensor, mask: tf.Tensor, metrics: Nest
+        self,
+        trainable: list[tf.Tensor],
+        non_trainable: list[tf.Tensor],
+        x: Nest,
+        y: tf.Tensor,
+        mask: tf.Tensor,
+        metrics: Nest,
     ) -> Nest:
         weights = ModelWeights(trainable, non_trainable)
         predictions, _ = self.model.predict(weights, self.model.initial_state, x, training=False)
@@ -115,7 +121,9 @@ class BeforeAfterEvaluation(LocalRule):
 def _truncate(cohort: CohortData, max_steps: Optional[int]) -> CohortData:
     if max_steps is None:
         return cohort
-    return dataclasses.replace(cohort, index=cohort.index[:, :max_steps], mask=cohort.mask[:, :max_steps])
+    return dataclasses.replace(
+        cohort, index=cohort.index[:, :max_steps], mask=cohort.mask[:, :max_steps]
+    )
 
 
 class PersonalizationEvaluator:
@@ -151,12 +159,18 @@ class PersonalizationEvaluator:
         self.runtime = runtime
         self.client_ids = list(client_ids)
         self.trainer = runtime.make_trainer(model, optimizer, BeforeAfterEvaluation(model))
-        fine_tune = dataclasses.replace(preprocess, epochs=config.epochs, batch_size=config.batch_size, shuffle_seed=seed)
-        self.cohort = _truncate(build_cohort(train, self.client_ids, fine_tune, seed, 0), config.max_steps)
+        fine_tune = dataclasses.replace(
+            preprocess, epochs=config.epochs, batch_size=config.batch_size, shuffle_seed=seed
+        )
+        self.cohort = _truncate(
+            build_cohort(train, self.client_ids, fine_tune, seed, 0), config.max_steps
+        )
         evaluation = build_eval_cohort(test, self.client_ids, preprocess.eval_batch_size)
         self._test_pool = evaluation.pool
         self._test_batches = {"index": evaluation.index, "mask": evaluation.mask}
-        learning_rate = config.learning_rate if config.learning_rate is not None else optimizer.learning_rate
+        learning_rate = (
+            config.learning_rate if config.learning_rate is not None else optimizer.learning_rate
+        )
         self._learning_rate = tf.constant(learning_rate, tf.float32)
         self._seeds = client_seeds(seed, 0, self.client_ids)
 

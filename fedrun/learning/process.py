@@ -18,14 +18,18 @@ from fedrun.models.functional import ModelWeights
 
 def batch_type(element_spec: dict[str, tf.TensorSpec]) -> SequenceType:
     """The type of a client's data: a sequence of batches of `element_spec`."""
-    batched = {k: tf.TensorSpec([None] + s.shape.as_list(), s.dtype) for k, s in element_spec.items()}
+    batched = {
+        k: tf.TensorSpec([None] + s.shape.as_list(), s.dtype) for k, s in element_spec.items()
+    }
     return SequenceType(to_type(batched))
 
 
 def dry_run_cohort(element_spec: dict[str, tf.TensorSpec]) -> CohortData:
     """A one-client, one-example cohort of zeros (to read metric types)."""
     pool = {k: tf.zeros([1] + s.shape.as_list(), s.dtype) for k, s in element_spec.items()}
-    return CohortData(("dry_run",), pool, tf.zeros([1, 1, 1], tf.int64), tf.ones([1, 1, 1], tf.float32))
+    return CohortData(
+        ("dry_run",), pool, tf.zeros([1, 1, 1], tf.int64), tf.ones([1, 1, 1], tf.float32)
+    )
 
 
 class LearningProcess(IterativeProcess):
@@ -67,9 +71,17 @@ class LearningProcess(IterativeProcess):
         if store is not None:
             store.load_state_dict(saved)
         params = StructType(
-            [("state", state_t), ("client_data", FederatedType(batch_type(self.element_spec), CLIENTS, all_equal=False))]
+            [
+                ("state", state_t),
+                (
+                    "client_data",
+                    FederatedType(batch_type(self.element_spec), CLIENTS, all_equal=False),
+                ),
+            ]
         )
-        return FunctionType(params, StructType([("state", state_t), ("metrics", server_type(output.metrics))]))
+        return FunctionType(
+            params, StructType([("state", state_t), ("metrics", server_type(output.metrics))])
+        )
 
     @staticmethod
     def get_model_weights(state: LearningAlgorithmState) -> ModelWeights:
@@ -77,7 +89,9 @@ class LearningProcess(IterativeProcess):
         return state.global_model_weights
 
     @staticmethod
-    def set_model_weights(state: LearningAlgorithmState, weights: ModelWeights) -> LearningAlgorithmState:
+    def set_model_weights(
+        state: LearningAlgorithmState, weights: ModelWeights
+    ) -> LearningAlgorithmState:
         """A copy of `state` holding `weights` as the global model."""
         weights = ModelWeights(list(weights.trainable), list(weights.non_trainable))
         return state._replace(global_model_weights=weights)
@@ -99,20 +113,30 @@ def compose_learning_process(
 
     def initialize() -> LearningAlgorithmState:
         return LearningAlgorithmState(
-            initial_weights, distributor.initialize(), client_work.initialize(), aggregator.initialize(), finalizer.initialize()
+            initial_weights,
+            distributor.initialize(),
+            client_work.initialize(),
+            aggregator.initialize(),
+            finalizer.initialize(),
         )
 
     def next_fn(state: LearningAlgorithmState, cohort: CohortData) -> LearningProcessOutput:
         count = cohort.num_clients
-        distributed = distributor.next(state.distributor, AtServer(state.global_model_weights), count)
+        distributed = distributor.next(
+            state.distributor, AtServer(state.global_model_weights), count
+        )
         work = client_work.next(state.client_work, distributed.result, cohort)
         results = work.result.value
         updates = AtClients(results.update, count)
         if aggregator.is_weighted:
-            aggregated = aggregator.next(state.aggregator, updates, AtClients(results.update_weight, count))
+            aggregated = aggregator.next(
+                state.aggregator, updates, AtClients(results.update_weight, count)
+            )
         else:
             aggregated = aggregator.next(state.aggregator, updates)
-        finalized = finalizer.next(state.finalizer, state.global_model_weights, aggregated.result, cohort.round_num)
+        finalized = finalizer.next(
+            state.finalizer, state.global_model_weights, aggregated.result, cohort.round_num
+        )
         new_state = LearningAlgorithmState(
             finalized.result.value, distributed.state, work.state, aggregated.state, finalized.state
         )

@@ -84,8 +84,12 @@ class PiecewiseParams:
                 f"piecewise needs one more factor than boundaries, got {len(self.factors)} factors "
                 f"for {len(self.boundaries)} boundaries"
             )
-        if any(b < 1 for b in self.boundaries) or list(self.boundaries) != sorted(set(self.boundaries)):
-            raise ValueError(f"boundaries must be increasing round numbers >= 1, got {list(self.boundaries)}")
+        if any(b < 1 for b in self.boundaries) or list(self.boundaries) != sorted(
+            set(self.boundaries)
+        ):
+            raise ValueError(
+                f"boundaries must be increasing round numbers >= 1, got {list(self.boundaries)}"
+            )
         if any(f <= 0 for f in self.factors):
             raise ValueError(f"factors must be positive, got {list(self.factors)}")
 
@@ -110,7 +114,9 @@ def _exponential(p: ExponentialParams, base_learning_rate: float) -> RoundSchedu
 @SCHEDULES.register("inverse_time", InverseTimeParams)
 def _inverse_time(p: InverseTimeParams, base_learning_rate: float) -> RoundSchedule:
     """`1 / (1 + decay_rate * t)` decay, `t` in units of `decay_rounds`."""
-    return RoundSchedule(base_learning_rate, lambda r: 1.0 / (1.0 + p.decay_rate * (r - 1) / p.decay_rounds))
+    return RoundSchedule(
+        base_learning_rate, lambda r: 1.0 / (1.0 + p.decay_rate * (r - 1) / p.decay_rounds)
+    )
 
 
 @SCHEDULES.register("cosine", CosineParams)

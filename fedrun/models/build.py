@@ -26,7 +26,9 @@ def input_spec(data: FederatedData) -> dict[str, tf.TensorSpec]:
     return dict(data.train.element_spec)
 
 
-def classification_model(keras_model: keras.Model, spec: dict[str, tf.TensorSpec]) -> FunctionalModel:
+def classification_model(
+    keras_model: keras.Model, spec: dict[str, tf.TensorSpec]
+) -> FunctionalModel:
     """A classifier with probability outputs: sparse cross-entropy and accuracy."""
     return FunctionalModel(
         keras_model,
@@ -50,7 +52,11 @@ def build_model(
     keras.utils.set_random_seed(seed)
     if isinstance(node, Mapping) and TARGET_KEY in node:
         if "type" in node:
-            raise ConfigError(f"{path}.type", "give either 'type' (a registered model) or '_target_' (your own), not both", node["type"])
+            raise ConfigError(
+                f"{path}.type",
+                "give either 'type' (a registered model) or '_target_' (your own), not both",
+                node["type"],
+            )
         builder = load_target(node[TARGET_KEY], path, allowed_targets)
         kwargs = {k: v for k, v in node.items() if k != TARGET_KEY}
         try:
@@ -69,5 +75,6 @@ def build_model(
     if isinstance(built, keras.Model):
         return classification_model(built, input_spec(data))
     raise ConfigError(
-        path, f"a model builder must return a keras.Model, FunctionalModel or VariableModel, got {type(built).__name__}"
+        path,
+        f"a model builder must return a keras.Model, FunctionalModel or VariableModel, got {type(built).__name__}",
     )

@@ -76,7 +76,9 @@ class MLPParams:
 
     def __post_init__(self) -> None:
         if not self.hidden_units or any(u <= 0 for u in self.hidden_units):
-            raise ValueError(f"hidden_units must be positive integers, got {list(self.hidden_units)}")
+            raise ValueError(
+                f"hidden_units must be positive integers, got {list(self.hidden_units)}"
+            )
 
 
 @MODELS.register("mlp_2nn", MLPParams)

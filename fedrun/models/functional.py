@@ -69,15 +69,21 @@ class FunctionalModel:
         self._state_positions = [i for i, v in enumerate(non_trainable) if not _is_weight(v)]
         self.initial_weights = ModelWeights(
             trainable=[tf.convert_to_tensor(v.value) for v in keras_model.trainable_variables],
-            non_trainable=[tf.convert_to_tensor(non_trainable[i].value) for i in self._weight_positions],
+            non_trainable=[
+                tf.convert_to_tensor(non_trainable[i].value) for i in self._weight_positions
+            ],
         )
-        self.initial_state = [tf.convert_to_tensor(non_trainable[i].value) for i in self._state_positions]
+        self.initial_state = [
+            tf.convert_to_tensor(non_trainable[i].value) for i in self._state_positions
+        ]
         self.metric_names = [m.name for m in self.metrics] + ["loss", "num_examples", "num_batches"]
 
     @property
     def weight_specs(self) -> ModelWeights:
         """Specs of one client's weights."""
-        return tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), self.initial_weights)
+        return tf.nest.map_structure(
+            lambda t: tf.TensorSpec(t.shape, t.dtype), self.initial_weights
+        )
 
     def _merge_non_trainable(self, non_trainable: Sequence[Any], state: Sequence[Any]) -> list[Any]:
         merged: list[Any] = [None] * (len(self._weight_positions) + len(self._state_positions))
@@ -87,7 +93,9 @@ class FunctionalModel:
             merged[position] = value
         return merged
 
-    def predict(self, weights: ModelWeights, state: Sequence[Any], x: Nest, training: bool) -> tuple[Any, list[Any]]:
+    def predict(
+        self, weights: ModelWeights, state: Sequence[Any], x: Nest, training: bool
+    ) -> tuple[Any, list[Any]]:
         """Forward pass with explicit weights.
 
         Returns:
@@ -137,7 +145,11 @@ class FunctionalModel:
         new: collections.OrderedDict[str, list[tf.Tensor]] = collections.OrderedDict()
         weight = self.metric_weight(y, mask)
         for metric in self.metrics:
-            new[metric.name] = list(metric.stateless_update_state(metrics[metric.name], y, predictions, sample_weight=weight))
+            new[metric.name] = list(
+                metric.stateless_update_state(
+                    metrics[metric.name], y, predictions, sample_weight=weight
+                )
+            )
         count = tf.reduce_sum(mask)
         loss_sum, loss_count = metrics["loss"]
         new["loss"] = [loss_sum + tf.reduce_sum(losses * mask), loss_count + count]
@@ -145,7 +157,9 @@ class FunctionalModel:
         new["num_batches"] = [metrics["num_batches"][0] + tf.cast(count > 0, tf.int64)]
         return new
 
-    def finalize_metrics(self, metrics: collections.OrderedDict[str, list[Any]]) -> collections.OrderedDict[str, Any]:
+    def finalize_metrics(
+        self, metrics: collections.OrderedDict[str, list[Any]]
+    ) -> collections.OrderedDict[str, Any]:
         """Finalized values from (summed) unfinalized metrics."""
         final: collections.OrderedDict[str, Any] = collections.OrderedDict()
         for metric in self.metrics:

@@ -66,7 +66,9 @@ class VariableModel(abc.ABC):
         """Metric name -> list of tensors that can be summed over clients."""
 
     @abc.abstractmethod
-    def metric_finalizers(self) -> collections.OrderedDict[str, Callable[[list[tf.Tensor]], tf.Tensor]]:
+    def metric_finalizers(
+        self,
+    ) -> collections.OrderedDict[str, Callable[[list[tf.Tensor]], tf.Tensor]]:
         """Metric name -> function of the summed unfinalized values."""
 
     @abc.abstractmethod

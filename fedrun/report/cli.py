@@ -29,25 +29,61 @@ from typing import Optional, Sequence
 
 from fedrun.report.plots import plot_curves, plot_panels
 from fedrun.report.runs import RunResult, default_metric, find_runs, lower_is_better
-from fedrun.report.tables import common_settings, group_runs, group_table, run_table, to_markdown, varying_keys, write_csv
+from fedrun.report.tables import (
+    common_settings,
+    group_runs,
+    group_table,
+    run_table,
+    to_markdown,
+    varying_keys,
+    write_csv,
+)
 
 EXIT_BAD_INPUT = 2
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="fedrun-report", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="fedrun-report",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("dirs", nargs="+", metavar="RUN_OR_SWEEP_DIR", help="run directories or sweep directories holding them")
-    parser.add_argument("--out", "-o", help="output directory (default: DIR/report for one DIR, else ./report)")
-    parser.add_argument("--metric", help="metric that ranks runs (default: the first of eval.federated.accuracy, "
-                        "eval.centralized.accuracy, train.accuracy, train.loss the runs log)")
-    parser.add_argument("--columns", nargs="+", help="final metrics in the tables (default: the ranking metric and train.loss)")
-    parser.add_argument("--curves", nargs="+", help="metrics to plot against the round (default: as --columns)")
-    parser.add_argument("--over", nargs="*", default=["seed"], help="override keys averaged over in groups (default: seed)")
+    parser.add_argument(
+        "dirs",
+        nargs="+",
+        metavar="RUN_OR_SWEEP_DIR",
+        help="run directories or sweep directories holding them",
+    )
+    parser.add_argument(
+        "--out", "-o", help="output directory (default: DIR/report for one DIR, else ./report)"
+    )
+    parser.add_argument(
+        "--metric",
+        help="metric that ranks runs (default: the first of eval.federated.accuracy, "
+        "eval.centralized.accuracy, train.accuracy, train.loss the runs log)",
+    )
+    parser.add_argument(
+        "--columns",
+        nargs="+",
+        help="final metrics in the tables (default: the ranking metric and train.loss)",
+    )
+    parser.add_argument(
+        "--curves", nargs="+", help="metrics to plot against the round (default: as --columns)"
+    )
+    parser.add_argument(
+        "--over",
+        nargs="*",
+        default=["seed"],
+        help="override keys averaged over in groups (default: seed)",
+    )
     parser.add_argument("--title", help="title of the plot")
-    parser.add_argument("--panels", nargs="+", metavar="KEY", help="one panel per value of these one or two "
-                        "override keys (rows, columns), showing the first curve metric")
+    parser.add_argument(
+        "--panels",
+        nargs="+",
+        metavar="KEY",
+        help="one panel per value of these one or two "
+        "override keys (rows, columns), showing the first curve metric",
+    )
     return parser.parse_args(argv)
 
 
@@ -75,14 +111,19 @@ def build_report(args: argparse.Namespace) -> str:
 
     varying = varying_keys(runs)
     if args.panels and (len(args.panels) > 2 or any(k not in varying for k in args.panels)):
-        raise ValueError(f"--panels takes one or two of the overrides that vary: {', '.join(varying)}")
+        raise ValueError(
+            f"--panels takes one or two of the overrides that vary: {', '.join(varying)}"
+        )
     groups = group_runs(runs, args.over)
     seeded = any(len(g.runs) > 1 for g in groups)
     goal = "lower" if lower_is_better(metric) else "higher"
     lines = [f"# Runs of {', '.join(args.dirs)}", ""]
     common = common_settings(runs)
     if common:
-        lines += ["Settings every run shares: " + ", ".join(f"`{k}={v}`" for k, v in common.items()), ""]
+        lines += [
+            "Settings every run shares: " + ", ".join(f"`{k}={v}`" for k, v in common.items()),
+            "",
+        ]
     lines += [f"Ranked by the final `{metric}` ({goal} is better).", ""]
     if seeded:
         table = group_table(groups, columns, metric, varying)
@@ -95,7 +136,14 @@ def build_report(args: argparse.Namespace) -> str:
     plot_groups = groups if seeded else group_runs(runs, ())
     plot_varying = [k for k in varying if k not in args.over or not seeded]
     if args.panels:
-        plot_panels(plot_groups, curves[0], args.panels, plot_varying, os.path.join(out, "curves.png"), args.title)
+        plot_panels(
+            plot_groups,
+            curves[0],
+            args.panels,
+            plot_varying,
+            os.path.join(out, "curves.png"),
+            args.title,
+        )
     else:
         plot_curves(plot_groups, curves, plot_varying, os.path.join(out, "curves.png"), args.title)
     lines += ["## Curves", "", "![metric curves](curves.png)", ""]

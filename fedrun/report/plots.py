@@ -25,7 +25,9 @@ def group_curve(group: Group, metric: str) -> tuple[np.ndarray, np.ndarray, np.n
             by_round.setdefault(int(round_num), []).append(float(value))
     rounds = np.asarray(sorted(by_round), dtype=np.int64)
     means = np.asarray([np.mean(by_round[r]) for r in rounds])
-    stds = np.asarray([np.std(by_round[r], ddof=1) if len(by_round[r]) > 1 else 0.0 for r in rounds])
+    stds = np.asarray(
+        [np.std(by_round[r], ddof=1) if len(by_round[r]) > 1 else 0.0 for r in rounds]
+    )
     return rounds, means, stds
 
 
@@ -43,7 +45,13 @@ def legend_title(keys: Sequence[str]) -> Optional[str]:
     return keys[0] if len(keys) == 1 else None
 
 
-def plot_curves(groups: Sequence[Group], metrics: Sequence[str], varying: Sequence[str], path: str, title: Optional[str] = None) -> None:
+def plot_curves(
+    groups: Sequence[Group],
+    metrics: Sequence[str],
+    varying: Sequence[str],
+    path: str,
+    title: Optional[str] = None,
+) -> None:
     """Writes a PNG with one panel per metric against the round."""
     import matplotlib
 
@@ -61,19 +69,36 @@ def plot_curves(groups: Sequence[Group], metrics: Sequence[str], varying: Sequen
                 label += f" (n={len(group.runs)})"
             marker = "o" if len(rounds) <= 20 else None
             # A group keeps its colour in every panel, also where another group has no curve.
-            (line,) = ax.plot(rounds, means, marker=marker, markersize=3, label=label, color=f"C{number % 10}")
+            (line,) = ax.plot(
+                rounds, means, marker=marker, markersize=3, label=label, color=f"C{number % 10}"
+            )
             if np.any(stds > 0):
-                ax.fill_between(rounds, means - stds, means + stds, color=line.get_color(), alpha=0.2, linewidth=0)
+                ax.fill_between(
+                    rounds,
+                    means - stds,
+                    means + stds,
+                    color=line.get_color(),
+                    alpha=0.2,
+                    linewidth=0,
+                )
         ax.set_xlabel("round")
         ax.set_ylabel(metric)
-        ax.set_title(f"{metric} ({'lower' if lower_is_better(metric) else 'higher'} is better)", fontsize=10)
+        ax.set_title(
+            f"{metric} ({'lower' if lower_is_better(metric) else 'higher'} is better)", fontsize=10
+        )
         ax.grid(True, alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
         fig.legend(
-            handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False,
-            title=legend_title(varying), title_fontsize=8,
+            handles,
+            labels,
+            loc="lower center",
+            ncol=min(3, len(labels)),
+            fontsize=8,
+            frameon=False,
+            title=legend_title(varying),
+            title_fontsize=8,
         )
     if title:
         fig.suptitle(title)
@@ -109,11 +134,21 @@ def plot_panels(
     line_keys = [k for k in varying if k not in panel_keys]
     labels = list(dict.fromkeys(line_label(g, line_keys) for g in groups))
     colors = {label: f"C{i % 10}" for i, label in enumerate(labels)}
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.6 * len(cols), 2.8 * len(rows) + 0.6), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        len(rows),
+        len(cols),
+        figsize=(3.6 * len(cols), 2.8 * len(rows) + 0.6),
+        squeeze=False,
+        sharex=True,
+    )
     for r, row_value in enumerate(rows):
         for c, col_value in enumerate(cols):
             ax = axes[r][c]
-            wanted = {panel_keys[0]: row_value, panel_keys[1]: col_value} if len(panel_keys) == 2 else {panel_keys[0]: col_value}
+            wanted = (
+                {panel_keys[0]: row_value, panel_keys[1]: col_value}
+                if len(panel_keys) == 2
+                else {panel_keys[0]: col_value}
+            )
             for group in groups:
                 if any(value_of(group, k) != v for k, v in wanted.items()):
                     continue
@@ -123,18 +158,37 @@ def plot_panels(
                 label = line_label(group, line_keys)
                 ax.plot(rounds, means, color=colors[label], label=label, linewidth=1.2)
                 if np.any(stds > 0):
-                    ax.fill_between(rounds, means - stds, means + stds, color=colors[label], alpha=0.2, linewidth=0)
+                    ax.fill_between(
+                        rounds,
+                        means - stds,
+                        means + stds,
+                        color=colors[label],
+                        alpha=0.2,
+                        linewidth=0,
+                    )
             # The last part of a key names it well enough above a panel (`stragglers.fraction`: `fraction`).
-            ax.set_title(", ".join(f"{re.split('[./]', k)[-1]}={v}" for k, v in wanted.items()), fontsize=8)
+            ax.set_title(
+                ", ".join(f"{re.split('[./]', k)[-1]}={v}" for k, v in wanted.items()), fontsize=8
+            )
             ax.grid(True, alpha=0.3)
             ax.tick_params(labelsize=7)
             if r == len(rows) - 1:
                 ax.set_xlabel("round", fontsize=8)
             if c == 0:
                 ax.set_ylabel(metric, fontsize=8)
-    handles = [matplotlib.lines.Line2D([], [], color=colors[label], label=label) for label in labels]
+    handles = [
+        matplotlib.lines.Line2D([], [], color=colors[label], label=label) for label in labels
+    ]
     title_of_legend = legend_title(line_keys)
-    fig.legend(handles=handles, loc="lower center", ncol=min(3, len(labels)), fontsize=8, title=title_of_legend, title_fontsize=8, frameon=False)
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=min(3, len(labels)),
+        fontsize=8,
+        title=title_of_legend,
+        title_fontsize=8,
+        frameon=False,
+    )
     if title:
         fig.suptitle(title, fontsize=10)
     legend_rows = -(-len(labels) // 3) + (1 if title_of_legend else 0)

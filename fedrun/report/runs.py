@@ -27,7 +27,12 @@ from fedrun.training.hparams import job_overrides
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 # The metric that ranks runs when none is named: the first one the runs have.
-DEFAULT_METRICS = ("eval.federated.accuracy", "eval.centralized.accuracy", "train.accuracy", "train.loss")
+DEFAULT_METRICS = (
+    "eval.federated.accuracy",
+    "eval.centralized.accuracy",
+    "train.accuracy",
+    "train.loss",
+)
 _LOWER_IS_BETTER = re.compile(r"(loss|error|seconds|perplexity|epsilon|rounds_to)", re.IGNORECASE)
 SUMMARY_PREFIX = "summary."
 
@@ -126,7 +131,9 @@ def find_runs(paths: Sequence[str]) -> list[RunResult]:
                 found.append(load_run(directory))
                 subdirs[:] = []
         if not found:
-            raise FileNotFoundError(f"{path}: no run directory (a directory with {METRICS_FILE}) inside")
+            raise FileNotFoundError(
+                f"{path}: no run directory (a directory with {METRICS_FILE}) inside"
+            )
         runs += found
     return runs
 
@@ -137,4 +144,6 @@ def default_metric(runs: Sequence[RunResult]) -> str:
     for metric in DEFAULT_METRICS:
         if metric in present:
             return metric
-    raise ValueError(f"the runs log none of {', '.join(DEFAULT_METRICS)}; name a metric with --metric")
+    raise ValueError(
+        f"the runs log none of {', '.join(DEFAULT_METRICS)}; name a metric with --metric"
+    )

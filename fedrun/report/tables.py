@@ -48,7 +48,11 @@ class Group:
         parts = [f"{k}={_short(v)}" for k, v in self.settings if k in varying]
         if parts:
             return " ".join(parts)
-        return "all runs" if len(self.runs) > 1 else os.path.basename(os.path.normpath(self.runs[0].path))
+        return (
+            "all runs"
+            if len(self.runs) > 1
+            else os.path.basename(os.path.normpath(self.runs[0].path))
+        )
 
 
 def _short(value: Any) -> str:
@@ -95,7 +99,9 @@ def run_table(runs: Sequence[RunResult], metrics: Sequence[str], sort_by: str) -
     rows = []
     for i in order:
         run = runs[i]
-        cells = [os.path.basename(os.path.normpath(run.path))] + [run.overrides.get(k) for k in keys]
+        cells = [os.path.basename(os.path.normpath(run.path))] + [
+            run.overrides.get(k) for k in keys
+        ]
         rows.append(tuple(cells + finals[i] + [run.rounds, run.summary.get("seconds")]))
     return Table(tuple(["run", *keys, *metrics, "rounds", "seconds"]), tuple(rows))
 
@@ -109,7 +115,9 @@ def mean_std(values: Sequence[Optional[float]]) -> tuple[Optional[float], Option
     return float(np.mean(present)), std
 
 
-def group_table(groups: Sequence[Group], metrics: Sequence[str], sort_by: str, varying: Sequence[str]) -> Table:
+def group_table(
+    groups: Sequence[Group], metrics: Sequence[str], sort_by: str, varying: Sequence[str]
+) -> Table:
     """Per group: its varying settings, seed count, and mean / std of each final metric."""
     keys = [k for k in varying if any(k in dict(g.settings) for g in groups)]
     stats = [[mean_std([run.final(m) for run in g.runs]) for m in metrics] for g in groups]
@@ -129,7 +137,9 @@ def _format(cell: Cell) -> str:
     if cell is None or (isinstance(cell, float) and math.isnan(cell)):
         return ""
     if isinstance(cell, float):
-        return f"{cell:.4g}" if abs(cell) >= 1e4 or (cell != 0 and abs(cell) < 1e-3) else f"{cell:.4f}"
+        return (
+            f"{cell:.4g}" if abs(cell) >= 1e4 or (cell != 0 and abs(cell) < 1e-3) else f"{cell:.4f}"
+        )
     return str(cell)
 
 
@@ -141,7 +151,11 @@ def to_markdown(table: Table, merge_std: bool = False) -> str:
         for j, name in enumerate(columns):
             if name.endswith(" std") and j > 0 and columns[j - 1] == name[: -len(" std")] + " mean":
                 continue
-            pair = name.endswith(" mean") and j + 1 < len(columns) and columns[j + 1] == name[: -len(" mean")] + " std"
+            pair = (
+                name.endswith(" mean")
+                and j + 1 < len(columns)
+                and columns[j + 1] == name[: -len(" mean")] + " std"
+            )
             merged_columns.append(name[: -len(" mean")] if pair else name)
             for row, out in zip(rows, merged_rows):
                 text = _format(row[j])

@@ -27,7 +27,13 @@ Nest = Any
 
 def client_seeds(seed: int, round_num: int, client_ids: Sequence[str]) -> tf.Tensor:
     """int32 `[K, 2]` random seeds per client and round (dropout), runtime-independent."""
-    rows = [[zlib.crc32(f"{seed}/{round_num}".encode()) & 0x7FFFFFFF, zlib.crc32(cid.encode()) & 0x7FFFFFFF] for cid in client_ids]
+    rows = [
+        [
+            zlib.crc32(f"{seed}/{round_num}".encode()) & 0x7FFFFFFF,
+            zlib.crc32(cid.encode()) & 0x7FFFFFFF,
+        ]
+        for cid in client_ids
+    ]
     return tf.constant(np.asarray(rows, dtype=np.int32).reshape(len(client_ids), 2))
 
 
@@ -54,7 +60,9 @@ class Runtime(abc.ABC):
 
     vectorize: bool = False
 
-    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+    def make_trainer(
+        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
+    ) -> LocalTrainer:
         """The compiled local trainer this runtime runs (a `VariableTrainer`, one
         client at a time, for a model that owns variables)."""
         if isinstance(model, VariableModelFunctions):
@@ -62,7 +70,9 @@ class Runtime(abc.ABC):
         return LocalTrainer(model, optimizer, rule, vectorize=self.vectorize)
 
     @abc.abstractmethod
-    def train(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+    def train(
+        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
         """Trains every client of the cohort from `weights`."""
 
     @abc.abstractmethod

@@ -72,7 +72,9 @@ def supports_client_steps(runtime: Any) -> bool:
     return callable(getattr(runtime, "add_client_step", None))
 
 
-def apply_client_steps(steps: Sequence[ClientStep], outputs: ClientOutputs, context: ClientStepContext) -> ClientOutputs:
+def apply_client_steps(
+    steps: Sequence[ClientStep], outputs: ClientOutputs, context: ClientStepContext
+) -> ClientOutputs:
     """Runs `steps` in order on a share's outputs."""
     for step in steps:
         outputs = step.apply(outputs, context)

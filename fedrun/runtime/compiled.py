@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 
 # Errors TensorFlow raises when XLA cannot compile a graph (unsupported op, a
 # dynamically sized list ...). A genuine runtime error surfaces again on the retry.
-_XLA_ERRORS = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError)
+_XLA_ERRORS = (
+    tf.errors.InvalidArgumentError,
+    tf.errors.UnimplementedError,
+    tf.errors.InternalError,
+)
 
 
 def relaxed(nest: Nest, axes: Sequence[int] = ()) -> Nest:
@@ -36,7 +40,9 @@ def relaxed(nest: Nest, axes: Sequence[int] = ()) -> Nest:
     def spec(value: Any) -> tf.TensorSpec:
         tensor = tf.convert_to_tensor(value)
         dims = tensor.shape.as_list()
-        return tf.TensorSpec([None if axis in axes else size for axis, size in enumerate(dims)], tensor.dtype)
+        return tf.TensorSpec(
+            [None if axis in axes else size for axis, size in enumerate(dims)], tensor.dtype
+        )
 
     return tf.nest.map_structure(spec, nest)
 
@@ -65,7 +71,9 @@ class CompiledFunction:
         jit_compile: True: XLA; False: graph execution; None: XLA if it compiles.
     """
 
-    def __init__(self, fn: Callable[..., Any], signature: Callable[..., tuple], jit_compile: Optional[bool]) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], signature: Callable[..., tuple], jit_compile: Optional[bool]
+    ) -> None:
         self._fn = fn
         self._signature = signature
         self.jit_compile = jit_compile
@@ -86,8 +94,14 @@ class CompiledFunction:
         try:
             result = candidate(*args)
         except _XLA_ERRORS as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            log.warning("XLA cannot compile %s (%s); running it as a TensorFlow graph", getattr(self._fn, "__name__", "fn"), first_line)
+            first_line = (
+                str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            )
+            log.warning(
+                "XLA cannot compile %s (%s); running it as a TensorFlow graph",
+                getattr(self._fn, "__name__", "fn"),
+                first_line,
+            )
             self.jit_compile = False
             self._compiled = self._build(False)
             return self._compiled(*args)

@@ -26,6 +26,8 @@ from fedrun.runtime.vectorizable import vectorization_problem
 
 Nest = Any
 log = logging.getLogger(__name__)
+
+
 def one_client_cohorts(cohort: CohortData) -> Iterator[CohortData]:
     """Each client of `cohort` as a one-client cohort without padding steps."""
     steps = cohort.steps_per_client()
@@ -38,9 +40,14 @@ def one_client_cohorts(cohort: CohortData) -> Iterator[CohortData]:
         )
 
 
-def train_one_by_one(trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+def train_one_by_one(
+    trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+) -> ClientOutputs:
     """Trains each client in its own call; outputs stacked as a vectorized call's."""
-    parts = [trainer.train(weights, one, slice_inputs(inputs, [k])) for k, one in enumerate(one_client_cohorts(cohort))]
+    parts = [
+        trainer.train(weights, one, slice_inputs(inputs, [k]))
+        for k, one in enumerate(one_client_cohorts(cohort))
+    ]
     return concat_outputs(parts)
 
 
@@ -66,15 +73,21 @@ class SequentialRuntime(Runtime):
         self.jit_compile = jit_compile
         self.trainers: list[LocalTrainer] = []
 
-    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+    def make_trainer(
+        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
+    ) -> LocalTrainer:
         if isinstance(model, VariableModelFunctions):
             trainer = super().make_trainer(model, optimizer, rule)
         else:
-            trainer = LocalTrainer(model, optimizer, rule, vectorize=False, jit_compile=self.jit_compile)
+            trainer = LocalTrainer(
+                model, optimizer, rule, vectorize=False, jit_compile=self.jit_compile
+            )
         self.trainers.append(trainer)
         return trainer
 
-    def train(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+    def train(
+        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
         return train_one_by_one(trainer, weights, cohort, inputs)
 
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
@@ -99,13 +112,20 @@ class VectorizedRuntime(Runtime):
 
     vectorize = True
 
-    def __init__(self, chunk_size: Optional[int] = None, jit_compile: Optional[bool] = None, fallback: str = "sequential") -> None:
+    def __init__(
+        self,
+        chunk_size: Optional[int] = None,
+        jit_compile: Optional[bool] = None,
+        fallback: str = "sequential",
+    ) -> None:
         self.chunk_size = chunk_size
         self.jit_compile = jit_compile
         self.fallback = fallback
         self.trainers: list[LocalTrainer] = []
 
-    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+    def make_trainer(
+        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
+    ) -> LocalTrainer:
         if isinstance(model, VariableModelFunctions):  # owns variables: one client at a time
             trainer = super().make_trainer(model, optimizer, rule)
             self.trainers.append(trainer)
@@ -113,9 +133,19 @@ class VectorizedRuntime(Runtime):
         problem = vectorization_problem(model)
         if problem is not None:
             if self.fallback == "error":
-                raise ConfigError("runtime", f"the model cannot be vectorized over clients: {problem}", "vectorized", "sequential")
-            log.warning("the model cannot be vectorized over clients (%s); training one client per call", problem)
-        trainer = LocalTrainer(model, optimizer, rule, vectorize=problem is None, jit_compile=self.jit_compile)
+                raise ConfigError(
+                    "runtime",
+                    f"the model cannot be vectorized over clients: {problem}",
+                    "vectorized",
+                    "sequential",
+                )
+            log.warning(
+                "the model cannot be vectorized over clients (%s); training one client per call",
+                problem,
+            )
+        trainer = LocalTrainer(
+            model, optimizer, rule, vectorize=problem is None, jit_compile=self.jit_compile
+        )
         self.trainers.append(trainer)
         return trainer
 
@@ -123,13 +153,17 @@ class VectorizedRuntime(Runtime):
         size = self.chunk_size or count
         return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
 
-    def train(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+    def train(
+        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
         if not trainer.vectorize:
             return train_one_by_one(trainer, weights, cohort, inputs)
         chunks = self._chunks(cohort.num_clients)
         if len(chunks) == 1:
             return trainer.train(weights, cohort, inputs)
-        return concat_outputs([trainer.train(weights, cohort.subset(c), slice_inputs(inputs, c)) for c in chunks])
+        return concat_outputs(
+            [trainer.train(weights, cohort.subset(c), slice_inputs(inputs, c)) for c in chunks]
+        )
 
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         if not trainer.vectorize:

@@ -40,7 +40,13 @@ from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import RUNTIMES, Runtime
 from fedrun.runtime.client_steps import ClientStep
 from fedrun.runtime.ray_pool import WorkerPool, balanced_shares
-from fedrun.runtime.ray_worker import ClientWorker, ShareRequest, to_numpy, to_tensors, trainer_signature
+from fedrun.runtime.ray_worker import (
+    ClientWorker,
+    ShareRequest,
+    to_numpy,
+    to_tensors,
+    trainer_signature,
+)
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
 from fedrun.runtime.variable_trainer import LearningModel
 
@@ -76,7 +82,9 @@ class RayParams:
 
     def __post_init__(self) -> None:
         if importlib.util.find_spec("ray") is None:
-            raise ValueError(f"runtime=ray needs Ray, which is not installed; install it with: {INSTALL_HINT}")
+            raise ValueError(
+                f"runtime=ray needs Ray, which is not installed; install it with: {INSTALL_HINT}"
+            )
         if self.address is not None and self.num_cpus is not None:
             raise ValueError("num_cpus sizes a local Ray (address: null); a cluster has its own")
         if self.num_cpus is not None and self.num_workers * self.cpus_per_worker > self.num_cpus:
@@ -149,7 +157,9 @@ class RayRuntime(Runtime):
     def bind_run_config(self, run_config: Mapping[str, Any]) -> None:
         self._run_config = copy.deepcopy(dict(run_config))
 
-    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+    def make_trainer(
+        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
+    ) -> LocalTrainer:
         # Actors rebuild the run and make the same trainers in the same order; the
         # position in this list names a trainer across processes.
         trainer = super().make_trainer(model, optimizer, rule)
@@ -161,14 +171,24 @@ class RayRuntime(Runtime):
         self._steps.append(step)
 
     # ------------------------------------------------------------------ execution
-    def train(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
-        return self._gather(self.share_requests("train", trainer, cohort, inputs), weights, cohort.round_num)
+    def train(
+        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
+        return self._gather(
+            self.share_requests("train", trainer, cohort, inputs), weights, cohort.round_num
+        )
 
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
-        return self._gather(self.share_requests("evaluate", trainer, cohort), weights, cohort.round_num)
+        return self._gather(
+            self.share_requests("evaluate", trainer, cohort), weights, cohort.round_num
+        )
 
     def share_requests(
-        self, kind: Literal["train", "evaluate"], trainer: LocalTrainer, cohort: CohortData, inputs: Optional[RoundInputs] = None
+        self,
+        kind: Literal["train", "evaluate"],
+        trainer: LocalTrainer,
+        cohort: CohortData,
+        inputs: Optional[RoundInputs] = None,
     ) -> list[ShareRequest]:
         """The cohort dealt into one `ShareRequest` per worker, balanced by examples."""
         index = next((i for i, t in enumerate(self._trainers) if t is trainer), None)
@@ -194,16 +214,24 @@ class RayRuntime(Runtime):
     def _gather(self, requests: list[ShareRequest], weights: ModelWeights, round_num: int) -> Nest:
         pool = self._ensure_pool()
         dropped: list[ShareRequest] = []
-        plain_weights = ModelWeights(to_numpy(list(weights.trainable)), to_numpy(list(weights.non_trainable)))
+        plain_weights = ModelWeights(
+            to_numpy(list(weights.trainable)), to_numpy(list(weights.non_trainable))
+        )
         results = pool.run(requests, plain_weights, self._steps, dropped.append)
-        self.last_worker_seconds = max(r.seconds for r in results if r is not None) if any(results) else 0.0
+        self.last_worker_seconds = (
+            max(r.seconds for r in results if r is not None) if any(results) else 0.0
+        )
         if dropped:
             ids = [cid for request in dropped for cid in request.client_ids]
             self.dropped_clients += len(ids)
             if dropped[0].kind == "train":
                 self._lost_clients.update(ids)
-            logger.warning("round %d: clients %s dropped after their Ray worker died twice", round_num, ids)
-        return to_tensors(join_shares([r.outputs if r is not None else None for r in results], requests))
+            logger.warning(
+                "round %d: clients %s dropped after their Ray worker died twice", round_num, ids
+            )
+        return to_tensors(
+            join_shares([r.outputs if r is not None else None for r in results], requests)
+        )
 
     def take_lost_clients(self) -> frozenset[str]:
         lost, self._lost_clients = frozenset(self._lost_clients), set()
@@ -214,26 +242,46 @@ class RayRuntime(Runtime):
         if self._pool is not None:
             return self._pool
         if self._run_config is None:
-            raise RuntimeError("runtime=ray needs the run's config: call bind_run_config (fedrun.run.build does)")
+            raise RuntimeError(
+                "runtime=ray needs the run's config: call bind_run_config (fedrun.run.build does)"
+            )
         import ray
 
         if not ray.is_initialized():
             env = runtime_env(self.params.ship_code)
             if self.params.address is None:
-                ray.init(num_cpus=self.params.num_cpus, include_dashboard=False, runtime_env=env, logging_level=logging.WARNING)
+                ray.init(
+                    num_cpus=self.params.num_cpus,
+                    include_dashboard=False,
+                    runtime_env=env,
+                    logging_level=logging.WARNING,
+                )
             else:
                 try:
-                    ray.init(address=self.params.address, runtime_env=env, logging_level=logging.WARNING)
+                    ray.init(
+                        address=self.params.address, runtime_env=env, logging_level=logging.WARNING
+                    )
                 except ConnectionError as err:
-                    raise ConfigError("runtime.address", f"cannot join a Ray cluster there: {err}", self.params.address) from None
+                    raise ConfigError(
+                        "runtime.address",
+                        f"cannot join a Ray cluster there: {err}",
+                        self.params.address,
+                    ) from None
             self._owns_connection = True
         available = ray.cluster_resources().get("CPU", 0)
         needed = self.params.num_workers * self.params.cpus_per_worker
         if needed > available:
-            raise RuntimeError(f"runtime=ray: {needed} CPUs needed for the workers, the Ray cluster has {available}")
+            raise RuntimeError(
+                f"runtime=ray: {needed} CPUs needed for the workers, the Ray cluster has {available}"
+            )
         threads = max(1, int(self.params.cpus_per_worker))
         args = (self._run_config, self.params.local_node(), threads)
-        self._pool = WorkerPool(ray.remote(self.worker_class), args, self.params.num_workers, self.params.cpus_per_worker)
+        self._pool = WorkerPool(
+            ray.remote(self.worker_class),
+            args,
+            self.params.num_workers,
+            self.params.cpus_per_worker,
+        )
         return self._pool
 
     def close(self) -> None:
@@ -253,7 +301,9 @@ def join_shares(results: list[Optional[Nest]], requests: list[ShareRequest]) -> 
     (None) get zero rows: no examples, a zero update, zero metrics."""
     template = next((r for r in results if r is not None), None)
     if template is None:
-        raise RuntimeError(f"round {requests[0].round_num}: every Ray worker died twice; no client finished")
+        raise RuntimeError(
+            f"round {requests[0].round_num}: every Ray worker died twice; no client finished"
+        )
     count = sum(len(q.positions) for q in requests)
     finished = [(r, list(q.positions)) for r, q in zip(results, requests) if r is not None]
 

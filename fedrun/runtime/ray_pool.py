@@ -50,7 +50,9 @@ class WorkerPool:
         cpus_per_worker: CPUs Ray reserves for each actor.
     """
 
-    def __init__(self, actor_class: Any, worker_args: tuple, num_workers: int, cpus_per_worker: float) -> None:
+    def __init__(
+        self, actor_class: Any, worker_args: tuple, num_workers: int, cpus_per_worker: float
+    ) -> None:
         import ray
 
         self._ray = ray

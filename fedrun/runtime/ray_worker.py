@@ -37,7 +37,9 @@ Nest = Any
 
 def to_numpy(nest: Nest) -> Nest:
     """The same nest with every tensor as a numpy array (what crosses to Ray)."""
-    return tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else np.asarray(t), nest)
+    return tf.nest.map_structure(
+        lambda t: t.numpy() if hasattr(t, "numpy") else np.asarray(t), nest
+    )
 
 
 def to_tensors(nest: Nest) -> Nest:
@@ -108,12 +110,16 @@ class _RecordingRuntime(Runtime):
         self.vectorize = inner.vectorize
         self.trainers: list[LocalTrainer] = []
 
-    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+    def make_trainer(
+        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
+    ) -> LocalTrainer:
         trainer = self.inner.make_trainer(model, optimizer, rule)
         self.trainers.append(trainer)
         return trainer
 
-    def train(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+    def train(
+        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
         return self.inner.train(trainer, weights, cohort, inputs)
 
     def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
@@ -137,7 +143,12 @@ class ClientWorker:
             cores instead of each using all of them.
     """
 
-    def __init__(self, run_config: Mapping[str, Any], local_node: Mapping[str, Any], threads: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        run_config: Mapping[str, Any],
+        local_node: Mapping[str, Any],
+        threads: Optional[int] = None,
+    ) -> None:
         if threads is not None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -153,24 +164,35 @@ class ClientWorker:
         """The worker's process id, once it is built."""
         return os.getpid()
 
-    def run_share(self, request: ShareRequest, weights: ModelWeights, steps: Sequence[ClientStep] = ()) -> ShareResult:
+    def run_share(
+        self, request: ShareRequest, weights: ModelWeights, steps: Sequence[ClientStep] = ()
+    ) -> ShareResult:
         """Trains (or evaluates) the share's clients."""
         started = time.perf_counter()
         trainer = self._trainer(request)
-        tensor_weights = ModelWeights(to_tensors(list(weights.trainable)), to_tensors(list(weights.non_trainable)))
+        tensor_weights = ModelWeights(
+            to_tensors(list(weights.trainable)), to_tensors(list(weights.non_trainable))
+        )
         if request.kind == "evaluate":
             cohort = self._eval_cohort(request)
             outputs = to_numpy(self._runtime.evaluate(trainer, tensor_weights, cohort))
         else:
             cohort = self._train_cohort(request)
-            trained = self._runtime.train(trainer, tensor_weights, cohort, to_tensors(request.inputs))
-            context = ClientStepContext(request.cohort_ids, request.positions, request.round_num, request.seed)
+            trained = self._runtime.train(
+                trainer, tensor_weights, cohort, to_tensors(request.inputs)
+            )
+            context = ClientStepContext(
+                request.cohort_ids, request.positions, request.round_num, request.seed
+            )
             outputs = apply_client_steps(steps, to_numpy(trained), context)
         return ShareResult(outputs, time.perf_counter() - started)
 
     def _trainer(self, request: ShareRequest) -> LocalTrainer:
         trainers = self._runtime.trainers
-        if request.trainer_index >= len(trainers) or trainer_signature(trainers[request.trainer_index]) != request.trainer_signature:
+        if (
+            request.trainer_index >= len(trainers)
+            or trainer_signature(trainers[request.trainer_index]) != request.trainer_signature
+        ):
             built = [trainer_signature(t) for t in trainers]
             raise RuntimeError(
                 f"the worker's rebuilt run has trainers {built}, but the driver asked for "
@@ -185,7 +207,12 @@ class ClientWorker:
         # Per-client epochs (stragglers run fewer) are whatever makes the driver's count.
         epochs = np.where(sizes > 0, processed // np.maximum(sizes, 1), self._preprocess.epochs)
         cohort = build_cohort(
-            self._data.train, ids, self._preprocess, request.seed, request.round_num, epochs=[int(e) for e in epochs]
+            self._data.train,
+            ids,
+            self._preprocess,
+            request.seed,
+            request.round_num,
+            epochs=[int(e) for e in epochs],
         )
         self._check(cohort, request, "training")
         return cohort

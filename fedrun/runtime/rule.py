@@ -51,12 +51,18 @@ class LocalRule:
     local_steps: bool = True
 
     def adjust_gradients(
-        self, gradients: list[tf.Tensor], weights: list[tf.Tensor], initial: list[tf.Tensor], inputs: "RoundInputs"
+        self,
+        gradients: list[tf.Tensor],
+        weights: list[tf.Tensor],
+        initial: list[tf.Tensor],
+        inputs: "RoundInputs",
     ) -> list[tf.Tensor]:
         """The direction the client optimizer follows, from the loss gradients."""
         return gradients
 
-    def update(self, initial: list[tf.Tensor], final: list[tf.Tensor], initial_gradient: list[tf.Tensor]) -> list[tf.Tensor]:
+    def update(
+        self, initial: list[tf.Tensor], final: list[tf.Tensor], initial_gradient: list[tf.Tensor]
+    ) -> list[tf.Tensor]:
         """The update a client sends."""
         return [i - f for i, f in zip(initial, final)]
 
@@ -88,7 +94,9 @@ class RoundInputs(NamedTuple):
     seeds: tf.Tensor
 
 
-def no_inputs(learning_rate: float, num_clients: int, seeds: Optional[tf.Tensor] = None) -> RoundInputs:
+def no_inputs(
+    learning_rate: float, num_clients: int, seeds: Optional[tf.Tensor] = None
+) -> RoundInputs:
     """Round inputs for algorithms that send nothing besides the weights."""
     if seeds is None:
         seeds = tf.zeros([num_clients, 2], tf.int32)

@@ -46,7 +46,9 @@ Nest = Any
 
 def _select(active: tf.Tensor, new: Nest, old: Nest) -> Nest:
     """Per client: `new` where `active` ([K] bool), else `old`."""
-    return tf.nest.map_structure(lambda n, o: tf.where(expand_per_client(active, n), n, o), new, old)
+    return tf.nest.map_structure(
+        lambda n, o: tf.where(expand_per_client(active, n), n, o), new, old
+    )
 
 
 # XLA fuses a step's many small ops, which wins while steps are small; for large
@@ -55,7 +57,9 @@ def _select(active: tf.Tensor, new: Nest, old: Nest) -> Nest:
 XLA_MAX_EXAMPLES_PER_STEP = 4096
 
 
-def _loop(start: tf.Tensor, stop: tf.Tensor, body: Callable[[tf.Tensor, Nest], Nest], carry: Nest) -> Nest:
+def _loop(
+    start: tf.Tensor, stop: tf.Tensor, body: Callable[[tf.Tensor, Nest], Nest], carry: Nest
+) -> Nest:
     """`carry = body(s, carry)` for `s` in `[start, stop)`.
 
     A plain while loop: `for s in tf.range(n)` sets `maximum_iterations`, which XLA
@@ -131,7 +135,15 @@ class LocalTrainer:
         out = fn(*tf.nest.map_structure(lambda t: tf.squeeze(t, 0), args))
         return tf.nest.map_structure(lambda t: tf.expand_dims(t, 0), out)
 
-    def _client_step(self, weights: ModelWeights, state: Nest, x: Nest, y: tf.Tensor, mask: tf.Tensor, training: bool) -> Any:
+    def _client_step(
+        self,
+        weights: ModelWeights,
+        state: Nest,
+        x: Nest,
+        y: tf.Tensor,
+        mask: tf.Tensor,
+        training: bool,
+    ) -> Any:
         """One client's forward pass: predictions, per-example losses, new state."""
         predictions, new_state = self.model.predict(weights, state, x, training=training)
         losses = self.model.per_example_loss(y, predictions)
@@ -141,16 +153,25 @@ class LocalTrainer:
         """Step `s` of every client, gathered from the pool."""
         return tf.nest.map_structure(lambda t: tf.gather(t, index[:, s]), pool)
 
-    def _forward(self, weights: ModelWeights, state: Nest, batch: Nest, mask: tf.Tensor, training: bool) -> Any:
+    def _forward(
+        self, weights: ModelWeights, state: Nest, batch: Nest, mask: tf.Tensor, training: bool
+    ) -> Any:
         return self._per_client(
-            lambda w, s, x, y, m: self._client_step(w, s, x, y, m, training), weights, state, batch["x"], batch["y"], mask
+            lambda w, s, x, y, m: self._client_step(w, s, x, y, m, training),
+            weights,
+            state,
+            batch["x"],
+            batch["y"],
+            mask,
         )
 
     def _initial_state(self, count: tf.Tensor, seeds: tf.Tensor) -> Nest:
         # Each client's random-number state differs by its seed, so dropout masks are
         # independent across clients and identical in every runtime.
         return [
-            tf.cast(seeds, s.dtype) + tf.expand_dims(s, 0) if s.shape.rank == 1 else _stack(s, count)
+            tf.cast(seeds, s.dtype) + tf.expand_dims(s, 0)
+            if s.shape.rank == 1
+            else _stack(s, count)
             for s in self.model.initial_state
         ]
 
@@ -181,12 +202,22 @@ class LocalTrainer:
             new_trainable = _select(active, new_trainable, trainable)
             new_opt_state = _select(active, new_opt_state, opt_state)
             new_model_state = _select(active, new_model_state, model_state)
-        metrics = self._per_client(self.model.update_metrics, metrics, batch["y"], predictions, losses, step_mask)
+        metrics = self._per_client(
+            self.model.update_metrics, metrics, batch["y"], predictions, losses, step_mask
+        )
         return list(new_trainable), new_opt_state, new_model_state, metrics
 
     def _initial_gradient(
-        self, initial: list[tf.Tensor], non_trainable: list[tf.Tensor], model_state: Nest, metrics: Nest,
-        pool: Nest, index: tf.Tensor, mask: tf.Tensor, active_steps: tf.Tensor, last: tf.Tensor,
+        self,
+        initial: list[tf.Tensor],
+        non_trainable: list[tf.Tensor],
+        model_state: Nest,
+        metrics: Nest,
+        pool: Nest,
+        index: tf.Tensor,
+        mask: tf.Tensor,
+        active_steps: tf.Tensor,
+        last: tf.Tensor,
     ) -> tuple[list[tf.Tensor], Nest, Nest]:
         """Each client's mean gradient over all its examples at the initial weights."""
 
@@ -196,22 +227,41 @@ class LocalTrainer:
             with tf.GradientTape() as tape:
                 tape.watch(initial)
                 predictions, losses, new_model_state = self._forward(
-                    ModelWeights(initial, non_trainable), model_state, batch, mask[:, s], training=True
+                    ModelWeights(initial, non_trainable),
+                    model_state,
+                    batch,
+                    mask[:, s],
+                    training=True,
                 )
                 total = tf.reduce_sum(losses)
             grads = tape.gradient(total, initial)
             grad_sum = [a + g for a, g in zip(grad_sum, grads)]
-            model_state = _select(active_steps[:, s], new_model_state, model_state) if self.vectorize else new_model_state
+            model_state = (
+                _select(active_steps[:, s], new_model_state, model_state)
+                if self.vectorize
+                else new_model_state
+            )
             if not self.rule.local_steps:
-                metrics = self._per_client(self.model.update_metrics, metrics, batch["y"], predictions, losses, mask[:, s])
+                metrics = self._per_client(
+                    self.model.update_metrics, metrics, batch["y"], predictions, losses, mask[:, s]
+                )
             return grad_sum, model_state, metrics
 
         zeros = [tf.zeros_like(w) for w in initial]
-        grad_sum, model_state, metrics = _loop(tf.constant(0), last, step, (zeros, model_state, metrics))
+        grad_sum, model_state, metrics = _loop(
+            tf.constant(0), last, step, (zeros, model_state, metrics)
+        )
         examples = tf.maximum(tf.reduce_sum(mask, axis=[1, 2]), 1.0)
         return [g / expand_per_client(examples, g) for g in grad_sum], model_state, metrics
 
-    def _train_impl(self, weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor, inputs: RoundInputs) -> ClientOutputs:
+    def _train_impl(
+        self,
+        weights: ModelWeights,
+        pool: Nest,
+        index: tf.Tensor,
+        mask: tf.Tensor,
+        inputs: RoundInputs,
+    ) -> ClientOutputs:
         self.trace_count += 1
         count = tf.shape(index)[0]
         stacked = _stack(weights, count)
@@ -226,7 +276,15 @@ class LocalTrainer:
         initial_gradient: list[tf.Tensor] = []
         if self.rule.gradient_at_initial:
             initial_gradient, model_state, metrics = self._initial_gradient(
-                initial, stacked.non_trainable, model_state, metrics, pool, index, mask, active_steps, last
+                initial,
+                stacked.non_trainable,
+                model_state,
+                metrics,
+                pool,
+                index,
+                mask,
+                active_steps,
+                last,
             )
 
         trainable = initial
@@ -239,13 +297,23 @@ class LocalTrainer:
             def step(s: tf.Tensor, carry: tuple, masked: bool) -> tuple:
                 active = active_steps[:, s] if masked else None
                 batch = self._batch(pool, index, s)
-                return self._local_step(batch, mask[:, s], active, carry, stacked.non_trainable, initial, inputs)
+                return self._local_step(
+                    batch, mask[:, s], active, carry, stacked.non_trainable, initial, inputs
+                )
 
             def trimmed_step(s: tf.Tensor, carry: tuple) -> tuple:
                 real = tf.where(mask[0, s] > 0)[:, 0]
                 step_index = tf.gather(index[:, s], real, axis=1)
                 batch = tf.nest.map_structure(lambda t: tf.gather(t, step_index), pool)
-                return self._local_step(batch, tf.gather(mask[:, s], real, axis=1), None, carry, stacked.non_trainable, initial, inputs)
+                return self._local_step(
+                    batch,
+                    tf.gather(mask[:, s], real, axis=1),
+                    None,
+                    carry,
+                    stacked.non_trainable,
+                    initial,
+                    inputs,
+                )
 
             if self.vectorize:
                 # While every client has steps left, nothing needs masking.
@@ -255,7 +323,9 @@ class LocalTrainer:
                 # One client: full batches at the static batch size, then its last,
                 # partial batch without padding (a smaller batch computes less).
                 batch_size = tf.cast(tf.shape(mask)[2], mask.dtype)
-                full = tf.reduce_sum(tf.cast(tf.reduce_sum(mask[0], axis=1) >= batch_size, tf.int32))
+                full = tf.reduce_sum(
+                    tf.cast(tf.reduce_sum(mask[0], axis=1) >= batch_size, tf.int32)
+                )
                 carry = _loop(tf.constant(0), full, lambda s, c: step(s, c, False), carry)
                 carry = _loop(full, last, trimmed_step, carry)
             else:
@@ -269,7 +339,9 @@ class LocalTrainer:
             num_examples=examples_seen,
             metrics=metrics,
             num_steps=steps_taken,
-            extra=self.rule.client_outputs(initial, trainable, initial_gradient, steps_taken, inputs),
+            extra=self.rule.client_outputs(
+                initial, trainable, initial_gradient, steps_taken, inputs
+            ),
         )
 
     def _schedule(self, cohort: CohortData) -> tuple[tf.Tensor, tf.Tensor]:
@@ -279,7 +351,9 @@ class LocalTrainer:
         steps = bucket(int(cohort.index.shape[1]))
         return pad_axis(cohort.index, 1, steps), pad_axis(cohort.mask, 1, steps)
 
-    def _train_lanes(self, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+    def _train_lanes(
+        self, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
         """Trains a cohort of at most `lanes` clients, padded to exactly `lanes`.
 
         Padding lanes repeat the first client's schedule (so they do not shorten
@@ -289,19 +363,25 @@ class LocalTrainer:
         index, mask = self._schedule(cohort)
         batch_size = int(index.shape[2])
         if batch_size > self.batch_size:
-            raise ValueError(f"this trainer was compiled for batches of at most {self.batch_size} examples, got {batch_size}")
+            raise ValueError(
+                f"this trainer was compiled for batches of at most {self.batch_size} examples, got {batch_size}"
+            )
         # Smaller batches (a dry run's) are padded with masked examples.
         index, mask = pad_axis(index, 2, self.batch_size), pad_axis(mask, 2, self.batch_size)
         if missing:
             index, mask = _pad_clients(index, missing), _pad_clients(mask, missing)
             inputs = inputs._replace(
-                per_client=tf.nest.map_structure(lambda t: _pad_clients(t, missing), inputs.per_client),
+                per_client=tf.nest.map_structure(
+                    lambda t: _pad_clients(t, missing), inputs.per_client
+                ),
                 seeds=_pad_clients(inputs.seeds, missing),
             )
         outputs = self._train(weights, cohort.pool, index, mask, inputs)
         return tf.nest.map_structure(lambda t: t[:count], outputs) if missing else outputs
 
-    def train(self, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+    def train(
+        self, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
         """Trains the cohort's clients from `weights`; returns stacked outputs.
 
         The number of clients per compiled call (`lanes`) is fixed by the first
@@ -314,7 +394,10 @@ class LocalTrainer:
             raise ValueError("a non-vectorized LocalTrainer trains one client per call")
         if self.lanes is None:
             self.lanes, self.batch_size = cohort.num_clients, int(cohort.index.shape[2])
-            if self._train.jit_compile is None and self.lanes * int(cohort.index.shape[2]) > XLA_MAX_EXAMPLES_PER_STEP:
+            if (
+                self._train.jit_compile is None
+                and self.lanes * int(cohort.index.shape[2]) > XLA_MAX_EXAMPLES_PER_STEP
+            ):
                 self._train.jit_compile = False
         if cohort.num_clients <= self.lanes:
             return self._train_lanes(weights, cohort, inputs)
@@ -322,27 +405,39 @@ class LocalTrainer:
         for start in range(0, cohort.num_clients, self.lanes):
             positions = list(range(start, min(start + self.lanes, cohort.num_clients)))
             per_client = tf.nest.map_structure(lambda t: tf.gather(t, positions), inputs.per_client)
-            part_inputs = inputs._replace(per_client=per_client, seeds=tf.gather(inputs.seeds, positions))
+            part_inputs = inputs._replace(
+                per_client=per_client, seeds=tf.gather(inputs.seeds, positions)
+            )
             parts.append(self._train_lanes(weights, cohort.subset(positions), part_inputs))
         return tf.nest.map_structure(lambda *xs: tf.concat(xs, axis=0), *parts)
 
     # --------------------------------------------------------------- evaluation
-    def _evaluate_impl(self, weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor) -> Nest:
+    def _evaluate_impl(
+        self, weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor
+    ) -> Nest:
         count = tf.shape(index)[0]
         stacked = _stack(weights, count)
         model_state = _stack(self.model.initial_state, count)
         metrics = _stack(self.model.initial_metrics(), count)
-        last = tf.reduce_max(tf.reduce_sum(tf.cast(tf.reduce_sum(mask, axis=2) > 0, tf.int32), axis=1))
+        last = tf.reduce_max(
+            tf.reduce_sum(tf.cast(tf.reduce_sum(mask, axis=2) > 0, tf.int32), axis=1)
+        )
 
         def step(s: tf.Tensor, metrics: Nest) -> Nest:
             batch = self._batch(pool, index, s)
-            predictions, losses, _ = self._forward(stacked, model_state, batch, mask[:, s], training=False)
-            return self._per_client(self.model.update_metrics, metrics, batch["y"], predictions, losses, mask[:, s])
+            predictions, losses, _ = self._forward(
+                stacked, model_state, batch, mask[:, s], training=False
+            )
+            return self._per_client(
+                self.model.update_metrics, metrics, batch["y"], predictions, losses, mask[:, s]
+            )
 
         metrics = _loop(tf.constant(0), last, step, metrics)
         return metrics
 
-    def evaluate(self, weights: ModelWeights, cohort: CohortData) -> collections.OrderedDict[str, list[tf.Tensor]]:
+    def evaluate(
+        self, weights: ModelWeights, cohort: CohortData
+    ) -> collections.OrderedDict[str, list[tf.Tensor]]:
         """Stacked unfinalized metrics of `weights` on each client's batches."""
         if not self.vectorize and cohort.num_clients != 1:
             raise ValueError("a non-vectorized LocalTrainer evaluates one client per call")
@@ -354,14 +449,23 @@ def _pad_clients(tensor: tf.Tensor, missing: int) -> tf.Tensor:
     return tf.concat([tensor, tf.repeat(tensor[:1], missing, axis=0)], axis=0)
 
 
-def _train_signature(weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor, inputs: RoundInputs) -> tuple:
+def _train_signature(
+    weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor, inputs: RoundInputs
+) -> tuple:
     """Steps and pool size of any number; clients, batch size, weights and broadcasts as
     given (static batch shapes let TensorFlow pick its fastest kernels)."""
-    inputs = RoundInputs(relaxed(inputs.learning_rate), relaxed(inputs.broadcast), relaxed(inputs.per_client), relaxed(inputs.seeds))
+    inputs = RoundInputs(
+        relaxed(inputs.learning_rate),
+        relaxed(inputs.broadcast),
+        relaxed(inputs.per_client),
+        relaxed(inputs.seeds),
+    )
     return relaxed(weights), relaxed(pool, [0]), relaxed(index, [1]), relaxed(mask, [1]), inputs
 
 
-def _evaluate_signature(weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor) -> tuple:
+def _evaluate_signature(
+    weights: ModelWeights, pool: Nest, index: tf.Tensor, mask: tf.Tensor
+) -> tuple:
     """Evaluation cohorts of any size (evaluation is not the hot loop)."""
     return relaxed(weights), relaxed(pool, [0]), relaxed(index, [0, 1, 2]), relaxed(mask, [0, 1, 2])
 

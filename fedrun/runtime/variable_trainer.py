@@ -45,11 +45,15 @@ def _example_spec(batch_spec: Any) -> tuple[dict[str, tf.TensorSpec], bool]:
     elif isinstance(batch_spec, (tuple, list)) and len(batch_spec) == 2:
         items, is_tuple = [("x", batch_spec[0]), ("y", batch_spec[1])], True
     else:
-        raise TypeError(f"a VariableModel's input_spec must be a mapping or an (x, y) pair, got {batch_spec!r}")
+        raise TypeError(
+            f"a VariableModel's input_spec must be a mapping or an (x, y) pair, got {batch_spec!r}"
+        )
     spec = {}
     for key, s in items:
         if not isinstance(s, tf.TensorSpec) or s.shape.rank is None or s.shape.rank < 1:
-            raise TypeError(f"input_spec[{key!r}] must be a TensorSpec with a leading batch dimension, got {s!r}")
+            raise TypeError(
+                f"input_spec[{key!r}] must be a TensorSpec with a leading batch dimension, got {s!r}"
+            )
         spec[key] = tf.TensorSpec(s.shape[1:], s.dtype)
     return spec, is_tuple
 
@@ -76,13 +80,17 @@ class VariableModelFunctions:
         self.input_spec, self.takes_tuples = _example_spec(model.input_spec)
         model.reset_metrics()
         reported = model.report_local_unfinalized_metrics()
-        self._zeros = collections.OrderedDict((name, [tf.zeros_like(t) for t in values]) for name, values in reported.items())
+        self._zeros = collections.OrderedDict(
+            (name, [tf.zeros_like(t) for t in values]) for name, values in reported.items()
+        )
         self._finalizers = model.metric_finalizers()
         self.metric_names = list(self._zeros)
 
     @property
     def weight_specs(self) -> ModelWeights:
-        return tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), self.initial_weights)
+        return tf.nest.map_structure(
+            lambda t: tf.TensorSpec(t.shape, t.dtype), self.initial_weights
+        )
 
     def initial_metrics(self) -> Metrics:
         """Zero unfinalized metrics (the layout `report_local_unfinalized_metrics` has)."""
@@ -90,13 +98,17 @@ class VariableModelFunctions:
 
     def finalize_metrics(self, metrics: Metrics) -> collections.OrderedDict[str, Any]:
         """The model's finalizers applied to (summed) unfinalized metrics."""
-        return collections.OrderedDict((name, self._finalizers[name](list(metrics[name]))) for name in self.metric_names)
+        return collections.OrderedDict(
+            (name, self._finalizers[name](list(metrics[name]))) for name in self.metric_names
+        )
 
 
 LearningModel = Union[FunctionalModel, VariableModelFunctions]
 
 
-def learning_model(model: Union[FunctionalModel, VariableModel, VariableModelFunctions]) -> LearningModel:
+def learning_model(
+    model: Union[FunctionalModel, VariableModel, VariableModelFunctions],
+) -> LearningModel:
     """The form learning processes take: a `FunctionalModel` as it is, a
     `VariableModel` wrapped in `VariableModelFunctions`."""
     if isinstance(model, VariableModel):
@@ -104,7 +116,9 @@ def learning_model(model: Union[FunctionalModel, VariableModel, VariableModelFun
     return model
 
 
-def _zeros_for_none(gradients: list[Optional[tf.Tensor]], variables: list[tf.Variable]) -> list[tf.Tensor]:
+def _zeros_for_none(
+    gradients: list[Optional[tf.Tensor]], variables: list[tf.Variable]
+) -> list[tf.Tensor]:
     return [tf.zeros_like(v) if g is None else g for g, v in zip(gradients, variables)]
 
 
@@ -119,7 +133,9 @@ class VariableTrainer:
 
     vectorize = False
 
-    def __init__(self, model: VariableModelFunctions, optimizer: Optional[Optimizer], rule: LocalRule) -> None:
+    def __init__(
+        self, model: VariableModelFunctions, optimizer: Optional[Optimizer], rule: LocalRule
+    ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.rule = rule
@@ -137,7 +153,9 @@ class VariableTrainer:
 
     def _batch(self, pool: dict[str, tf.Tensor], index: tf.Tensor, mask: tf.Tensor) -> Any:
         rows = tf.boolean_mask(index, mask > 0)
-        batch = collections.OrderedDict((key, tf.gather(pool[key], rows)) for key in self.model.input_spec)
+        batch = collections.OrderedDict(
+            (key, tf.gather(pool[key], rows)) for key in self.model.input_spec
+        )
         return (batch["x"], batch["y"]) if self.model.takes_tuples else batch
 
     def _values(self) -> list[tf.Tensor]:
@@ -150,7 +168,9 @@ class VariableTrainer:
         return _zeros_for_none(tape.gradient(loss, variables), variables)
 
     # ----------------------------------------------------------------- training
-    def _train_client_impl(self, pool: dict[str, tf.Tensor], index: tf.Tensor, mask: tf.Tensor, inputs: RoundInputs) -> ClientOutputs:
+    def _train_client_impl(
+        self, pool: dict[str, tf.Tensor], index: tf.Tensor, mask: tf.Tensor, inputs: RoundInputs
+    ) -> ClientOutputs:
         self.trace_count += 1
         vm = self.model.variable_model
         variables = vm.trainable_variables
@@ -190,7 +210,9 @@ class VariableTrainer:
             extra=self.rule.client_outputs(initial, final, initial_gradient, steps, inputs),
         )
 
-    def train(self, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+    def train(
+        self, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
         """Trains each client of the cohort from `weights`; returns stacked outputs."""
         if self.optimizer is None:
             raise ValueError("this VariableTrainer was built for evaluation only (no optimizer)")
@@ -198,13 +220,18 @@ class VariableTrainer:
         for k in range(cohort.num_clients):
             self._assign(weights)
             client_inputs = inputs._replace(
-                per_client=tf.nest.map_structure(lambda t: t[k], inputs.per_client), seeds=inputs.seeds[k]
+                per_client=tf.nest.map_structure(lambda t: t[k], inputs.per_client),
+                seeds=inputs.seeds[k],
             )
-            outputs.append(self._train_client(cohort.pool, cohort.index[k], cohort.mask[k], client_inputs))
+            outputs.append(
+                self._train_client(cohort.pool, cohort.index[k], cohort.mask[k], client_inputs)
+            )
         return tf.nest.map_structure(lambda *xs: tf.stack(xs), *outputs)
 
     # --------------------------------------------------------------- evaluation
-    def _evaluate_client_impl(self, pool: dict[str, tf.Tensor], index: tf.Tensor, mask: tf.Tensor) -> Metrics:
+    def _evaluate_client_impl(
+        self, pool: dict[str, tf.Tensor], index: tf.Tensor, mask: tf.Tensor
+    ) -> Metrics:
         vm = self.model.variable_model
         vm.reset_metrics()
         counts = tf.reduce_sum(mask, axis=1)
@@ -216,7 +243,10 @@ class VariableTrainer:
     def evaluate(self, weights: ModelWeights, cohort: CohortData) -> Metrics:
         """Stacked unfinalized metrics of `weights` on each client's batches."""
         self._assign(weights)
-        outputs = [self._evaluate_client(cohort.pool, cohort.index[k], cohort.mask[k]) for k in range(cohort.num_clients)]
+        outputs = [
+            self._evaluate_client(cohort.pool, cohort.index[k], cohort.mask[k])
+            for k in range(cohort.num_clients)
+        ]
         return tf.nest.map_structure(lambda *xs: tf.stack(xs), *outputs)
 
 

@@ -50,16 +50,23 @@ def vectorization_problem(model: FunctionalModel) -> Optional[str]:
 def _probe(model: FunctionalModel) -> Optional[str]:
     weight_specs = tf.nest.map_structure(_stacked_spec, model.initial_weights)
     state_specs = [_stacked_spec(s) for s in model.initial_state]
-    batch_specs = {k: tf.TensorSpec([_PROBE_CLIENTS, 1] + s.shape.as_list(), s.dtype) for k, s in model.input_spec.items()}
+    batch_specs = {
+        k: tf.TensorSpec([_PROBE_CLIENTS, 1] + s.shape.as_list(), s.dtype)
+        for k, s in model.input_spec.items()
+    }
 
     def one_client(weights: ModelWeights, state: list, batch: dict) -> tuple:
         predictions, new_state = model.predict(weights, state, batch["x"], training=True)
         losses = model.per_example_loss(batch["y"], predictions)
-        metrics = model.update_metrics(model.initial_metrics(), batch["y"], predictions, losses, tf.ones_like(losses))
+        metrics = model.update_metrics(
+            model.initial_metrics(), batch["y"], predictions, losses, tf.ones_like(losses)
+        )
         return losses, new_state, metrics
 
     def probe(weights: ModelWeights, state: list, batch: dict) -> tuple:
-        return tf.vectorized_map(lambda a: one_client(*a), (weights, state, batch), fallback_to_while_loop=False)
+        return tf.vectorized_map(
+            lambda a: one_client(*a), (weights, state, batch), fallback_to_while_loop=False
+        )
 
     # A failed conversion is expected here; TensorFlow would log it at length.
     tf_logger = tf.get_logger()
@@ -77,7 +84,9 @@ def _probe(model: FunctionalModel) -> Optional[str]:
 def _cause(message: str) -> str:
     """The line that names the op, out of a traceback-laden error message."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    named = [line for line in lines if line.startswith("ValueError:") or "op '" in line or "op \"" in line]
+    named = [
+        line for line in lines if line.startswith("ValueError:") or "op '" in line or 'op "' in line
+    ]
     line = named[-1] if named else (lines[-1] if lines else "unknown reason")
     return line.removeprefix("ValueError:").strip()
 
@@ -86,8 +95,12 @@ def xla_suits(model: FunctionalModel) -> bool:
     """Whether XLA is the better default for training `model` on this machine."""
     if tf.config.list_physical_devices("GPU"):
         return True
-    batch = {k: tf.TensorSpec([1] + s.shape.as_list(), s.dtype) for k, s in model.input_spec.items()}
-    weight_specs = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), model.initial_weights)
+    batch = {
+        k: tf.TensorSpec([1] + s.shape.as_list(), s.dtype) for k, s in model.input_spec.items()
+    }
+    weight_specs = tf.nest.map_structure(
+        lambda t: tf.TensorSpec(t.shape, t.dtype), model.initial_weights
+    )
     state_specs = [tf.TensorSpec(s.shape, s.dtype) for s in model.initial_state]
 
     def forward(weights: ModelWeights, state: list, batch: dict) -> tf.Tensor:

@@ -56,12 +56,19 @@ class TensorBoardCallback(Callback):
 
         self._tf = tf
         self.logdir = logdir
-        self._writers = {name: tf.summary.create_file_writer(os.path.join(logdir, name)) for name in ("train", "eval", "eval_centralized")}
+        self._writers = {
+            name: tf.summary.create_file_writer(os.path.join(logdir, name))
+            for name in ("train", "eval", "eval_centralized")
+        }
 
     def on_train_begin(self, start_round: int) -> None:
         from tensorboard.compat.proto import event_pb2
 
-        event = event_pb2.Event(wall_time=time.time(), step=start_round, session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START))
+        event = event_pb2.Event(
+            wall_time=time.time(),
+            step=start_round,
+            session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START),
+        )
         for writer in self._writers.values():
             # `tf.summary` has no call for session logs; ImportEvent appends a raw Event.
             self._tf.raw_ops.ImportEvent(writer=writer._resource, event=event.SerializeToString())

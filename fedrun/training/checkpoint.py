@@ -118,7 +118,9 @@ def nest_paths(structure: Any) -> list[str]:
 
     walk(structure, "")
     if len(paths) != len(tf.nest.flatten(structure)):
-        raise TypeError("the state holds a structure tf.nest flattens differently; use dicts, lists, tuples or NamedTuples")
+        raise TypeError(
+            "the state holds a structure tf.nest flattens differently; use dicts, lists, tuples or NamedTuples"
+        )
     return paths
 
 
@@ -129,7 +131,9 @@ def _describe(name: str, array: np.ndarray, **extra: Any) -> dict[str, Any]:
 def _as_array(value: Any, where: str, path: str) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype.hasobject:
-        raise CheckpointError(path, f"{where} is not a numeric array (dtype {array.dtype}); it cannot be checkpointed")
+        raise CheckpointError(
+            path, f"{where} is not a numeric array (dtype {array.dtype}); it cannot be checkpointed"
+        )
     return array
 
 
@@ -188,7 +192,9 @@ def save_checkpoint(
         write_atomic(manifest_path, json.dumps(manifest, indent=1).encode(), sync_directory=False)
         fsync_directory(directory)
     except OSError as err:
-        raise CheckpointError(manifest_path, f"cannot write the checkpoint: {err.strerror or err}") from err
+        raise CheckpointError(
+            manifest_path, f"cannot write the checkpoint: {err.strerror or err}"
+        ) from err
     return manifest_path
 
 
@@ -218,14 +224,23 @@ def read_manifest(path: str) -> dict[str, Any]:
     except ValueError as err:
         raise CheckpointError(path, f"the manifest is not valid JSON (truncated?): {err}") from None
     required = {"format", "version", "round", "arrays", "sha256", "state", "client_state"}
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not required <= set(manifest):
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != FORMAT
+        or not required <= set(manifest)
+    ):
         raise CheckpointError(path, "not a fedrun checkpoint manifest")
     if manifest["version"] != VERSION:
-        raise CheckpointError(path, f"checkpoint format version {manifest['version']} is not supported (expected {VERSION})")
+        raise CheckpointError(
+            path,
+            f"checkpoint format version {manifest['version']} is not supported (expected {VERSION})",
+        )
     return manifest
 
 
-def check_compatible(manifest: Mapping[str, Any], template: Any, path: str, has_client_state: bool) -> None:
+def check_compatible(
+    manifest: Mapping[str, Any], template: Any, path: str, has_client_state: bool
+) -> None:
     """Checks that the saved state fits the state this run's config builds.
 
     Raises:
@@ -240,7 +255,10 @@ def check_compatible(manifest: Mapping[str, Any], template: Any, path: str, has_
         for p, leaf in zip(nest_paths(template), tf.nest.flatten(template))
     ]
     if len(saved) != len(expected):
-        raise ConfigError("resume", f"checkpoint {path} holds {len(saved)} state arrays, this config's state has {len(expected)}; {hint}")
+        raise ConfigError(
+            "resume",
+            f"checkpoint {path} holds {len(saved)} state arrays, this config's state has {len(expected)}; {hint}",
+        )
     for have, want in zip(saved, expected):
         for key in ("path", "dtype", "shape"):
             if have.get(key) != want[key]:
@@ -251,7 +269,10 @@ def check_compatible(manifest: Mapping[str, Any], template: Any, path: str, has_
                 )
     if (manifest["client_state"] is not None) != has_client_state:
         kept = "keeps" if manifest["client_state"] is not None else "keeps no"
-        raise ConfigError("resume", f"checkpoint {path} {kept} per-client state, unlike this config's algorithm; {hint}")
+        raise ConfigError(
+            "resume",
+            f"checkpoint {path} {kept} per-client state, unlike this config's algorithm; {hint}",
+        )
 
 
 def _read_arrays(directory: str, manifest: Mapping[str, Any], path: str) -> dict[str, np.ndarray]:
@@ -262,7 +283,9 @@ def _read_arrays(directory: str, manifest: Mapping[str, Any], path: str) -> dict
     except OSError as err:
         raise CheckpointError(npz_path, f"cannot read the arrays: {err.strerror or err}") from None
     if hashlib.sha256(payload).hexdigest() != manifest["sha256"]:
-        raise CheckpointError(npz_path, f"checksum mismatch ({len(payload)} bytes; truncated or corrupt)")
+        raise CheckpointError(
+            npz_path, f"checksum mismatch ({len(payload)} bytes; truncated or corrupt)"
+        )
     try:
         with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
@@ -270,8 +293,14 @@ def _read_arrays(directory: str, manifest: Mapping[str, Any], path: str) -> dict
         raise CheckpointError(npz_path, f"unreadable arrays: {err}") from None
     for entry in list(manifest["state"]) + list(manifest["client_state"] or []):
         array = arrays.get(entry["member"])
-        if array is None or array.dtype.str != entry["dtype"] or list(array.shape) != entry["shape"]:
-            raise CheckpointError(npz_path, f"member {entry['member']!r} is missing or differs from the manifest")
+        if (
+            array is None
+            or array.dtype.str != entry["dtype"]
+            or list(array.shape) != entry["shape"]
+        ):
+            raise CheckpointError(
+                npz_path, f"member {entry['member']!r} is missing or differs from the manifest"
+            )
     return arrays
 
 
@@ -300,7 +329,9 @@ def load_checkpoint(path: str, template: Any, has_client_state: bool = False) ->
     manifest = read_manifest(path)
     check_compatible(manifest, template, path, has_client_state)
     arrays = _read_arrays(os.path.dirname(path), manifest, path)
-    leaves = [_like(t, arrays[e["member"]]) for t, e in zip(tf.nest.flatten(template), manifest["state"])]
+    leaves = [
+        _like(t, arrays[e["member"]]) for t, e in zip(tf.nest.flatten(template), manifest["state"])
+    ]
     state = tf.nest.pack_sequence_as(template, leaves)
     client_state = None
     if manifest["client_state"] is not None:

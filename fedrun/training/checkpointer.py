@@ -8,7 +8,12 @@ import time
 from typing import Any, Mapping, Optional
 
 from fedrun.training.atomic import remove_stale_temporaries
-from fedrun.training.checkpoint import CheckpointConfig, checkpoint_name, list_checkpoints, save_checkpoint
+from fedrun.training.checkpoint import (
+    CheckpointConfig,
+    checkpoint_name,
+    list_checkpoints,
+    save_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +37,11 @@ def prune_checkpoints(directory: str, keep: int) -> list[str]:
         removed.append(os.path.basename(manifest_path))
     manifests = {os.path.basename(p)[: -len(".json")] for _, p in list_checkpoints(directory)}
     for name in os.listdir(directory):
-        if name.startswith("round_") and name.endswith(".npz") and name[: -len(".npz")] not in manifests:
+        if (
+            name.startswith("round_")
+            and name.endswith(".npz")
+            and name[: -len(".npz")] not in manifests
+        ):
             os.unlink(os.path.join(directory, name))
             removed.append(name)
     return removed

@@ -23,7 +23,11 @@ from fedrun.training.metrics import flatten
 HParamValue = bool | int | float | str
 OVERRIDES_FILE = os.path.join(".hydra", "overrides.yaml")
 # Summary section -> the TensorBoard run (under tb/) holding its per-round scalars.
-METRIC_RUNS = {"final_train": "train", "final_eval/federated": "eval", "final_eval/centralized": "eval_centralized"}
+METRIC_RUNS = {
+    "final_train": "train",
+    "final_eval/federated": "eval",
+    "final_eval/centralized": "eval_centralized",
+}
 COUNTERS = ("num_examples", "num_batches")
 
 
@@ -47,7 +51,11 @@ def job_overrides(run_dir: str) -> dict[str, Any]:
 
     lines = [str(line) for line in OmegaConf.to_container(OmegaConf.load(path)) or []]
     parsed = OverridesParser.create().parse_overrides(lines)
-    return {o.key_or_group: o.value() for o in parsed if not o.is_delete() and not o.key_or_group.startswith("hydra.")}
+    return {
+        o.key_or_group: o.value()
+        for o in parsed
+        if not o.is_delete() and not o.key_or_group.startswith("hydra.")
+    }
 
 
 def final_metric_tags(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -88,7 +96,10 @@ class HParamsCallback(Callback):
     def on_train_end(self, summary: Mapping[str, Any]) -> None:
         from tensorboard.plugins.hparams import api as hp
 
-        metrics = [hp.Metric(tag, group=run, display_name=f"{run}/{tag}") for run, tag in final_metric_tags(summary)]
+        metrics = [
+            hp.Metric(tag, group=run, display_name=f"{run}/{tag}")
+            for run, tag in final_metric_tags(summary)
+        ]
         with self._writer.as_default():
             hp.hparams_config(hparams=[hp.HParam(name) for name in self.hparams], metrics=metrics)
         self._writer.close()
@@ -107,5 +118,7 @@ def objective_value(summary: Mapping[str, Any], path: Optional[str]) -> Optional
         value = value.get(key) if isinstance(value, Mapping) else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         available = [name.replace("/", ".") for name, _ in flatten(summary)]
-        raise ConfigError("objective", "no number at this path of the run's summary", path, available)
+        raise ConfigError(
+            "objective", "no number at this path of the run's summary", path, available
+        )
     return float(value)

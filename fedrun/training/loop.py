@@ -83,17 +83,27 @@ class Evaluator:
         self._evaluate_clients = evaluate_clients
         self._personalization = personalization
         self._federated = (
-            build_eval_cohort(data.test, eval_client_ids, batch_size) if data.test is not None and eval_client_ids else None
+            build_eval_cohort(data.test, eval_client_ids, batch_size)
+            if data.test is not None and eval_client_ids
+            else None
         )
-        self._central = arrays_cohort(data.central_test, batch_size) if data.central_test is not None else None
-        self._on_train = build_eval_cohort(data.train, train_client_ids, batch_size) if train_client_ids else None
+        self._central = (
+            arrays_cohort(data.central_test, batch_size) if data.central_test is not None else None
+        )
+        self._on_train = (
+            build_eval_cohort(data.train, train_client_ids, batch_size)
+            if train_client_ids
+            else None
+        )
 
     def __call__(self, weights: Any) -> dict[str, Any]:
         results: dict[str, Any] = {}
         if self._federated is not None:
             results["federated"] = to_python(self._evaluate_clients(weights, self._federated))
         if self._central is not None:
-            results["centralized"] = to_python(evaluate_centralized(self._trainer, weights, self._central))
+            results["centralized"] = to_python(
+                evaluate_centralized(self._trainer, weights, self._central)
+            )
         if self._personalization is not None:
             results["personalization"] = to_python(self._personalization(weights))
         if self._on_train is not None:
@@ -101,7 +111,9 @@ class Evaluator:
         return results
 
 
-def round_record(round_num: int, metrics: Any, cohort_size: int, seconds: float, data_failed: int = 0) -> Record:
+def round_record(
+    round_num: int, metrics: Any, cohort_size: int, seconds: float, data_failed: int = 0
+) -> Record:
     """The plain record of one round from a learning process's metrics.
 
     `clients` is the number of clients sampled, `clients_failed` how many of them
@@ -118,7 +130,9 @@ def round_record(round_num: int, metrics: Any, cohort_size: int, seconds: float,
     record["aggregator"] = plain.get("aggregator", {})
     record["finalizer"] = plain.get("finalizer", {})
     record["clients"] = cohort_size
-    record["clients_failed"] = data_failed + sum(client_work.get(k, 0) for k in ("training_failed", "update_non_finite"))
+    record["clients_failed"] = data_failed + sum(
+        client_work.get(k, 0) for k in ("training_failed", "update_non_finite")
+    )
     record["round_seconds"] = seconds
     return record
 
@@ -139,12 +153,22 @@ def run_round(
         RoundFailedError: if fewer than `config.min_clients` clients survive.
     """
     started = time.perf_counter()
-    cohort_ids = sampler.sample(data.train.client_ids, config.clients_per_round, round_num, config.seed, data.train.num_examples)
-    participation = stragglers.plan(cohort_ids, round_num, config.seed) if stragglers is not None else None
+    cohort_ids = sampler.sample(
+        data.train.client_ids,
+        config.clients_per_round,
+        round_num,
+        config.seed,
+        data.train.num_examples,
+    )
+    participation = (
+        stragglers.plan(cohort_ids, round_num, config.seed) if stragglers is not None else None
+    )
     epochs = None
     if participation is not None:
         cohort_ids, epochs = participation.client_ids, participation.epochs
-    cohort, data_failed = build_cohort_dropping_failures(data.train, cohort_ids, config.preprocess, config.seed, round_num, epochs)
+    cohort, data_failed = build_cohort_dropping_failures(
+        data.train, cohort_ids, config.preprocess, config.seed, round_num, epochs
+    )
     if cohort.num_clients < config.min_clients:  # fail before training the others
         dropped = "; ".join(f"{client_id}: {reason}" for client_id, reason in data_failed.items())
         raise RoundFailedError(
@@ -159,10 +183,13 @@ def run_round(
     survivors = record["clients"] - record["clients_failed"]
     if survivors < config.min_clients:
         raise RoundFailedError(
-            round_num, f"only {survivors} of its {record['clients']} clients survived, fewer than min_clients={config.min_clients}"
+            round_num,
+            f"only {survivors} of its {record['clients']} clients survived, fewer than min_clients={config.min_clients}",
         )
     record["round_seconds"] = time.perf_counter() - started
-    due = config.eval_every > 0 and (round_num % config.eval_every == 0 or round_num == config.rounds)
+    due = config.eval_every > 0 and (
+        round_num % config.eval_every == 0 or round_num == config.rounds
+    )
     if evaluator is not None and due:
         record["eval"] = evaluator(process.get_model_weights(output.state))
     return output.state, record
@@ -173,7 +200,11 @@ def _save_after_failure(checkpointer: Optional[Checkpointer], round_num: int, st
         return
     try:
         path = checkpointer.save(round_num, state)
-        logger.warning("saved the state after round %d to %s; re-run the same command to resume from it", round_num, path)
+        logger.warning(
+            "saved the state after round %d to %s; re-run the same command to resume from it",
+            round_num,
+            path,
+        )
     except CheckpointError as err:
         logger.warning("could not checkpoint round %d after the failure: %s", round_num, err)
 
@@ -213,13 +244,17 @@ def run_rounds(
     completed = start_round - 1
     try:
         for round_num in range(start_round, config.rounds + 1):
-            new_state, record = run_round(process, data, sampler, config, state, round_num, evaluator, stragglers)
+            new_state, record = run_round(
+                process, data, sampler, config, state, round_num, evaluator, stragglers
+            )
             for callback in callbacks:
                 callback.on_round_end(record)
             records.append(record)
             state, completed = new_state, round_num
             finished = any(callback.stop_training for callback in callbacks)
-            if checkpointer is not None and (finished or checkpointer.is_due(round_num, config.rounds)):
+            if checkpointer is not None and (
+                finished or checkpointer.is_due(round_num, config.rounds)
+            ):
                 checkpointer.save(round_num, state)
             if finished:
                 break

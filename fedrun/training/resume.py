@@ -21,7 +21,12 @@ from typing import Any, Mapping, NamedTuple, Optional
 
 from fedrun.config.errors import ConfigError
 from fedrun.training.atomic import write_atomic
-from fedrun.training.checkpoint import Checkpoint, CheckpointError, list_checkpoints, load_checkpoint
+from fedrun.training.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    list_checkpoints,
+    load_checkpoint,
+)
 from fedrun.training.checkpointer import delete_checkpoint
 from fedrun.training.run_directory import CHECKPOINTS_DIR, METRICS_FILE, TENSORBOARD_DIR
 from fedrun.training.tensorboard_rewind import rewind_event_files
@@ -43,7 +48,11 @@ def newest_valid(directory: str, template: Any, has_client_state: bool) -> Optio
         try:
             return load_checkpoint(manifest_path, template, has_client_state)
         except CheckpointError as err:
-            logger.warning("skipping unusable checkpoint %s: %s", manifest_path, err.problem if err.path == manifest_path else err)
+            logger.warning(
+                "skipping unusable checkpoint %s: %s",
+                manifest_path,
+                err.problem if err.path == manifest_path else err,
+            )
     return None
 
 
@@ -55,7 +64,9 @@ def check_resume_path(resume: str) -> str:
     """
     path = os.path.abspath(os.path.expanduser(resume))
     if not (os.path.isfile(path) or os.path.isdir(path)):
-        raise ConfigError("resume", "no such checkpoint, checkpoints directory or run directory", resume)
+        raise ConfigError(
+            "resume", "no such checkpoint, checkpoints directory or run directory", resume
+        )
     return path
 
 
@@ -92,7 +103,9 @@ def find_resume_checkpoint(
     return found
 
 
-def changed_settings(saved: Optional[Mapping[str, Any]], current: Mapping[str, Any], prefix: str = "") -> list[str]:
+def changed_settings(
+    saved: Optional[Mapping[str, Any]], current: Mapping[str, Any], prefix: str = ""
+) -> list[str]:
     """Config paths whose values differ between a checkpoint's run and this one."""
     if saved is None:
         return []
@@ -153,7 +166,9 @@ def discard_later_checkpoints(directory: str, round_num: int) -> None:
     """Removes checkpoints newer than `round_num` (a rewound run writes them again)."""
     for saved_round, manifest_path in list_checkpoints(directory):
         if saved_round > round_num:
-            logger.warning("removing checkpoint %s: the run continues from round %d", manifest_path, round_num)
+            logger.warning(
+                "removing checkpoint %s: the run continues from round %d", manifest_path, round_num
+            )
             delete_checkpoint(manifest_path)
 
 
@@ -185,7 +200,11 @@ class ResumePoint(NamedTuple):
 
 
 def prepare_resume(
-    process: Any, output_dir: str, resume: Optional[str], auto_resume: bool, config: Mapping[str, Any]
+    process: Any,
+    output_dir: str,
+    resume: Optional[str],
+    auto_resume: bool,
+    config: Mapping[str, Any],
 ) -> ResumePoint:
     """Restores the newest valid checkpoint (if any) and rewinds the run directory to it.
 
@@ -209,7 +228,9 @@ def prepare_resume(
         client_states.load_state_dict(checkpoint.client_state)
     changed = changed_settings(checkpoint.manifest.get("config"), config)
     if changed:
-        logger.warning("resuming with settings that differ from the checkpoint's run: %s", "; ".join(changed))
+        logger.warning(
+            "resuming with settings that differ from the checkpoint's run: %s", "; ".join(changed)
+        )
     logger.info("resuming from %s (round %d)", checkpoint.path, checkpoint.round_num)
     records = rewind_run_directory(output_dir, checkpoint.round_num)
     return ResumePoint(checkpoint.state, checkpoint.round_num, records, checkpoint.path)

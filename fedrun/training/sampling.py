@@ -26,7 +26,12 @@ class Sampler(abc.ABC):
 
     @abc.abstractmethod
     def sample(
-        self, client_ids: Sequence[str], count: int, round_num: int, seed: int, sizes: Callable[[str], int]
+        self,
+        client_ids: Sequence[str],
+        count: int,
+        round_num: int,
+        seed: int,
+        sizes: Callable[[str], int],
     ) -> list[str]:
         """The cohort of `round_num` (1-based)."""
 
@@ -34,14 +39,28 @@ class Sampler(abc.ABC):
 class FixedSampler(Sampler):
     """The same first `count` clients every round."""
 
-    def sample(self, client_ids: Sequence[str], count: int, round_num: int, seed: int, sizes: Callable[[str], int]) -> list[str]:
+    def sample(
+        self,
+        client_ids: Sequence[str],
+        count: int,
+        round_num: int,
+        seed: int,
+        sizes: Callable[[str], int],
+    ) -> list[str]:
         return list(client_ids[:count])
 
 
 class UniformSampler(Sampler):
     """`count` clients drawn uniformly without replacement, anew each round."""
 
-    def sample(self, client_ids: Sequence[str], count: int, round_num: int, seed: int, sizes: Callable[[str], int]) -> list[str]:
+    def sample(
+        self,
+        client_ids: Sequence[str],
+        count: int,
+        round_num: int,
+        seed: int,
+        sizes: Callable[[str], int],
+    ) -> list[str]:
         rng = np.random.default_rng([seed, round_num, 0x5A3])
         chosen = rng.choice(len(client_ids), size=count, replace=False)
         return [client_ids[i] for i in chosen]
@@ -58,19 +77,32 @@ class WeightedSampler(Sampler):
         self._population: Optional[Sequence[str]] = None
         self._probabilities: Optional[np.ndarray] = None
 
-    def _probabilities_for(self, client_ids: Sequence[str], sizes: Callable[[str], int]) -> np.ndarray:
+    def _probabilities_for(
+        self, client_ids: Sequence[str], sizes: Callable[[str], int]
+    ) -> np.ndarray:
         if self._probabilities is None or self._population is not client_ids:
-            counts = np.fromiter((sizes(cid) for cid in client_ids), dtype=np.float64, count=len(client_ids))
+            counts = np.fromiter(
+                (sizes(cid) for cid in client_ids), dtype=np.float64, count=len(client_ids)
+            )
             if counts.sum() <= 0:
                 raise ValueError("weighted sampling: every client holds 0 examples")
             self._population, self._probabilities = client_ids, counts / counts.sum()
         return self._probabilities
 
-    def sample(self, client_ids: Sequence[str], count: int, round_num: int, seed: int, sizes: Callable[[str], int]) -> list[str]:
+    def sample(
+        self,
+        client_ids: Sequence[str],
+        count: int,
+        round_num: int,
+        seed: int,
+        sizes: Callable[[str], int],
+    ) -> list[str]:
         probabilities = self._probabilities_for(client_ids, sizes)
         nonempty = int(np.count_nonzero(probabilities))
         if count > nonempty:
-            raise ValueError(f"weighted sampling: {count} clients requested but only {nonempty} hold examples")
+            raise ValueError(
+                f"weighted sampling: {count} clients requested but only {nonempty} hold examples"
+            )
         rng = np.random.default_rng([seed, round_num, 0x3E1])
         chosen = rng.choice(len(client_ids), size=count, replace=False, p=probabilities)
         return [client_ids[i] for i in chosen]

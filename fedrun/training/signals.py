@@ -31,7 +31,11 @@ class RunInterrupted(Exception):
         self.round_num = round_num
         self.checkpoint = checkpoint
         self.signal_number = signal_number
-        saved = f"checkpoint saved to {checkpoint}" if checkpoint else "checkpoints are disabled, nothing saved"
+        saved = (
+            f"checkpoint saved to {checkpoint}"
+            if checkpoint
+            else "checkpoints are disabled, nothing saved"
+        )
         name = signal.Signals(signal_number).name
         super().__init__(f"stopped by {name} after round {round_num}; {saved}")
 
@@ -64,8 +68,11 @@ class StopRequest:
             return
         self.signal_number = signal_number
         name = signal.Signals(signal_number).name
-        print(f"fedrun: {name} received; finishing this round and saving a checkpoint (send it again to stop at once)",
-              file=sys.stderr, flush=True)
+        print(
+            f"fedrun: {name} received; finishing this round and saving a checkpoint (send it again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _restore(self) -> None:
         for number, handler in self._previous.items():

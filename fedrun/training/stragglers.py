@@ -57,7 +57,9 @@ class StragglerConfig:
 
     def __post_init__(self) -> None:
         if self.fraction + self.dropout > 1:
-            raise ValueError(f"fraction + dropout must be at most 1, got {self.fraction} + {self.dropout}")
+            raise ValueError(
+                f"fraction + dropout must be at most 1, got {self.fraction} + {self.dropout}"
+            )
 
 
 def _count(fraction: float, cohort_size: int) -> int:
@@ -101,10 +103,14 @@ class StragglerSimulator:
         ConfigError: if no client would train in a round.
     """
 
-    def __init__(self, config: StragglerConfig, epochs: int, keep_partial_work: bool, cohort_size: int) -> None:
+    def __init__(
+        self, config: StragglerConfig, epochs: int, keep_partial_work: bool, cohort_size: int
+    ) -> None:
         self.config = config
         self.epochs = int(epochs)
-        self.keep_partial_work = keep_partial_work if config.partial_work is None else config.partial_work
+        self.keep_partial_work = (
+            keep_partial_work if config.partial_work is None else config.partial_work
+        )
         num_dropouts, num_stragglers = self._counts(cohort_size)
         trainers = cohort_size - num_dropouts - (0 if self.keep_partial_work else num_stragglers)
         if trainers < 1:
@@ -128,7 +134,9 @@ class StragglerSimulator:
         dropouts = set(order[:num_dropouts].tolist())
         stragglers = order[num_dropouts : num_dropouts + num_stragglers].tolist()
         epochs = np.full(size, self.epochs, dtype=np.int64)
-        epochs[stragglers] = rng.integers(1, max(self.epochs - 1, 1), size=len(stragglers), endpoint=True)
+        epochs[stragglers] = rng.integers(
+            1, max(self.epochs - 1, 1), size=len(stragglers), endpoint=True
+        )
         excluded = dropouts if self.keep_partial_work else dropouts | set(stragglers)
         keep = [k for k in range(size) if k not in excluded]
         return RoundParticipation(

@@ -64,7 +64,11 @@ class TargetAccuracyCallback(Callback):
 
     def summary(self) -> dict[str, Any]:
         """`{target_accuracy, target_metric, rounds_to_target}` for `summary.json`."""
-        return {"target_accuracy": self.target, "target_metric": self.metric, "rounds_to_target": self.round_reached}
+        return {
+            "target_accuracy": self.target,
+            "target_metric": self.metric,
+            "rounds_to_target": self.round_reached,
+        }
 
 
 __all__ = ["TargetAccuracyCallback", "evaluation_accuracy"]

@@ -22,7 +22,11 @@ logger = logging.getLogger(__name__)
 def _event_files(logdir: str) -> list[str]:
     found = []
     for directory, _, names in os.walk(logdir):
-        found += [os.path.join(directory, n) for n in sorted(names) if "tfevents" in n and not n.startswith(".")]
+        found += [
+            os.path.join(directory, n)
+            for n in sorted(names)
+            if "tfevents" in n and not n.startswith(".")
+        ]
     return found
 
 
@@ -61,5 +65,7 @@ def rewind_event_files(logdir: str, start_step: int) -> int:
         return 0
     dropped = sum(rewind_event_file(path, start_step) for path in _event_files(logdir))
     if dropped:
-        logger.info("dropped %d TensorBoard events of rounds >= %d from %s", dropped, start_step, logdir)
+        logger.info(
+            "dropped %d TensorBoard events of rounds >= %d from %s", dropped, start_step, logdir
+        )
     return dropped

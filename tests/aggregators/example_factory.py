@@ -99,11 +99,17 @@ class ExampleTaskFactory(UnweightedAggregationFactory):
         def next_fn(state: tuple, value: AtClients) -> MeasuredProcessOutput:
             my_state, inner_state = state
             my_new_state = intrinsics.map(add_one, AtServer(my_state))
-            scaled = intrinsics.map(scale, (value, intrinsics.broadcast(my_new_state, value.num_clients)))
+            scaled = intrinsics.map(
+                scale, (value, intrinsics.broadcast(my_new_state, value.num_clients))
+            )
             inner_output = inner_process.next(inner_state, scaled)
             unscaled = intrinsics.map(unscale, (inner_output.result, my_new_state))
-            measurements = collections.OrderedDict(scaled_value=inner_output.result.value, example_task=inner_output.measurements)
-            return MeasuredProcessOutput((my_new_state.value, inner_output.state), unscaled, measurements)
+            measurements = collections.OrderedDict(
+                scaled_value=inner_output.result.value, example_task=inner_output.measurements
+            )
+            return MeasuredProcessOutput(
+                (my_new_state.value, inner_output.state), unscaled, measurements
+            )
 
         return AggregationProcess(initialize, next_fn, value_spec)
 

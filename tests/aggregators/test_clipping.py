@@ -30,7 +30,10 @@ def test_adaptive_state_and_measurement_types():
 
 def test_weighted_signature_nests_mean_state():
     process = ClippingFactory(1.0, MeanFactory()).create(tf.TensorSpec([2]), tf.TensorSpec([]))
-    assert str(process.initialize.type_signature) == "( -> <clipping_norm=<>,inner=<value_sum_process=<>,weight_sum_process=<>>>@SERVER)"
+    assert (
+        str(process.initialize.type_signature)
+        == "( -> <clipping_norm=<>,inner=<value_sum_process=<>,weight_sum_process=<>>>@SERVER)"
+    )
     assert "weight={float32}@CLIENTS" in str(process.next.type_signature)
 
 
@@ -48,7 +51,9 @@ def test_fixed_clipping_of_a_sum():
 def test_clips_before_weighting_around_a_weighted_mean():
     process = ClippingFactory(1.0, MeanFactory()).create(tf.TensorSpec([2]), tf.TensorSpec([]))
     output = process.next(process.initialize(), VALUES, AtClients(tf.constant([1.0, 3.0, 4.0]), 3))
-    np.testing.assert_allclose(output.result.value.numpy(), [(0.6 + 0.9) / 8, (0.8 + 1.2) / 8], rtol=1e-6)
+    np.testing.assert_allclose(
+        output.result.value.numpy(), [(0.6 + 0.9) / 8, (0.8 + 1.2) / 8], rtol=1e-6
+    )
 
 
 def test_norm_spans_every_leaf_of_the_nest():
@@ -56,7 +61,11 @@ def test_norm_spans_every_leaf_of_the_nest():
     spec = {"a": tf.TensorSpec([1]), "b": tf.TensorSpec([1])}
     process = ClippingFactory(1.0, SumFactory()).create(spec)
     output = process.next(process.initialize(), values)
-    np.testing.assert_allclose([output.result.value["a"].numpy()[0], output.result.value["b"].numpy()[0]], [0.6, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(
+        [output.result.value["a"].numpy()[0], output.result.value["b"].numpy()[0]],
+        [0.6, 0.8],
+        rtol=1e-6,
+    )
 
 
 def test_adaptive_norm_tracks_the_quantile():

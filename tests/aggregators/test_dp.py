@@ -37,7 +37,13 @@ def test_adaptive_state_and_measurements():
         "( -> <\n  clipping_norm=<\n    estimate=float32\n  >,\n  seed=int64[2],\n  round_num=int64,\n  inner=<>\n>@SERVER)"
     )
     output = process.next(process.initialize(), AtClients(tf.ones([2, 3]), 2))
-    assert list(output.measurements) == ["clipping_norm", "noise_stddev", "unclipped_fraction", "epsilon", "dp"]
+    assert list(output.measurements) == [
+        "clipping_norm",
+        "noise_stddev",
+        "unclipped_fraction",
+        "epsilon",
+        "dp",
+    ]
 
 
 def test_fixed_measurements():
@@ -53,14 +59,24 @@ def test_fixed_measurements():
 def test_clipped_sum_over_expected_cohort():
     # Noise negligible: the result is sum(clip(x)) / expected_clients.
     values = AtClients(tf.constant([[3.0, 4.0], [0.3, 0.4]]), 2)
-    output = rounds(DPFactory(1e-9, 4, 1.0, sampling_rate=0.5).create(tf.TensorSpec([2])), values, 1)[0]
-    np.testing.assert_allclose(output.result.value.numpy(), [(0.6 + 0.3) / 4, (0.8 + 0.4) / 4], atol=1e-6)
+    output = rounds(
+        DPFactory(1e-9, 4, 1.0, sampling_rate=0.5).create(tf.TensorSpec([2])), values, 1
+    )[0]
+    np.testing.assert_allclose(
+        output.result.value.numpy(), [(0.6 + 0.3) / 4, (0.8 + 0.4) / 4], atol=1e-6
+    )
 
 
 def test_noise_has_the_mechanism_stddev():
     clip, noise, expected_clients = 2.0, 0.7, 5
     values = AtClients(tf.zeros([3, DIM]), 3)
-    output = rounds(DPFactory(noise, expected_clients, clip, sampling_rate=0.1, seed=1).create(tf.TensorSpec([DIM])), values, 1)[0]
+    output = rounds(
+        DPFactory(noise, expected_clients, clip, sampling_rate=0.1, seed=1).create(
+            tf.TensorSpec([DIM])
+        ),
+        values,
+        1,
+    )[0]
     residual = output.result.value.numpy() * expected_clients  # the noise added to the sum
     assert float(output.measurements["noise_stddev"]) == pytest.approx(noise * clip)
     assert residual.std() == pytest.approx(noise * clip, rel=0.03)
@@ -69,7 +85,9 @@ def test_noise_has_the_mechanism_stddev():
 
 def test_fresh_reproducible_noise():
     values = AtClients(tf.zeros([2, 100]), 2)
-    make = lambda seed: DPFactory(1.0, 2, 1.0, sampling_rate=0.1, seed=seed).create(tf.TensorSpec([100]))  # noqa: E731
+    make = lambda seed: DPFactory(1.0, 2, 1.0, sampling_rate=0.1, seed=seed).create(
+        tf.TensorSpec([100])
+    )  # noqa: E731
     first, second = rounds(make(0), values, 2)
     again = rounds(make(0), values, 1)[0]
     other_seed = rounds(make(1), values, 1)[0]
@@ -82,12 +100,19 @@ def test_weights_are_ignored():
     values = AtClients(tf.constant([[1.0, 0.0], [0.0, 1.0]]), 2)
     factory = DPFactory(0.3, 2, 1.0, sampling_rate=0.1)
     unweighted = rounds(factory.create(tf.TensorSpec([2])), values, 1)[0]
-    weighted = rounds(factory.create(tf.TensorSpec([2]), tf.TensorSpec([])), values, 1, AtClients(tf.constant([1.0, 9.0]), 2))[0]
+    weighted = rounds(
+        factory.create(tf.TensorSpec([2]), tf.TensorSpec([])),
+        values,
+        1,
+        AtClients(tf.constant([1.0, 9.0]), 2),
+    )[0]
     np.testing.assert_array_equal(unweighted.result.value.numpy(), weighted.result.value.numpy())
 
 
 @pytest.mark.parametrize(
-    "noise, count_stddev, expected", [(1.0, 1.0, (1 - 0.25) ** -0.5), (0.5, 0.5, (4 - 1) ** -0.5)], ids=["one-one", "preset-at-10-clients"]
+    "noise, count_stddev, expected",
+    [(1.0, 1.0, (1 - 0.25) ** -0.5), (0.5, 0.5, (4 - 1) ** -0.5)],
+    ids=["one-one", "preset-at-10-clients"],
 )
 def test_sum_noise_multiplier(noise, count_stddev, expected):
     assert sum_noise_multiplier(noise, count_stddev) == pytest.approx(expected)
@@ -110,9 +135,13 @@ def test_adaptive_clip_follows_the_quantile():
         expected.append(clip)
         fraction = sum(n <= clip for n in norms) / 4
         clip *= np.exp(-0.2 * (fraction - 0.5))
-    assert [float(o.measurements["clipping_norm"]) for o in outputs] == pytest.approx(expected, rel=1e-5)
+    assert [float(o.measurements["clipping_norm"]) for o in outputs] == pytest.approx(
+        expected, rel=1e-5
+    )
     assert float(outputs[0].measurements["unclipped_fraction"]) == pytest.approx(0.25, abs=1e-4)
-    assert float(outputs[0].measurements["noise_stddev"]) == pytest.approx(sum_noise_multiplier(1e-6, 1e-6) * 0.1)
+    assert float(outputs[0].measurements["noise_stddev"]) == pytest.approx(
+        sum_noise_multiplier(1e-6, 1e-6) * 0.1
+    )
 
 
 def test_epsilon_every_round_matches_dp_accounting():

@@ -4,7 +4,11 @@ import pytest
 import tensorflow as tf
 
 from fedrun.core.placements import AtClients
-from tests.aggregators.example_factory import ExampleTaskFactory, MinimalExampleFactory, StatefulExampleFactory
+from tests.aggregators.example_factory import (
+    ExampleTaskFactory,
+    MinimalExampleFactory,
+    StatefulExampleFactory,
+)
 
 CLIENT_DATA = (1.0, 2.0, 5.0)
 
@@ -63,7 +67,10 @@ def test_structured_signature():
 
 def test_structured_result():
     process = StatefulExampleFactory().create(STRUCTURED_SPEC)
-    per_client = [[tf.constant(leaf, spec.dtype) for leaf, spec in zip(client, STRUCTURED_SPEC)] for client in STRUCTURED_DATA]
+    per_client = [
+        [tf.constant(leaf, spec.dtype) for leaf, spec in zip(client, STRUCTURED_SPEC)]
+        for client in STRUCTURED_DATA
+    ]
     output = process.next(process.initialize(), clients(per_client))
     assert [leaf.numpy().tolist() for leaf in output.result.value] == [[2.0, 3.0], [6.0, 4.0, 0.0]]
 
@@ -104,7 +111,11 @@ def test_inner_delegation_nested_in_itself():
     ]
 
 
-@pytest.mark.parametrize("factory", [ExampleTaskFactory(), ExampleTaskFactory(ExampleTaskFactory())], ids=["flat", "nested"])
+@pytest.mark.parametrize(
+    "factory",
+    [ExampleTaskFactory(), ExampleTaskFactory(ExampleTaskFactory())],
+    ids=["flat", "nested"],
+)
 def test_inner_state_nests_inner_state(factory):
     process = factory.create(tf.TensorSpec([], tf.float32))
     nested = isinstance(factory._inner_factory, ExampleTaskFactory)

@@ -6,7 +6,12 @@ import pickle
 import pytest
 
 from fedrun.aggregators.clipping import ClippingFactory
-from fedrun.aggregators.factory import UnweightedAggregationFactory, WeightedAggregationFactory, supports_unweighted, supports_weighted
+from fedrun.aggregators.factory import (
+    UnweightedAggregationFactory,
+    WeightedAggregationFactory,
+    supports_unweighted,
+    supports_weighted,
+)
 from fedrun.aggregators.mean import MeanFactory
 from fedrun.aggregators.sum import SumFactory
 from fedrun.aggregators.zeroing import ZeroingFactory
@@ -15,7 +20,11 @@ from tests.aggregators.example_factory import ExampleWeightedMeanFactory
 
 @pytest.mark.parametrize(
     "inner, weighted, unweighted",
-    [(SumFactory(), False, True), (MeanFactory(), True, True), (ExampleWeightedMeanFactory(), True, False)],
+    [
+        (SumFactory(), False, True),
+        (MeanFactory(), True, True),
+        (ExampleWeightedMeanFactory(), True, False),
+    ],
     ids=["sum", "mean", "weighted-only"],
 )
 def test_variant_follows_inner(inner, weighted, unweighted):
@@ -26,7 +35,9 @@ def test_variant_follows_inner(inner, weighted, unweighted):
 
 def test_nested_wrappers_propagate():
     outer = ZeroingFactory(10.0, ClippingFactory(1.0, ExampleWeightedMeanFactory()))
-    assert isinstance(outer, WeightedAggregationFactory) and not isinstance(outer, UnweightedAggregationFactory)
+    assert isinstance(outer, WeightedAggregationFactory) and not isinstance(
+        outer, UnweightedAggregationFactory
+    )
 
 
 def test_variants_are_shared_classes():

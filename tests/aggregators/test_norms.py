@@ -31,7 +31,9 @@ def test_adaptive_state_type():
     ids=["at-quantile", "too-high", "too-low", "equal-counts-as-under"],
 )
 def test_geometric_update(client_norms, fraction):
-    bound = AdaptiveNorm(AdaptiveNormParams(target_quantile=0.5, learning_rate=0.2, initial_norm=2.5))
+    bound = AdaptiveNorm(
+        AdaptiveNormParams(target_quantile=0.5, learning_rate=0.2, initial_norm=2.5)
+    )
     state, measured = bound.next(bound.initialize(), norms(*client_norms))
     assert float(measured) == pytest.approx(fraction)
     assert float(state.estimate) == pytest.approx(2.5 * math.exp(-0.2 * (fraction - 0.5)), rel=1e-6)
@@ -56,4 +58,3 @@ def test_noised_count_needs_a_seed_and_a_cohort_size():
     bound = AdaptiveNorm(AdaptiveNormParams(), count_stddev=1.0, expected_clients=4)
     with pytest.raises(ValueError, match="noise seed"):
         bound.next(bound.initialize(), norms(1.0))
-

@@ -18,14 +18,18 @@ def test_weightedness_follows_inner_and_state_type():
     assert supports_unweighted(around_sum) and not supports_weighted(around_sum)
     process = QuantizeFactory(8, MeanFactory()).create(SPEC, tf.TensorSpec([]))
     assert isinstance(process.initialize(), QuantizeState)
-    assert "measurements=<bits_sent=int64,quantize=<mean_value=<>,mean_weight=<>>>" in str(process.next.type_signature)
+    assert "measurements=<bits_sent=int64,quantize=<mean_value=<>,mean_weight=<>>>" in str(
+        process.next.type_signature
+    )
 
 
 def test_bits_sent():
     assert bits_per_client(SPEC, 4) == (12 * 4 + 64) + (4 * 4 + 64)
     values = AtClients([tf.zeros([5, 3, 4]), tf.zeros([5, 4])], 5)
     process = QuantizeFactory(4, SumFactory()).create(SPEC)
-    assert int(process.next(process.initialize(), values).measurements["bits_sent"]) == 5 * bits_per_client(SPEC, 4)
+    assert int(
+        process.next(process.initialize(), values).measurements["bits_sent"]
+    ) == 5 * bits_per_client(SPEC, 4)
 
 
 def test_one_bit_is_exact_on_two_valued_tensors():

@@ -21,7 +21,11 @@ def aggregate(factory, values, weights=None):
     return process.next(process.initialize(), placed, AtClients(tf.constant(weights), len(values)))
 
 
-@pytest.mark.parametrize("factory", [MedianFactory(), TrimmedMeanFactory(0.25), KrumFactory()], ids=["median", "trimmed", "krum"])
+@pytest.mark.parametrize(
+    "factory",
+    [MedianFactory(), TrimmedMeanFactory(0.25), KrumFactory()],
+    ids=["median", "trimmed", "krum"],
+)
 def test_state_is_empty_and_result_keeps_shape(factory):
     output = aggregate(factory, np.zeros([5, 2, 3], np.float32))
     assert output.state == () and output.result.value.shape == (2, 3)
@@ -31,12 +35,18 @@ def test_median_even_and_odd_cohorts_match_numpy():
     rng = np.random.default_rng(0)
     for count in (4, 5):
         values = rng.normal(size=(count, 3, 2)).astype(np.float32)
-        np.testing.assert_allclose(aggregate(MedianFactory(), values).result.value.numpy(), np.median(values, axis=0), rtol=1e-6)
+        np.testing.assert_allclose(
+            aggregate(MedianFactory(), values).result.value.numpy(),
+            np.median(values, axis=0),
+            rtol=1e-6,
+        )
 
 
 def test_weighted_median():
     # Column 0 sorted 1, 2, 3, 100 with weights 1, 1, 5, 1: half the weight is reached at 3.
-    np.testing.assert_allclose(aggregate(MedianFactory(), COHORT, WEIGHTS).result.value.numpy(), [3.0, 0.0])
+    np.testing.assert_allclose(
+        aggregate(MedianFactory(), COHORT, WEIGHTS).result.value.numpy(), [3.0, 0.0]
+    )
 
 
 def test_trimmed_mean():
@@ -63,7 +73,9 @@ def test_krum_picks_the_central_client_and_multi_krum_averages():
     np.testing.assert_allclose(output.result.value.numpy(), [1.0, 10.0])
     assert float(output.measurements["krum_score"]) == pytest.approx(205.0)
     # multi-Krum with 2: clients 0 (score 205) and 1 (502; client 3 scores 505), weighted.
-    np.testing.assert_allclose(aggregate(KrumFactory(0, 2), COHORT, WEIGHTS).result.value.numpy(), [1.5, 15.0])
+    np.testing.assert_allclose(
+        aggregate(KrumFactory(0, 2), COHORT, WEIGHTS).result.value.numpy(), [1.5, 15.0]
+    )
 
 
 def test_krum_refuses_too_small_a_cohort():

@@ -41,7 +41,9 @@ def test_state_and_measurements_types():
 
 
 @pytest.mark.parametrize(
-    "bits, clients, ok", [(4, 15, True), (4, 16, False), (1, 1, True), (20, 10, True)], ids=["fits", "overflows", "one-client", "default-like"]
+    "bits, clients, ok",
+    [(4, 15, True), (4, 16, False), (1, 1, True), (20, 10, True)],
+    ids=["fits", "overflows", "one-client", "default-like"],
 )
 def test_overflow_check(bits, clients, ok):
     assert (secure.overflow_problem(bits, clients) is None) == ok
@@ -68,7 +70,9 @@ def test_exact_on_the_quantization_grid():
 
 def test_clips_into_bounds_and_counts_clients():
     values = AtClients(tf.constant([[3.0, 0.0], [0.0, -0.5], [-4.0, 0.5]]), 3)
-    output = run_once(SecureSumFactory(2.0, -1.0, bits=40, max_clients=3), values, tf.TensorSpec([2]))
+    output = run_once(
+        SecureSumFactory(2.0, -1.0, bits=40, max_clients=3), values, tf.TensorSpec([2])
+    )
     np.testing.assert_allclose(output.result.value.numpy(), [2.0 + 0.0 - 1.0, 0.0], atol=1e-6)
     assert int(output.measurements["secure_upper_clipped_count"]) == 1
     assert int(output.measurements["secure_lower_clipped_count"]) == 1
@@ -91,7 +95,10 @@ def test_fresh_masks_every_round():
     state = process.initialize()
     original = secure.intrinsics.secure_sum
     try:
-        secure.intrinsics.secure_sum = lambda v, bits: (captured.append(v.value.numpy()), original(v, bits))[1]
+        secure.intrinsics.secure_sum = lambda v, bits: (
+            captured.append(v.value.numpy()),
+            original(v, bits),
+        )[1]
         for _ in range(2):
             state = process.next(state, values).state
     finally:
@@ -111,7 +118,9 @@ def test_masked_vector_is_independent_of_the_value(monkeypatch):
     rng = np.random.default_rng(0)
     at_upper = rng.integers(0, 2, size=dim).astype(bool)  # client 0 holds -1 or +1 per coordinate
     first = np.where(at_upper, 1.0, -1.0).astype(np.float32)
-    values = AtClients(tf.constant(np.stack([first, np.zeros(dim, np.float32), np.zeros(dim, np.float32)])), 3)
+    values = AtClients(
+        tf.constant(np.stack([first, np.zeros(dim, np.float32), np.zeros(dim, np.float32)])), 3
+    )
     seen = {}
     original = secure.intrinsics.secure_sum
 
@@ -126,7 +135,12 @@ def test_masked_vector_is_independent_of_the_value(monkeypatch):
     # Goodness of fit to uniform (15 degrees of freedom; 50 is far in the tail).
     assert chi_square(np.bincount(binned, minlength=bins)) < 50
     # Independence of the masked bin from the value (contingency table, 15 dof).
-    table = np.stack([np.bincount(binned[at_upper], minlength=bins), np.bincount(binned[~at_upper], minlength=bins)]).astype(float)
+    table = np.stack(
+        [
+            np.bincount(binned[at_upper], minlength=bins),
+            np.bincount(binned[~at_upper], minlength=bins),
+        ]
+    ).astype(float)
     expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
     assert float(((table - expected) ** 2 / expected).sum()) < 50
     # The same statistic on the unmasked integers shows the test can tell.
@@ -150,14 +164,21 @@ shapes = st.lists(st.lists(st.integers(1, 4), min_size=0, max_size=2), min_size=
     neighbors=st.one_of(st.none(), st.integers(2, 6)),
     data_seed=st.integers(0, 2**31),
 )
-def test_secure_sum_matches_plain_sum(leaf_shapes, clients, lower, width, extra_bits, neighbors, data_seed):
+def test_secure_sum_matches_plain_sum(
+    leaf_shapes, clients, lower, width, extra_bits, neighbors, data_seed
+):
     upper = lower + width
     bits = min(secure.MAX_BITS, min_bits(clients) + extra_bits)
     rng = np.random.default_rng(data_seed)
     spec = [tf.TensorSpec(shape, tf.float32) for shape in leaf_shapes]
     # Values spill over the bounds on both sides, so clipping is exercised too.
-    stacked = [rng.uniform(lower - width / 4, upper + width / 4, size=[clients, *shape]).astype(np.float32) for shape in leaf_shapes]
-    factory = SecureSumFactory(upper, lower, bits=bits, max_clients=clients, neighbors=neighbors, seed=data_seed % 1000)
+    stacked = [
+        rng.uniform(lower - width / 4, upper + width / 4, size=[clients, *shape]).astype(np.float32)
+        for shape in leaf_shapes
+    ]
+    factory = SecureSumFactory(
+        upper, lower, bits=bits, max_clients=clients, neighbors=neighbors, seed=data_seed % 1000
+    )
     output = run_once(factory, AtClients([tf.constant(s) for s in stacked], clients), spec)
     step = (upper - lower) / factory.levels
     for result, values in zip(output.result.value, stacked):

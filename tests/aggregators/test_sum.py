@@ -16,7 +16,9 @@ def test_signature():
 
 def test_sums_every_leaf_of_a_nest():
     spec = {"a": tf.TensorSpec([2]), "b": tf.TensorSpec([], tf.int32)}
-    values = AtClients({"a": tf.constant([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), "b": tf.constant([1, 2, 3])}, 3)
+    values = AtClients(
+        {"a": tf.constant([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), "b": tf.constant([1, 2, 3])}, 3
+    )
     output = SumFactory().create(spec).next((), values)
     np.testing.assert_array_equal(output.result.value["a"].numpy(), [9.0, 12.0])
     assert int(output.result.value["b"]) == 6

@@ -19,7 +19,9 @@ VALUES = AtClients(tf.constant([[3.0, 4.0], [0.3, 0.4], [float("nan"), 0.0]]), 3
 def test_state_and_measurement_types():
     process = ZeroingFactory(ZeroingAdaptiveParams(), SumFactory()).create(tf.TensorSpec([2]))
     assert isinstance(process.initialize(), ZeroingState)
-    assert "measurements=<zeroing_norm=float32,zeroed_count=int32,zeroing=<>>@SERVER" in str(process.next.type_signature)
+    assert "measurements=<zeroing_norm=float32,zeroed_count=int32,zeroing=<>>@SERVER" in str(
+        process.next.type_signature
+    )
 
 
 def test_zeroes_large_and_non_finite_values():
@@ -38,7 +40,12 @@ def test_zeroed_client_keeps_its_weight():
 
 def test_adaptive_bound_is_affine_in_a_high_quantile():
     params = ZeroingAdaptiveParams()
-    assert (params.target_quantile, params.initial_norm, params.multiplier, params.increment) == (0.98, 10.0, 2.0, 1.0)
+    assert (params.target_quantile, params.initial_norm, params.multiplier, params.increment) == (
+        0.98,
+        10.0,
+        2.0,
+        1.0,
+    )
     process = ZeroingFactory(params, SumFactory()).create(tf.TensorSpec([2]))
     first = process.next(process.initialize(), VALUES)
     assert float(first.measurements["zeroing_norm"]) == pytest.approx(21.0)

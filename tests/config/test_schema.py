@@ -59,9 +59,19 @@ def test_every_group_has_a_registry():
         ("sampling.type", None, "sampling.type", "fixed, uniform"),
     ],
     ids=[
-        "wrong-type", "out-of-range", "float-for-int", "keep-zero", "every-negative", "string-for-bool",
-        "int-for-path", "min-clients-above-cohort", "unknown-model", "string-for-float", "unknown-aggregator",
-        "chunk-zero", "null-name",
+        "wrong-type",
+        "out-of-range",
+        "float-for-int",
+        "keep-zero",
+        "every-negative",
+        "string-for-bool",
+        "int-for-path",
+        "min-clients-above-cohort",
+        "unknown-model",
+        "string-for-float",
+        "unknown-aggregator",
+        "chunk-zero",
+        "null-name",
     ],
 )
 def test_bad_value_names_path_value_and_allowed(default, path, value, error_path, allowed):
@@ -83,7 +93,13 @@ def test_bad_value_names_path_value_and_allowed(default, path, value, error_path
         ("model.type", DELETE, "model.type", "missing 'type'"),
         ("sampling", DELETE, "sampling", "missing config group"),
     ],
-    ids=["unknown-nested-key", "unknown-top-level-key", "unknown-model-parameter", "missing-type", "missing-group"],
+    ids=[
+        "unknown-nested-key",
+        "unknown-top-level-key",
+        "unknown-model-parameter",
+        "missing-type",
+        "missing-group",
+    ],
 )
 def test_unknown_and_missing_keys_name_their_path(default, path, value, error_path, problem):
     with pytest.raises(ConfigError, match=problem) as caught:

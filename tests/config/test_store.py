@@ -46,12 +46,16 @@ class WithOptionalBlock:
 
 def test_override_merges_into_a_null_optional_block():
     config = OmegaConf.structured(schema_dataclass(WithOptionalBlock))
-    OmegaConf.update(config, "block", {"fraction": 0.5}, merge=True)  # what Hydra does for `block={fraction: 0.5}`
+    OmegaConf.update(
+        config, "block", {"fraction": 0.5}, merge=True
+    )  # what Hydra does for `block={fraction: 0.5}`
     assert OmegaConf.to_container(config) == {"block": {"fraction": 0.5}}
 
 
 def test_root_schema_has_every_run_config_field_and_default():
-    schema = OmegaConf.to_container(OmegaConf.structured(schema_dataclass(RunConfig, "FedrunConfigSchema")))
+    schema = OmegaConf.to_container(
+        OmegaConf.structured(schema_dataclass(RunConfig, "FedrunConfigSchema"))
+    )
     assert list(schema) == [f.name for f in dataclasses.fields(RunConfig)]
     assert schema["checkpoint"] == {"enabled": True, "every": 10, "keep": 3}
     assert schema["preprocess"]["batch_size"] == 20 and schema["model"] is None
@@ -68,7 +72,11 @@ def shipped_options():
     """Option files of the typed groups (not global presets such as `hparams_search`)."""
     typed_groups = set(option_schemas())
     files = sorted(Path(CONF_DIR).glob("*/*.yaml"))
-    return [pytest.param(p, id=f"{p.parent.name}/{p.stem}") for p in files if p.parent.name in typed_groups]
+    return [
+        pytest.param(p, id=f"{p.parent.name}/{p.stem}")
+        for p in files
+        if p.parent.name in typed_groups
+    ]
 
 
 @pytest.mark.parametrize("option", shipped_options())
@@ -91,19 +99,26 @@ def test_hydra_types_top_level_keys_while_composing(override, message):
 
 def test_option_file_may_extend_its_schema(tmp_path, monkeypatch):
     (tmp_path / "model").mkdir()
-    (tmp_path / "config.yaml").write_text("defaults:\n  - schema@_here_: run\n  - model: narrow\n  - _self_\n")
-    (tmp_path / "model" / "narrow.yaml").write_text("defaults:\n  - /schema/model/mlp_2nn@_here_\n  - _self_\nhidden_units: [5]\n")
+    (tmp_path / "config.yaml").write_text(
+        "defaults:\n  - schema@_here_: run\n  - model: narrow\n  - _self_\n"
+    )
+    (tmp_path / "model" / "narrow.yaml").write_text(
+        "defaults:\n  - /schema/model/mlp_2nn@_here_\n  - _self_\nhidden_units: [5]\n"
+    )
     monkeypatch.setattr("fedrun.cli.CONF_DIR", tmp_path)
     assert compose_config()["model"] == {"type": "mlp_2nn", "hidden_units": [5]}
     with pytest.raises(ConfigCompositionException):
         compose_config(["model.hidden_units=[wide]"])
 
 
-
 def test_composing_without_the_schemas_still_works(monkeypatch):
     from hydra import compose, initialize_config_dir
     from hydra.core.config_store import ConfigStore
 
-    monkeypatch.delitem(ConfigStore.instance().repo, "schema", raising=False)  # as if never registered
+    monkeypatch.delitem(
+        ConfigStore.instance().repo, "schema", raising=False
+    )  # as if never registered
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        assert OmegaConf.to_container(compose("config", overrides=["rounds=ten"]))["rounds"] == "ten"
+        assert (
+            OmegaConf.to_container(compose("config", overrides=["rounds=ten"]))["rounds"] == "ten"
+        )

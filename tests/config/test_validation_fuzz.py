@@ -32,7 +32,12 @@ def leaves(node, prefix=()):
 @pytest.fixture(scope="module")
 def base(mnist5k_file):
     return compose_config(
-        [f"dataset.path={mnist5k_file}", "dataset.num_clients=10", "dataset.central_test_size=50", "clients_per_round=5"]
+        [
+            f"dataset.path={mnist5k_file}",
+            "dataset.num_clients=10",
+            "dataset.central_test_size=50",
+            "clients_per_round=5",
+        ]
     )
 
 
@@ -90,7 +95,10 @@ def related(error_path, changed):
         shorter = min(len(error), len(mutated))
         if error[:shorter] == mutated[:shorter]:
             return True
-        if {error[0], mutated[0]} <= {"clients_per_round", "min_clients"}:  # their cross-field check
+        if {error[0], mutated[0]} <= {
+            "clients_per_round",
+            "min_clients",
+        }:  # their cross-field check
             return True
     return False
 
@@ -113,14 +121,18 @@ def check(call, config, changed, strict=True):
         pytest.fail(f"{changed} raised {type(err).__name__} instead of ConfigError: {err}")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_validate_fails_only_with_config_errors_naming_a_mutated_path(base, data):
     config, changed = data.draw(mutations(base, huge=10**12))
     check(validate, config, changed)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_build_fails_only_with_config_errors_naming_a_mutated_path(base, data):
     # Bounded sizes: a valid but huge batch or client count is not a mistake to test here.

@@ -50,10 +50,12 @@ def test_sum_of_broadcast_multiplies_by_cohort_size():
     assert float(intrinsics.sum(intrinsics.broadcast(AtServer(tf.constant(2.0)), 4)).value) == 8.0
 
 
-@pytest.mark.parametrize("bitwidth, clients", [(4, 3), (8, 1000), (62, 3)], ids=["small", "many-clients", "wide"])
+@pytest.mark.parametrize(
+    "bitwidth, clients", [(4, 3), (8, 1000), (62, 3)], ids=["small", "many-clients", "wide"]
+)
 def test_secure_sum_is_modular(bitwidth, clients):
     rng = np.random.default_rng(0)
-    ints = rng.integers(0, 2**min(bitwidth, 40), size=(clients, 5), dtype=np.int64)
+    ints = rng.integers(0, 2 ** min(bitwidth, 40), size=(clients, 5), dtype=np.int64)
     out = intrinsics.secure_sum(AtClients(tf.constant(ints), clients), bitwidth).value.numpy()
     expected = [int(sum(int(v) for v in ints[:, j]) % 2**bitwidth) for j in range(5)]
     assert out.tolist() == expected

@@ -40,14 +40,18 @@ def test_weighted_signature_lists_the_weight():
     def next_fn(state, value, weight):
         return MeasuredProcessOutput(state, intrinsics.mean(value, weight), ())
 
-    process = AggregationProcess(lambda: (), next_fn, [tf.TensorSpec([2])], tf.TensorSpec([], tf.float32))
+    process = AggregationProcess(
+        lambda: (), next_fn, [tf.TensorSpec([2])], tf.TensorSpec([], tf.float32)
+    )
     assert process.is_weighted
     assert "weight={float32}@CLIENTS" in str(process.next.type_signature)
     assert "result=<float32[2]>@SERVER" in str(process.next.type_signature)
 
 
 def test_iterative_process_state_type():
-    process = IterativeProcess(lambda: {"count": tf.constant(0, tf.int64)}, lambda s: {"count": s["count"] + 1})
+    process = IterativeProcess(
+        lambda: {"count": tf.constant(0, tf.int64)}, lambda s: {"count": s["count"] + 1}
+    )
     assert str(process.state_type) == "<count=int64>@SERVER"
     assert int(process.next(process.initialize())["count"]) == 1
     assert isinstance(AtServer(1).value, int)

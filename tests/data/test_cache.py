@@ -11,7 +11,11 @@ from fedrun.data.centralized import SplitParams, federate
 
 X = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
 Y = np.repeat(np.arange(3), 100).astype(np.int32)
-SPLIT = SplitParams(num_clients=6, partition={"type": "dirichlet", "alpha": 0.5, "min_size": 5}, central_test_size=30)
+SPLIT = SplitParams(
+    num_clients=6,
+    partition={"type": "dirichlet", "alpha": 0.5, "min_size": 5},
+    central_test_size=30,
+)
 
 
 def client_indices(data):
@@ -86,7 +90,9 @@ def test_entry_for_other_data_is_not_trusted(cache_dir):
     key = "k"
     cache = PartitionCache(cache_dir)
     cache.store(key, {"a": np.arange(3)})
-    stored = cache.get_or_compute(key, lambda: {"a": np.arange(5)}, lambda arrays: len(arrays["a"]) == 5)
+    stored = cache.get_or_compute(
+        key, lambda: {"a": np.arange(5)}, lambda arrays: len(arrays["a"]) == 5
+    )
     assert stored["a"].tolist() == list(range(5))
 
 
@@ -108,7 +114,11 @@ def test_fingerprints_and_keys_are_content_hashes(tmp_path):
     assert fingerprint_files([str(a)]) == fingerprint_files([str(b)])
     b.write_bytes(b"124")
     assert fingerprint_files([str(a)]) != fingerprint_files([str(b)])
-    assert cache_key({"a": 1, "b": [1, 2]}) == cache_key({"b": [1, 2], "a": 1}) != cache_key({"a": 2, "b": [1, 2]})
+    assert (
+        cache_key({"a": 1, "b": [1, 2]})
+        == cache_key({"b": [1, 2], "a": 1})
+        != cache_key({"a": 2, "b": [1, 2]})
+    )
 
 
 def test_default_directory_is_under_home(monkeypatch, tmp_path):

@@ -40,7 +40,9 @@ def test_long_snippet_continues_without_bos():
 
 
 def test_row_of_padding_targets_is_dropped():
-    w = chars.windows(["x" * 4], sequence_length=4)  # 6 tokens: the second row's targets are all padding
+    w = chars.windows(
+        ["x" * 4], sequence_length=4
+    )  # 6 tokens: the second row's targets are all padding
     assert w["x"].shape == (1, 4)
     assert chars.num_windows("x" * 4, 4) == 1
 

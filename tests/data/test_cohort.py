@@ -7,7 +7,9 @@ from fedrun.data.cohort import arrays_cohort, build_cohort, build_eval_cohort
 from fedrun.data.preprocess import PreprocessConfig
 from tests.conftest import make_arrays
 
-DATA = ArrayClientData(make_arrays(12), {"a": np.arange(7), "b": np.arange(7, 10), "c": np.arange(10, 12)})
+DATA = ArrayClientData(
+    make_arrays(12), {"a": np.arange(7), "b": np.arange(7, 10), "c": np.arange(10, 12)}
+)
 CONFIG = PreprocessConfig(epochs=2, batch_size=3, shuffle_buffer=4)
 
 

@@ -18,18 +18,28 @@ def image_data():
 
 def text_data():
     w = chars.windows(["abc", "de"], 6)
-    return FederatedData("shakespeare", ArrayClientData(w, {"r": [0, 1]}), None, None, chars.VOCAB_SIZE)
+    return FederatedData(
+        "shakespeare", ArrayClientData(w, {"r": [0, 1]}), None, None, chars.VOCAB_SIZE
+    )
 
 
 def test_summary_numbers():
     summary = summarize(image_data())
     assert summary["train"]["clients"] == 3
-    assert summary["train"]["examples_per_client"] == {"min": 1, "median": 3.0, "max": 3, "total": 7}
+    assert summary["train"]["examples_per_client"] == {
+        "min": 1,
+        "median": 3.0,
+        "max": 3,
+        "total": 7,
+    }
     assert summary["train"]["label_histogram"] == [2, 2, 3]
     assert summary["test"]["label_histogram"] == [1, 0, 0]
     assert summary["central_test"] == {"examples": 2, "label_histogram": [1, 1, 0]}
     text = format_summary(summary)
-    assert "train: 3 clients, 7 examples; per client min 1 / median 3 / max 3" in text and "test: 1 clients" in text
+    assert (
+        "train: 3 clients, 7 examples; per client min 1 / median 3 / max 3" in text
+        and "test: 1 clients" in text
+    )
 
 
 def test_sequence_labels_leave_out_padding():

@@ -9,10 +9,16 @@ from fedrun.data.errors import DataError
 from fedrun.data.idx import find_file, read_idx, write_idx
 
 
-@pytest.mark.parametrize("name", ["images-idx3-ubyte.gz", "images-idx3-ubyte"], ids=["gzip", "plain"])
+@pytest.mark.parametrize(
+    "name", ["images-idx3-ubyte.gz", "images-idx3-ubyte"], ids=["gzip", "plain"]
+)
 @pytest.mark.parametrize(
     "array",
-    [np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4), np.array([3, 1, 2], np.uint8), np.linspace(-1, 1, 6, dtype=np.float32)],
+    [
+        np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4),
+        np.array([3, 1, 2], np.uint8),
+        np.linspace(-1, 1, 6, dtype=np.float32),
+    ],
     ids=["images-uint8", "labels-uint8", "float32"],
 )
 def test_round_trip(tmp_path, name, array):
@@ -28,7 +34,9 @@ def test_round_trip(tmp_path, name, array):
 def test_header_is_big_endian_idx(tmp_path):
     path = str(tmp_path / "labels-idx1-ubyte")
     write_idx(path, np.array([7, 8], np.uint8))
-    assert (tmp_path / "labels-idx1-ubyte").read_bytes() == b"\x00\x00\x08\x01\x00\x00\x00\x02\x07\x08"
+    assert (
+        tmp_path / "labels-idx1-ubyte"
+    ).read_bytes() == b"\x00\x00\x08\x01\x00\x00\x00\x02\x07\x08"
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,23 @@ LABELS = np.repeat(np.arange(10), 100)
 
 
 def partition(node, num_clients=20, seed=0):
-    return PARTITIONERS.build(node, "dataset.partition", labels=LABELS, num_clients=num_clients, rng=np.random.default_rng(seed))
+    return PARTITIONERS.build(
+        node,
+        "dataset.partition",
+        labels=LABELS,
+        num_clients=num_clients,
+        rng=np.random.default_rng(seed),
+    )
 
 
 @pytest.mark.parametrize(
-    "node", [{"type": "iid"}, {"type": "shards", "shards_per_client": 2}, {"type": "dirichlet", "alpha": 0.3}], ids=["iid", "shards", "dirichlet"]
+    "node",
+    [
+        {"type": "iid"},
+        {"type": "shards", "shards_per_client": 2},
+        {"type": "dirichlet", "alpha": 0.3},
+    ],
+    ids=["iid", "shards", "dirichlet"],
 )
 def test_every_example_assigned_once(node):
     parts = partition(node)

@@ -93,7 +93,10 @@ def test_stanzas_continue_a_speech_and_headings_end_it():
 
 def test_upper_case_names_without_period_and_directions_inside_speeches():
     parsed = roles(UPPER)
-    assert parsed["LYSANDER"].speeches == ("Keep promise, love.", "Helen, to you our minds we will unfold.")
+    assert parsed["LYSANDER"].speeches == (
+        "Keep promise, love.",
+        "Helen, to you our minds we will unfold.",
+    )
     assert parsed["HERMIA"].speeches == ("God speed fair Helena!\nWhither away?",)
     assert parsed["LYSANDER"].client_id == "TEST_PLAY_LYSANDER"
 
@@ -112,7 +115,16 @@ def test_installed_hamlet():
     path = os.path.join(list(TEXTS.submodule_search_locations)[0], "texts", "hamlet_gut.txt")
     with open(path, encoding="utf-8") as f:
         parsed = roles(f.read())
-    for name in ("HAMLET", "HORATIO", "OPHELIA", "POLONIUS", "GHOST", "ROSENCRANTZ", "GUILDENSTERN", "FORTINBRAS"):
+    for name in (
+        "HAMLET",
+        "HORATIO",
+        "OPHELIA",
+        "POLONIUS",
+        "GHOST",
+        "ROSENCRANTZ",
+        "GUILDENSTERN",
+        "FORTINBRAS",
+    ):
         assert name in parsed, name
     assert not {"HAM", "HOR", "ROS", "GUIL", "FORT"} & set(parsed)
     assert len(parsed["HAMLET"].speeches) > len(parsed["HORATIO"].speeches) > 50

@@ -4,10 +4,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fedrun.data.preprocess import PreprocessConfig, batch_schedule, buffered_shuffle, dataset_pipeline, example_order
+from fedrun.data.preprocess import (
+    PreprocessConfig,
+    batch_schedule,
+    buffered_shuffle,
+    dataset_pipeline,
+    example_order,
+)
 
 
-@pytest.mark.parametrize("buffer", [0, 1, 7, 100, 1000], ids=["none", "one", "small", "equal", "larger"])
+@pytest.mark.parametrize(
+    "buffer", [0, 1, 7, 100, 1000], ids=["none", "one", "small", "equal", "larger"]
+)
 def test_buffered_shuffle_is_a_permutation(buffer):
     stream = np.tile(np.arange(50), 2)
     out = buffered_shuffle(stream, buffer, np.random.default_rng(0))
@@ -42,7 +50,9 @@ def test_batches_cross_epoch_boundaries_and_pad_the_last():
 
 
 def test_dataset_pipeline_matches_schedule_shapes():
-    ds = tf.data.Dataset.from_tensor_slices({"x": np.zeros((5, 2, 2), np.float32), "y": np.zeros(5, np.int32)})
+    ds = tf.data.Dataset.from_tensor_slices(
+        {"x": np.zeros((5, 2, 2), np.float32), "y": np.zeros(5, np.int32)}
+    )
     config = PreprocessConfig(epochs=2, batch_size=4, shuffle_buffer=0, prefetch=0)
     batches = list(dataset_pipeline(ds, config))
     assert [int(b["y"].shape[0]) for b in batches] == [4, 4, 2]

@@ -21,13 +21,30 @@ def test_good_client_passes():
         (lambda a: {"x": a["x"][:0], "y": a["y"][:0]}, "no examples"),
         (lambda a: {"x": a["x"], "y": a["y"][:2]}, "4 feature rows but 2 labels"),
         (lambda a: {"x": a["x"].reshape(4, 4, 1), "y": a["y"]}, "shape"),
-        (lambda a: {"x": np.where(np.arange(16).reshape(4, 2, 2) == 9, np.nan, a["x"]).astype(np.float32), "y": a["y"]}, "NaN"),
+        (
+            lambda a: {
+                "x": np.where(np.arange(16).reshape(4, 2, 2) == 9, np.nan, a["x"]).astype(
+                    np.float32
+                ),
+                "y": a["y"],
+            },
+            "NaN",
+        ),
         (lambda a: {"x": a["x"] + 1.0, "y": a["y"]}, "outside the expected"),
         (lambda a: {"x": a["x"], "y": a["y"] + 5}, "outside 0..2"),
         (lambda a: {"x": a["x"], "y": a["y"] - 1}, "outside 0..2"),
         (lambda a: {"x": a["x"], "y": a["y"].astype(np.float32)}, "expected integers"),
     ],
-    ids=["empty", "length-mismatch", "wrong-shape", "nan", "out-of-range-pixels", "label-too-big", "negative-label", "float-labels"],
+    ids=[
+        "empty",
+        "length-mismatch",
+        "wrong-shape",
+        "nan",
+        "out-of-range-pixels",
+        "label-too-big",
+        "negative-label",
+        "float-labels",
+    ],
 )
 def test_bad_client_names_file_and_client(change, problem):
     with pytest.raises(DataError, match=problem) as info:

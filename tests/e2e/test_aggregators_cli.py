@@ -23,7 +23,10 @@ def records(run_dir):
 def train_scalars(run_dir):
     acc = EventAccumulator(str(run_dir / "tb" / "train"), size_guidance={"tensors": 0})
     acc.Reload()
-    return {tag: [float(make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)] for tag in acc.Tags()["tensors"]}
+    return {
+        tag: [float(make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)]
+        for tag in acc.Tags()["tensors"]
+    }
 
 
 def train(tmp_path_factory, *overrides):
@@ -90,7 +93,10 @@ def test_dp_run_with_a_fixed_cohort_reports_full_participation_epsilon_each_roun
 def test_signature_printer_shows_the_aggregator_state(dp_run):
     _, result = dp_run
     out = result.stdout
-    assert "aggregator=<\n    clipping_norm=<\n      estimate=float32\n    >,\n    seed=int64[2],\n    round_num=int64," in out
+    assert (
+        "aggregator=<\n    clipping_norm=<\n      estimate=float32\n    >,\n    seed=int64[2],\n    round_num=int64,"
+        in out
+    )
     assert out.index("aggregator=<") < out.index("Run directory:")
 
 
@@ -108,15 +114,22 @@ def test_user_factory_from_yaml(tmp_path_factory):
     for round_num, record in enumerate(records(run_dir), start=1):
         outer = record["aggregator"]["mean_value"]
         assert len(outer["scaled_value"]) == 2  # the model's kernel and bias
-        for outer_leaf, inner_leaf in zip(outer["scaled_value"], outer["example_task"]["scaled_value"]):
-            np.testing.assert_allclose(np.array(inner_leaf), round_num * np.array(outer_leaf), rtol=1e-5, atol=1e-5)
+        for outer_leaf, inner_leaf in zip(
+            outer["scaled_value"], outer["example_task"]["scaled_value"]
+        ):
+            np.testing.assert_allclose(
+                np.array(inner_leaf), round_num * np.array(outer_leaf), rtol=1e-5, atol=1e-5
+            )
 
 
 @pytest.mark.parametrize(
     "overrides, path",
     [
         (["aggregator.type=nope"], "aggregator.type"),
-        (["aggregator=secure", "aggregator.value_sum.inner.bits=3"], "aggregator.value_sum.inner.bits"),
+        (
+            ["aggregator=secure", "aggregator.value_sum.inner.bits=3"],
+            "aggregator.value_sum.inner.bits",
+        ),
         (["aggregator=clipped_mean", "~aggregator.inner"], "aggregator.inner"),
     ],
     ids=["unknown-type", "bits-overflow", "missing-inner"],

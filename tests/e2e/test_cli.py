@@ -13,13 +13,18 @@ from tests.conftest import run_fedrun
 def scalars(run_dir, run):
     acc = EventAccumulator(str(run_dir / "tb" / run), size_guidance={"tensors": 0})
     acc.Reload()
-    return {tag: [float(make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)] for tag in acc.Tags()["tensors"]}
+    return {
+        tag: [float(make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)]
+        for tag in acc.Tags()["tensors"]
+    }
 
 
 @pytest.fixture(scope="module")
 def two_round_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    result = run_fedrun([f"hydra.run.dir={run_dir}", "rounds=2", "progress=false", "dataset.num_clients=20"])
+    result = run_fedrun(
+        [f"hydra.run.dir={run_dir}", "rounds=2", "progress=false", "dataset.num_clients=20"]
+    )
     assert result.returncode == 0, result.stderr
     return run_dir, result
 
@@ -57,7 +62,14 @@ def test_tensorboard_has_train_and_eval_scalars_every_round(two_round_run):
         ("dataset.path=/nonexistent/mnist.csv.gz", "/nonexistent/mnist.csv.gz"),
         ("model.type=resnet9000", "model.type"),
     ],
-    ids=["unknown-group-option", "too-many-clients", "zero-batch", "negative-epochs", "missing-file", "unknown-model"],
+    ids=[
+        "unknown-group-option",
+        "too-many-clients",
+        "zero-batch",
+        "negative-epochs",
+        "missing-file",
+        "unknown-model",
+    ],
 )
 def test_bad_input_fails_before_training(tmp_path, override, expected):
     result = run_fedrun([f"hydra.run.dir={tmp_path}", "rounds=1", override])

@@ -30,7 +30,12 @@ def test_raw_variable_model_trains_end_to_end(tmp_path, runtime):
 
 def test_target_outside_allowed_prefixes_is_refused(tmp_path):
     result = run_fedrun(
-        [f"hydra.run.dir={tmp_path}", "rounds=1", "~model.type", "+model._target_=tests.models.raw_variable_model.build"]
+        [
+            f"hydra.run.dir={tmp_path}",
+            "rounds=1",
+            "~model.type",
+            "+model._target_=tests.models.raw_variable_model.build",
+        ]
     )
     assert result.returncode == 2
     assert "model._target_" in result.stderr and "allowed_targets" in result.stderr

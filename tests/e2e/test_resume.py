@@ -73,9 +73,20 @@ main()
 
 def launch(run_dir, mode, value):
     marker = run_dir.parent / f"{run_dir.name}.{mode}.{value}.marker"
-    command = [sys.executable, "-c", LAUNCHER, str(marker), mode, str(value), f"hydra.run.dir={run_dir}", *ARGS]
+    command = [
+        sys.executable,
+        "-c",
+        LAUNCHER,
+        str(marker),
+        mode,
+        str(value),
+        f"hydra.run.dir={run_dir}",
+        *ARGS,
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     return process, marker
 
 
@@ -83,7 +94,9 @@ def kill_when_paused(process, marker, timeout=600):
     deadline = time.monotonic() + timeout
     while not marker.exists():
         if process.poll() is not None:
-            pytest.fail(f"fedrun exited ({process.returncode}) before the kill point:\n{process.stderr.read()}")
+            pytest.fail(
+                f"fedrun exited ({process.returncode}) before the kill point:\n{process.stderr.read()}"
+            )
         if time.monotonic() > deadline:
             process.kill()
             pytest.fail("fedrun never reached the kill point")
@@ -127,7 +140,9 @@ def assert_same_as_reference(run_dir, reference):
         np.testing.assert_array_equal(resumed[name], uninterrupted[name])
     records = metric_lines(reference)
     train = tensorboard_scalars(run_dir, "train")
-    assert train["loss"] == [(r["round"], pytest.approx(r["train"]["loss"], rel=1e-6)) for r in records]
+    assert train["loss"] == [
+        (r["round"], pytest.approx(r["train"]["loss"], rel=1e-6)) for r in records
+    ]
     assert [step for step, _ in tensorboard_scalars(run_dir, "eval")["accuracy"]] == [4, 8, 12]
     for tag, points in {**train, **tensorboard_scalars(run_dir, "eval")}.items():
         steps = [step for step, _ in points]
@@ -149,7 +164,9 @@ def test_sigkill_at_several_points_then_resume_matches_uninterrupted(reference, 
     process, marker = launch(run_dir, "after-round", 8)
     kill_when_paused(process, marker)
     assert [r["round"] for r in metric_lines(run_dir)] == list(range(1, 9))
-    assert sorted(os.listdir(run_dir / "checkpoints")) == [f"round_00000{r}.{ext}" for r in (3, 6) for ext in ("json", "npz")]
+    assert sorted(os.listdir(run_dir / "checkpoints")) == [
+        f"round_00000{r}.{ext}" for r in (3, 6) for ext in ("json", "npz")
+    ]
 
     # 3. The newest checkpoint is damaged: skipped with a warning, the run continues after round 3.
     arrays = run_dir / "checkpoints" / "round_000006.npz"

@@ -15,8 +15,11 @@ import numpy as np
 from fedrun.data.idx import write_idx
 from tests.data.sources.test_emnist import write_emnist
 
-IDX_TRAIN, IDX_TEST = 39_700, 300      # 40,000 images: 10,000 held out, the rest for up to 1,000 clients
-EMNIST_WRITERS = 110                   # cohorts of 100 writers need that many
+IDX_TRAIN, IDX_TEST = (
+    39_700,
+    300,
+)  # 40,000 images: 10,000 held out, the rest for up to 1,000 clients
+EMNIST_WRITERS = 110  # cohorts of 100 writers need that many
 PLAY_ROLES, SPEECHES_PER_ROLE = 12, 4  # cohorts of 10 roles, each with train and test speeches
 
 
@@ -25,8 +28,13 @@ def write_idx_images(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for split, count in (("train", IDX_TRAIN), ("t10k", IDX_TEST)):
-        write_idx(str(directory / f"{split}-images-idx3-ubyte"), rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8))
-        write_idx(str(directory / f"{split}-labels-idx1-ubyte"), (np.arange(count) % 10).astype(np.uint8))
+        write_idx(
+            str(directory / f"{split}-images-idx3-ubyte"),
+            rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8),
+        )
+        write_idx(
+            str(directory / f"{split}-labels-idx1-ubyte"), (np.arange(count) % 10).astype(np.uint8)
+        )
     return directory
 
 
@@ -46,6 +54,8 @@ def write_plays(directory: Path) -> Path:
     speeches = []
     for turn in range(SPEECHES_PER_ROLE):
         for role in range(PLAY_ROLES):
-            speeches.append(f"SPEAKER{chr(ord('A') + role)}.\nThis is speech {turn} of a role that speaks often enough to train.\n")
+            speeches.append(
+                f"SPEAKER{chr(ord('A') + role)}.\nThis is speech {turn} of a role that speaks often enough to train.\n"
+            )
     (directory / "tiny_gut.txt").write_text("A TINY PLAY\n\nACT I.\n\n" + "\n".join(speeches))
     return directory

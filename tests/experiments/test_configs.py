@@ -16,7 +16,9 @@ from fedrun.config.schema import validate
 from tests.experiments.data_files import write_emnist_files, write_idx_images, write_plays
 
 OPTIONS = register_experiments()
-PRESETS = sorted((f"{p.parent.parent.name}/{p.parent.name}", p.stem) for p in EXPERIMENTS_DIR.glob("*/*/*.yaml"))
+PRESETS = sorted(
+    (f"{p.parent.parent.name}/{p.parent.name}", p.stem) for p in EXPERIMENTS_DIR.glob("*/*/*.yaml")
+)
 EXPECTED = {
     "tff_image_classification",
     "mcmahan17_mnist",
@@ -33,7 +35,13 @@ def data_dirs(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("experiment_data")
     images = str(write_idx_images(root / "idx"))
     emnist = str(write_emnist_files(root / "emnist"))
-    return {"mnist": images, "fashion_mnist": images, "emnist": emnist, "emnist_digits": emnist, "shakespeare": str(write_plays(root / "plays"))}
+    return {
+        "mnist": images,
+        "fashion_mnist": images,
+        "emnist": emnist,
+        "emnist_digits": emnist,
+        "shakespeare": str(write_plays(root / "plays")),
+    }
 
 
 def compose(overrides: list[str], hydra: bool = False) -> Any:
@@ -94,7 +102,11 @@ def test_every_swept_value_composes_and_validates(option):
 
     for key, values in sweep_params(option).items():
         for value in str(values).split(","):
-            validate(OmegaConf.to_container(compose([f"experiment={option}", f"{key}={value}"]), resolve=True))
+            validate(
+                OmegaConf.to_container(
+                    compose([f"experiment={option}", f"{key}={value}"]), resolve=True
+                )
+            )
 
 
 @pytest.mark.slow
@@ -116,7 +128,9 @@ def _option_using(group: str) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("group, preset", PRESETS, ids=[f"{g}={p}" for g, p in PRESETS])
 def test_preset_builds(group, preset, data_dirs):
-    build_and_check(plain_config([f"experiment={_option_using(group)}", f"{group}={preset}"], data_dirs))
+    build_and_check(
+        plain_config([f"experiment={_option_using(group)}", f"{group}={preset}"], data_dirs)
+    )
 
 
 @pytest.mark.parametrize("group, preset", PRESETS, ids=[f"{g}={p}" for g, p in PRESETS])
@@ -124,6 +138,8 @@ def test_every_preset_is_swept(group, preset):
     """A preset no sweep reaches would be dead configuration."""
     name = group.split("/")[0]
     swept = itertools.chain.from_iterable(
-        str(sweep_params(o).get(group, "")).split(",") for o in OPTIONS if o == name or o.startswith(f"{name}_")
+        str(sweep_params(o).get(group, "")).split(",")
+        for o in OPTIONS
+        if o == name or o.startswith(f"{name}_")
     )
     assert preset in set(swept)

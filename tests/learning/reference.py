@@ -7,7 +7,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-Direction = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Direction = Callable[
+    [np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]
+]
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -15,7 +17,9 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def batch_gradient(w: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def batch_gradient(
+    w: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean cross-entropy gradient of a batch, and each example's loss."""
     p = softmax(x @ w + b)
     onehot = np.eye(w.shape[1])[y]
@@ -52,7 +56,9 @@ def local_training(
     return w, b, steps, loss_sum
 
 
-def full_gradient(w: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def full_gradient(
+    w: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
     """The mean gradient over all examples, and the summed loss."""
     gw, gb, losses = batch_gradient(w, b, x, y)
     return gw, gb, float(losses.sum())

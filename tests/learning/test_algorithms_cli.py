@@ -14,7 +14,13 @@ from fedrun.learning.algorithms import ALGORITHMS
 from fedrun.run import build
 from tests.conftest import run_fedrun
 
-SMALL = ["dataset.num_clients=20", "clients_per_round=5", "preprocess.epochs=1", "progress=false", "rounds=2"]
+SMALL = [
+    "dataset.num_clients=20",
+    "clients_per_round=5",
+    "preprocess.epochs=1",
+    "progress=false",
+    "rounds=2",
+]
 
 
 def composed(overrides):
@@ -37,8 +43,19 @@ def tensorboard_tags(run_dir, run):
         ("fedsgd", [], []),
         ("fedprox", ["algorithm.mu=0.1"], []),
         ("fedopt", [], []),
-        ("scaffold", [], ["client_work/control_variates/server_norm", "client_work/control_variates/client_norm"]),
-        ("mime_lite", ["client_optimizer.momentum=0.9"], ["client_work/full_gradient_norm", "client_work/momentum_norm"]),
+        (
+            "scaffold",
+            [],
+            [
+                "client_work/control_variates/server_norm",
+                "client_work/control_variates/client_norm",
+            ],
+        ),
+        (
+            "mime_lite",
+            ["client_optimizer.momentum=0.9"],
+            ["client_work/full_gradient_norm", "client_work/momentum_norm"],
+        ),
     ],
     ids=["fedsgd", "fedprox", "fedopt", "scaffold", "mime_lite"],
 )
@@ -71,10 +88,19 @@ def test_stragglers_schedules_sampling_and_personalization_together(tmp_path):
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     for record in records:
-        assert record["client_work"] == {"sampled": 5, "stragglers": 3, "dropped": 1, "training_failed": 0, "update_non_finite": 0}
+        assert record["client_work"] == {
+            "sampled": 5,
+            "stragglers": 3,
+            "dropped": 1,
+            "training_failed": 0,
+            "update_non_finite": 0,
+        }
         assert record["clients"] == 4
         personalization = record["eval"]["personalization"]
-        assert set(personalization) == {"before", "after", "clients"} and personalization["clients"] == 4
+        assert (
+            set(personalization) == {"before", "after", "clients"}
+            and personalization["clients"] == 4
+        )
     assert tensorboard_tags(tmp_path, "train").get("client_work/stragglers") == 2
     assert tensorboard_tags(tmp_path, "eval").get("personalization/after/accuracy") == 2
 
@@ -83,16 +109,36 @@ def test_stragglers_schedules_sampling_and_personalization_together(tmp_path):
     "overrides, path",
     [
         (["algorithm=fedprox", "algorithm.mu=-1"], "algorithm.mu"),
-        (["algorithm=fedopt", "algorithm.server_optimizer.type=rmsprop"], "algorithm.server_optimizer.type"),
-        (["algorithm=fedadagrad", "+algorithm.server_optimizer.beta_2=0.9"], "algorithm.server_optimizer.beta_2"),
-        (["algorithm=fedyogi", "algorithm.server_optimizer.tau=0"], "algorithm.server_optimizer.tau"),
+        (
+            ["algorithm=fedopt", "algorithm.server_optimizer.type=rmsprop"],
+            "algorithm.server_optimizer.type",
+        ),
+        (
+            ["algorithm=fedadagrad", "+algorithm.server_optimizer.beta_2=0.9"],
+            "algorithm.server_optimizer.beta_2",
+        ),
+        (
+            ["algorithm=fedyogi", "algorithm.server_optimizer.tau=0"],
+            "algorithm.server_optimizer.tau",
+        ),
         (["stragglers={fraction: 0.7, dropout: 0.7}"], "stragglers"),
         (["personalization={max_steps: 0}"], "personalization.max_steps"),
-        (["client_lr_schedule={type: exponential, decay_rate: 2}"], "client_lr_schedule.decay_rate"),
+        (
+            ["client_lr_schedule={type: exponential, decay_rate: 2}"],
+            "client_lr_schedule.decay_rate",
+        ),
         (["server_lr_schedule={type: warmup}"], "server_lr_schedule.type"),
     ],
-    ids=["negative-mu", "unknown-server-optimizer", "adagrad-beta-2", "zero-tau", "over-full-cohort",
-         "zero-personalization-steps", "growing-decay", "unknown-schedule"],
+    ids=[
+        "negative-mu",
+        "unknown-server-optimizer",
+        "adagrad-beta-2",
+        "zero-tau",
+        "over-full-cohort",
+        "zero-personalization-steps",
+        "growing-decay",
+        "unknown-schedule",
+    ],
 )
 def test_bad_values_fail_at_validation(overrides, path):
     with pytest.raises(ConfigError) as err:
@@ -107,10 +153,24 @@ def test_bad_values_fail_at_validation(overrides, path):
         (["algorithm=scaffold", "client_optimizer=adam"], "client_optimizer.type"),
         (["algorithm=scaffold", "client_optimizer.momentum=0.9"], "client_optimizer.momentum"),
         (["algorithm=mime_lite", "client_optimizer=adam"], "client_optimizer.type"),
-        (["algorithm=mime_lite", "client_optimizer.momentum=0.9", "+client_optimizer.nesterov=true"], "client_optimizer.nesterov"),
+        (
+            [
+                "algorithm=mime_lite",
+                "client_optimizer.momentum=0.9",
+                "+client_optimizer.nesterov=true",
+            ],
+            "client_optimizer.nesterov",
+        ),
         (["stragglers={fraction: 1.0}"], "stragglers"),
     ],
-    ids=["fedsgd-epochs", "scaffold-adam", "scaffold-momentum", "mime-adam", "mime-nesterov", "fedavg-drops-everyone"],
+    ids=[
+        "fedsgd-epochs",
+        "scaffold-adam",
+        "scaffold-momentum",
+        "mime-adam",
+        "mime-nesterov",
+        "fedavg-drops-everyone",
+    ],
 )
 def test_invalid_combinations_fail_while_building(overrides, path):
     with pytest.raises(ConfigError) as err:
@@ -119,7 +179,19 @@ def test_invalid_combinations_fail_while_building(overrides, path):
 
 
 @pytest.mark.parametrize(
-    "name", ["fedavg", "fedsgd", "fedprox", "fedopt", "fedadam", "fedyogi", "fedadagrad", "fedavgm", "scaffold", "mime_lite"],
+    "name",
+    [
+        "fedavg",
+        "fedsgd",
+        "fedprox",
+        "fedopt",
+        "fedadam",
+        "fedyogi",
+        "fedadagrad",
+        "fedavgm",
+        "scaffold",
+        "mime_lite",
+    ],
     ids=lambda n: n,
 )
 def test_every_algorithm_config_parses(name):

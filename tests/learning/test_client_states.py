@@ -12,7 +12,10 @@ SPECS = [tf.TensorSpec([2, 3], tf.float32), tf.TensorSpec([3], tf.float32)]
 
 
 def stacked(values):
-    return [tf.constant(np.stack([v[0] for v in values])), tf.constant(np.stack([v[1] for v in values]))]
+    return [
+        tf.constant(np.stack([v[0] for v in values])),
+        tf.constant(np.stack([v[1] for v in values])),
+    ]
 
 
 def state_of(seed):

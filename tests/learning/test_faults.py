@@ -34,7 +34,9 @@ def client_data(fault=None):
         arrays["x"][12] = np.inf
     elif fault == "bad_label":  # sparse cross-entropy raises on labels outside [0, 3)
         arrays["y"][10:20] = 7
-    return ArrayClientData(arrays, {cid: np.arange(10 * k, 10 * k + 10) for k, cid in enumerate(IDS)})
+    return ArrayClientData(
+        arrays, {cid: np.arange(10 * k, 10 * k + 10) for k, cid in enumerate(IDS)}
+    )
 
 
 class FlakyClientData(ArrayClientData):
@@ -63,7 +65,10 @@ RUNTIMES = ["vectorized", "sequential"]
 def processes(tiny_model):
     """One FedAvg process per runtime, shared so each traces its functions once."""
     runtimes = {"vectorized": VectorizedRuntime(), "sequential": SequentialRuntime()}
-    return {name: build_weighted_fed_avg(tiny_model, SGD(0.1), runtime=rt) for name, rt in runtimes.items()}
+    return {
+        name: build_weighted_fed_avg(tiny_model, SGD(0.1), runtime=rt)
+        for name, rt in runtimes.items()
+    }
 
 
 def one_round(process, data, ids=IDS):
@@ -73,7 +78,9 @@ def one_round(process, data, ids=IDS):
 @pytest.fixture(scope="module")
 def without_b(processes):
     """The round trained on clients a and c only."""
-    return {name: one_round(process, client_data(), ["a", "c"]) for name, process in processes.items()}
+    return {
+        name: one_round(process, client_data(), ["a", "c"]) for name, process in processes.items()
+    }
 
 
 # ------------------------------------------------------------------ shapes
@@ -94,7 +101,9 @@ def test_non_finite_update_is_dropped_and_counted(processes, without_b, runtime,
     assert int(work["update_non_finite"]) == 1 and int(work["training_failed"]) == 0
     assert int(work["train"]["num_examples"]) == 20
     assert int(spoiled.metrics["finalizer"]["update_non_finite"]) == 0  # the aggregate was applied
-    for dropped, reference in zip(spoiled.state.global_model_weights.trainable, clean.state.global_model_weights.trainable):
+    for dropped, reference in zip(
+        spoiled.state.global_model_weights.trainable, clean.state.global_model_weights.trainable
+    ):
         np.testing.assert_allclose(dropped.numpy(), reference.numpy(), rtol=1e-6, atol=1e-7)
 
 
@@ -102,8 +111,14 @@ def test_non_finite_update_is_dropped_and_counted(processes, without_b, runtime,
 def graph_processes(tiny_model):
     """FedAvg processes run as TensorFlow graphs (no XLA), where sparse cross-entropy
     raises on a label out of range."""
-    runtimes = {"vectorized": VectorizedRuntime(jit_compile=False), "sequential": SequentialRuntime(jit_compile=False)}
-    return {name: build_weighted_fed_avg(tiny_model, SGD(0.1), runtime=rt) for name, rt in runtimes.items()}
+    runtimes = {
+        "vectorized": VectorizedRuntime(jit_compile=False),
+        "sequential": SequentialRuntime(jit_compile=False),
+    }
+    return {
+        name: build_weighted_fed_avg(tiny_model, SGD(0.1), runtime=rt)
+        for name, rt in runtimes.items()
+    }
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES, ids=RUNTIMES)
@@ -114,7 +129,9 @@ def test_client_whose_training_raises_is_dropped_and_counted(graph_processes, ru
     work = spoiled.metrics["client_work"]
     assert int(work["training_failed"]) == 1 and int(work["update_non_finite"]) == 0
     assert "dropping client b" in caplog.text and "label value of 7" in caplog.text
-    for dropped, reference in zip(spoiled.state.global_model_weights.trainable, clean.state.global_model_weights.trainable):
+    for dropped, reference in zip(
+        spoiled.state.global_model_weights.trainable, clean.state.global_model_weights.trainable
+    ):
         np.testing.assert_allclose(dropped.numpy(), reference.numpy(), rtol=1e-6, atol=1e-7)
 
 
@@ -130,7 +147,10 @@ def test_clients_the_runtime_lost_are_dropped_and_counted(tiny_model, without_b)
     lost = one_round(process, client_data())
     work = lost.metrics["client_work"]
     assert int(work["training_failed"]) == 1 and int(work["train"]["num_examples"]) == 20
-    for dropped, reference in zip(lost.state.global_model_weights.trainable, without_b["sequential"].state.global_model_weights.trainable):
+    for dropped, reference in zip(
+        lost.state.global_model_weights.trainable,
+        without_b["sequential"].state.global_model_weights.trainable,
+    ):
         np.testing.assert_allclose(dropped.numpy(), reference.numpy(), rtol=1e-6, atol=1e-7)
 
 
@@ -140,28 +160,37 @@ def test_label_out_of_range_under_xla_is_dropped_as_non_finite(processes, withou
     spoiled = one_round(processes[runtime], client_data("bad_label"))
     work = spoiled.metrics["client_work"]
     assert int(work["update_non_finite"]) == 1 and int(work["training_failed"]) == 0
-    for dropped, reference in zip(spoiled.state.global_model_weights.trainable, without_b[runtime].state.global_model_weights.trainable):
+    for dropped, reference in zip(
+        spoiled.state.global_model_weights.trainable,
+        without_b[runtime].state.global_model_weights.trainable,
+    ):
         np.testing.assert_allclose(dropped.numpy(), reference.numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_round_fails_when_every_update_is_non_finite(processes):
     arrays = make_arrays(30)
     arrays["x"][:] = np.nan
-    data = ArrayClientData(arrays, {cid: np.arange(10 * k, 10 * k + 10) for k, cid in enumerate(IDS)})
+    data = ArrayClientData(
+        arrays, {cid: np.arange(10 * k, 10 * k + 10) for k, cid in enumerate(IDS)}
+    )
     with pytest.raises(RoundFailedError, match="round 1 failed: every one of its 3 clients"):
         one_round(processes["vectorized"], data)
 
 
 # ------------------------------------------------------------------ searching
 def test_data_failures_are_found_and_dropped(caplog):
-    cohort, failed = build_cohort_dropping_failures(FlakyClientData({"b"}), IDS, CONFIG, seed=0, round_num=3)
+    cohort, failed = build_cohort_dropping_failures(
+        FlakyClientData({"b"}), IDS, CONFIG, seed=0, round_num=3
+    )
     assert list(failed) == ["b"] and "truncated record" in failed["b"]
     assert cohort.client_ids == ("a", "c") and cohort.round_num == 3
     assert "dropping client b, its data raised DataError" in caplog.text
 
 
 def test_round_fails_when_every_client_data_raises():
-    with pytest.raises(RoundFailedError, match=r"data of every one of its 3 clients raised; first \(a\)"):
+    with pytest.raises(
+        RoundFailedError, match=r"data of every one of its 3 clients raised; first \(a\)"
+    ):
         build_cohort_dropping_failures(FlakyClientData(set(IDS)), IDS, CONFIG, seed=0, round_num=2)
 
 

@@ -50,16 +50,23 @@ def setup(tiny_model):
     return arrays, cohort, w0, b0
 
 
-@pytest.mark.parametrize("runtime", [SequentialRuntime(), VectorizedRuntime()], ids=["sequential", "vectorized"])
+@pytest.mark.parametrize(
+    "runtime", [SequentialRuntime(), VectorizedRuntime()], ids=["sequential", "vectorized"]
+)
 @pytest.mark.parametrize("weighted", [True, False], ids=["weighted", "unweighted"])
 def test_round_matches_numpy(tiny_model, setup, runtime, weighted):
     arrays, cohort, w0, b0 = setup
     build = build_weighted_fed_avg if weighted else build_unweighted_fed_avg
     process = build(tiny_model, SGD(CLIENT_LR), runtime=runtime)
-    state = process.set_model_weights(process.initialize(), ModelWeights([tf.constant(w0), tf.constant(b0)], []))
+    state = process.set_model_weights(
+        process.initialize(), ModelWeights([tf.constant(w0), tf.constant(b0)], [])
+    )
     output = process.next(state, cohort)
 
-    results = [numpy_client(w0, b0, arrays["x"][idx], arrays["y"][idx]) for idx in (np.arange(5), np.arange(5, 8))]
+    results = [
+        numpy_client(w0, b0, arrays["x"][idx], arrays["y"][idx])
+        for idx in (np.arange(5), np.arange(5, 8))
+    ]
     weights = np.array([r[4] for r in results], float) if weighted else np.ones(2)
     delta_w = sum(wt * (w0 - r[0]) for wt, r in zip(weights, results)) / weights.sum()
     delta_b = sum(wt * (b0 - r[1]) for wt, r in zip(weights, results)) / weights.sum()
@@ -71,6 +78,10 @@ def test_round_matches_numpy(tiny_model, setup, runtime, weighted):
     num_examples = sum(r[4] for r in results)
     assert int(train["num_examples"]) == num_examples == 16
     assert int(train["num_batches"]) == sum(r[5] for r in results) == 8
-    np.testing.assert_allclose(float(train["loss"]), sum(r[2] for r in results) / num_examples, rtol=1e-5)
-    np.testing.assert_allclose(float(train["accuracy"]), sum(r[3] for r in results) / num_examples, rtol=1e-6)
+    np.testing.assert_allclose(
+        float(train["loss"]), sum(r[2] for r in results) / num_examples, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        float(train["accuracy"]), sum(r[3] for r in results) / num_examples, rtol=1e-6
+    )
     assert int(output.metrics["finalizer"]["update_non_finite"]) == 0

@@ -19,7 +19,12 @@ ETA, TAU, BETA_1, BETA_2 = 0.05, 1e-3, 0.9, 0.99
 SERVERS = {
     "adam": {"type": "adam", "learning_rate": ETA, "tau": TAU, "beta_1": BETA_1, "beta_2": BETA_2},
     "adam-bias-corrected": {
-        "type": "adam", "learning_rate": ETA, "tau": TAU, "beta_1": BETA_1, "beta_2": BETA_2, "bias_correction": True,
+        "type": "adam",
+        "learning_rate": ETA,
+        "tau": TAU,
+        "beta_1": BETA_1,
+        "beta_2": BETA_2,
+        "bias_correction": True,
     },
     "yogi": {"type": "yogi", "learning_rate": ETA, "tau": TAU, "beta_1": BETA_1, "beta_2": BETA_2},
     "adagrad": {"type": "adagrad", "learning_rate": ETA, "tau": TAU, "beta_1": BETA_1},
@@ -56,17 +61,24 @@ def test_two_rounds_match_algorithm_2(tiny_model, tiny_problem, runtime, kind):
     counts = np.array([5.0, 3.0])
     for round_num in (1, 2):
         state = process.next(state, tiny_problem.cohort(["a", "b"], EPOCHS, BATCH, round_num)).state
-        finals = [local_training(*params, *tiny_problem.client(c), EPOCHS, BATCH, LR)[:2] for c in ("a", "b")]
+        finals = [
+            local_training(*params, *tiny_problem.client(c), EPOCHS, BATCH, LR)[:2]
+            for c in ("a", "b")
+        ]
         for i in range(2):
             delta = sum(n * (f[i] - params[i]) for n, f in zip(counts, finals)) / counts.sum()
-            params[i], moments[0][i], moments[1][i] = server_step(kind, params[i], delta, moments[0][i], moments[1][i], round_num)
+            params[i], moments[0][i], moments[1][i] = server_step(
+                kind, params[i], delta, moments[0][i], moments[1][i], round_num
+            )
     new = process.get_model_weights(state)
     np.testing.assert_allclose(new.trainable[0].numpy(), params[0], atol=1e-5)
     np.testing.assert_allclose(new.trainable[1].numpy(), params[1], atol=1e-5)
 
 
 def test_server_schedule_scales_fedopts_own_learning_rate(tiny_model, tiny_problem):
-    halving = RoundSchedule(1.0, lambda r: 0.5 ** (r - 1))  # built against the top-level server optimizer
+    halving = RoundSchedule(
+        1.0, lambda r: 0.5 ** (r - 1)
+    )  # built against the top-level server optimizer
     context = AlgorithmContext(
         model=tiny_model,
         client_optimizer=SGD(LR),
@@ -77,14 +89,23 @@ def test_server_schedule_scales_fedopts_own_learning_rate(tiny_model, tiny_probl
         runtime=VectorizedRuntime(),
         server_lr_schedule=halving,
     )
-    node = {"type": "fedopt", "server_optimizer": {"type": "sgdm", "learning_rate": ETA, "momentum": 0.0}}
+    node = {
+        "type": "fedopt",
+        "server_optimizer": {"type": "sgdm", "learning_rate": ETA, "momentum": 0.0},
+    }
     process = ALGORITHMS.build(node, "algorithm", context=context)
     state = process.set_model_weights(process.initialize(), tiny_problem.weights())
     params = [tiny_problem.w0.astype(np.float64), tiny_problem.b0.astype(np.float64)]
     counts = np.array([5.0, 3.0])
     for round_num, eta in ((1, ETA), (2, ETA / 2)):
         state = process.next(state, tiny_problem.cohort(["a", "b"], EPOCHS, BATCH, round_num)).state
-        finals = [local_training(*params, *tiny_problem.client(c), EPOCHS, BATCH, LR)[:2] for c in ("a", "b")]
-        params = [p + eta * sum(n * (f[i] - p) for n, f in zip(counts, finals)) / counts.sum() for i, p in enumerate(params)]
+        finals = [
+            local_training(*params, *tiny_problem.client(c), EPOCHS, BATCH, LR)[:2]
+            for c in ("a", "b")
+        ]
+        params = [
+            p + eta * sum(n * (f[i] - p) for n, f in zip(counts, finals)) / counts.sum()
+            for i, p in enumerate(params)
+        ]
     new = process.get_model_weights(state)
     np.testing.assert_allclose(new.trainable[0].numpy(), params[0], atol=1e-5)

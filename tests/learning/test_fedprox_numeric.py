@@ -22,7 +22,10 @@ def test_round_matches_proximal_gradient_steps(tiny_model, tiny_problem, runtime
     def proximal(gw, gb, w, b):  # Li et al. 2020: grad F_k(w) + mu (w - w_t)
         return gw + MU * (w - w0), gb + MU * (b - b0)
 
-    results = [local_training(w0, b0, *tiny_problem.client(c), EPOCHS, BATCH, LR, proximal) for c in ("a", "b")]
+    results = [
+        local_training(w0, b0, *tiny_problem.client(c), EPOCHS, BATCH, LR, proximal)
+        for c in ("a", "b")
+    ]
     counts = np.array([10.0, 6.0])  # examples processed over 2 epochs
     expected_w = w0 - sum(n * (w0 - r[0]) for n, r in zip(counts, results)) / counts.sum()
     expected_b = b0 - sum(n * (b0 - r[1]) for n, r in zip(counts, results)) / counts.sum()
@@ -30,7 +33,9 @@ def test_round_matches_proximal_gradient_steps(tiny_model, tiny_problem, runtime
     np.testing.assert_allclose(new.trainable[0].numpy(), expected_w, atol=1e-5)
     np.testing.assert_allclose(new.trainable[1].numpy(), expected_b, atol=1e-5)
     train = output.metrics["client_work"]["train"]
-    np.testing.assert_allclose(float(train["loss"]), sum(r[3] for r in results) / counts.sum(), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(train["loss"]), sum(r[3] for r in results) / counts.sum(), rtol=1e-5
+    )
 
 
 def test_marks_partial_work_as_accepted(tiny_model):

@@ -31,4 +31,6 @@ def test_round_is_one_full_gradient_step(tiny_model, tiny_problem, runtime):
     train = output.metrics["client_work"]["train"]
     assert int(train["num_examples"]) == total
     assert int(train["num_batches"]) == 3 + 2 + 2
-    np.testing.assert_allclose(float(train["loss"]), sum(g[2] for g in grads.values()) / total, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(train["loss"]), sum(g[2] for g in grads.values()) / total, rtol=1e-5
+    )

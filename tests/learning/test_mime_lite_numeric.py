@@ -37,7 +37,9 @@ def numpy_rounds(problem):
 @pytest.mark.parametrize("runtime", RUNTIMES, ids=RUNTIME_IDS)
 def test_two_rounds_match_mime_lite(tiny_model, tiny_problem, runtime):
     # fedrun's heavy-ball momentum a = m / (1 - beta) with lr = eta (1 - beta) is the same method.
-    process = build_mime_lite(tiny_model, SGD(ETA * (1 - BETA), momentum=BETA), runtime=runtime, weighted=False)
+    process = build_mime_lite(
+        tiny_model, SGD(ETA * (1 - BETA), momentum=BETA), runtime=runtime, weighted=False
+    )
     state = process.set_model_weights(process.initialize(), tiny_problem.weights())
     for round_num, cohort in enumerate(COHORTS, start=1):
         output = process.next(state, tiny_problem.cohort(cohort, EPOCHS, BATCH, round_num))
@@ -73,7 +75,9 @@ def test_variable_model_trains_like_the_functional_model(tiny_model, tiny_proble
             state = process.next(state, tiny_problem.cohort(cohort, EPOCHS, BATCH, round_num)).state
         final.append(state)
     functional, variable = final
-    for got, want in zip(variable.global_model_weights.trainable, functional.global_model_weights.trainable):
+    for got, want in zip(
+        variable.global_model_weights.trainable, functional.global_model_weights.trainable
+    ):
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
     for got, want in zip(variable.client_work["momentum"], functional.client_work["momentum"]):
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)

@@ -6,7 +6,11 @@ import pytest
 
 from fedrun.data.client_data import ArrayClientData
 from fedrun.data.preprocess import PreprocessConfig
-from fedrun.learning.personalization import PersonalizationConfig, PersonalizationEvaluator, personalization_clients
+from fedrun.learning.personalization import (
+    PersonalizationConfig,
+    PersonalizationEvaluator,
+    personalization_clients,
+)
 from fedrun.optimizers import SGD
 from tests.learning.conftest import RUNTIME_IDS, RUNTIMES
 from tests.learning.reference import local_training, softmax
@@ -32,7 +36,9 @@ def test_before_and_after_match_numpy(tiny_model, tiny_problem, runtime):
     arrays = tiny_problem.arrays
     train, test = ArrayClientData(arrays, TRAIN), ArrayClientData(arrays, TEST)
     preprocess = PreprocessConfig(shuffle_buffer=0, flatten=False, eval_batch_size=1)
-    evaluator = PersonalizationEvaluator(tiny_model, SGD(0.01), runtime, train, test, ["a", "b"], CONFIG, preprocess, seed=0)
+    evaluator = PersonalizationEvaluator(
+        tiny_model, SGD(0.01), runtime, train, test, ["a", "b"], CONFIG, preprocess, seed=0
+    )
     result = evaluator(tiny_problem.weights())
 
     w0, b0 = tiny_problem.w0.astype(np.float64), tiny_problem.b0.astype(np.float64)
@@ -42,7 +48,9 @@ def test_before_and_after_match_numpy(tiny_model, tiny_problem, runtime):
         x, y = arrays["x"][idx].astype(np.float64), arrays["y"][idx]
         take = CONFIG.max_steps * CONFIG.batch_size  # the first 3 steps of 2 epochs
         order = np.tile(np.arange(len(y)), CONFIG.epochs)[:take]
-        tuned[cid] = local_training(w0, b0, x[order], y[order], 1, CONFIG.batch_size, CONFIG.learning_rate)[:2]
+        tuned[cid] = local_training(
+            w0, b0, x[order], y[order], 1, CONFIG.batch_size, CONFIG.learning_rate
+        )[:2]
     after = numpy_metrics(tuned, arrays)
     for got, want in ((result["before"], before), (result["after"], after)):
         np.testing.assert_allclose(float(got["loss"]), want[0], rtol=1e-5)
@@ -55,6 +63,8 @@ def test_before_and_after_match_numpy(tiny_model, tiny_problem, runtime):
 def test_chooses_clients_holding_both_splits(tiny_problem):
     arrays = tiny_problem.arrays
     train = ArrayClientData(arrays, {"a": np.arange(3), "b": np.arange(3, 5)})
-    test = ArrayClientData(arrays, {"z": np.arange(5, 6), "a": np.arange(6, 8), "b": np.arange(8, 9)})
+    test = ArrayClientData(
+        arrays, {"z": np.arange(5, 6), "a": np.arange(6, 8), "b": np.arange(8, 9)}
+    )
     assert personalization_clients(train, test, None) == ["a", "b"]
     assert personalization_clients(train, test, 1) == ["a"]

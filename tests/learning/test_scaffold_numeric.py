@@ -43,7 +43,9 @@ def numpy_rounds(problem):
 
 @pytest.mark.parametrize("runtime", RUNTIMES, ids=RUNTIME_IDS)
 def test_two_rounds_match_algorithm_1(tiny_model, tiny_problem, runtime):
-    process = build_scaffold(tiny_model, SGD(LR), POPULATION, server_optimizer=SGD(SERVER_LR), runtime=runtime)
+    process = build_scaffold(
+        tiny_model, SGD(LR), POPULATION, server_optimizer=SGD(SERVER_LR), runtime=runtime
+    )
     state = process.set_model_weights(process.initialize(), tiny_problem.weights())
     for round_num, cohort in enumerate(COHORTS, start=1):
         output = process.next(state, tiny_problem.cohort(cohort, EPOCHS, BATCH, round_num))
@@ -63,7 +65,9 @@ def test_two_rounds_match_algorithm_1(tiny_model, tiny_problem, runtime):
             np.testing.assert_allclose(leaf[k].numpy(), want, atol=1e-4)
 
     norms = output.metrics["client_work"]["control_variates"]
-    np.testing.assert_allclose(float(norms["server_norm"]), np.sqrt(sum(np.sum(v**2) for v in c)), rtol=1e-4)
+    np.testing.assert_allclose(
+        float(norms["server_norm"]), np.sqrt(sum(np.sum(v**2) for v in c)), rtol=1e-4
+    )
     client_norms = [np.sqrt(sum(np.sum(v**2) for v in clients[cid])) for cid in COHORTS[-1]]
     np.testing.assert_allclose(float(norms["client_norm"]), np.mean(client_norms), rtol=1e-4)
 
@@ -81,7 +85,9 @@ def test_type_signature_leaves_client_states_alone(tiny_model, tiny_problem):
 
 
 @pytest.mark.parametrize(
-    "optimizer", [Adam(0.01, 0.9, 0.999, 1e-7, 0.0, True), SGD(0.1, momentum=0.9)], ids=["adam", "sgd-momentum"]
+    "optimizer",
+    [Adam(0.01, 0.9, 0.999, 1e-7, 0.0, True), SGD(0.1, momentum=0.9)],
+    ids=["adam", "sgd-momentum"],
 )
 def test_rejects_non_sgd_client_optimizer(tiny_model, optimizer):
     with pytest.raises(ValueError, match="plain SGD"):
@@ -97,13 +103,17 @@ def test_initial_control_variate_is_zero(tiny_model):
 def test_variable_model_trains_like_the_functional_model(tiny_model, tiny_problem):
     final = []
     for model in (tiny_model, LogReg()):
-        process = build_scaffold(model, SGD(LR), POPULATION, server_optimizer=SGD(SERVER_LR), runtime=SequentialRuntime())
+        process = build_scaffold(
+            model, SGD(LR), POPULATION, server_optimizer=SGD(SERVER_LR), runtime=SequentialRuntime()
+        )
         state = process.set_model_weights(process.initialize(), tiny_problem.weights())
         for round_num, cohort in enumerate(COHORTS, start=1):
             state = process.next(state, tiny_problem.cohort(cohort, EPOCHS, BATCH, round_num)).state
         final.append((state, process.client_states.get(["a", "b", "c"])))
     (functional, functional_controls), (variable, variable_controls) = final
-    for got, want in zip(variable.global_model_weights.trainable, functional.global_model_weights.trainable):
+    for got, want in zip(
+        variable.global_model_weights.trainable, functional.global_model_weights.trainable
+    ):
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
     for got, want in zip(variable_controls, functional_controls):
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4)

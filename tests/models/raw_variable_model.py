@@ -37,7 +37,8 @@ class SoftmaxRegression(VariableModel):
     @property
     def input_spec(self):
         return collections.OrderedDict(
-            x=tf.TensorSpec([None, self._num_features], tf.float32), y=tf.TensorSpec([None], tf.int32)
+            x=tf.TensorSpec([None, self._num_features], tf.float32),
+            y=tf.TensorSpec([None], tf.int32),
         )
 
     def predict_on_batch(self, x, training=True):
@@ -47,7 +48,11 @@ class SoftmaxRegression(VariableModel):
         probabilities = self.predict_on_batch(batch_input["x"])
         labels = tf.reshape(batch_input["y"], [-1])
         predictions = tf.cast(tf.argmax(probabilities, 1), tf.int32)
-        loss = -tf.reduce_mean(tf.reduce_sum(tf.one_hot(labels, self._num_classes) * tf.math.log(probabilities), axis=1))
+        loss = -tf.reduce_mean(
+            tf.reduce_sum(
+                tf.one_hot(labels, self._num_classes) * tf.math.log(probabilities), axis=1
+            )
+        )
         accuracy = tf.reduce_mean(tf.cast(tf.equal(predictions, labels), tf.float32))
         count = tf.cast(tf.size(labels), tf.float32)
         self._num_examples.assign_add(count)

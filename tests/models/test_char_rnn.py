@@ -20,11 +20,19 @@ from fedrun.runtime.local import SequentialRuntime, VectorizedRuntime
 from fedrun.runtime.trainer import LocalRule, no_inputs
 
 LENGTH = 12
-SNIPPETS = ["To be or not to be", "that is the question", "whether 'tis nobler", "in the mind to suffer the slings", "and arrows"]
+SNIPPETS = [
+    "To be or not to be",
+    "that is the question",
+    "whether 'tis nobler",
+    "in the mind to suffer the slings",
+    "and arrows",
+]
 
 
 def text_data():
-    per_client = [chars.windows(SNIPPETS[k::2], LENGTH) for k in range(2)] + [chars.windows(SNIPPETS[4:], LENGTH)]
+    per_client = [chars.windows(SNIPPETS[k::2], LENGTH) for k in range(2)] + [
+        chars.windows(SNIPPETS[4:], LENGTH)
+    ]
     arrays = {key: np.concatenate([p[key] for p in per_client]) for key in ("x", "y")}
     sizes = np.cumsum([0] + [len(p["x"]) for p in per_client])
     indices = {f"c{k}": np.arange(sizes[k], sizes[k + 1]) for k in range(3)}
@@ -38,14 +46,22 @@ def data():
 
 @pytest.fixture(scope="module")
 def model(data):
-    return build_model({"type": "char_rnn", "embedding_dim": 4, "lstm_units": [8, 8]}, "model", data, seed=0)
+    return build_model(
+        {"type": "char_rnn", "embedding_dim": 4, "lstm_units": [8, 8]}, "model", data, seed=0
+    )
 
 
 def test_tff_sizes_by_default():
     keras_model = char_rnn_keras(CharRNNParams(), 80, 90)
     lstm = lambda inputs, units: 4 * units * (inputs + units + 1)  # noqa: E731
     assert parameter_count(keras_model) == 90 * 8 + lstm(8, 256) + lstm(256, 256) + 256 * 90 + 90
-    assert [type(layer).__name__ for layer in keras_model.layers] == ["InputLayer", "Embedding", "LSTM", "LSTM", "Dense"]
+    assert [type(layer).__name__ for layer in keras_model.layers] == [
+        "InputLayer",
+        "Embedding",
+        "LSTM",
+        "LSTM",
+        "Dense",
+    ]
 
 
 def test_predicts_logits_for_every_position(model, data):
@@ -62,12 +78,22 @@ def test_padding_targets_count_in_neither_loss_nor_accuracy(model):
     changed[0, 3] += 50.0  # only padding positions differ
     changed[1, 1:] -= 50.0
     losses = model.per_example_loss(y, tf.constant(logits))
-    token = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)(y, logits).numpy()
+    token = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)(
+        y, logits
+    ).numpy()
     np.testing.assert_allclose(losses.numpy(), [token[0, :3].mean(), token[1, 0]], rtol=1e-5)
-    np.testing.assert_allclose(model.per_example_loss(y, tf.constant(changed)).numpy(), losses.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        model.per_example_loss(y, tf.constant(changed)).numpy(), losses.numpy(), rtol=1e-6
+    )
 
     def accuracy(values, mask):
-        metrics = model.update_metrics(model.initial_metrics(), y, tf.constant(values), model.per_example_loss(y, tf.constant(values)), mask)
+        metrics = model.update_metrics(
+            model.initial_metrics(),
+            y,
+            tf.constant(values),
+            model.per_example_loss(y, tf.constant(values)),
+            mask,
+        )
         return model.finalize_metrics(metrics)
 
     full = accuracy(logits, tf.ones([2]))
@@ -77,7 +103,9 @@ def test_padding_targets_count_in_neither_loss_nor_accuracy(model):
     assert int(full["num_examples"]) == 2
     first_only = accuracy(logits, tf.constant([1.0, 0.0]))
     assert int(first_only["num_examples"]) == 1
-    assert float(first_only["accuracy"]) == pytest.approx(np.mean(np.argmax(logits[0, :3], -1) == [5, 6, 7]))
+    assert float(first_only["accuracy"]) == pytest.approx(
+        np.mean(np.argmax(logits[0, :3], -1) == [5, 6, 7])
+    )
 
 
 class Records(logging.Handler):
@@ -99,14 +127,20 @@ def test_vectorized_training_matches_sequential_without_while_loop_fallbacks(mod
         outputs = {}
         for runtime in (VectorizedRuntime(), SequentialRuntime()):
             trainer = runtime.make_trainer(model, optimizer, LocalRule())
-            outputs[runtime.vectorize] = runtime.train(trainer, model.initial_weights, cohort, no_inputs(0.5, cohort.num_clients))
+            outputs[runtime.vectorize] = runtime.train(
+                trainer, model.initial_weights, cohort, no_inputs(0.5, cohort.num_clients)
+            )
     finally:
         logging.getLogger("tensorflow").removeHandler(handler)
     assert not [m for m in handler.messages if "while_loop" in m]
     for vectorized, sequential in zip(outputs[True].update, outputs[False].update):
         np.testing.assert_allclose(vectorized.numpy(), sequential.numpy(), atol=1e-5)
     assert float(tf.reduce_max(tf.abs(outputs[True].update[0]))) > 0
-    np.testing.assert_allclose(outputs[True].metrics["loss"][0].numpy(), outputs[False].metrics["loss"][0].numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        outputs[True].metrics["loss"][0].numpy(),
+        outputs[False].metrics["loss"][0].numpy(),
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize(
@@ -125,6 +159,14 @@ def test_bad_sizes_are_config_errors(data, node, path):
 
 
 def test_needs_token_sequences():
-    images = FederatedData("img", ArrayClientData({"x": np.zeros((2, 5), np.float32), "y": np.zeros(2, np.int32)}, {"a": [0, 1]}), None, None, 3)
+    images = FederatedData(
+        "img",
+        ArrayClientData(
+            {"x": np.zeros((2, 5), np.float32), "y": np.zeros(2, np.int32)}, {"a": [0, 1]}
+        ),
+        None,
+        None,
+        3,
+    )
     with pytest.raises(ConfigError, match="integer token sequences"):
         build_model({"type": "char_rnn"}, "model", images, seed=0)

@@ -9,7 +9,9 @@ from tests.conftest import make_arrays
 def test_predict_is_a_pure_function_of_weights(tiny_model):
     x = tf.constant(make_arrays(4)["x"])
     weights = tiny_model.initial_weights
-    shifted = type(weights)([w + tf.random.stateless_normal(w.shape, [1, 2]) for w in weights.trainable], [])
+    shifted = type(weights)(
+        [w + tf.random.stateless_normal(w.shape, [1, 2]) for w in weights.trainable], []
+    )
     p0, _ = tiny_model.predict(weights, tiny_model.initial_state, x, training=False)
     p1, _ = tiny_model.predict(shifted, tiny_model.initial_state, x, training=False)
     assert p0.shape == (4, 3) and not np.allclose(p0.numpy(), p1.numpy())
@@ -18,7 +20,9 @@ def test_predict_is_a_pure_function_of_weights(tiny_model):
 
 def test_masked_examples_do_not_count(tiny_model):
     y = tf.constant([0, 1, 2, 0])
-    predictions = tf.constant([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.6, 0.2, 0.2], [0.2, 0.7, 0.1]])
+    predictions = tf.constant(
+        [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.6, 0.2, 0.2], [0.2, 0.7, 0.1]]
+    )
     mask = tf.constant([1.0, 1.0, 1.0, 0.0])
     losses = tiny_model.per_example_loss(y, predictions) * mask
     metrics = tiny_model.update_metrics(tiny_model.initial_metrics(), y, predictions, losses, mask)
@@ -34,8 +38,20 @@ def test_metrics_sum_across_clients_then_finalize(tiny_model):
     y = tf.constant([0, 1])
     predictions = tf.constant([[0.9, 0.05, 0.05], [0.9, 0.05, 0.05]])
     ones = tf.ones([2])
-    a = tiny_model.update_metrics(tiny_model.initial_metrics(), y, predictions, tiny_model.per_example_loss(y, predictions), ones)
-    b = tiny_model.update_metrics(tiny_model.initial_metrics(), y[:1], predictions[:1], tiny_model.per_example_loss(y[:1], predictions[:1]), ones[:1])
+    a = tiny_model.update_metrics(
+        tiny_model.initial_metrics(),
+        y,
+        predictions,
+        tiny_model.per_example_loss(y, predictions),
+        ones,
+    )
+    b = tiny_model.update_metrics(
+        tiny_model.initial_metrics(),
+        y[:1],
+        predictions[:1],
+        tiny_model.per_example_loss(y[:1], predictions[:1]),
+        ones[:1],
+    )
     summed = tf.nest.map_structure(tf.add, a, b)
     final = tiny_model.finalize_metrics(summed)
     assert int(final["num_examples"]) == 3 and float(final["accuracy"]) == np.float32(2 / 3)

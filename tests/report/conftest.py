@@ -24,7 +24,11 @@ def write_run(
     (directory / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
     lines = []
     for i, loss in enumerate(losses):
-        record = {"round": i + 1, "train": {"loss": loss, "accuracy": 1.0 - loss / 4, "num_examples": 100}, "round_seconds": 0.5}
+        record = {
+            "round": i + 1,
+            "train": {"loss": loss, "accuracy": 1.0 - loss / 4, "num_examples": 100},
+            "round_seconds": 0.5,
+        }
         if accuracies is not None and accuracies[i] is not None:
             record["eval"] = {"federated": {"accuracy": accuracies[i], "loss": loss + 0.1}}
         lines.append(json.dumps(record))
@@ -38,10 +42,26 @@ def seed_sweep(tmp_path):
     """A sweep of 2 learning rates x 2 seeds, jobs numbered as Hydra numbers them."""
     sweep = tmp_path / "multirun" / "2026-01-01" / "12-00-00"
     jobs = [
-        (["client_optimizer.learning_rate=0.1", "seed=0", "rounds=3"], [2.0, 1.5, 1.0], [0.5, 0.6, 0.7]),
-        (["client_optimizer.learning_rate=0.1", "seed=1", "rounds=3"], [2.0, 1.4, 0.8], [0.5, 0.7, 0.9]),
-        (["client_optimizer.learning_rate=0.01", "seed=0", "rounds=3"], [2.0, 1.9, 1.8], [0.2, 0.3, 0.4]),
-        (["client_optimizer.learning_rate=0.01", "seed=1", "rounds=3"], [2.0, 1.8, 1.6], [0.2, 0.3, 0.2]),
+        (
+            ["client_optimizer.learning_rate=0.1", "seed=0", "rounds=3"],
+            [2.0, 1.5, 1.0],
+            [0.5, 0.6, 0.7],
+        ),
+        (
+            ["client_optimizer.learning_rate=0.1", "seed=1", "rounds=3"],
+            [2.0, 1.4, 0.8],
+            [0.5, 0.7, 0.9],
+        ),
+        (
+            ["client_optimizer.learning_rate=0.01", "seed=0", "rounds=3"],
+            [2.0, 1.9, 1.8],
+            [0.2, 0.3, 0.4],
+        ),
+        (
+            ["client_optimizer.learning_rate=0.01", "seed=1", "rounds=3"],
+            [2.0, 1.8, 1.6],
+            [0.2, 0.3, 0.2],
+        ),
     ]
     for number, (overrides, losses, accuracies) in enumerate(jobs):
         write_run(sweep / str(number), overrides, losses, accuracies, seconds=10.0 + number)

@@ -34,7 +34,10 @@ def test_runs_without_seeds_get_no_group_table(tmp_path):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--metric", "eval.nope"], "no run logs 'eval.nope'"), (["--curves", "x.y"], "no run logs 'x.y'")],
+    [
+        (["--metric", "eval.nope"], "no run logs 'eval.nope'"),
+        (["--curves", "x.y"], "no run logs 'x.y'"),
+    ],
     ids=["unknown-metric", "unknown-curve"],
 )
 def test_unknown_metrics_name_the_known_ones(seed_sweep, capsys, args, message):
@@ -54,11 +57,23 @@ def test_a_directory_without_runs_is_refused(tmp_path, capsys):
 def test_panels_must_name_varying_overrides(seed_sweep, capsys):
     with pytest.raises(SystemExit):
         main([str(seed_sweep), "--panels", "rounds"])
-    assert "--panels takes one or two of the overrides that vary: client_optimizer.learning_rate, seed" in capsys.readouterr().err
+    assert (
+        "--panels takes one or two of the overrides that vary: client_optimizer.learning_rate, seed"
+        in capsys.readouterr().err
+    )
 
 
 def test_panels_and_summary_columns(seed_sweep):
-    main([str(seed_sweep), "--panels", "client_optimizer.learning_rate", "--columns", "summary.seconds", "train.loss"])
+    main(
+        [
+            str(seed_sweep),
+            "--panels",
+            "client_optimizer.learning_rate",
+            "--columns",
+            "summary.seconds",
+            "train.loss",
+        ]
+    )
     out = seed_sweep / "report"
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     groups = list(csv.DictReader((out / "groups.csv").open()))

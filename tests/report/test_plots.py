@@ -28,7 +28,11 @@ def test_rounds_logged_by_some_runs_average_those(tmp_path):
     assert stds[1] == 0.0 and stds[2] == 0.0
 
 
-@pytest.mark.parametrize("metrics", [["train.loss"], ["train.loss", "eval.federated.accuracy"]], ids=["one-panel", "two-panels"])
+@pytest.mark.parametrize(
+    "metrics",
+    [["train.loss"], ["train.loss", "eval.federated.accuracy"]],
+    ids=["one-panel", "two-panels"],
+)
 def test_plot_is_a_png(tmp_path, seed_sweep, metrics):
     runs = find_runs([str(seed_sweep)])
     path = tmp_path / "curves.png"
@@ -40,7 +44,9 @@ def test_plot_is_a_png(tmp_path, seed_sweep, metrics):
     assert width > height and width >= 600 * len(metrics)
 
 
-@pytest.mark.parametrize("keys", [["rounds"], ["rounds", "data"]], ids=["one-key-row", "two-keys-grid"])
+@pytest.mark.parametrize(
+    "keys", [["rounds"], ["rounds", "data"]], ids=["one-key-row", "two-keys-grid"]
+)
 def test_panels_lay_out_one_panel_per_setting(tmp_path, keys):
     from fedrun.report.plots import plot_panels
 
@@ -73,7 +79,12 @@ def test_a_group_keeps_its_colour_where_another_has_no_curve(tmp_path, monkeypat
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording_plot)
-    plot_curves(group_runs(runs, ["seed"]), ["train.loss", "eval.federated.accuracy"], varying_keys(runs), str(tmp_path / "c.png"))
+    plot_curves(
+        group_runs(runs, ["seed"]),
+        ["train.loss", "eval.federated.accuracy"],
+        varying_keys(runs),
+        str(tmp_path / "c.png"),
+    )
     by_label = {}
     for label, colour in colours:
         by_label.setdefault(label, set()).add(colour)

@@ -25,7 +25,14 @@ def test_a_run_directory_is_one_run_and_several_paths_add_up(tmp_path):
 def test_overrides_are_typed_and_leave_out_hydra_keys_and_deletions(tmp_path):
     run_dir = write_run(
         tmp_path / "r",
-        ["client_optimizer.learning_rate=1e-3", "model=cnn_emnist", "+extra=true", "~aggregator", "hydra.run.dir=x", "rounds=5"],
+        [
+            "client_optimizer.learning_rate=1e-3",
+            "model=cnn_emnist",
+            "+extra=true",
+            "~aggregator",
+            "hydra.run.dir=x",
+            "rounds=5",
+        ],
         [1.0],
     )
     assert load_run(str(run_dir)).overrides == {
@@ -55,7 +62,12 @@ def test_default_metric_prefers_federated_evaluation(tmp_path):
 
 @pytest.mark.parametrize(
     "metric, lower",
-    [("train.loss", True), ("eval.federated.accuracy", False), ("round_seconds", True), ("aggregator.dp.epsilon", True)],
+    [
+        ("train.loss", True),
+        ("eval.federated.accuracy", False),
+        ("round_seconds", True),
+        ("aggregator.dp.epsilon", True),
+    ],
     ids=["loss", "accuracy", "seconds", "epsilon"],
 )
 def test_which_direction_is_better(metric, lower):
@@ -72,9 +84,16 @@ def test_missing_or_empty_directories_are_reported(tmp_path):
 
 def test_summary_values_are_final_metrics_without_curves(tmp_path):
     run_dir = write_run(tmp_path / "r", ["seed=0"], [2.0, 1.0], [0.4, 0.8])
-    (run_dir / "summary.json").write_text('{"rounds": 2, "seconds": 3.0, "rounds_to_target": 2, "target_metric": "eval"}')
+    (run_dir / "summary.json").write_text(
+        '{"rounds": 2, "seconds": 3.0, "rounds_to_target": 2, "target_metric": "eval"}'
+    )
     run = load_run(str(run_dir))
     assert run.final("summary.rounds_to_target") == 2 and run.final("summary.seconds") == 3.0
-    assert run.final("summary.absent") is None and len(run.series("summary.rounds_to_target")[0]) == 0
-    assert "summary.rounds_to_target" in run.metric_names() and "summary.target_metric" not in run.metric_names()
+    assert (
+        run.final("summary.absent") is None and len(run.series("summary.rounds_to_target")[0]) == 0
+    )
+    assert (
+        "summary.rounds_to_target" in run.metric_names()
+        and "summary.target_metric" not in run.metric_names()
+    )
     assert lower_is_better("summary.rounds_to_target")

@@ -5,7 +5,16 @@ import csv
 import pytest
 
 from fedrun.report.runs import find_runs
-from fedrun.report.tables import common_settings, group_runs, group_table, mean_std, run_table, to_markdown, varying_keys, write_csv
+from fedrun.report.tables import (
+    common_settings,
+    group_runs,
+    group_table,
+    mean_std,
+    run_table,
+    to_markdown,
+    varying_keys,
+    write_csv,
+)
 
 METRICS = ["eval.federated.accuracy", "train.loss"]
 
@@ -22,7 +31,14 @@ def test_varying_and_common_settings(runs):
 
 def test_run_table_is_best_first_with_final_values(runs):
     table = run_table(runs, METRICS, "eval.federated.accuracy")
-    assert table.columns == ("run", "client_optimizer.learning_rate", "seed", *METRICS, "rounds", "seconds")
+    assert table.columns == (
+        "run",
+        "client_optimizer.learning_rate",
+        "seed",
+        *METRICS,
+        "rounds",
+        "seconds",
+    )
     assert [row[0] for row in table.rows] == ["1", "0", "2", "3"]
     assert table.rows[0][1:] == (0.1, 1, 0.9, 0.8, 3, 11.0)
 
@@ -57,7 +73,12 @@ def test_the_over_keys_decide_the_groups(runs):
 
 @pytest.mark.parametrize(
     "values, expected",
-    [([1.0, 3.0], (2.0, pytest.approx(1.4142136))), ([2.0], (2.0, None)), ([None, 4.0], (4.0, None)), ([], (None, None))],
+    [
+        ([1.0, 3.0], (2.0, pytest.approx(1.4142136))),
+        ([2.0], (2.0, None)),
+        ([None, 4.0], (4.0, None)),
+        ([], (None, None)),
+    ],
     ids=["two", "one", "missing-one", "none"],
 )
 def test_mean_std(values, expected):
@@ -65,10 +86,15 @@ def test_mean_std(values, expected):
 
 
 def test_markdown_merges_mean_and_std(runs):
-    table = group_table(group_runs(runs, ["seed"]), METRICS, "eval.federated.accuracy", varying_keys(runs))
+    table = group_table(
+        group_runs(runs, ["seed"]), METRICS, "eval.federated.accuracy", varying_keys(runs)
+    )
     text = to_markdown(table, merge_std=True)
     header, rule, first, second = text.strip().splitlines()
-    assert header == "| client_optimizer.learning_rate | seeds | eval.federated.accuracy | train.loss |"
+    assert (
+        header
+        == "| client_optimizer.learning_rate | seeds | eval.federated.accuracy | train.loss |"
+    )
     assert rule == "|---|---|---|---|"
     assert first == "| 0.1000 | 2 | 0.8000 ± 0.1414 | 0.9000 ± 0.1414 |"
     assert second.startswith("| 0.0100 | 2 | 0.3000 ± 0.1414 |")

@@ -6,7 +6,12 @@ import tensorflow as tf
 
 from fedrun.data.cohort import build_cohort
 from fedrun.runtime.base import client_seeds
-from fedrun.runtime.client_steps import ClientStep, ClientStepContext, apply_client_steps, supports_client_steps
+from fedrun.runtime.client_steps import (
+    ClientStep,
+    ClientStepContext,
+    apply_client_steps,
+    supports_client_steps,
+)
 from fedrun.runtime.local import SequentialRuntime
 from fedrun.runtime.ray import join_shares
 from fedrun.runtime.ray_worker import ClientWorker, to_numpy
@@ -18,7 +23,11 @@ class PairwiseMask(ClientStep):
     """Adds `+m(i, j)` for partners after `i` and `-m(j, i)` for those before it."""
 
     def _mask(self, context, low, high, shape):
-        return np.random.default_rng([context.seed, context.round_num, low, high]).normal(size=shape).astype(np.float32)
+        return (
+            np.random.default_rng([context.seed, context.round_num, low, high])
+            .normal(size=shape)
+            .astype(np.float32)
+        )
 
     def apply(self, outputs, context):
         count = len(context.cohort_ids)
@@ -28,7 +37,9 @@ class PairwiseMask(ClientStep):
                 for j in range(count):
                     if j != i:
                         sign = 1.0 if i < j else -1.0
-                        leaf[row] += sign * self._mask(context, min(i, j), max(i, j), leaf.shape[1:])
+                        leaf[row] += sign * self._mask(
+                            context, min(i, j), max(i, j), leaf.shape[1:]
+                        )
         return outputs._replace(update=update)
 
 
@@ -69,12 +80,17 @@ def test_masks_hide_each_update_and_cancel_in_the_sum(ray_driver_run):
     trainer = built.runtime.trainers[0]
     plain = to_numpy(SequentialRuntime().train(trainer, weights, cohort, inputs))
 
-    worker = ClientWorker(compose_plain(["runtime=ray", "runtime.num_cpus=2"]), {"type": "vectorized", "chunk_size": None})
+    worker = ClientWorker(
+        compose_plain(["runtime=ray", "runtime.num_cpus=2"]),
+        {"type": "vectorized", "chunk_size": None},
+    )
     requests = built.runtime.share_requests("train", trainer, cohort, inputs)
-    masked = join_shares([worker.run_share(r, to_numpy(weights), (PairwiseMask(),)).outputs for r in requests], requests)
+    masked = join_shares(
+        [worker.run_share(r, to_numpy(weights), (PairwiseMask(),)).outputs for r in requests],
+        requests,
+    )
 
     for clear, hidden in zip(plain.update, masked.update):
         assert np.min(np.abs(hidden - clear)) > 0  # every client's every coordinate moved
         np.testing.assert_allclose(hidden.sum(axis=0), clear.sum(axis=0), atol=1e-4)
     np.testing.assert_array_equal(masked.num_examples, plain.num_examples)
-

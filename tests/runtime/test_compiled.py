@@ -15,7 +15,9 @@ def test_relaxed_leaves_only_the_named_axes_unknown():
     assert relaxed(tf.constant(1.0)) == tf.TensorSpec([], tf.float32)
 
 
-@pytest.mark.parametrize("n, expected", [(1, 8), (8, 8), (9, 16), (35, 64), (64, 64)], ids=["1", "8", "9", "35", "64"])
+@pytest.mark.parametrize(
+    "n, expected", [(1, 8), (8, 8), (9, 16), (35, 64), (64, 64)], ids=["1", "8", "9", "35", "64"]
+)
 def test_bucket_is_a_power_of_two_at_least_eight(n, expected):
     assert bucket(n) == expected
 

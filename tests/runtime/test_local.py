@@ -31,7 +31,9 @@ SPEC = {"x": tf.TensorSpec([6], tf.float32), "y": tf.TensorSpec([], tf.int32)}
 def cohort():
     arrays = make_arrays(sum(SIZES.values()), seed=5)
     starts = np.cumsum([0] + list(SIZES.values()))
-    data = ArrayClientData(arrays, {cid: np.arange(starts[i], starts[i + 1]) for i, cid in enumerate(SIZES)})
+    data = ArrayClientData(
+        arrays, {cid: np.arange(starts[i], starts[i + 1]) for i, cid in enumerate(SIZES)}
+    )
     config = PreprocessConfig(epochs=2, batch_size=3, shuffle_buffer=100, flatten=False)
     return build_cohort(data, list(SIZES), config, seed=3, round_num=2)
 
@@ -48,11 +50,19 @@ def dropout_model():
 
 def _weights(model, seed=0):
     rng = np.random.default_rng(seed)
-    return ModelWeights([tf.constant(rng.normal(size=w.shape).astype(np.float32) * 0.3) for w in model.initial_weights.trainable], [])
+    return ModelWeights(
+        [
+            tf.constant(rng.normal(size=w.shape).astype(np.float32) * 0.3)
+            for w in model.initial_weights.trainable
+        ],
+        [],
+    )
 
 
 def _inputs(cohort, learning_rate=0.1):
-    return no_inputs(learning_rate, cohort.num_clients, client_seeds(0, cohort.round_num, cohort.client_ids))
+    return no_inputs(
+        learning_rate, cohort.num_clients, client_seeds(0, cohort.round_num, cohort.client_ids)
+    )
 
 
 def _train(runtime, model, optimizer, rule, cohort):
@@ -81,7 +91,9 @@ def test_vectorized_matches_sequential(tiny_model, cohort, optimizer, rule):
 def test_chunks_and_padding_match_one_call(tiny_model, cohort):
     optimizer = SGD(0.1, momentum=0.9)
     _, whole = _train(VectorizedRuntime(), tiny_model, optimizer, LocalRule(), cohort)
-    trainer, chunked = _train(VectorizedRuntime(chunk_size=2), tiny_model, optimizer, LocalRule(), cohort)
+    trainer, chunked = _train(
+        VectorizedRuntime(chunk_size=2), tiny_model, optimizer, LocalRule(), cohort
+    )
     _assert_same(whole, chunked)
     assert trainer.lanes == 2
 
@@ -89,8 +101,12 @@ def test_chunks_and_padding_match_one_call(tiny_model, cohort):
 @pytest.mark.parametrize("jit_compile", [None, False], ids=["xla", "graph"])
 def test_dropout_is_identical_in_both_runtimes(dropout_model, cohort, jit_compile):
     """Also in graph mode, where a sequential client's last batch is trimmed of padding."""
-    _, sequential = _train(SequentialRuntime(jit_compile), dropout_model, SGD(0.1), LocalRule(), cohort)
-    _, vectorized = _train(VectorizedRuntime(jit_compile=jit_compile), dropout_model, SGD(0.1), LocalRule(), cohort)
+    _, sequential = _train(
+        SequentialRuntime(jit_compile), dropout_model, SGD(0.1), LocalRule(), cohort
+    )
+    _, vectorized = _train(
+        VectorizedRuntime(jit_compile=jit_compile), dropout_model, SGD(0.1), LocalRule(), cohort
+    )
     _assert_same(sequential, vectorized)
 
 
@@ -100,12 +116,16 @@ def test_dropout_differs_between_clients_and_rounds(dropout_model, cohort):
     trainer = runtime.make_trainer(dropout_model, SGD(0.1), LocalRule())
     weights = _weights(dropout_model)
     first = runtime.train(trainer, weights, cohort, _inputs(cohort))
-    other_seeds = RoundInputs(tf.constant(0.1), (), (), client_seeds(0, cohort.round_num + 1, cohort.client_ids))
+    other_seeds = RoundInputs(
+        tf.constant(0.1), (), (), client_seeds(0, cohort.round_num + 1, cohort.client_ids)
+    )
     second = runtime.train(trainer, weights, cohort, other_seeds)
     assert not np.allclose(first.update[0].numpy(), second.update[0].numpy())
 
 
-@pytest.mark.parametrize("runtime", [SequentialRuntime(), VectorizedRuntime()], ids=["sequential", "vectorized"])
+@pytest.mark.parametrize(
+    "runtime", [SequentialRuntime(), VectorizedRuntime()], ids=["sequential", "vectorized"]
+)
 def test_one_trace_for_cohorts_of_any_schedule(tiny_model, cohort, runtime):
     trainer = runtime.make_trainer(tiny_model, SGD(0.1), LocalRule())
     for positions in ([0, 1, 2, 3, 4], [1, 3], [4, 0, 2]):

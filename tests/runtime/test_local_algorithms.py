@@ -27,7 +27,9 @@ SIZES = {"a": 4, "b": 9, "c": 2, "d": 6}
 def cohort():
     arrays = make_arrays(sum(SIZES.values()), seed=8)
     starts = np.cumsum([0] + list(SIZES.values()))
-    data = ArrayClientData(arrays, {cid: np.arange(starts[i], starts[i + 1]) for i, cid in enumerate(SIZES)})
+    data = ArrayClientData(
+        arrays, {cid: np.arange(starts[i], starts[i + 1]) for i, cid in enumerate(SIZES)}
+    )
     config = PreprocessConfig(epochs=2, batch_size=3, shuffle_buffer=100, flatten=False)
     return build_cohort(data, list(SIZES), config, seed=1, round_num=3)
 
@@ -35,7 +37,10 @@ def cohort():
 def _like_weights(model, seed, clients=None):
     rng = np.random.default_rng(seed)
     shape = lambda w: ([clients] if clients else []) + list(w.shape)  # noqa: E731
-    return [tf.constant(rng.normal(size=shape(w)).astype(np.float32) * 0.1) for w in model.initial_weights.trainable]
+    return [
+        tf.constant(rng.normal(size=shape(w)).astype(np.float32) * 0.1)
+        for w in model.initial_weights.trainable
+    ]
 
 
 def _inputs(model, cohort, rule_name):

@@ -42,7 +42,9 @@ class CrashingWorker(ClientWorker):
 # ----------------------------------------------------------------- configuration
 def test_fedrun_imports_without_importing_ray():
     code = "import sys, fedrun.runtime, fedrun.run; assert 'ray' not in sys.modules, 'ray imported'"
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -50,7 +52,11 @@ def test_missing_ray_names_the_extra_to_install(monkeypatch):
     import importlib.util
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "ray" else real_find_spec(name, *a),
+    )
     with pytest.raises(ConfigError, match=r"pip install 'fedrun\[ray\]'") as err:
         RUNTIMES.parse({"type": "ray"}, "runtime")
     assert err.value.path == "runtime"
@@ -78,9 +84,18 @@ def run_two_rounds(overrides):
 
     built = build(compose_plain(overrides))
     config = built.config
-    loop = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess)
+    loop = LoopConfig(
+        config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess
+    )
     try:
-        state, records = run_rounds(built.process, built.data, built.sampler, loop, built.process.initialize(), built.evaluator)
+        state, records = run_rounds(
+            built.process,
+            built.data,
+            built.sampler,
+            loop,
+            built.process.initialize(),
+            built.evaluator,
+        )
     finally:
         built.runtime.close()
     return built.process.get_model_weights(state), records
@@ -91,7 +106,9 @@ def test_two_rounds_match_sequential_and_the_local_ray_is_shut_down():
     import ray
 
     expected_weights, expected = run_two_rounds(["runtime=sequential"])
-    weights, records = run_two_rounds(["runtime=ray", "runtime.num_cpus=2", "runtime.num_workers=2"])
+    weights, records = run_two_rounds(
+        ["runtime=ray", "runtime.num_cpus=2", "runtime.num_workers=2"]
+    )
     assert not ray.is_initialized()
     for want, have in zip(tf.nest.flatten(expected_weights), tf.nest.flatten(weights)):
         np.testing.assert_allclose(have.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
@@ -148,7 +165,11 @@ def test_clients_whose_worker_dies_twice_are_dropped(crash_setup):
         got = to_numpy(runtime.train(runtime.trainers[0], weights, cohort, inputs))
     finally:
         marker.unlink()
-    (share,) = [list(r.positions) for r in runtime.share_requests("train", runtime.trainers[0], cohort, inputs) if 3 in r.positions]
+    (share,) = [
+        list(r.positions)
+        for r in runtime.share_requests("train", runtime.trainers[0], cohort, inputs)
+        if 3 in r.positions
+    ]
     kept = [p for p in range(4) if p not in share]
     assert runtime.restarts == restarts + 2
     assert runtime.dropped_clients == len(share)  # the dying client's whole share

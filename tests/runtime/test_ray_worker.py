@@ -22,18 +22,32 @@ ROUND = 3
 def setup(ray_driver_run):
     built = ray_driver_run
     config = built.config
-    ids = built.sampler.sample(built.data.train.client_ids, config.clients_per_round, ROUND, config.seed, built.data.train.num_examples)
+    ids = built.sampler.sample(
+        built.data.train.client_ids,
+        config.clients_per_round,
+        ROUND,
+        config.seed,
+        built.data.train.num_examples,
+    )
     cohort = build_cohort(built.data.train, ids, config.preprocess, config.seed, ROUND)
-    inputs = RoundInputs(tf.constant(0.05, tf.float32), (), (), client_seeds(config.seed, ROUND, ids))
+    inputs = RoundInputs(
+        tf.constant(0.05, tf.float32), (), (), client_seeds(config.seed, ROUND, ids)
+    )
     rng = np.random.default_rng(0)
     weights = built.process.get_model_weights(built.process.initialize())
-    weights = tf.nest.map_structure(lambda w: tf.constant(rng.normal(size=w.shape).astype(np.float32) * 0.1), weights)
-    worker = ClientWorker(compose_plain(["runtime=ray", "runtime.num_cpus=2"]), {"type": "sequential"})
+    weights = tf.nest.map_structure(
+        lambda w: tf.constant(rng.normal(size=w.shape).astype(np.float32) * 0.1), weights
+    )
+    worker = ClientWorker(
+        compose_plain(["runtime=ray", "runtime.num_cpus=2"]), {"type": "sequential"}
+    )
     return built, cohort, inputs, weights, worker
 
 
 def run_shares(worker, requests, weights, steps=()):
-    return join_shares([worker.run_share(r, to_numpy(weights), steps).outputs for r in requests], requests)
+    return join_shares(
+        [worker.run_share(r, to_numpy(weights), steps).outputs for r in requests], requests
+    )
 
 
 def test_shares_cover_the_cohort_with_their_clients_inputs(setup):
@@ -53,7 +67,9 @@ def test_training_shares_matches_sequential(setup):
     built, cohort, inputs, weights, worker = setup
     trainer = built.runtime.trainers[0]
     expected = to_numpy(SequentialRuntime().train(trainer, weights, cohort, inputs))
-    got = run_shares(worker, built.runtime.share_requests("train", trainer, cohort, inputs), weights)
+    got = run_shares(
+        worker, built.runtime.share_requests("train", trainer, cohort, inputs), weights
+    )
     for want, have in zip(tf.nest.flatten(expected), tf.nest.flatten(got)):
         np.testing.assert_allclose(have, want, rtol=1e-5, atol=1e-6)
 
@@ -82,7 +98,9 @@ def test_a_trainer_the_worker_did_not_build_is_refused(setup):
     built, cohort, inputs, weights, worker = setup
     request = built.runtime.share_requests("train", built.runtime.trainers[0], cohort, inputs)[0]
     with pytest.raises(RuntimeError, match="driver and worker built different runs"):
-        worker.run_share(dataclasses.replace(request, trainer_signature=("other.Rule", True)), to_numpy(weights))
+        worker.run_share(
+            dataclasses.replace(request, trainer_signature=("other.Rule", True)), to_numpy(weights)
+        )
 
 
 def test_dropped_share_becomes_zero_rows(setup):

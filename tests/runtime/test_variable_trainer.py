@@ -45,7 +45,9 @@ class LogReg(VariableModel):
 
     @property
     def input_spec(self):
-        return collections.OrderedDict(x=tf.TensorSpec([None, 6]), y=tf.TensorSpec([None], tf.int32))
+        return collections.OrderedDict(
+            x=tf.TensorSpec([None, 6]), y=tf.TensorSpec([None], tf.int32)
+        )
 
     @tf.function
     def predict_on_batch(self, x, training=True):
@@ -58,12 +60,18 @@ class LogReg(VariableModel):
         n = tf.cast(tf.size(batch["y"]), tf.float32)
         self.count.assign_add(n)
         self.loss_sum.assign_add(tf.reduce_sum(losses))
-        self.correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, 1, tf.int32), batch["y"]), tf.float32)))
-        return BatchOutput(loss=tf.reduce_mean(losses), predictions=p, num_examples=tf.size(batch["y"]))
+        self.correct.assign_add(
+            tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, 1, tf.int32), batch["y"]), tf.float32))
+        )
+        return BatchOutput(
+            loss=tf.reduce_mean(losses), predictions=p, num_examples=tf.size(batch["y"])
+        )
 
     @tf.function
     def report_local_unfinalized_metrics(self):
-        return collections.OrderedDict(loss=[self.loss_sum, self.count], accuracy=[self.correct, self.count])
+        return collections.OrderedDict(
+            loss=[self.loss_sum, self.count], accuracy=[self.correct, self.count]
+        )
 
     def metric_finalizers(self):
         return collections.OrderedDict(loss=lambda v: v[0] / v[1], accuracy=lambda v: v[0] / v[1])
@@ -85,10 +93,18 @@ class Proximal(LocalRule):
 def round_setup():
     arrays = make_arrays(11, seed=5)
     data = ArrayClientData(arrays, {"a": np.arange(7), "b": np.arange(7, 11)})
-    config = PreprocessConfig(epochs=2, batch_size=3, shuffle_buffer=4, shuffle_seed=2, flatten=False)
+    config = PreprocessConfig(
+        epochs=2, batch_size=3, shuffle_buffer=4, shuffle_seed=2, flatten=False
+    )
     cohort = build_cohort(data, ["a", "b"], config, seed=0, round_num=1)
     rng = np.random.default_rng(1)
-    weights = ModelWeights([tf.constant(rng.normal(size=(6, 3)).astype(np.float32)), tf.constant(rng.normal(size=3).astype(np.float32))], [])
+    weights = ModelWeights(
+        [
+            tf.constant(rng.normal(size=(6, 3)).astype(np.float32)),
+            tf.constant(rng.normal(size=3).astype(np.float32)),
+        ],
+        [],
+    )
     return data, cohort, weights
 
 
@@ -97,7 +113,12 @@ def test_functions_read_weights_specs_and_metrics():
     assert [w.shape for w in functions.weight_specs.trainable] == [(6, 3), (3,)]
     assert functions.input_spec == {"x": tf.TensorSpec([6]), "y": tf.TensorSpec([], tf.int32)}
     assert list(functions.initial_metrics()) == ["loss", "accuracy"]
-    final = functions.finalize_metrics({"loss": [tf.constant(3.0), tf.constant(2.0)], "accuracy": [tf.constant(1.0), tf.constant(2.0)]})
+    final = functions.finalize_metrics(
+        {
+            "loss": [tf.constant(3.0), tf.constant(2.0)],
+            "accuracy": [tf.constant(1.0), tf.constant(2.0)],
+        }
+    )
     assert (float(final["loss"]), float(final["accuracy"])) == (1.5, 0.5)
 
 
@@ -117,12 +138,20 @@ def test_round_matches_the_functional_model(tiny_model, round_setup, rule, optim
         state = process.set_model_weights(process.initialize(), weights)
         outputs.append(process.next(state, cohort))
     functional, variable = outputs
-    for got, want in zip(variable.state.global_model_weights.trainable, functional.state.global_model_weights.trainable):
+    for got, want in zip(
+        variable.state.global_model_weights.trainable,
+        functional.state.global_model_weights.trainable,
+    ):
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
-    want_train, got_train = functional.metrics["client_work"]["train"], variable.metrics["client_work"]["train"]
+    want_train, got_train = (
+        functional.metrics["client_work"]["train"],
+        variable.metrics["client_work"]["train"],
+    )
     assert list(got_train) == ["loss", "accuracy"]
     np.testing.assert_allclose(float(got_train["loss"]), float(want_train["loss"]), rtol=1e-5)
-    np.testing.assert_allclose(float(got_train["accuracy"]), float(want_train["accuracy"]), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(got_train["accuracy"]), float(want_train["accuracy"]), rtol=1e-6
+    )
 
 
 def test_trainer_reports_examples_and_steps(round_setup):
@@ -141,9 +170,13 @@ def test_evaluation_matches_the_functional_model(tiny_model, round_setup):
     for model in (tiny_model, LogReg()):
         process = build_fed_eval(model)
         state = process.set_model_weights(process.initialize(), weights)
-        results.append(process.next(state, cohort).metrics["client_work"]["eval"]["current_round_metrics"])
+        results.append(
+            process.next(state, cohort).metrics["client_work"]["eval"]["current_round_metrics"]
+        )
     np.testing.assert_allclose(float(results[1]["loss"]), float(results[0]["loss"]), rtol=1e-5)
-    np.testing.assert_allclose(float(results[1]["accuracy"]), float(results[0]["accuracy"]), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(results[1]["accuracy"]), float(results[0]["accuracy"]), rtol=1e-6
+    )
 
 
 def test_evaluation_only_trainer_refuses_to_train(round_setup):

@@ -46,13 +46,24 @@ def test_vectorized_runtime_refuses_when_asked(conv_model):
 def test_vectorized_runtime_falls_back_to_one_client_per_call(conv_model, caplog):
     arrays = make_arrays(12, shape=(16,), seed=2)
     data = ArrayClientData(arrays, {"a": np.arange(5), "b": np.arange(5, 12)})
-    cohort = build_cohort(data, ["a", "b"], PreprocessConfig(epochs=1, batch_size=4, flatten=False), seed=0, round_num=1)
+    cohort = build_cohort(
+        data,
+        ["a", "b"],
+        PreprocessConfig(epochs=1, batch_size=4, flatten=False),
+        seed=0,
+        round_num=1,
+    )
     vectorized = VectorizedRuntime()
     with caplog.at_level("WARNING"):
         trainer = vectorized.make_trainer(conv_model, SGD(0.1), LocalRule())
     assert not trainer.vectorize and "cannot be vectorized" in caplog.text
     sequential = SequentialRuntime()
-    expected = sequential.train(sequential.make_trainer(conv_model, SGD(0.1), LocalRule()), conv_model.initial_weights, cohort, no_inputs(0.1, 2))
+    expected = sequential.train(
+        sequential.make_trainer(conv_model, SGD(0.1), LocalRule()),
+        conv_model.initial_weights,
+        cohort,
+        no_inputs(0.1, 2),
+    )
     got = vectorized.train(trainer, conv_model.initial_weights, cohort, no_inputs(0.1, 2))
     for a, b in zip(tf.nest.flatten(expected), tf.nest.flatten(got)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
@@ -62,4 +73,7 @@ def test_xla_is_the_default_only_without_convolutions(tiny_model, conv_model):
     assert xla_suits(tiny_model)
     if not tf.config.list_physical_devices("GPU"):
         assert not xla_suits(conv_model)
-        assert SequentialRuntime().make_trainer(conv_model, SGD(0.1), LocalRule())._train.jit_compile is False
+        assert (
+            SequentialRuntime().make_trainer(conv_model, SGD(0.1), LocalRule())._train.jit_compile
+            is False
+        )

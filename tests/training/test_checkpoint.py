@@ -26,12 +26,19 @@ from fedrun.training.checkpoint import (
 
 def make_state(scale=1.0, kernel_shape=(4, 3)):
     scale = float(scale)
-    weights = ModelWeights([tf.fill(kernel_shape, scale), tf.range(3, dtype=tf.float32) * scale], [])
+    weights = ModelWeights(
+        [tf.fill(kernel_shape, scale), tf.range(3, dtype=tf.float32) * scale], []
+    )
     aggregator = collections.OrderedDict(
-        value_sum_process=collections.OrderedDict(clip=tf.constant(0.1 * scale), count=tf.constant(7, tf.int64)),
+        value_sum_process=collections.OrderedDict(
+            clip=tf.constant(0.1 * scale), count=tf.constant(7, tf.int64)
+        ),
         weight_sum_process=(),
     )
-    finalizer = {"learning_rate": tf.constant(1.0), "momentum": [tf.zeros(kernel_shape), tf.zeros([3])]}
+    finalizer = {
+        "learning_rate": tf.constant(1.0),
+        "momentum": [tf.zeros(kernel_shape), tf.zeros([3])],
+    }
     return LearningAlgorithmState(weights, (), (), aggregator, finalizer)
 
 
@@ -70,7 +77,11 @@ def test_manifest_lists_every_leaf_and_a_checksum(tmp_path):
     assert [e["path"] for e in manifest["state"]] == nest_paths(make_state())
     first = manifest["state"][0]
     assert first["shape"] == [4, 3] and np.dtype(first["dtype"]) == np.float32
-    assert len(manifest["sha256"]) == 64 and manifest["client_state"] is None and manifest["config"] == {"seed": 0}
+    assert (
+        len(manifest["sha256"]) == 64
+        and manifest["client_state"] is None
+        and manifest["config"] == {"seed": 0}
+    )
     with np.load(tmp_path / "round_000005.npz", allow_pickle=False) as npz:
         assert sorted(npz.files) == sorted(e["member"] for e in manifest["state"])
 
@@ -87,7 +98,9 @@ def test_round_trip_restores_every_leaf_exactly(tmp_path):
 
 
 def test_client_state_is_saved_and_restored(tmp_path):
-    clients = StandInClientStates({"control/a": np.full([3], 2.0, np.float32), "control/b": np.arange(4, dtype=np.int32)})
+    clients = StandInClientStates(
+        {"control/a": np.full([3], 2.0, np.float32), "control/b": np.arange(4, dtype=np.int32)}
+    )
     path = save_checkpoint(str(tmp_path), 1, make_state(), clients.state_dict())
     restored = load_checkpoint(path, make_state(), has_client_state=True)
     assert sorted(restored.client_state) == ["control/a", "control/b"]
@@ -98,9 +111,17 @@ def test_client_state_is_saved_and_restored(tmp_path):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda d: (d / "round_000004.npz").write_bytes((d / "round_000004.npz").read_bytes()[:100]), "checksum"),
+        (
+            lambda d: (d / "round_000004.npz").write_bytes(
+                (d / "round_000004.npz").read_bytes()[:100]
+            ),
+            "checksum",
+        ),
         (lambda d: (d / "round_000004.npz").unlink(), "cannot read the arrays"),
-        (lambda d: (d / "round_000004.json").write_text('{"format": "fedrun-chec'), "not valid JSON"),
+        (
+            lambda d: (d / "round_000004.json").write_text('{"format": "fedrun-chec'),
+            "not valid JSON",
+        ),
         (lambda d: (d / "round_000004.json").write_text("[]"), "not a fedrun checkpoint"),
     ],
     ids=["truncated-arrays", "missing-arrays", "truncated-manifest", "foreign-manifest"],
@@ -115,7 +136,9 @@ def test_damaged_checkpoint_is_reported_with_its_file(tmp_path, damage, message)
 
 def test_changed_shape_is_a_config_error_naming_the_leaf(tmp_path):
     path = save_checkpoint(str(tmp_path), 2, make_state())
-    with pytest.raises(ConfigError, match=r"global_model_weights/trainable/0.*shape \[4, 3\].*\[4, 5\]") as caught:
+    with pytest.raises(
+        ConfigError, match=r"global_model_weights/trainable/0.*shape \[4, 3\].*\[4, 5\]"
+    ) as caught:
         load_checkpoint(path, make_state(kernel_shape=(4, 5)))
     assert caught.value.path == "resume"
 

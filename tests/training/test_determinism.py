@@ -28,7 +28,9 @@ def assert_identical(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-@pytest.mark.parametrize("override", options("algorithm") + options("aggregator") + ["model=cnn_emnist"])
+@pytest.mark.parametrize(
+    "override", options("algorithm") + options("aggregator") + ["model=cnn_emnist"]
+)
 def test_round_depends_only_on_state_seed_and_round(mnist5k_file, override):
     built = build(
         compose_config(
@@ -44,7 +46,13 @@ def test_round_depends_only_on_state_seed_and_round(mnist5k_file, override):
         )
     )
     config, process = built.config, built.process
-    ids = built.sampler.sample(built.data.train.client_ids, config.clients_per_round, 2, config.seed, built.data.train.num_examples)
+    ids = built.sampler.sample(
+        built.data.train.client_ids,
+        config.clients_per_round,
+        2,
+        config.seed,
+        built.data.train.num_examples,
+    )
     cohort = build_cohort(built.data.train, ids, config.preprocess, config.seed, round_num=2)
     state = process.initialize()
     client_states = getattr(process, "client_states", None)

@@ -34,7 +34,11 @@ def federated(train):
 @pytest.fixture(scope="module")
 def data():
     arrays = make_arrays(30)
-    return federated(ArrayClientData(arrays, {cid: np.arange(10 * k, 10 * k + 10) for k, cid in enumerate("abc")}))
+    return federated(
+        ArrayClientData(
+            arrays, {cid: np.arange(10 * k, 10 * k + 10) for k, cid in enumerate("abc")}
+        )
+    )
 
 
 def loop_config(rounds, min_clients=1):
@@ -59,7 +63,16 @@ class FailingAt:
 def run(process, data, config, checkpointer, stop=None, start_round=1, state=None):
     state = process.initialize() if state is None else state
     return run_rounds(
-        process, data, FixedSampler(), config, state, None, (), start_round, checkpointer=checkpointer, stop=stop
+        process,
+        data,
+        FixedSampler(),
+        config,
+        state,
+        None,
+        (),
+        start_round,
+        checkpointer=checkpointer,
+        stop=stop,
     )
 
 
@@ -69,7 +82,9 @@ def test_checkpoints_when_due_and_at_the_end(process, data, tmp_path):
     assert [r for r, _ in list_checkpoints(str(tmp_path))] == [2, 4, 5]
     assert [r["clients_failed"] for r in records] == [0] * 5
     final = load_checkpoint(str(tmp_path / "round_000005.json"), process.initialize())
-    np.testing.assert_array_equal(final.state.global_model_weights.trainable[0], state.global_model_weights.trainable[0])
+    np.testing.assert_array_equal(
+        final.state.global_model_weights.trainable[0], state.global_model_weights.trainable[0]
+    )
 
 
 def test_stop_request_finishes_the_round_and_checkpoints(process, data, tmp_path):
@@ -90,7 +105,9 @@ def test_failed_round_keeps_the_last_completed_state(process, data, tmp_path):
     assert [r for r, _ in list_checkpoints(str(tmp_path))] == [3]
     reference, _ = run(process, data, loop_config(3), None)
     saved = load_checkpoint(str(tmp_path / "round_000003.json"), process.initialize())
-    for have, want in zip(saved.state.global_model_weights.trainable, reference.global_model_weights.trainable):
+    for have, want in zip(
+        saved.state.global_model_weights.trainable, reference.global_model_weights.trainable
+    ):
         np.testing.assert_array_equal(have, want)
 
 
@@ -99,6 +116,9 @@ def test_too_few_surviving_clients_fail_the_round(process, tmp_path):
     checkpointer = Checkpointer(str(tmp_path), CheckpointConfig(every=10, keep=3))
     _, records = run(process, flaky, loop_config(2, min_clients=2), None)
     assert [(r["clients"], r["clients_failed"]) for r in records] == [(3, 1), (3, 1)]
-    with pytest.raises(RoundFailedError, match=r"round 1 failed: only 2 of its 3 clients have usable data.*dropped b: DataError"):
+    with pytest.raises(
+        RoundFailedError,
+        match=r"round 1 failed: only 2 of its 3 clients have usable data.*dropped b: DataError",
+    ):
         run(process, flaky, loop_config(2, min_clients=3), checkpointer)
     assert list_checkpoints(str(tmp_path)) == []

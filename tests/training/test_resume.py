@@ -64,13 +64,21 @@ def test_resume_path_forms(run_dir, tmp_path_factory, target, expected_round):
 
 @pytest.mark.parametrize(
     "target, message",
-    [("missing", "no such checkpoint"), ("empty", "no valid checkpoint"), ("corrupt", "unusable checkpoint")],
+    [
+        ("missing", "no such checkpoint"),
+        ("empty", "no valid checkpoint"),
+        ("corrupt", "unusable checkpoint"),
+    ],
     ids=["missing-path", "no-checkpoints", "corrupt-manifest"],
 )
 def test_bad_resume_path_is_a_config_error(run_dir, tmp_path, target, message):
     (tmp_path / "empty").mkdir()
     (run_dir / "checkpoints" / "round_000004.json").write_text("{")
-    path = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "corrupt": run_dir / "checkpoints" / "round_000004.json"}
+    path = {
+        "missing": tmp_path / "missing",
+        "empty": tmp_path / "empty",
+        "corrupt": run_dir / "checkpoints" / "round_000004.json",
+    }
     with pytest.raises(ConfigError, match=message) as caught:
         find_resume_checkpoint(str(path[target]), str(tmp_path), make_state(), False)
     assert caught.value.path == "resume"
@@ -101,7 +109,9 @@ def test_rewind_removes_later_checkpoints(run_dir):
 
 
 def test_prepare_resume_restores_state_and_client_state(run_dir):
-    save_checkpoint(str(run_dir / "checkpoints"), 8, make_state(8), {"c": np.ones(2, np.float32)}, {"seed": 1})
+    save_checkpoint(
+        str(run_dir / "checkpoints"), 8, make_state(8), {"c": np.ones(2, np.float32)}, {"seed": 1}
+    )
     write_metrics(run_dir / "metrics.jsonl", range(1, 10))
 
     class Process:
@@ -112,7 +122,11 @@ def test_prepare_resume_restores_state_and_client_state(run_dir):
 
     process = Process()
     start = prepare_resume(process, str(run_dir), None, True, {"seed": 1})
-    assert start.round_num == 8 and len(start.records) == 8 and start.checkpoint.endswith("round_000008.json")
+    assert (
+        start.round_num == 8
+        and len(start.records) == 8
+        and start.checkpoint.endswith("round_000008.json")
+    )
     np.testing.assert_array_equal(process.client_states.arrays["c"], np.ones(2))
 
 

@@ -13,7 +13,9 @@ def build(name):
     return SAMPLERS.build({"type": name}, "sampling")
 
 
-@pytest.mark.parametrize("name", ["fixed", "uniform", "weighted"], ids=["fixed", "uniform", "weighted"])
+@pytest.mark.parametrize(
+    "name", ["fixed", "uniform", "weighted"], ids=["fixed", "uniform", "weighted"]
+)
 def test_same_seed_and_round_same_cohort_of_distinct_clients(name):
     first = build(name).sample(IDS, 5, 3, 11, SIZES.__getitem__)
     again = build(name).sample(IDS, 5, 3, 11, SIZES.__getitem__)
@@ -23,13 +25,19 @@ def test_same_seed_and_round_same_cohort_of_distinct_clients(name):
 
 def test_fixed_takes_the_first_clients_every_round():
     sampler = build("fixed")
-    assert sampler.sample(IDS, 3, 1, 0, SIZES.__getitem__) == sampler.sample(IDS, 3, 9, 5, SIZES.__getitem__) == IDS[:3]
+    assert (
+        sampler.sample(IDS, 3, 1, 0, SIZES.__getitem__)
+        == sampler.sample(IDS, 3, 9, 5, SIZES.__getitem__)
+        == IDS[:3]
+    )
 
 
 @pytest.mark.parametrize("name", ["uniform", "weighted"], ids=["uniform", "weighted"])
 def test_cohorts_change_with_round_and_seed(name):
     sampler = build(name)
-    cohorts = {tuple(sampler.sample(IDS, 5, r, s, SIZES.__getitem__)) for r in (1, 2) for s in (0, 1)}
+    cohorts = {
+        tuple(sampler.sample(IDS, 5, r, s, SIZES.__getitem__)) for r in (1, 2) for s in (0, 1)
+    }
     assert len(cohorts) == 4
 
 

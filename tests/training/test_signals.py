@@ -8,7 +8,9 @@ import pytest
 from fedrun.training.signals import RunInterrupted, StopRequest
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+@pytest.mark.parametrize(
+    "signal_number", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"]
+)
 def test_first_signal_sets_the_flag(signal_number):
     with StopRequest() as stop:
         assert not stop.requested
@@ -31,7 +33,9 @@ def test_handlers_are_restored():
 
 
 @pytest.mark.parametrize(
-    "signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint-130", "sigterm-143"]
+    "signal_number, code",
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+    ids=["sigint-130", "sigterm-143"],
 )
 def test_interrupted_run_exit_code_and_message(signal_number, code):
     err = RunInterrupted(7, "/run/checkpoints/round_000007.json", signal_number)

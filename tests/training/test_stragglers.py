@@ -10,7 +10,9 @@ IDS = [f"c{i}" for i in range(10)]
 
 
 def simulator(fraction=0.0, dropout=0.0, partial_work=None, keep=False, epochs=20):
-    return StragglerSimulator(StragglerConfig(fraction, dropout, partial_work), epochs, keep, len(IDS))
+    return StragglerSimulator(
+        StragglerConfig(fraction, dropout, partial_work), epochs, keep, len(IDS)
+    )
 
 
 def test_partial_work_keeps_stragglers_with_fewer_epochs():
@@ -59,7 +61,11 @@ def test_one_epoch_stragglers_run_their_epoch():
 
 @pytest.mark.parametrize(
     "node, path",
-    [({"fraction": 1.5}, "stragglers.fraction"), ({"fraction": 0.6, "dropout": 0.5}, "stragglers"), ({"speed": 1}, "stragglers.speed")],
+    [
+        ({"fraction": 1.5}, "stragglers.fraction"),
+        ({"fraction": 0.6, "dropout": 0.5}, "stragglers"),
+        ({"speed": 1}, "stragglers.speed"),
+    ],
     ids=["fraction-above-one", "more-than-everyone", "unknown-key"],
 )
 def test_bad_config_names_its_path(node, path):

@@ -16,7 +16,11 @@ def record(round_num, centralized=None, federated=None):
         evaluation["centralized"] = {"accuracy": centralized, "loss": 1.0}
     if federated is not None:
         evaluation["federated"] = {"accuracy": federated, "loss": 1.0}
-    return {"round": round_num, "train": {"accuracy": 0.99}, **({"eval": evaluation} if evaluation else {})}
+    return {
+        "round": round_num,
+        "train": {"accuracy": 0.99},
+        **({"eval": evaluation} if evaluation else {}),
+    }
 
 
 @pytest.mark.parametrize(
@@ -34,10 +38,19 @@ def test_evaluation_accuracy_picks_the_evaluation(rec, expected):
 
 def test_first_round_at_or_above_target_is_recorded():
     callback = TargetAccuracyCallback(0.9)
-    for rec in [record(1, federated=0.5), record(2), record(3, federated=0.9), record(4, federated=0.95)]:
+    for rec in [
+        record(1, federated=0.5),
+        record(2),
+        record(3, federated=0.9),
+        record(4, federated=0.95),
+    ]:
         callback.on_round_end(rec)
     assert callback.round_reached == 3
-    assert callback.summary() == {"target_accuracy": 0.9, "target_metric": "eval.federated.accuracy", "rounds_to_target": 3}
+    assert callback.summary() == {
+        "target_accuracy": 0.9,
+        "target_metric": "eval.federated.accuracy",
+        "rounds_to_target": 3,
+    }
     assert not callback.stop_training  # recording only, unless asked to stop
 
 
@@ -82,7 +95,13 @@ def stopped_run(tmp_path_factory):
     from fedrun.cli import CONF_DIR
     from fedrun.run import run
 
-    overrides = ["rounds=8", "target_accuracy=0.5", "stop_at_target=true", "eval_train=true", "progress=false"]
+    overrides = [
+        "rounds=8",
+        "target_accuracy=0.5",
+        "stop_at_target=true",
+        "eval_train=true",
+        "progress=false",
+    ]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         plain = OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
     out = tmp_path_factory.mktemp("stopped")
@@ -101,7 +120,9 @@ def test_run_stops_at_the_round_that_reaches_the_target(stopped_run):
     assert all(r["eval"]["centralized"]["accuracy"] < 0.5 for r in records[:-1])
     assert summary["rounds"] == reached and summary["target_metric"] == "eval.centralized.accuracy"
     assert json.loads((out / "summary.json").read_text())["rounds_to_target"] == reached
-    assert (out / "checkpoints" / f"round_{reached:06d}.json").exists()  # the early end is checkpointed
+    assert (
+        out / "checkpoints" / f"round_{reached:06d}.json"
+    ).exists()  # the early end is checkpointed
     assert summary["checkpoints"]["last_round"] == reached
 
 

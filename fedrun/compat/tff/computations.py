@@ -54,7 +54,9 @@ def _parameter_type(fn: Callable[..., Any], declared: Sequence[Any]) -> Optional
         return to_type(declared[0])
     names = _positional_parameters(fn)
     if len(names) != len(declared):
-        raise TypeError(f"{getattr(fn, '__name__', 'computation')} takes {len(names)} parameters but {len(declared)} types were given")
+        raise TypeError(
+            f"{getattr(fn, '__name__', 'computation')} takes {len(names)} parameters but {len(declared)} types were given"
+        )
     return StructType([(name, to_type(t)) for name, t in zip(names, declared)])
 
 
@@ -65,10 +67,14 @@ def _split(parameter_type: Optional[Type], arity: int) -> list[Type]:
             raise TypeError(f"a body of {arity} parameters needs an argument")
         return []
     if arity == 0:
-        raise TypeError(f"a body without parameters cannot take an argument of type {parameter_type}")
+        raise TypeError(
+            f"a body without parameters cannot take an argument of type {parameter_type}"
+        )
     if arity > 1:
         if not isinstance(parameter_type, StructType) or len(parameter_type) != arity:
-            raise TypeError(f"a body of {arity} parameters cannot take one argument of type {parameter_type}")
+            raise TypeError(
+                f"a body of {arity} parameters cannot take one argument of type {parameter_type}"
+            )
         return list(parameter_type)
     return [parameter_type]
 
@@ -110,9 +116,15 @@ class _FacadeComputation(Computation):
     def signature_for(self, parameter_type: Optional[Type]) -> FunctionType:
         """The signature for arguments of `parameter_type` (checked against declared types)."""
         if self._declared:
-            if parameter_type is not None and self._parameter is not None and parameter_type != self._parameter:
+            if (
+                parameter_type is not None
+                and self._parameter is not None
+                and parameter_type != self._parameter
+            ):
                 if not is_assignable(self._parameter, parameter_type):
-                    raise TypeError(f"{self.__name__} expects {self._parameter}, got an argument of type {parameter_type}")
+                    raise TypeError(
+                        f"{self.__name__} expects {self._parameter}, got an argument of type {parameter_type}"
+                    )
             parameter_type = self._parameter
         signature = self._signatures.get(parameter_type)
         if signature is None:
@@ -178,7 +190,9 @@ def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]
                 pending.append(i)
             else:
                 per_client = list(arg)
-                converted[i] = Value(AtClients.from_list([convert(v, t.member) for v in per_client]))
+                converted[i] = Value(
+                    AtClients.from_list([convert(v, t.member) for v in per_client])
+                )
         elif t is None:
             converted[i] = arg
         else:
@@ -191,9 +205,15 @@ def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]
 
 def cohort_of(args: Sequence[Any]) -> Optional[int]:
     """The cohort size of the client-placed arguments, if any."""
-    counts = {a.placed.num_clients for a in args if isinstance(a, Value) and not a.is_abstract and isinstance(a.placed, AtClients)}
+    counts = {
+        a.placed.num_clients
+        for a in args
+        if isinstance(a, Value) and not a.is_abstract and isinstance(a.placed, AtClients)
+    }
     if len(counts) > 1:
-        raise ValueError(f"client-placed arguments have different numbers of clients: {sorted(counts)}")
+        raise ValueError(
+            f"client-placed arguments have different numbers of clients: {sorted(counts)}"
+        )
     return counts.pop() if counts else None
 
 
@@ -271,4 +291,11 @@ def tf_computation(*args: Any) -> Any:
     return _decorator(TensorFlowComputation, args)
 
 
-__all__ = ["FederatedComputation", "TensorFlowComputation", "cohort_of", "federated_computation", "tf_computation", "to_values"]
+__all__ = [
+    "FederatedComputation",
+    "TensorFlowComputation",
+    "cohort_of",
+    "federated_computation",
+    "tf_computation",
+    "to_values",
+]

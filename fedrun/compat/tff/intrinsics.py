@@ -69,7 +69,9 @@ def federated_map(fn: Union[TensorFlowComputation, Callable[..., Any]], arg: Any
     members, zipped = _zip_arguments(arg)
     placements = {m.type_signature.placement for m in members}
     if len(placements) != 1:
-        raise TypeError(f"federated_map: arguments must share one placement, got {[str(m.type_signature) for m in members]}")
+        raise TypeError(
+            f"federated_map: arguments must share one placement, got {[str(m.type_signature) for m in members]}"
+        )
     placement = placements.pop()
     all_equal = all(m.type_signature.all_equal for m in members)
     if any(m.is_abstract for m in members):
@@ -123,7 +125,9 @@ def federated_zip(value: Any) -> Value:
     nest = tf.nest.pack_sequence_as(value, leaves)
     placements = {v.type_signature.placement for v in leaves}
     if len(placements) > 1:
-        raise TypeError(f"federated_zip: members must share one placement, got {[str(v.type_signature) for v in leaves]}")
+        raise TypeError(
+            f"federated_zip: members must share one placement, got {[str(v.type_signature) for v in leaves]}"
+        )
     placement = placements.pop() if placements else SERVER
     all_equal = all(v.type_signature.all_equal for v in leaves)
     if any(v.is_abstract for v in leaves):
@@ -140,7 +144,9 @@ def federated_secure_sum_bitwidth(value: Any, bitwidth: int) -> Value:
     (fedrun's `secure_sum`); the result keeps the value's dtypes."""
     v = _federated(value, "federated_secure_sum_bitwidth", CLIENTS)
     if not isinstance(bitwidth, int):
-        raise TypeError("federated_secure_sum_bitwidth: fedrun takes one integer bitwidth for the whole structure")
+        raise TypeError(
+            "federated_secure_sum_bitwidth: fedrun takes one integer bitwidth for the whole structure"
+        )
     if v.is_abstract:
         return Value(type_signature=FederatedType(v.type_signature.member, SERVER, True))
     total = fed.secure_sum(v.placed, bitwidth)

@@ -27,7 +27,9 @@ from fedrun.compat.tff.values import Value
 
 def _signature(comp: Any, role: str) -> FunctionType:
     if not isinstance(comp, Computation):
-        raise TypeError(f"{role} must be a computation (tff.federated_computation / tff.tf_computation), got {type(comp).__name__}")
+        raise TypeError(
+            f"{role} must be a computation (tff.federated_computation / tff.tf_computation), got {type(comp).__name__}"
+        )
     return comp.type_signature
 
 
@@ -46,9 +48,15 @@ class IterativeProcess:
         next_sig = _signature(next_fn, "next_fn")
         state_t = init_sig.result
         takes_state_only = getattr(next_fn, "arity", 2) == 1
-        first = next_sig.parameter[0] if isinstance(next_sig.parameter, StructType) and not takes_state_only else next_sig.parameter
+        first = (
+            next_sig.parameter[0]
+            if isinstance(next_sig.parameter, StructType) and not takes_state_only
+            else next_sig.parameter
+        )
         if first is None or not is_assignable(first, state_t):
-            raise TypeError(f"next_fn's first parameter must accept the state {state_t}; next_fn's type is {next_sig}")
+            raise TypeError(
+                f"next_fn's first parameter must accept the state {state_t}; next_fn's type is {next_sig}"
+            )
         self.initialize = initialize_fn
         self.next = next_fn
 
@@ -64,8 +72,14 @@ class MeasuredProcess(IterativeProcess):
     def __init__(self, initialize_fn: Computation, next_fn: Computation) -> None:
         super().__init__(initialize_fn, next_fn)
         result = next_fn.type_signature.result
-        if not isinstance(result, StructType) or result.names() != ["state", "result", "measurements"]:
-            raise TypeError(f"next_fn must return a MeasuredProcessOutput (state, result, measurements), returns {result}")
+        if not isinstance(result, StructType) or result.names() != [
+            "state",
+            "result",
+            "measurements",
+        ]:
+            raise TypeError(
+                f"next_fn must return a MeasuredProcessOutput (state, result, measurements), returns {result}"
+            )
         for name in ("state", "measurements"):
             member = result[name]
             if not (isinstance(member, FederatedType) and member.placement == SERVER):
@@ -79,10 +93,14 @@ class AggregationProcess(MeasuredProcess):
         super().__init__(initialize_fn, next_fn)
         params = next_fn.type_signature.parameter
         if not isinstance(params, StructType) or len(params) < 2:
-            raise TypeError(f"next_fn must take the state and a client-placed value, its type is {next_fn.type_signature}")
+            raise TypeError(
+                f"next_fn must take the state and a client-placed value, its type is {next_fn.type_signature}"
+            )
         value_t = params[1]
         if not (isinstance(value_t, FederatedType) and value_t.placement == CLIENTS):
-            raise TypeError(f"next_fn's second parameter must be placed at tff.CLIENTS, is {value_t}")
+            raise TypeError(
+                f"next_fn's second parameter must be placed at tff.CLIENTS, is {value_t}"
+            )
         result_t = next_fn.type_signature.result["result"]
         if not (isinstance(result_t, FederatedType) and result_t.placement == SERVER):
             raise TypeError(f"next_fn's result must be placed at tff.SERVER, is {result_t}")
@@ -113,7 +131,9 @@ class _BridgeComputation(Computation):
                 return values_.to_python(self._call_inside())
         types = list(self.type_signature.parameter)
         if len(args) != len(types):
-            raise TypeError(f"{self.__name__} takes {len(types)} arguments (state, value[, weight]), got {len(args)}")
+            raise TypeError(
+                f"{self.__name__} takes {len(types)} arguments (state, value[, weight]), got {len(args)}"
+            )
         state = Value(AtServer(convert(args[0], types[0].member, keep_containers=True)))
         inputs = to_values(args[1:], types[1:])
         with values_.frame(tracing=False, num_clients=cohort_of(inputs)):
@@ -124,12 +144,18 @@ class _BridgeComputation(Computation):
             return Value(AtServer(self._native()))
         state, *inputs = args
         output = self._native(server_nest(state), *[placed_at_clients(v) for v in inputs])
-        return MeasuredProcessOutput(Value(AtServer(output.state)), Value(output.result), Value(AtServer(output.measurements)))
+        return MeasuredProcessOutput(
+            Value(AtServer(output.state)),
+            Value(output.result),
+            Value(AtServer(output.measurements)),
+        )
 
 
 def bridge_process(native: core_processes.AggregationProcess) -> AggregationProcess:
     """A fedrun aggregation process with TFF's calling conventions."""
-    return AggregationProcess(_BridgeComputation(native.initialize, False), _BridgeComputation(native.next, True))
+    return AggregationProcess(
+        _BridgeComputation(native.initialize, False), _BridgeComputation(native.next, True)
+    )
 
 
 def server_nest(x: Any) -> Any:
@@ -141,7 +167,9 @@ def server_nest(x: Any) -> Any:
         return placed.value
     if isinstance(x, AtServer):
         return x.value
-    return tf.nest.map_structure(lambda v: server_nest(v) if isinstance(v, (Value, AtServer)) else v, x)
+    return tf.nest.map_structure(
+        lambda v: server_nest(v) if isinstance(v, (Value, AtServer)) else v, x
+    )
 
 
 def placed_at_clients(x: Any) -> AtClients:
@@ -172,7 +200,12 @@ class NativeAggregationProcess(core_processes.AggregationProcess):
         weight_spec: Spec of the weight, for weighted processes.
     """
 
-    def __init__(self, process: AggregationProcess, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None) -> None:
+    def __init__(
+        self,
+        process: AggregationProcess,
+        value_spec: Any,
+        weight_spec: Optional[tf.TensorSpec] = None,
+    ) -> None:
         self._process = process
         super().__init__(self._initialize_native, self._next_native, value_spec, weight_spec)
 
@@ -180,11 +213,17 @@ class NativeAggregationProcess(core_processes.AggregationProcess):
         with values_.frame(tracing=False):
             return server_nest(self._process.initialize())
 
-    def _next_native(self, state: Any, value: AtClients, weight: Optional[AtClients] = None) -> MeasuredProcessOutput:
+    def _next_native(
+        self, state: Any, value: AtClients, weight: Optional[AtClients] = None
+    ) -> MeasuredProcessOutput:
         args = [Value(AtServer(state)), Value(value)] + ([] if weight is None else [Value(weight)])
         with values_.frame(tracing=False, num_clients=value.num_clients):
             output = self._process.next(*args)
-            return MeasuredProcessOutput(server_nest(output.state), placed_at_server(output.result), server_nest(output.measurements))
+            return MeasuredProcessOutput(
+                server_nest(output.state),
+                placed_at_server(output.result),
+                server_nest(output.measurements),
+            )
 
 
 __all__ = [

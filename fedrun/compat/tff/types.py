@@ -27,10 +27,14 @@ def to_type(spec: Any) -> Type:
     `tf.data.DatasetSpec`, and lists, tuples, mappings and namedtuples of those.
     """
     if spec is None:
-        raise TypeError("to_type: None is not a type (a computation without a parameter takes no type)")
+        raise TypeError(
+            "to_type: None is not a type (a computation without a parameter takes no type)"
+        )
     if _is_named(spec):
         return StructType([(spec[0], to_type(spec[1]))])
-    if isinstance(spec, list) or (isinstance(spec, tuple) and not hasattr(spec, "_fields") and not _is_tensor_pair(spec)):
+    if isinstance(spec, list) or (
+        isinstance(spec, tuple) and not hasattr(spec, "_fields") and not _is_tensor_pair(spec)
+    ):
         if spec and all(_is_named(e) for e in spec):
             return StructType([(name, to_type(member)) for name, member in spec])
         return StructType([to_type(e) for e in spec])
@@ -45,7 +49,12 @@ def _is_tensor_pair(spec: Any) -> bool:
 
 def _is_named(spec: Any) -> bool:
     """TFF's `(name, type)` spelling of a named member."""
-    return isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) and not isinstance(spec[1], str)
+    return (
+        isinstance(spec, tuple)
+        and len(spec) == 2
+        and isinstance(spec[0], str)
+        and not isinstance(spec[1], str)
+    )
 
 
 class _FederatedTypeMeta(type):
@@ -65,21 +74,28 @@ class FederatedType(core_types.FederatedType, metaclass=_FederatedTypeMeta):
 
     def __init__(self, member: Any, placement: Placement, all_equal: Optional[bool] = None) -> None:
         if placement not in (SERVER, CLIENTS):
-            raise TypeError(f"FederatedType: placement must be tff.SERVER or tff.CLIENTS, got {placement!r}")
+            raise TypeError(
+                f"FederatedType: placement must be tff.SERVER or tff.CLIENTS, got {placement!r}"
+            )
         object.__setattr__(self, "member", to_type(member))
         object.__setattr__(self, "placement", placement)
-        object.__setattr__(self, "all_equal", placement == SERVER if all_equal is None else bool(all_equal))
+        object.__setattr__(
+            self, "all_equal", placement == SERVER if all_equal is None else bool(all_equal)
+        )
 
     def __eq__(self, other: Any) -> bool:
         return isinstance(other, core_types.FederatedType) and (
-            (self.member, self.placement, self.all_equal) == (other.member, other.placement, other.all_equal)
+            (self.member, self.placement, self.all_equal)
+            == (other.member, other.placement, other.all_equal)
         )
 
     def __hash__(self) -> int:
         return hash((self.member, self.placement, self.all_equal))
 
 
-def federated(member: Any, placement: Placement, all_equal: Optional[bool] = None) -> core_types.FederatedType:
+def federated(
+    member: Any, placement: Placement, all_equal: Optional[bool] = None
+) -> core_types.FederatedType:
     """A fedrun `FederatedType` built with TFF's defaults."""
     t = FederatedType(member, placement, all_equal)
     return core_types.FederatedType(t.member, t.placement, t.all_equal)
@@ -150,7 +166,9 @@ def _members(value: Any, t: StructType) -> list[Any]:
         if names and all(names):
             missing = [n for n in names if n not in value]
             if missing:
-                raise TypeError(f"a value with keys {list(value)} does not fit the type {t} (missing {missing})")
+                raise TypeError(
+                    f"a value with keys {list(value)} does not fit the type {t} (missing {missing})"
+                )
             return [value[n] for n in names]
         items = list(value.values())
     elif isinstance(value, (list, tuple)):
@@ -158,7 +176,9 @@ def _members(value: Any, t: StructType) -> list[Any]:
     else:
         raise TypeError(f"a {type(value).__name__} does not fit the structure type {t}")
     if len(items) != len(t):
-        raise TypeError(f"a value with {len(items)} members does not fit the type {t} ({len(t)} members)")
+        raise TypeError(
+            f"a value with {len(items)} members does not fit the type {t} ({len(t)} members)"
+        )
     return items
 
 
@@ -183,7 +203,9 @@ def is_assignable(target: Type, source: Type) -> bool:
             if not is_assignable(t_member, s_member):
                 return False
         return True
-    if isinstance(target, core_types.FederatedType) and isinstance(source, core_types.FederatedType):
+    if isinstance(target, core_types.FederatedType) and isinstance(
+        source, core_types.FederatedType
+    ):
         if target.placement != source.placement or (target.all_equal and not source.all_equal):
             return False
         return is_assignable(target.member, source.member)

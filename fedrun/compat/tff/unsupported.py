@@ -24,7 +24,8 @@ _IN_PROCESS = (
 
 TOP_LEVEL: Mapping[str, str] = {
     "backends": _IN_PROCESS,
-    "framework": "TFF's framework internals (executors, compiler, contexts) have no fedrun counterpart; " + _IN_PROCESS,
+    "framework": "TFF's framework internals (executors, compiler, contexts) have no fedrun counterpart; "
+    + _IN_PROCESS,
     "program": "TFF's program platform is not provided; fedrun's training loop (`python -m fedrun`) writes metrics.jsonl, "
     "TensorBoard logs and checkpoints in the run directory",
     "analytics": "federated analytics is not provided by fedrun",
@@ -49,8 +50,12 @@ LEARNING: Mapping[str, str] = {
 def error(module: str, name: str, table: Mapping[str, str]) -> Exception:
     """The error for `module.name`: `UnsupportedError` if TFF has the name, else AttributeError."""
     if name in table:
-        return UnsupportedError(f"{module}.{name} is not supported by fedrun: {table[name]} ({_GUIDE})")
-    return AttributeError(f"{module} has no attribute {name!r} (the names fedrun provides are listed in {_GUIDE})")
+        return UnsupportedError(
+            f"{module}.{name} is not supported by fedrun: {table[name]} ({_GUIDE})"
+        )
+    return AttributeError(
+        f"{module} has no attribute {name!r} (the names fedrun provides are listed in {_GUIDE})"
+    )
 
 
 __all__ = ["LEARNING", "TOP_LEVEL", "UnsupportedError", "error"]

@@ -110,7 +110,9 @@ class Value:
     def placed(self) -> Any:
         """The fedrun placed value (concrete values only)."""
         if self._placed is None:
-            raise TypeError(f"an abstract value of type {self._type} has no data (it exists only while tracing)")
+            raise TypeError(
+                f"an abstract value of type {self._type} has no data (it exists only while tracing)"
+            )
         return self._placed
 
     @property

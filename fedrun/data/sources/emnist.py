@@ -46,9 +46,13 @@ def _converter(path: str, num_classes: int) -> ConvertFn:
         pixels = read_dataset(group, "pixels", path, client_id)
         labels = read_dataset(group, "label", path, client_id)
         if not np.issubdtype(pixels.dtype, np.floating):
-            raise DataError(path, f"pixels have dtype {pixels.dtype}, expected float32 in [0, 1]", client_id)
+            raise DataError(
+                path, f"pixels have dtype {pixels.dtype}, expected float32 in [0, 1]", client_id
+            )
         if labels.ndim != 1:
-            raise DataError(path, f"labels have shape {list(labels.shape)}, expected [n]", client_id)
+            raise DataError(
+                path, f"labels have shape {list(labels.shape)}, expected [n]", client_id
+            )
         arrays = {"x": pixels.astype(np.float32, copy=False), "y": labels}
         check_client(path, client_id, arrays, num_classes, IMAGE_SHAPE, (0.0, 1.0))
         return {"x": arrays["x"], "y": labels.astype(np.int32, copy=False)}
@@ -66,7 +70,9 @@ def open_emnist_file(path: str, num_classes: int = 62) -> ClientData:
     return HDF5ClientData(path, _converter(path, num_classes), ELEMENT_SPEC, _count, HOW_TO_GET)
 
 
-def open_emnist(train_path: str, test_path: Optional[str] = None, num_classes: int = 62) -> tuple[ClientData, Optional[ClientData]]:
+def open_emnist(
+    train_path: str, test_path: Optional[str] = None, num_classes: int = 62
+) -> tuple[ClientData, Optional[ClientData]]:
     """TFF's federated EMNIST train (and test) clients.
 
     Args:
@@ -108,19 +114,25 @@ class EmnistDigitsParams(EmnistParams):
 def _build(name: str, p: EmnistParams, num_classes: int) -> FederatedData:
     directory = os.path.expanduser(p.path) if p.path is not None else keras_datasets_dir()
     if os.path.isfile(directory):
-        raise DataError(directory, f"dataset.path must be the directory holding {p.train_file}, not a file")
+        raise DataError(
+            directory, f"dataset.path must be the directory holding {p.train_file}, not a file"
+        )
     test_path = os.path.join(directory, p.test_file) if p.test_file is not None else None
     train, test = open_emnist(os.path.join(directory, p.train_file), test_path, num_classes)
     return FederatedData(name, train, test, None, num_classes)
 
 
 @DATASETS.register("emnist", EmnistParams)
-def build_emnist(p: EmnistParams, context: DataContext, config_path: str = "dataset") -> FederatedData:
+def build_emnist(
+    p: EmnistParams, context: DataContext, config_path: str = "dataset"
+) -> FederatedData:
     """TFF's federated EMNIST, 62 classes, one client per writer."""
     return _build("emnist", p, 62)
 
 
 @DATASETS.register("emnist_digits", EmnistDigitsParams)
-def build_emnist_digits(p: EmnistDigitsParams, context: DataContext, config_path: str = "dataset") -> FederatedData:
+def build_emnist_digits(
+    p: EmnistDigitsParams, context: DataContext, config_path: str = "dataset"
+) -> FederatedData:
     """TFF's federated EMNIST digits (10 classes), one client per writer."""
     return _build("emnist_digits", p, 10)

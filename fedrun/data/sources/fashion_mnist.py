@@ -14,7 +14,13 @@ import os
 from fedrun.data.client_data import FederatedData
 from fedrun.data.errors import DataError
 from fedrun.data.registry import DATASETS, DataContext
-from fedrun.data.sources.mnist import ImageSetParams, federate_images, keras_datasets_dir, load_idx_directory, locate
+from fedrun.data.sources.mnist import (
+    ImageSetParams,
+    federate_images,
+    keras_datasets_dir,
+    load_idx_directory,
+    locate,
+)
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 HOW_TO_GET = (
@@ -27,7 +33,9 @@ HOW_TO_GET = (
 @DATASETS.register("fashion_mnist", ImageSetParams)
 def build(p: ImageSetParams, context: DataContext, config_path: str = "dataset") -> FederatedData:
     """Fashion-MNIST (70,000 images) from local IDX files, split into clients by a partitioner."""
-    directory = locate(p.path, [DEBIAN_DIR, os.path.join(keras_datasets_dir(), "fashion-mnist")], HOW_TO_GET)
+    directory = locate(
+        p.path, [DEBIAN_DIR, os.path.join(keras_datasets_dir(), "fashion-mnist")], HOW_TO_GET
+    )
     if not os.path.isdir(directory):
         raise DataError(directory, f"expected a directory holding the IDX files; {HOW_TO_GET}")
     x, y, files = load_idx_directory(directory)

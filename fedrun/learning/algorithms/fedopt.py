@@ -66,12 +66,19 @@ class FedAdagrad(Optimizer):
     def _slots(self, specs: Nest, batch_shape: Sequence[int]) -> dict[str, Any]:
         return {"m": _filled(specs, 0.0), "v": _filled(specs, self.tau**2)}
 
-    def next(self, state: dict[str, Any], weights: Nest, gradients: Nest) -> tuple[dict[str, Any], Nest]:
-        m = tf.nest.map_structure(lambda m_, g: self.beta_1 * m_ + (1.0 - self.beta_1) * g, state["m"], gradients)
+    def next(
+        self, state: dict[str, Any], weights: Nest, gradients: Nest
+    ) -> tuple[dict[str, Any], Nest]:
+        m = tf.nest.map_structure(
+            lambda m_, g: self.beta_1 * m_ + (1.0 - self.beta_1) * g, state["m"], gradients
+        )
         v = tf.nest.map_structure(lambda v_, g: v_ + tf.square(g), state["v"], gradients)
         lr = state["learning_rate"]
         new_weights = tf.nest.map_structure(
-            lambda w, m_, v_: w - expand_per_client(lr, w) * m_ / (tf.sqrt(v_) + self.tau), weights, m, v
+            lambda w, m_, v_: w - expand_per_client(lr, w) * m_ / (tf.sqrt(v_) + self.tau),
+            weights,
+            m,
+            v,
         )
         return {**state, "m": m, "v": v}, new_weights
 
@@ -175,4 +182,6 @@ def _fedopt(p: FedOptParams, context: AlgorithmContext) -> LearningProcess:
     schedule = context.server_lr_schedule
     if isinstance(schedule, RoundSchedule):
         schedule = schedule.rebased(server_optimizer.learning_rate)
-    return build_fed_avg_from_context(context, p.weighted, server_optimizer=server_optimizer, server_lr_schedule=schedule)
+    return build_fed_avg_from_context(
+        context, p.weighted, server_optimizer=server_optimizer, server_lr_schedule=schedule
+    )

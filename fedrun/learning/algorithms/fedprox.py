@@ -38,12 +38,18 @@ class ProximalRule(LocalRule):
         self.mu = float(mu)
 
     def adjust_gradients(
-        self, gradients: list[tf.Tensor], weights: list[tf.Tensor], initial: list[tf.Tensor], inputs: RoundInputs
+        self,
+        gradients: list[tf.Tensor],
+        weights: list[tf.Tensor],
+        initial: list[tf.Tensor],
+        inputs: RoundInputs,
     ) -> list[tf.Tensor]:
         return [g + self.mu * (w - w0) for g, w, w0 in zip(gradients, weights, initial)]
 
 
-def build_fed_prox(model: FunctionalModel, client_optimizer: Optimizer, mu: float, **kwargs: object) -> LearningProcess:
+def build_fed_prox(
+    model: FunctionalModel, client_optimizer: Optimizer, mu: float, **kwargs: object
+) -> LearningProcess:
     """FedProx: `build_fed_avg` with the proximal local rule (same keyword arguments)."""
     process = build_fed_avg(model, client_optimizer, rule=ProximalRule(mu), **kwargs)  # type: ignore[arg-type]
     process.accepts_partial_work = True

@@ -33,11 +33,15 @@ class FullGradientRule(LocalRule):
     gradient_at_initial = True
     local_steps = False
 
-    def update(self, initial: list[tf.Tensor], final: list[tf.Tensor], initial_gradient: list[tf.Tensor]) -> list[tf.Tensor]:
+    def update(
+        self, initial: list[tf.Tensor], final: list[tf.Tensor], initial_gradient: list[tf.Tensor]
+    ) -> list[tf.Tensor]:
         return list(initial_gradient)
 
 
-def build_fed_sgd(model: FunctionalModel, client_optimizer: Optimizer, **kwargs: object) -> LearningProcess:
+def build_fed_sgd(
+    model: FunctionalModel, client_optimizer: Optimizer, **kwargs: object
+) -> LearningProcess:
     """FedSGD: `build_fed_avg` whose clients send one full-data gradient (same keywords)."""
     return build_fed_avg(model, client_optimizer, rule=FullGradientRule(), **kwargs)  # type: ignore[arg-type]
 

@@ -67,7 +67,11 @@ class FrozenMomentumRule(LocalRule):
         self.momentum = float(momentum)
 
     def adjust_gradients(
-        self, gradients: list[tf.Tensor], weights: list[tf.Tensor], initial: list[tf.Tensor], inputs: RoundInputs
+        self,
+        gradients: list[tf.Tensor],
+        weights: list[tf.Tensor],
+        initial: list[tf.Tensor],
+        inputs: RoundInputs,
     ) -> list[tf.Tensor]:
         return [g + self.momentum * a for g, a in zip(gradients, inputs.broadcast)]
 
@@ -110,7 +114,9 @@ class MimeLiteClientWork(MeasuredProcess):
         # Local steps are plain SGD steps along the rule's momentum-corrected direction.
         local_sgd = SGD(base_optimizer.learning_rate)
         rule = FrozenMomentumRule(self.momentum)
-        self.inner = ModelDeltaClientWork(model, local_sgd, runtime, rule, weighted, learning_rate_schedule)
+        self.inner = ModelDeltaClientWork(
+            model, local_sgd, runtime, rule, weighted, learning_rate_schedule
+        )
         self._specs = model.weight_specs.trainable
         super().__init__(self._initialize, self._next)
 
@@ -124,21 +130,29 @@ class MimeLiteClientWork(MeasuredProcess):
         result, train = self.inner.summarize(outputs, count)
         # The update weights are the examples processed, or ones when unweighted.
         weights_of_clients = AtClients(result.value.update_weight, count)
-        mean_gradient = intrinsics.mean(AtClients(list(outputs.extra), count), weights_of_clients).value
+        mean_gradient = intrinsics.mean(
+            AtClients(list(outputs.extra), count), weights_of_clients
+        ).value
         new_momentum = [self.momentum * a + g for a, g in zip(momentum, mean_gradient)]
         measurements = collections.OrderedDict(
             train=train,
             full_gradient_norm=tf.linalg.global_norm(mean_gradient),
             momentum_norm=tf.linalg.global_norm(new_momentum),
         )
-        return MeasuredProcessOutput(collections.OrderedDict(momentum=new_momentum), result, measurements)
+        return MeasuredProcessOutput(
+            collections.OrderedDict(momentum=new_momentum), result, measurements
+        )
 
 
 def check_sgd_momentum(optimizer: Optimizer) -> None:
     """Raises ValueError unless `optimizer` is SGD (any momentum) without Nesterov."""
     if not isinstance(optimizer, SGD) or optimizer.nesterov:
-        kind = type(optimizer).__name__ + (" with Nesterov momentum" if isinstance(optimizer, SGD) else "")
-        raise ValueError(f"Mime Lite is supported with an SGD-momentum base optimizer only, got {kind}")
+        kind = type(optimizer).__name__ + (
+            " with Nesterov momentum" if isinstance(optimizer, SGD) else ""
+        )
+        raise ValueError(
+            f"Mime Lite is supported with an SGD-momentum base optimizer only, got {kind}"
+        )
 
 
 def build_mime_lite(
@@ -164,8 +178,12 @@ def build_mime_lite(
         server_lr_schedule: Round -> server learning rate.
     """
     model = learning_model(model)
-    client_work = MimeLiteClientWork(model, base_optimizer, runtime or VectorizedRuntime(), weighted, client_lr_schedule)
-    return compose_model_delta_algorithm(model, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule)
+    client_work = MimeLiteClientWork(
+        model, base_optimizer, runtime or VectorizedRuntime(), weighted, client_lr_schedule
+    )
+    return compose_model_delta_algorithm(
+        model, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,9 +209,18 @@ def _mime_lite(p: MimeLiteParams, context: AlgorithmContext) -> LearningProcess:
             ["sgd", "sgdm"],
         )
     if optimizer.nesterov:
-        raise ConfigError("client_optimizer.nesterov", "mime_lite supports heavy-ball SGD momentum only", True, "false")
+        raise ConfigError(
+            "client_optimizer.nesterov",
+            "mime_lite supports heavy-ball SGD momentum only",
+            True,
+            "false",
+        )
     factory = build_aggregator(
-        context.aggregator_node, "aggregator", p.weighted, context.allowed_targets, context.aggregator_context
+        context.aggregator_node,
+        "aggregator",
+        p.weighted,
+        context.allowed_targets,
+        context.aggregator_context,
     )
     return build_mime_lite(
         context.model,

@@ -50,7 +50,9 @@ from fedrun.runtime.variable_trainer import LearningModel, learning_model
 
 def client_norms(stacked: list[tf.Tensor]) -> tf.Tensor:
     """Each client's global L2 norm of a stacked list of tensors (`[K]`)."""
-    squares = [tf.reduce_sum(tf.reshape(tf.square(t), [tf.shape(t)[0], -1]), axis=1) for t in stacked]
+    squares = [
+        tf.reduce_sum(tf.reshape(tf.square(t), [tf.shape(t)[0], -1]), axis=1) for t in stacked
+    ]
     return tf.sqrt(tf.add_n(squares))
 
 
@@ -62,7 +64,11 @@ class ControlVariateRule(LocalRule):
     """
 
     def adjust_gradients(
-        self, gradients: list[tf.Tensor], weights: list[tf.Tensor], initial: list[tf.Tensor], inputs: RoundInputs
+        self,
+        gradients: list[tf.Tensor],
+        weights: list[tf.Tensor],
+        initial: list[tf.Tensor],
+        inputs: RoundInputs,
     ) -> list[tf.Tensor]:
         return [g - c_i + c for g, c_i, c in zip(gradients, inputs.per_client, inputs.broadcast)]
 
@@ -114,19 +120,25 @@ class ScaffoldClientWork(MeasuredProcess):
         learning_rate_schedule: Optional[LearningRateSchedule] = None,
     ) -> None:
         check_plain_sgd(optimizer)
-        self.inner = ModelDeltaClientWork(model, optimizer, runtime, ControlVariateRule(), weighted, learning_rate_schedule)
+        self.inner = ModelDeltaClientWork(
+            model, optimizer, runtime, ControlVariateRule(), weighted, learning_rate_schedule
+        )
         self.store = store
         self.num_clients = int(num_clients)
         self._specs = model.weight_specs.trainable
         super().__init__(self._initialize, self._next)
 
     def _initialize(self) -> collections.OrderedDict:
-        return collections.OrderedDict(control_variate=[tf.zeros(s.shape, s.dtype) for s in self._specs])
+        return collections.OrderedDict(
+            control_variate=[tf.zeros(s.shape, s.dtype) for s in self._specs]
+        )
 
     def _next(self, state: Any, weights: AtClients, cohort: CohortData) -> MeasuredProcessOutput:
         control = list(state["control_variate"])
         count = cohort.num_clients
-        outputs = self.inner.run(weights, cohort, broadcast=control, per_client=self.store.get(cohort.client_ids))
+        outputs = self.inner.run(
+            weights, cohort, broadcast=control, per_client=self.store.get(cohort.client_ids)
+        )
         new_client_controls, deltas = outputs.extra
         self.store.put(cohort.client_ids, new_client_controls)
         mean_delta = intrinsics.mean(AtClients(list(deltas), count)).value
@@ -135,29 +147,43 @@ class ScaffoldClientWork(MeasuredProcess):
         result, train = self.inner.summarize(outputs, count)
         norms = collections.OrderedDict(
             server_norm=tf.linalg.global_norm(new_control),
-            client_norm=intrinsics.mean(AtClients(client_norms(list(new_client_controls)), count)).value,
+            client_norm=intrinsics.mean(
+                AtClients(client_norms(list(new_client_controls)), count)
+            ).value,
             update_norm=tf.linalg.global_norm(mean_delta),
         )
         measurements = collections.OrderedDict(train=train, control_variates=norms)
-        return MeasuredProcessOutput(collections.OrderedDict(control_variate=new_control), result, measurements)
+        return MeasuredProcessOutput(
+            collections.OrderedDict(control_variate=new_control), result, measurements
+        )
 
 
 def check_plain_sgd(optimizer: Optimizer) -> None:
     """Raises ValueError unless `optimizer` is SGD without momentum."""
     if not isinstance(optimizer, SGD) or optimizer.momentum != 0:
-        kind = type(optimizer).__name__ + (f" with momentum {optimizer.momentum}" if isinstance(optimizer, SGD) else "")
-        raise ValueError(f"SCAFFOLD's option-II control update needs plain SGD local steps, got {kind}")
+        kind = type(optimizer).__name__ + (
+            f" with momentum {optimizer.momentum}" if isinstance(optimizer, SGD) else ""
+        )
+        raise ValueError(
+            f"SCAFFOLD's option-II control update needs plain SGD local steps, got {kind}"
+        )
 
 
 def require_plain_sgd(optimizer: Optimizer, needed_by: str) -> None:
     """Raises a ConfigError naming `client_optimizer` unless it is plain SGD."""
     if not isinstance(optimizer, SGD):
         raise ConfigError(
-            "client_optimizer.type", f"{needed_by} assumes plain SGD local steps", type(optimizer).__name__.lower(), ["sgd"]
+            "client_optimizer.type",
+            f"{needed_by} assumes plain SGD local steps",
+            type(optimizer).__name__.lower(),
+            ["sgd"],
         )
     if optimizer.momentum != 0:
         raise ConfigError(
-            "client_optimizer.momentum", f"{needed_by} assumes plain SGD local steps (no momentum)", optimizer.momentum, "0"
+            "client_optimizer.momentum",
+            f"{needed_by} assumes plain SGD local steps (no momentum)",
+            optimizer.momentum,
+            "0",
         )
 
 
@@ -188,9 +214,17 @@ def build_scaffold(
     model = learning_model(model)
     store = ClientStateStore(model.weight_specs.trainable)
     client_work = ScaffoldClientWork(
-        model, client_optimizer, runtime or VectorizedRuntime(), store, num_clients, weighted, client_lr_schedule
+        model,
+        client_optimizer,
+        runtime or VectorizedRuntime(),
+        store,
+        num_clients,
+        weighted,
+        client_lr_schedule,
     )
-    process = compose_model_delta_algorithm(model, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule)
+    process = compose_model_delta_algorithm(
+        model, client_work, server_optimizer, model_aggregator, weighted, server_lr_schedule
+    )
     process.client_states = store
     return process
 
@@ -211,7 +245,11 @@ def _scaffold(p: ScaffoldParams, context: AlgorithmContext) -> LearningProcess:
     """SCAFFOLD: control variates correct client drift; clients keep state between rounds."""
     require_plain_sgd(context.client_optimizer, "scaffold's option-II control-variate update")
     factory = build_aggregator(
-        context.aggregator_node, "aggregator", p.weighted, context.allowed_targets, context.aggregator_context
+        context.aggregator_node,
+        "aggregator",
+        p.weighted,
+        context.allowed_targets,
+        context.aggregator_context,
     )
     return build_scaffold(
         context.model,

@@ -21,13 +21,17 @@ class MinimalTaskFactory(tff.aggregators.UnweightedAggregationFactory):
         def initialize_fn():
             return tff.federated_value((), tff.SERVER)
 
-        @tff.federated_computation(initialize_fn.type_signature.result, tff.type_at_clients(value_type))
+        @tff.federated_computation(
+            initialize_fn.type_signature.result, tff.type_at_clients(value_type)
+        )
         def next_fn(state, value):
             scaled_value = tff.federated_map(tff.tf_computation(lambda x: x * 2.0), value)
             summed_value = tff.federated_sum(scaled_value)
             unscaled_value = tff.federated_map(tff.tf_computation(lambda x: x / 2.0), summed_value)
             measurements = tff.federated_value((), tff.SERVER)
-            return tff.templates.MeasuredProcessOutput(state=state, result=unscaled_value, measurements=measurements)
+            return tff.templates.MeasuredProcessOutput(
+                state=state, result=unscaled_value, measurements=measurements
+            )
 
         return tff.templates.AggregationProcess(initialize_fn, next_fn)
 
@@ -40,14 +44,22 @@ class StatefulTaskFactory(tff.aggregators.UnweightedAggregationFactory):
         def initialize_fn():
             return tff.federated_value(0.0, tff.SERVER)
 
-        @tff.federated_computation(initialize_fn.type_signature.result, tff.type_at_clients(value_type))
+        @tff.federated_computation(
+            initialize_fn.type_signature.result, tff.type_at_clients(value_type)
+        )
         def next_fn(state, value):
             new_state = tff.federated_map(tff.tf_computation(lambda x: x + 1.0), state)
             state_at_clients = tff.federated_broadcast(new_state)
-            scaled_value = tff.federated_map(tff.tf_computation(lambda x, y: x * y), (value, state_at_clients))
+            scaled_value = tff.federated_map(
+                tff.tf_computation(lambda x, y: x * y), (value, state_at_clients)
+            )
             summed_value = tff.federated_sum(scaled_value)
-            unscaled_value = tff.federated_map(tff.tf_computation(lambda x, y: x / y), (summed_value, new_state))
-            return tff.templates.MeasuredProcessOutput(state=new_state, result=unscaled_value, measurements=summed_value)
+            unscaled_value = tff.federated_map(
+                tff.tf_computation(lambda x, y: x / y), (summed_value, new_state)
+            )
+            return tff.templates.MeasuredProcessOutput(
+                state=new_state, result=unscaled_value, measurements=summed_value
+            )
 
         return tff.templates.AggregationProcess(initialize_fn, next_fn)
 
@@ -75,14 +87,18 @@ class StructuredTaskFactory(tff.aggregators.UnweightedAggregationFactory):
         def initialize_fn():
             return tff.federated_value(0.0, tff.SERVER)
 
-        @tff.federated_computation(initialize_fn.type_signature.result, tff.type_at_clients(value_type))
+        @tff.federated_computation(
+            initialize_fn.type_signature.result, tff.type_at_clients(value_type)
+        )
         def next_fn(state, value):
             new_state = tff.federated_map(add_one, state)
             state_at_clients = tff.federated_broadcast(new_state)
             scaled_value = tff.federated_map(scale, (value, state_at_clients))
             summed_value = tff.federated_sum(scaled_value)
             unscaled_value = tff.federated_map(unscale, (summed_value, new_state))
-            return tff.templates.MeasuredProcessOutput(state=new_state, result=unscaled_value, measurements=summed_value)
+            return tff.templates.MeasuredProcessOutput(
+                state=new_state, result=unscaled_value, measurements=summed_value
+            )
 
         return tff.templates.AggregationProcess(initialize_fn, next_fn)
 
@@ -104,7 +120,9 @@ class InnerTaskFactory(tff.aggregators.UnweightedAggregationFactory):
             inner_state = inner_process.initialize()
             return tff.federated_zip((my_state, inner_state))
 
-        @tff.federated_computation(initialize_fn.type_signature.result, tff.type_at_clients(value_type))
+        @tff.federated_computation(
+            initialize_fn.type_signature.result, tff.type_at_clients(value_type)
+        )
         def next_fn(state, value):
             my_state, inner_state = state
             my_new_state = tff.federated_map(add_one, my_state)
@@ -114,9 +132,13 @@ class InnerTaskFactory(tff.aggregators.UnweightedAggregationFactory):
             unscaled_value = tff.federated_map(unscale, (inner_output.result, my_new_state))
             new_state = tff.federated_zip((my_new_state, inner_output.state))
             measurements = tff.federated_zip(
-                collections.OrderedDict(scaled_value=inner_output.result, example_task=inner_output.measurements)
+                collections.OrderedDict(
+                    scaled_value=inner_output.result, example_task=inner_output.measurements
+                )
             )
-            return tff.templates.MeasuredProcessOutput(state=new_state, result=unscaled_value, measurements=measurements)
+            return tff.templates.MeasuredProcessOutput(
+                state=new_state, result=unscaled_value, measurements=measurements
+            )
 
         return tff.templates.AggregationProcess(initialize_fn, next_fn)
 
@@ -182,7 +204,9 @@ def test_stateful_task_measures_each_round():
 
 
 def test_structured_task_sums_each_member():
-    aggregation_process = StructuredTaskFactory().create(tff.to_type([(tf.float32, (2,)), (tf.float32, (3,))]))
+    aggregation_process = StructuredTaskFactory().create(
+        tff.to_type([(tf.float32, (2,)), (tf.float32, (3,))])
+    )
     client_data = [[[1.0, 2.0], [3.0, 4.0, 5.0]], [[1.0, 1.0], [3.0, 0.0, -5.0]]]
     output = aggregation_process.next(aggregation_process.initialize(), client_data)
     assert f"[{output.result[0]}, {output.result[1]}]" == "[[2. 3.], [6. 4. 0.]]"
@@ -210,7 +234,11 @@ def test_inner_factory_measurements_nest(factory, example_task):
         output = aggregation_process.next(state, (1.0, 2.0, 5.0))
         state = output.state
         printed.append(
-            (f"{output.result}", f"{output.measurements['scaled_value']}", f"{output.measurements['example_task']}")
+            (
+                f"{output.result}",
+                f"{output.measurements['scaled_value']}",
+                f"{output.measurements['example_task']}",
+            )
         )
     assert printed == [("8.0", "8.0", example_task[0]), ("8.0", "16.0", example_task[1])]
 

@@ -46,8 +46,12 @@ def mean_and_spread():
     def weighted_mean(values, weights):
         mean = tff.federated_mean(values, weights)
         at_clients = tff.federated_broadcast(mean)
-        squared = tff.federated_map(tff.tf_computation(lambda v, m: (v - m) ** 2), (values, at_clients))
-        return tff.federated_zip(collections.OrderedDict(mean=mean, spread=tff.federated_sum(squared)))
+        squared = tff.federated_map(
+            tff.tf_computation(lambda v, m: (v - m) ** 2), (values, at_clients)
+        )
+        return tff.federated_zip(
+            collections.OrderedDict(mean=mean, spread=tff.federated_sum(squared))
+        )
 
     return weighted_mean
 
@@ -62,7 +66,9 @@ def test_federated_computation_runs_on_client_lists(mean_and_spread):
     result = mean_and_spread([1.0, 2.0, 6.0], [1.0, 1.0, 2.0])
     assert list(result) == ["mean", "spread"]
     np.testing.assert_allclose(result["mean"], 15.0 / 4.0)
-    np.testing.assert_allclose(result["spread"], sum((v - 3.75) ** 2 for v in (1.0, 2.0, 6.0)), rtol=1e-6)
+    np.testing.assert_allclose(
+        result["spread"], sum((v - 3.75) ** 2 for v in (1.0, 2.0, 6.0)), rtol=1e-6
+    )
 
 
 def test_client_placed_results_come_back_per_client():
@@ -88,7 +94,10 @@ def test_zip_at_clients_mixes_broadcast_and_client_values():
     def pairs(scale, values):
         return tff.federated_zip((tff.federated_broadcast(scale), values))
 
-    assert str(pairs.type_signature) == "(<scale=float32@SERVER,values={float32}@CLIENTS> -> {<float32,float32>}@CLIENTS)"
+    assert (
+        str(pairs.type_signature)
+        == "(<scale=float32@SERVER,values={float32}@CLIENTS> -> {<float32,float32>}@CLIENTS)"
+    )
     assert pairs(2.0, [1.0, 3.0]) == [(2.0, 1.0), (2.0, 3.0)]
 
 
@@ -138,7 +147,11 @@ def test_values_can_be_passed_as_fedrun_placed_values():
 
 @pytest.mark.parametrize(
     "name, pattern",
-    [("backends", "no execution context"), ("framework", "framework internals"), ("sequence_reduce", "local trainer")],
+    [
+        ("backends", "no execution context"),
+        ("framework", "framework internals"),
+        ("sequence_reduce", "local trainer"),
+    ],
     ids=["backends", "framework", "sequence-reduce"],
 )
 def test_names_fedrun_cannot_honour_say_what_to_do(name, pattern):

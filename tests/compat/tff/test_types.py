@@ -18,7 +18,12 @@ from fedrun.core import types as core_types
         ((tf.int32, (2, 3)), "int32[2,3]"),
         ([(tf.float32, (2,)), (tf.float32, (3,))], "<float32[2],float32[3]>"),
         ([("a", tf.float32), ("b", (tf.int64, [None]))], "<a=float32,b=int64[?]>"),
-        (collections.OrderedDict(x=tf.TensorSpec([None, 784]), y=tf.TensorSpec([None, 1], tf.int32)), "<x=float32[?,784],y=int32[?,1]>"),
+        (
+            collections.OrderedDict(
+                x=tf.TensorSpec([None, 784]), y=tf.TensorSpec([None, 1], tf.int32)
+            ),
+            "<x=float32[?,784],y=int32[?,1]>",
+        ),
     ],
     ids=["dtype", "dtype-shape-pair", "list-of-pairs", "named-pairs", "tensor-specs"],
 )
@@ -43,7 +48,9 @@ def test_federated_types_default_all_equal_by_placement(built, printed):
 
 def test_facade_federated_type_is_fedrun_federated_type():
     facade = tff.FederatedType(tf.float32, tff.CLIENTS)
-    native = core_types.FederatedType(core_types.TensorType(tf.float32), tff.CLIENTS, all_equal=False)
+    native = core_types.FederatedType(
+        core_types.TensorType(tf.float32), tff.CLIENTS, all_equal=False
+    )
     assert facade == native and native == facade
     assert hash(facade) == hash(native)
     assert isinstance(native, tff.FederatedType)
@@ -66,7 +73,10 @@ def test_convert_can_keep_the_callers_containers():
 
 @pytest.mark.parametrize(
     "value, t",
-    [([1.0, 2.0, 3.0], tff.to_type((tf.float32, (2,)))), ([1.0], tff.to_type([tf.float32, tf.float32]))],
+    [
+        ([1.0, 2.0, 3.0], tff.to_type((tf.float32, (2,)))),
+        ([1.0], tff.to_type([tf.float32, tf.float32])),
+    ],
     ids=["wrong-shape", "wrong-length"],
 )
 def test_convert_refuses_values_that_do_not_fit(value, t):
@@ -84,13 +94,24 @@ def test_convert_refuses_values_that_do_not_fit(value, t):
         (tff.type_at_server(tf.float32), tff.type_at_clients(tf.float32), False),
         (tff.to_type(tf.float32), tff.to_type(tf.int32), False),
     ],
-    ids=["unknown-dim-accepts", "known-dim-refuses-unknown", "all-equal-fits", "not-all-equal-refused", "placement", "dtype"],
+    ids=[
+        "unknown-dim-accepts",
+        "known-dim-refuses-unknown",
+        "all-equal-fits",
+        "not-all-equal-refused",
+        "placement",
+        "dtype",
+    ],
 )
 def test_is_assignable(target, source, expected):
     assert is_assignable(target, source) is expected
 
 
 def test_to_spec_round_trips_through_to_type():
-    spec = collections.OrderedDict(x=tf.TensorSpec([None, 3], tf.float32), y=tf.TensorSpec([], tf.int32))
+    spec = collections.OrderedDict(
+        x=tf.TensorSpec([None, 3], tf.float32), y=tf.TensorSpec([], tf.int32)
+    )
     assert to_spec(tff.to_type(spec)) == spec
-    assert np.all([isinstance(s, tf.TensorSpec) for s in to_spec(tff.to_type([tf.float32, tf.int32]))])
+    assert np.all(
+        [isinstance(s, tf.TensorSpec) for s in to_spec(tff.to_type([tf.float32, tf.int32]))]
+    )

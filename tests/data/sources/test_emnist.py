@@ -50,10 +50,19 @@ def emnist_dir(tmp_path):
 
 
 def test_open_emnist_gives_writers_lazily(emnist_dir):
-    train, test = open_emnist(str(emnist_dir / "fed_emnist_digitsonly_train.h5"), str(emnist_dir / "fed_emnist_digitsonly_test.h5"), 10)
+    train, test = open_emnist(
+        str(emnist_dir / "fed_emnist_digitsonly_train.h5"),
+        str(emnist_dir / "fed_emnist_digitsonly_test.h5"),
+        10,
+    )
     assert list(train.client_ids) == sorted(WRITERS)
-    assert train.element_spec["x"].shape.as_list() == [28, 28] and train.element_spec["y"].dtype.name == "int32"
-    assert [train.num_examples(w) for w in train.client_ids] == [WRITERS[w] for w in sorted(WRITERS)]
+    assert (
+        train.element_spec["x"].shape.as_list() == [28, 28]
+        and train.element_spec["y"].dtype.name == "int32"
+    )
+    assert [train.num_examples(w) for w in train.client_ids] == [
+        WRITERS[w] for w in sorted(WRITERS)
+    ]
     arrays = train.arrays_for("f0001_41")
     np.testing.assert_array_equal(arrays["x"], writer_pixels(3, 1))
     assert arrays["y"].tolist() == [0, 1, 2]
@@ -69,11 +78,21 @@ def test_open_emnist_without_test_file(emnist_dir):
 
 def test_registered_sources_read_tff_file_names(tmp_path, emnist_dir):
     context = DataContext(0, PreprocessConfig())
-    data = DATASETS.build({"type": "emnist_digits", "path": str(emnist_dir)}, "dataset", context=context, config_path="dataset")
+    data = DATASETS.build(
+        {"type": "emnist_digits", "path": str(emnist_dir)},
+        "dataset",
+        context=context,
+        config_path="dataset",
+    )
     assert data.num_classes == 10 and len(data.test.client_ids) == 3
     (tmp_path / "full").mkdir()
     write_emnist(tmp_path / "full" / "fed_emnist_train.h5", num_classes=62)
-    full = DATASETS.build({"type": "emnist", "path": str(tmp_path / "full"), "test_file": None}, "dataset", context=context, config_path="dataset")
+    full = DATASETS.build(
+        {"type": "emnist", "path": str(tmp_path / "full"), "test_file": None},
+        "dataset",
+        context=context,
+        config_path="dataset",
+    )
     assert full.num_classes == 62 and full.test is None
 
 
@@ -90,10 +109,20 @@ def nan_pixels(writer, pixels, labels):
         (lambda w, p, l: (p, l + 9 if w == "f0002_07" else l), "outside 0..9"),
         (lambda w, p, l: (p[:0], l[:0]) if w == "f0002_07" else (p, l), "no examples"),
         (lambda w, p, l: (p[:, :, :20], l) if w == "f0002_07" else (p, l), "shape"),
-        (lambda w, p, l: (p * 255 if w == "f0002_07" else p, l), "outside the expected \\[0.0, 1.0\\]"),
+        (
+            lambda w, p, l: (p * 255 if w == "f0002_07" else p, l),
+            "outside the expected \\[0.0, 1.0\\]",
+        ),
         (lambda w, p, l: (p, l[:2]) if w == "f0002_07" else (p, l), "4 feature rows but 2 labels"),
     ],
-    ids=["nan", "label-out-of-range", "empty-client", "wrong-shape", "unscaled-pixels", "missing-labels"],
+    ids=[
+        "nan",
+        "label-out-of-range",
+        "empty-client",
+        "wrong-shape",
+        "unscaled-pixels",
+        "missing-labels",
+    ],
 )
 def test_bad_writer_fails_when_read_naming_file_and_writer(tmp_path, edit, problem):
     path = write_emnist(tmp_path / "train.h5", edit=edit)
@@ -134,7 +163,9 @@ def test_unusable_files_name_the_path(tmp_path, make, problem):
 def test_missing_feature_dataset(tmp_path):
     path = tmp_path / "t.h5"
     with h5py.File(path, "w") as f:
-        f.create_group("examples/w1").create_dataset("pixels", data=np.ones((2, 28, 28), np.float32))
+        f.create_group("examples/w1").create_dataset(
+            "pixels", data=np.ones((2, 28, 28), np.float32)
+        )
     with pytest.raises(DataError, match="missing dataset examples/w1/label"):
         open_emnist(str(path))
 
@@ -143,7 +174,14 @@ def test_missing_feature_dataset(tmp_path):
 def test_fedrun_trains_on_a_test_made_file(emnist_dir, tmp_path):
     run_dir = tmp_path / "run"
     result = run_fedrun(
-        [f"hydra.run.dir={run_dir}", "dataset=emnist_digits", f"dataset.path={emnist_dir}", "rounds=2", "clients_per_round=3", "progress=false"]
+        [
+            f"hydra.run.dir={run_dir}",
+            "dataset=emnist_digits",
+            f"dataset.path={emnist_dir}",
+            "rounds=2",
+            "clients_per_round=3",
+            "progress=false",
+        ]
     )
     assert result.returncode == 0, result.stderr
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
@@ -156,10 +194,24 @@ def test_fedrun_refuses_a_bad_writer_before_training(tmp_path):
     write_emnist(tmp_path / "fed_emnist_digitsonly_train.h5", edit=nan_pixels)
     run_dir = tmp_path / "run"
     result = run_fedrun(
-        [f"hydra.run.dir={run_dir}", "dataset=emnist_digits", f"dataset.path={tmp_path}", "dataset.test_file=null", "rounds=1",
-         "clients_per_round=3", "min_clients=3"]
+        [
+            f"hydra.run.dir={run_dir}",
+            "dataset=emnist_digits",
+            f"dataset.path={tmp_path}",
+            "dataset.test_file=null",
+            "rounds=1",
+            "clients_per_round=3",
+            "min_clients=3",
+        ]
     )
     assert result.returncode == 1
-    assert "fed_emnist_digitsonly_train.h5" in result.stderr and "f0002_07" in result.stderr and "NaN" in result.stderr
+    assert (
+        "fed_emnist_digitsonly_train.h5" in result.stderr
+        and "f0002_07" in result.stderr
+        and "NaN" in result.stderr
+    )
     assert "Traceback" not in result.stderr
-    assert not (run_dir / "metrics.jsonl").exists() or not (run_dir / "metrics.jsonl").read_text().strip()
+    assert (
+        not (run_dir / "metrics.jsonl").exists()
+        or not (run_dir / "metrics.jsonl").read_text().strip()
+    )

@@ -12,7 +12,10 @@ def test_debian_directory_comes_first(tmp_path, monkeypatch):
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", str(write_set(tmp_path / "debian", train=20)))
     write_set(tmp_path / "keras" / "datasets" / "fashion-mnist", train=40)
     data = build({"type": "fashion_mnist", **SPLIT})
-    assert sum(data.train.num_examples(c) + data.test.num_examples(c) for c in data.train.client_ids) == 20 + 12 - 8
+    assert (
+        sum(data.train.num_examples(c) + data.test.num_examples(c) for c in data.train.client_ids)
+        == 20 + 12 - 8
+    )
 
 
 def test_keras_cache_when_debian_package_is_absent(tmp_path, monkeypatch):
@@ -28,7 +31,10 @@ def test_missing_default_lists_every_place_looked_and_the_package(tmp_path, monk
     with pytest.raises(DataError) as info:
         build({"type": "fashion_mnist", **SPLIT})
     message = str(info.value)
-    assert str(tmp_path / "debian") in message and str(tmp_path / "datasets" / "fashion-mnist") in message
+    assert (
+        str(tmp_path / "debian") in message
+        and str(tmp_path / "datasets" / "fashion-mnist") in message
+    )
     assert "apt-get install dataset-fashion-mnist" in message
 
 

@@ -10,12 +10,19 @@ from fedrun.data.registry import DATASETS, DataContext
 from fedrun.data.sources import mnist  # noqa: F401  (registers the source)
 
 CONTEXT = DataContext(0, PreprocessConfig())
-SPLIT = {"num_clients": 4, "partition": {"type": "iid"}, "central_test_size": 8, "client_test_fraction": 0.25}
+SPLIT = {
+    "num_clients": 4,
+    "partition": {"type": "iid"},
+    "central_test_size": 8,
+    "client_test_fraction": 0.25,
+}
 
 
 def images(n, seed):
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8)
+    return rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(
+        np.uint8
+    )
 
 
 def write_set(directory, suffix=".gz", train=40, test=12, labels_fn=None):
@@ -40,7 +47,9 @@ def test_idx_directory_becomes_clients(tmp_path, source, suffix):
     assert data.name == source and data.num_classes == 10
     assert len(data.train.client_ids) == 4
     assert len(data.central_test["y"]) == 8
-    total = sum(data.train.num_examples(c) + data.test.num_examples(c) for c in data.train.client_ids)
+    total = sum(
+        data.train.num_examples(c) + data.test.num_examples(c) for c in data.train.client_ids
+    )
     assert total == 40 + 12 - 8
     arrays = data.train.arrays_for(data.train.client_ids[0])
     assert arrays["x"].dtype == np.float32 and arrays["x"].shape[1:] == (28, 28)
@@ -48,7 +57,9 @@ def test_idx_directory_becomes_clients(tmp_path, source, suffix):
 
 
 def test_pixels_scale_from_bytes(tmp_path):
-    data = build({"type": "mnist", "path": str(write_set(tmp_path / "d")), **SPLIT, "central_test_size": 0})
+    data = build(
+        {"type": "mnist", "path": str(write_set(tmp_path / "d")), **SPLIT, "central_test_size": 0}
+    )
     every = np.concatenate([data.train.arrays["x"]])
     raw = np.concatenate([images(40, 0)[0], images(12, 1)[0]]).astype(np.float32) / 255.0
     np.testing.assert_allclose(every, raw)
@@ -59,7 +70,10 @@ def test_keras_npz(tmp_path):
     path = tmp_path / "mnist.npz"
     np.savez(path, x_train=xa, y_train=ya, x_test=xb, y_test=yb)
     data = build({"type": "mnist", "path": str(path), **SPLIT})
-    assert sum(data.train.num_examples(c) + data.test.num_examples(c) for c in data.train.client_ids) == 32
+    assert (
+        sum(data.train.num_examples(c) + data.test.num_examples(c) for c in data.train.client_ids)
+        == 32
+    )
 
 
 def test_default_location_is_keras_cache(tmp_path, monkeypatch):
@@ -87,7 +101,12 @@ def test_one_missing_file_of_four(tmp_path):
 
 
 def test_labels_out_of_range_name_the_file(tmp_path):
-    directory = write_set(tmp_path / "d", labels_fn=lambda split, y: np.where(np.arange(len(y)) == 3, 12, y).astype(np.uint8) if split == "t10k" else y)
+    directory = write_set(
+        tmp_path / "d",
+        labels_fn=lambda split, y: (
+            np.where(np.arange(len(y)) == 3, 12, y).astype(np.uint8) if split == "t10k" else y
+        ),
+    )
     with pytest.raises(DataError, match="outside 0..9") as info:
         build({"type": "mnist", "path": str(directory), **SPLIT})
     assert info.value.source.endswith("t10k-labels-idx1-ubyte.gz")

@@ -14,10 +14,14 @@ from tests.conftest import run_fedrun
 
 
 def federated(seed=0, **params):
-    return build_data({"type": "synthetic", **params}, "dataset", DataContext(seed, PreprocessConfig()))
+    return build_data(
+        {"type": "synthetic", **params}, "dataset", DataContext(seed, PreprocessConfig())
+    )
 
 
-@pytest.mark.parametrize("alpha, beta", [(0.0, 0.0), (0.5, 0.5), (1.0, 1.0)], ids=["0-0", "half-half", "1-1"])
+@pytest.mark.parametrize(
+    "alpha, beta", [(0.0, 0.0), (0.5, 0.5), (1.0, 1.0)], ids=["0-0", "half-half", "1-1"]
+)
 def test_device_models_spread_by_alpha_and_features_by_beta(alpha, beta):
     population = SyntheticPopulation(SyntheticParams(alpha=alpha, beta=beta), seed=1)
     models = [population.model(k) for k in range(1500)]
@@ -43,7 +47,9 @@ def test_features_follow_the_covariance_and_labels_the_device_model():
     expected_variance = np.arange(1, 61, dtype=np.float64) ** -1.2  # Sigma_jj = j^-1.2
     np.testing.assert_allclose(centered.var(axis=0), expected_variance, rtol=0.2)
     assert abs(np.corrcoef(centered[:, 0], centered[:, 1])[0, 1]) < 0.1
-    np.testing.assert_array_equal(y, np.argmax(x.astype(np.float64) @ model.weights + model.bias, axis=1))
+    np.testing.assert_array_equal(
+        y, np.argmax(x.astype(np.float64) @ model.weights + model.bias, axis=1)
+    )
     assert x.dtype == np.float32 and y.dtype == np.int32 and y.max() < 10
 
 
@@ -81,8 +87,14 @@ def test_devices_split_ninety_ten_and_repeat_with_the_seed():
 def test_a_million_devices_build_lazily_with_bounded_memory():
     data = federated(num_clients=1_000_000, cache_clients=8)
     ids = data.train.client_ids
-    assert len(ids) == 1_000_000 and ids[-1] == "synthetic_999999" and ids[:2] == ["synthetic_000000", "synthetic_000001"]
-    assert "synthetic_999999" in ids and "synthetic_1000000" not in ids and "other_000001" not in ids
+    assert (
+        len(ids) == 1_000_000
+        and ids[-1] == "synthetic_999999"
+        and ids[:2] == ["synthetic_000000", "synthetic_000001"]
+    )
+    assert (
+        "synthetic_999999" in ids and "synthetic_1000000" not in ids and "other_000001" not in ids
+    )
     for k in range(0, 1_000_000, 50_000):
         assert len(data.train.arrays_for(ids[k])["y"]) == data.train.num_examples(ids[k])
     assert data.train.population.num_cached <= 8
@@ -92,7 +104,11 @@ def test_a_million_devices_build_lazily_with_bounded_memory():
 
 @pytest.mark.parametrize(
     "override, path",
-    [({"alpha": -1.0}, "dataset.alpha"), ({"test_fraction": 1.0}, "dataset.test_fraction"), ({"max_examples": 10}, "dataset.max_examples")],
+    [
+        ({"alpha": -1.0}, "dataset.alpha"),
+        ({"test_fraction": 1.0}, "dataset.test_fraction"),
+        ({"max_examples": 10}, "dataset.max_examples"),
+    ],
     ids=["negative-alpha", "no-train-split", "cap-below-recipe-minimum"],
 )
 def test_bad_parameters_name_their_path(override, path):
@@ -106,7 +122,13 @@ def test_bad_parameters_name_their_path(override, path):
 @pytest.mark.slow
 def test_cli_trains_logistic_regression_on_synthetic(tmp_path):
     result = run_fedrun(
-        [f"hydra.run.dir={tmp_path}", "dataset=synthetic", "model=logreg_synthetic", "rounds=2", "progress=false"]
+        [
+            f"hydra.run.dir={tmp_path}",
+            "dataset=synthetic",
+            "model=logreg_synthetic",
+            "rounds=2",
+            "progress=false",
+        ]
     )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]

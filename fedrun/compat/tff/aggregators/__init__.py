@@ -15,7 +15,11 @@ from fedrun.compat.tff.aggregators.factories import (
     WeightedAggregationFactory,
     as_native,
 )
-from fedrun.compat.tff.aggregators.robust import PrivateQuantileEstimationProcess, clipping_factory, zeroing_factory
+from fedrun.compat.tff.aggregators.robust import (
+    PrivateQuantileEstimationProcess,
+    clipping_factory,
+    zeroing_factory,
+)
 from fedrun.compat.tff.aggregators.secure import SecureSumFactory
 
 __all__ = [

@@ -43,12 +43,16 @@ def _noise_multiplier(value: Any) -> float:
 
 def _accounting(sampling_rate: float, delta: float) -> dict[str, float]:
     return {
-        "sampling_rate": check_argument("sampling_rate", sampling_rate, lambda q: 0 < q <= 1, "in (0, 1]"),
+        "sampling_rate": check_argument(
+            "sampling_rate", sampling_rate, lambda q: 0 < q <= 1, "in (0, 1]"
+        ),
         "delta": check_argument("delta", delta, lambda d: 0 < d < 1, "in (0, 1)"),
     }
 
 
-class DifferentiallyPrivateFactory(Wrapped, WeightedAggregationFactory, UnweightedAggregationFactory):
+class DifferentiallyPrivateFactory(
+    Wrapped, WeightedAggregationFactory, UnweightedAggregationFactory
+):
     """DP-FedAvg's Gaussian mechanism, built with `gaussian_fixed` or `gaussian_adaptive`.
 
     The constructor, which takes a TensorFlow Privacy query in TFF, is not
@@ -112,12 +116,23 @@ class DifferentiallyPrivateFactory(Wrapped, WeightedAggregationFactory, Unweight
         norms (estimated from a noised count), and Gaussian noise; `noise_multiplier`
         is the total, shared between the sum and the count as in TFF."""
         norm = AdaptiveNormParams(
-            target_quantile=check_argument("target_unclipped_quantile", target_unclipped_quantile, lambda q: 0 <= q <= 1, "in [0, 1]"),
-            learning_rate=check_argument("learning_rate", learning_rate, lambda r: r >= 0, "non-negative"),
-            initial_norm=check_argument("initial_l2_norm_clip", initial_l2_norm_clip, lambda c: c > 0, "positive"),
+            target_quantile=check_argument(
+                "target_unclipped_quantile",
+                target_unclipped_quantile,
+                lambda q: 0 <= q <= 1,
+                "in [0, 1]",
+            ),
+            learning_rate=check_argument(
+                "learning_rate", learning_rate, lambda r: r >= 0, "non-negative"
+            ),
+            initial_norm=check_argument(
+                "initial_l2_norm_clip", initial_l2_norm_clip, lambda c: c > 0, "positive"
+            ),
         )
         if clipped_count_stddev is not None:
-            clipped_count_stddev = check_argument("clipped_count_stddev", clipped_count_stddev, lambda s: s > 0, "positive")
+            clipped_count_stddev = check_argument(
+                "clipped_count_stddev", clipped_count_stddev, lambda s: s > 0, "positive"
+            )
         native = DPFactory(
             _noise_multiplier(noise_multiplier),
             check_argument("clients_per_round", clients_per_round, lambda m: m > 0, "positive"),

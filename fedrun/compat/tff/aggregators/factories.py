@@ -57,7 +57,9 @@ class Wrapped:
         value_spec = to_spec(to_type(value_type))
         if weight_type is None:
             if not native_factory.supports_unweighted(self.native):
-                raise TypeError(f"{type(self).__name__} is weighted: call create(value_type, weight_type)")
+                raise TypeError(
+                    f"{type(self).__name__} is weighted: call create(value_type, weight_type)"
+                )
             return bridge_process(self.native.create(value_spec))
         if not native_factory.supports_weighted(self.native):
             raise TypeError(f"{type(self).__name__} is unweighted: call create(value_type)")
@@ -71,10 +73,15 @@ def wrap(native: Any, name: str) -> Wrapped:
     """A TFF-style factory backed by the fedrun factory `native`, weighted and/or
     unweighted exactly as `native` is (its class, named `name`, derives from the TFF
     interfaces accordingly)."""
-    weighted, unweighted = native_factory.supports_weighted(native), native_factory.supports_unweighted(native)
+    weighted, unweighted = (
+        native_factory.supports_weighted(native),
+        native_factory.supports_unweighted(native),
+    )
     key = (name, weighted, unweighted)
     if key not in _WRAPPED_CLASSES:
-        interfaces = ((WeightedAggregationFactory,) if weighted else ()) + ((UnweightedAggregationFactory,) if unweighted else ())
+        interfaces = ((WeightedAggregationFactory,) if weighted else ()) + (
+            (UnweightedAggregationFactory,) if unweighted else ()
+        )
         _WRAPPED_CLASSES[key] = type(name, (Wrapped,) + interfaces, {"__module__": __name__})
     factory = _WRAPPED_CLASSES[key]()
     factory.native = native
@@ -116,7 +123,9 @@ class MeanFactory(Wrapped, WeightedAggregationFactory, UnweightedAggregationFact
         weight_sum_factory: Optional[Any] = None,
         no_nan_division: bool = False,
     ) -> None:
-        self.native = NativeMeanFactory(as_native(value_sum_factory), as_native(weight_sum_factory), no_nan_division)
+        self.native = NativeMeanFactory(
+            as_native(value_sum_factory), as_native(weight_sum_factory), no_nan_division
+        )
 
 
 # ------------------------------------------------------------ TFF -> fedrun factories
@@ -137,11 +146,15 @@ class _WeightedAdapter(native_factory.WeightedAggregationFactory):
         return NativeAggregationProcess(process, value_spec, weight_spec)
 
 
-class _BothAdapter(native_factory.WeightedAggregationFactory, native_factory.UnweightedAggregationFactory):
+class _BothAdapter(
+    native_factory.WeightedAggregationFactory, native_factory.UnweightedAggregationFactory
+):
     def __init__(self, factory: Any) -> None:
         self.factory = factory
 
-    def create(self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None) -> NativeAggregationProcess:
+    def create(
+        self, value_spec: Any, weight_spec: Optional[tf.TensorSpec] = None
+    ) -> NativeAggregationProcess:
         if weight_spec is None:
             return NativeAggregationProcess(self.factory.create(to_type(value_spec)), value_spec)
         process = self.factory.create(to_type(value_spec), to_type(weight_spec))

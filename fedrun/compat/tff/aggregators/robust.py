@@ -40,7 +40,9 @@ class PrivateQuantileEstimationProcess:
 
     native: AdaptiveNormParams
 
-    def __init__(self, quantile_estimator_query: Any, record_aggregation_factory: Any = None) -> None:
+    def __init__(
+        self, quantile_estimator_query: Any, record_aggregation_factory: Any = None
+    ) -> None:
         raise UnsupportedError(
             "PrivateQuantileEstimationProcess(quantile_estimator_query, ...): TensorFlow Privacy queries are not "
             "supported; use PrivateQuantileEstimationProcess.no_noise(...) (fedrun's AdaptiveNormParams), or "
@@ -66,9 +68,15 @@ class PrivateQuantileEstimationProcess:
             )
         spec = cls.__new__(cls)
         spec.native = AdaptiveNormParams(
-            target_quantile=check_argument("target_quantile", target_quantile, lambda q: 0 <= q <= 1, "in [0, 1]"),
-            learning_rate=check_argument("learning_rate", learning_rate, lambda r: r > 0, "positive"),
-            initial_norm=check_argument("initial_estimate", initial_estimate, lambda e: e > 0, "positive"),
+            target_quantile=check_argument(
+                "target_quantile", target_quantile, lambda q: 0 <= q <= 1, "in [0, 1]"
+            ),
+            learning_rate=check_argument(
+                "learning_rate", learning_rate, lambda r: r > 0, "positive"
+            ),
+            initial_norm=check_argument(
+                "initial_estimate", initial_estimate, lambda e: e > 0, "positive"
+            ),
             multiplier=check_argument("multiplier", multiplier, lambda m: m > 0, "positive"),
             increment=check_argument("increment", increment, lambda i: i >= 0, "non-negative"),
         )
@@ -92,7 +100,12 @@ def _norm(norm: Any, argument: str) -> Union[float, AdaptiveNormParams]:
             "of the client norms: pass tff.aggregators.PrivateQuantileEstimationProcess.no_noise(...) "
             "(fedrun's AdaptiveNormParams)"
         )
-    return check_argument(argument, norm, lambda n: n > 0, "positive, or PrivateQuantileEstimationProcess.no_noise(...)")
+    return check_argument(
+        argument,
+        norm,
+        lambda n: n > 0,
+        "positive, or PrivateQuantileEstimationProcess.no_noise(...)",
+    )
 
 
 def _check_count_sum(factory: Optional[Any], argument: str) -> None:
@@ -102,7 +115,9 @@ def _check_count_sum(factory: Optional[Any], argument: str) -> None:
         )
 
 
-def clipping_factory(clipping_norm: Any, inner_agg_factory: Any, clipped_count_sum_factory: Optional[Any] = None) -> Any:
+def clipping_factory(
+    clipping_norm: Any, inner_agg_factory: Any, clipped_count_sum_factory: Optional[Any] = None
+) -> Any:
     """Clips each client's value to L2 norm `clipping_norm`, then aggregates with
     `inner_agg_factory`.
 
@@ -128,7 +143,9 @@ def zeroing_factory(
     `zeroed_count` and `zeroing` (the inner measurements).
     """
     _check_count_sum(zeroed_count_sum_factory, "zeroed_count_sum_factory")
-    native = ZeroingFactory(_norm(zeroing_norm, "zeroing_norm"), as_native(inner_agg_factory), norm_order)
+    native = ZeroingFactory(
+        _norm(zeroing_norm, "zeroing_norm"), as_native(inner_agg_factory), norm_order
+    )
     return wrap(native, "ZeroingFactory")
 
 

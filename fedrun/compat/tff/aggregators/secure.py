@@ -20,7 +20,9 @@ from fedrun.aggregators.secure import SecureSumFactory as NativeSecureSumFactory
 from fedrun.compat.tff.aggregators.factories import UnweightedAggregationFactory, Wrapped
 from fedrun.compat.tff.unsupported import UnsupportedError
 
-TFF_MAX_CLIENTS = 2**30  # with 62 bits, leaves each client 2**32 - 1 levels, as TFF's 32-bit quantization
+TFF_MAX_CLIENTS = (
+    2**30
+)  # with 62 bits, leaves each client 2**32 - 1 levels, as TFF's 32-bit quantization
 
 
 def _threshold(value: Any, argument: str) -> float:
@@ -66,8 +68,14 @@ class SecureSumFactory(Wrapped, UnweightedAggregationFactory):
         seed: int = 0,
     ) -> None:
         upper = _threshold(upper_bound_threshold, "upper_bound_threshold")
-        lower = None if lower_bound_threshold is None else _threshold(lower_bound_threshold, "lower_bound_threshold")
-        self.native = NativeSecureSumFactory(upper, lower, bits=bits, max_clients=max_clients, neighbors=neighbors, seed=seed)
+        lower = (
+            None
+            if lower_bound_threshold is None
+            else _threshold(lower_bound_threshold, "lower_bound_threshold")
+        )
+        self.native = NativeSecureSumFactory(
+            upper, lower, bits=bits, max_clients=max_clients, neighbors=neighbors, seed=seed
+        )
 
 
 __all__ = ["SecureSumFactory"]

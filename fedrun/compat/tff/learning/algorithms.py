@@ -52,7 +52,9 @@ def _model(model_fn: ModelFn) -> Any:
 
 def _check_common(model_distributor: Any, metrics_aggregator: Any) -> None:
     if model_distributor is not None:
-        raise UnsupportedError("model_distributor: fedrun broadcasts the global model; custom distributors are not supported")
+        raise UnsupportedError(
+            "model_distributor: fedrun broadcasts the global model; custom distributors are not supported"
+        )
     check_metrics_aggregator(metrics_aggregator)
 
 
@@ -68,7 +70,9 @@ def _fed_avg(
     native = native_builder(
         _model(model_fn),
         to_fedrun(client_optimizer_fn, "client_optimizer_fn"),
-        server_optimizer=to_fedrun(server_optimizer_fn, "server_optimizer_fn") if server_optimizer_fn else SGD(1.0),
+        server_optimizer=to_fedrun(server_optimizer_fn, "server_optimizer_fn")
+        if server_optimizer_fn
+        else SGD(1.0),
         model_aggregator=as_native(model_aggregator),
         runtime=runtime,
     )
@@ -92,9 +96,18 @@ def build_weighted_fed_avg(
     loop serves both of TFF's); `runtime` (fedrun's) chooses where clients train.
     """
     if client_weighting not in (None, ClientWeighting.NUM_EXAMPLES):
-        raise UnsupportedError("client_weighting: build_weighted_fed_avg weights by examples; use build_unweighted_fed_avg")
+        raise UnsupportedError(
+            "client_weighting: build_weighted_fed_avg weights by examples; use build_unweighted_fed_avg"
+        )
     _check_common(model_distributor, metrics_aggregator)
-    return _fed_avg(fedavg.build_weighted_fed_avg, model_fn, client_optimizer_fn, server_optimizer_fn, model_aggregator, runtime)
+    return _fed_avg(
+        fedavg.build_weighted_fed_avg,
+        model_fn,
+        client_optimizer_fn,
+        server_optimizer_fn,
+        model_aggregator,
+        runtime,
+    )
 
 
 def build_unweighted_fed_avg(
@@ -109,7 +122,14 @@ def build_unweighted_fed_avg(
 ) -> LearningProcess:
     """FedAvg giving every client's update the same weight."""
     _check_common(model_distributor, metrics_aggregator)
-    return _fed_avg(fedavg.build_unweighted_fed_avg, model_fn, client_optimizer_fn, server_optimizer_fn, model_aggregator, runtime)
+    return _fed_avg(
+        fedavg.build_unweighted_fed_avg,
+        model_fn,
+        client_optimizer_fn,
+        server_optimizer_fn,
+        model_aggregator,
+        runtime,
+    )
 
 
 def build_fed_eval(
@@ -124,4 +144,9 @@ def build_fed_eval(
     return LearningProcess(evaluation.build_fed_eval(_model(model_fn), runtime))
 
 
-__all__ = ["ClientWeighting", "build_fed_eval", "build_unweighted_fed_avg", "build_weighted_fed_avg"]
+__all__ = [
+    "ClientWeighting",
+    "build_fed_eval",
+    "build_unweighted_fed_avg",
+    "build_weighted_fed_avg",
+]

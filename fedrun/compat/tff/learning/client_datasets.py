@@ -34,12 +34,16 @@ from fedrun.data.errors import DataError
 _PYTHON_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
 
 
-def _seed_values(node: Any, consts: dict[str, Any], op_def: op_def_pb2.OpDef) -> Optional[list[Any]]:
+def _seed_values(
+    node: Any, consts: dict[str, Any], op_def: op_def_pb2.OpDef
+) -> Optional[list[Any]]:
     """The values of the `seed`/`seed2` inputs of a node, None if it has none."""
     names = [arg.name for arg in op_def.input_arg]
     if "seed" not in names or "seed2" not in names:
         return None
-    return [consts.get(node.input[names.index(n)].split(":")[0].lstrip("^")) for n in ("seed", "seed2")]
+    return [
+        consts.get(node.input[names.index(n)].split(":")[0].lstrip("^")) for n in ("seed", "seed2")
+    ]
 
 
 def _is_unseeded(node: Any, consts: dict[str, Any]) -> bool:
@@ -60,7 +64,10 @@ def _is_unseeded(node: Any, consts: dict[str, Any]) -> bool:
 def _constants(nodes: Sequence[Any]) -> dict[str, Any]:
     consts = {}
     for node in nodes:
-        if node.op == "Const" and node.attr["dtype"].type in (tf.int32.as_datatype_enum, tf.int64.as_datatype_enum):
+        if node.op == "Const" and node.attr["dtype"].type in (
+            tf.int32.as_datatype_enum,
+            tf.int64.as_datatype_enum,
+        ):
             consts[node.name] = tensor_util.MakeNdarray(node.attr["value"].tensor)
     return consts
 
@@ -95,15 +102,23 @@ class ClientBatches:
 def _as_xy(element: Any, position: int) -> dict[str, Any]:
     if isinstance(element, collections.abc.Mapping):
         if "x" not in element or "y" not in element:
-            raise DataError(f"client_data[{position}]", f"batches must have keys 'x' and 'y', got {list(element)}")
+            raise DataError(
+                f"client_data[{position}]",
+                f"batches must have keys 'x' and 'y', got {list(element)}",
+            )
         return {"x": element["x"], "y": element["y"]}
     if isinstance(element, (tuple, list)) and len(element) == 2:
         return {"x": element[0], "y": element[1]}
-    raise DataError(f"client_data[{position}]", f"batches must be {{'x', 'y'}} mappings or (x, y) pairs, got {type(element).__name__}")
+    raise DataError(
+        f"client_data[{position}]",
+        f"batches must be {{'x', 'y'}} mappings or (x, y) pairs, got {type(element).__name__}",
+    )
 
 
 def _check(array: np.ndarray, key: str, spec: tf.TensorSpec, position: int) -> None:
-    if array.dtype != spec.dtype.as_numpy_dtype or not spec.shape.is_compatible_with(array.shape[1:]):
+    if array.dtype != spec.dtype.as_numpy_dtype or not spec.shape.is_compatible_with(
+        array.shape[1:]
+    ):
         raise DataError(
             f"client_data[{position}]",
             f"batch '{key}' of dtype {array.dtype} and shape {list(array.shape)} does not fit the model's input "
@@ -111,7 +126,9 @@ def _check(array: np.ndarray, key: str, spec: tf.TensorSpec, position: int) -> N
         )
 
 
-def read_batches(dataset: tf.data.Dataset, spec: dict[str, tf.TensorSpec], position: int) -> ClientBatches:
+def read_batches(
+    dataset: tf.data.Dataset, spec: dict[str, tf.TensorSpec], position: int
+) -> ClientBatches:
     """Iterates `dataset` once and checks its batches against the model's example spec."""
     parts: dict[str, list[np.ndarray]] = {key: [] for key in spec}
     sizes = []
@@ -119,13 +136,17 @@ def read_batches(dataset: tf.data.Dataset, spec: dict[str, tf.TensorSpec], posit
         batch = _as_xy(element, position)
         arrays = {key: np.asarray(batch[key]) for key in spec}
         if len({len(a) for a in arrays.values()}) != 1:
-            raise DataError(f"client_data[{position}]", "a batch's 'x' and 'y' have different lengths")
+            raise DataError(
+                f"client_data[{position}]", "a batch's 'x' and 'y' have different lengths"
+            )
         for key, array in arrays.items():
             _check(array, key, spec[key], position)
             parts[key].append(array)
         sizes.append(len(arrays["x"]))
     examples = {
-        key: np.concatenate(chunks) if chunks else np.zeros([0] + spec[key].shape.as_list(), spec[key].dtype.as_numpy_dtype)
+        key: np.concatenate(chunks)
+        if chunks
+        else np.zeros([0] + spec[key].shape.as_list(), spec[key].dtype.as_numpy_dtype)
         for key, chunks in parts.items()
     }
     return ClientBatches(examples, np.asarray(sizes, dtype=np.int64))
@@ -189,7 +210,9 @@ class DatasetCohorts:
         datasets = list(client_data)
         for position, dataset in enumerate(datasets):
             if not isinstance(dataset, tf.data.Dataset):
-                raise TypeError(f"client_data[{position}] is a {type(dataset).__name__}; pass one tf.data.Dataset per client")
+                raise TypeError(
+                    f"client_data[{position}] is a {type(dataset).__name__}; pass one tf.data.Dataset per client"
+                )
         if self._last is not None and self._is_last(datasets):
             return dataclasses.replace(self._last[1], round_num=round_num)
         cohort = assemble([self._batches(d, k) for k, d in enumerate(datasets)], round_num)

@@ -30,16 +30,22 @@ def example_spec(batch_spec: Any) -> dict[str, tf.TensorSpec]:
     """
     if isinstance(batch_spec, collections.abc.Mapping):
         if set(batch_spec) != {"x", "y"}:
-            raise ValueError(f"input_spec must have exactly the keys 'x' and 'y', got {list(batch_spec)}")
+            raise ValueError(
+                f"input_spec must have exactly the keys 'x' and 'y', got {list(batch_spec)}"
+            )
         pairs = [("x", batch_spec["x"]), ("y", batch_spec["y"])]
     elif isinstance(batch_spec, (tuple, list)) and len(batch_spec) == 2:
         pairs = [("x", batch_spec[0]), ("y", batch_spec[1])]
     else:
-        raise ValueError(f"input_spec must be a mapping with 'x' and 'y' or an (x, y) pair, got {batch_spec!r}")
+        raise ValueError(
+            f"input_spec must be a mapping with 'x' and 'y' or an (x, y) pair, got {batch_spec!r}"
+        )
 
     def unbatched(s: Any, key: str) -> tf.TensorSpec:
         if not isinstance(s, tf.TensorSpec) or s.shape.rank is None or s.shape.rank < 1:
-            raise ValueError(f"input_spec[{key!r}] must be a TensorSpec of a batch (leading batch dimension), got {s!r}")
+            raise ValueError(
+                f"input_spec[{key!r}] must be a TensorSpec of a batch (leading batch dimension), got {s!r}"
+            )
         return tf.TensorSpec(s.shape[1:], s.dtype)
 
     return collections.OrderedDict((key, unbatched(s, key)) for key, s in pairs)
@@ -48,7 +54,9 @@ def example_spec(batch_spec: Any) -> dict[str, tf.TensorSpec]:
 def _metric(spec: MetricSpec) -> keras.metrics.Metric:
     metric = spec if isinstance(spec, keras.metrics.Metric) else spec()
     if not isinstance(metric, keras.metrics.Metric):
-        raise TypeError(f"metrics must be Keras metrics or functions returning one, got {type(metric).__name__}")
+        raise TypeError(
+            f"metrics must be Keras metrics or functions returning one, got {type(metric).__name__}"
+        )
     return metric
 
 
@@ -72,8 +80,22 @@ def from_keras_model(
     if not isinstance(keras_model, keras.Model):
         raise TypeError(f"keras_model must be a keras.Model, got {type(keras_model).__name__}")
     if loss_weights is not None or isinstance(loss, (list, tuple, dict)):
-        raise UnsupportedError("from_keras_model: fedrun trains single-output models with one loss (no loss_weights)")
-    return FunctionalModel(keras_model, keras.losses.get(loss), [_metric(m) for m in metrics or ()], example_spec(input_spec))
+        raise UnsupportedError(
+            "from_keras_model: fedrun trains single-output models with one loss (no loss_weights)"
+        )
+    return FunctionalModel(
+        keras_model,
+        keras.losses.get(loss),
+        [_metric(m) for m in metrics or ()],
+        example_spec(input_spec),
+    )
 
 
-__all__ = ["BatchOutput", "FunctionalModel", "ModelWeights", "VariableModel", "example_spec", "from_keras_model"]
+__all__ = [
+    "BatchOutput",
+    "FunctionalModel",
+    "ModelWeights",
+    "VariableModel",
+    "example_spec",
+    "from_keras_model",
+]

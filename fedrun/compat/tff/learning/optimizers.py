@@ -24,7 +24,9 @@ def build_sgdm(learning_rate: float = 0.01, momentum: Optional[float] = None) ->
     return SGD(learning_rate, momentum or 0.0)
 
 
-def build_adam(learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7) -> Optimizer:
+def build_adam(
+    learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7
+) -> Optimizer:
     """Adam with bias correction."""
     return Adam(learning_rate, beta_1, beta_2, epsilon, 0.0, True)
 
@@ -40,7 +42,9 @@ def build_yogi(
     return Yogi(learning_rate, beta_1, beta_2, epsilon, initial_preconditioner_value, True)
 
 
-def build_adagrad(learning_rate: float, initial_preconditioner_value: float = 0.1, epsilon: float = 1e-7) -> Optimizer:
+def build_adagrad(
+    learning_rate: float, initial_preconditioner_value: float = 0.1, epsilon: float = 1e-7
+) -> Optimizer:
     """Adagrad."""
     return Adagrad(learning_rate, initial_preconditioner_value, epsilon)
 
@@ -64,7 +68,9 @@ def from_keras(optimizer: keras.optimizers.Optimizer) -> Optimizer:
     config = optimizer.get_config()
     for option, off in _OFF.items():
         if config.get(option, off) not in (off, 0):
-            raise UnsupportedError(f"Keras {name}({option}={config[option]!r}) has no fedrun counterpart; remove {option}")
+            raise UnsupportedError(
+                f"Keras {name}({option}={config[option]!r}) has no fedrun counterpart; remove {option}"
+            )
     if isinstance(config.get("learning_rate"), dict):
         raise UnsupportedError(
             f"Keras {name} with a learning-rate schedule has no fedrun counterpart here; use a constant learning rate "
@@ -75,7 +81,9 @@ def from_keras(optimizer: keras.optimizers.Optimizer) -> Optimizer:
         return SGD(learning_rate, config["momentum"], config["nesterov"])
     if isinstance(optimizer, keras.optimizers.Adam):
         if config["amsgrad"]:
-            raise UnsupportedError("Keras Adam(amsgrad=True) has no fedrun counterpart; remove amsgrad")
+            raise UnsupportedError(
+                "Keras Adam(amsgrad=True) has no fedrun counterpart; remove amsgrad"
+            )
         return Adam(learning_rate, config["beta_1"], config["beta_2"], config["epsilon"], 0.0, True)
     if isinstance(optimizer, keras.optimizers.Adagrad):
         return Adagrad(learning_rate, config["initial_accumulator_value"], config["epsilon"])
@@ -96,7 +104,9 @@ def to_fedrun(spec: OptimizerSpec, role: str) -> Optimizer:
         if isinstance(built, (Optimizer, keras.optimizers.Optimizer)):
             return to_fedrun(built, role)
         raise TypeError(f"{role} returned a {type(built).__name__}, not an optimizer")
-    raise TypeError(f"{role} must be a tff.learning.optimizers optimizer, a Keras optimizer or a function returning one")
+    raise TypeError(
+        f"{role} must be a tff.learning.optimizers optimizer, a Keras optimizer or a function returning one"
+    )
 
 
 __all__ = ["build_adagrad", "build_adam", "build_sgdm", "build_yogi", "from_keras", "to_fedrun"]

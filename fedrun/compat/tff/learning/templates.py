@@ -53,7 +53,9 @@ class LearningProcess:
         """The global model weights held in `state`."""
         return self.native.get_model_weights(state)
 
-    def set_model_weights(self, state: LearningAlgorithmState, weights: ModelWeights) -> LearningAlgorithmState:
+    def set_model_weights(
+        self, state: LearningAlgorithmState, weights: ModelWeights
+    ) -> LearningAlgorithmState:
         """A copy of `state` holding `weights` (a `ModelWeights` or `(trainable, non_trainable)`)."""
         return self.native.set_model_weights(state, ModelWeights(*weights))
 

@@ -21,7 +21,9 @@ NEGLIGIBLE_NOISE = 1e-7
 
 def expected_epsilon(noise_multiplier, sampling_rate, rounds, delta=1e-5):
     accountant = dp_accounting.rdp.RdpAccountant()
-    event = dp_accounting.PoissonSampledDpEvent(sampling_rate, dp_accounting.GaussianDpEvent(noise_multiplier))
+    event = dp_accounting.PoissonSampledDpEvent(
+        sampling_rate, dp_accounting.GaussianDpEvent(noise_multiplier)
+    )
     accountant.compose(event, rounds)
     return accountant.get_epsilon(delta)
 
@@ -46,7 +48,9 @@ def test_adaptive_state_and_measurements():
 
 # ---------------------------------------------------------------- numbers
 def test_fixed_clip_sum_over_clients_per_round():
-    process = DP.gaussian_fixed(noise_multiplier=NEGLIGIBLE_NOISE, clients_per_round=4, clip=1.0).create(VALUE_TYPE)
+    process = DP.gaussian_fixed(
+        noise_multiplier=NEGLIGIBLE_NOISE, clients_per_round=4, clip=1.0
+    ).create(VALUE_TYPE)
     output = process.next(process.initialize(), CLIENT_VALUES)
     np.testing.assert_allclose(output.result, CLIPPED_SUM / 4, atol=1e-5)
     assert output.measurements["clipping_norm"] == 1.0
@@ -54,7 +58,9 @@ def test_fixed_clip_sum_over_clients_per_round():
 
 def test_noise_stddev_is_multiplier_times_clip():
     dim = 20000
-    process = DP.gaussian_fixed(noise_multiplier=0.5, clients_per_round=5, clip=2.0, seed=3).create(tff.TensorType(tf.float32, [dim]))
+    process = DP.gaussian_fixed(noise_multiplier=0.5, clients_per_round=5, clip=2.0, seed=3).create(
+        tff.TensorType(tf.float32, [dim])
+    )
     output = process.next(process.initialize(), np.zeros([3, dim], np.float32))
     assert output.measurements["noise_stddev"] == pytest.approx(1.0)
     assert np.std(output.result * 5) == pytest.approx(1.0, rel=0.03)
@@ -63,7 +69,9 @@ def test_noise_stddev_is_multiplier_times_clip():
 @pytest.mark.parametrize("sampling_rate", [1.0, 0.01], ids=["default-no-amplification", "sampled"])
 def test_epsilon_is_reported_every_round(sampling_rate):
     extra = {} if sampling_rate == 1.0 else {"sampling_rate": sampling_rate}
-    process = DP.gaussian_fixed(noise_multiplier=1.1, clients_per_round=3, clip=1.0, **extra).create(VALUE_TYPE)
+    process = DP.gaussian_fixed(
+        noise_multiplier=1.1, clients_per_round=3, clip=1.0, **extra
+    ).create(VALUE_TYPE)
     outputs = run_rounds(process, 3, CLIENT_VALUES)
     epsilons = [o.measurements["epsilon"] for o in outputs]
     for rounds, epsilon in enumerate(epsilons, start=1):
@@ -74,7 +82,11 @@ def test_epsilon_is_reported_every_round(sampling_rate):
 def test_adaptive_clip_follows_the_quantile_and_costs_the_total_noise():
     clients_per_round, noise_multiplier = 100, 1.0
     process = DP.gaussian_adaptive(
-        noise_multiplier, clients_per_round, initial_l2_norm_clip=1.0, target_unclipped_quantile=0.9, learning_rate=0.5
+        noise_multiplier,
+        clients_per_round,
+        initial_l2_norm_clip=1.0,
+        target_unclipped_quantile=0.9,
+        learning_rate=0.5,
     ).create(VALUE_TYPE)
     first, second = run_rounds(process, 2, CLIENT_VALUES)
     assert first.measurements["clipping_norm"] == 1.0
@@ -84,13 +96,19 @@ def test_adaptive_clip_follows_the_quantile_and_costs_the_total_noise():
     assert first.measurements["noise_stddev"] == pytest.approx(sum_multiplier * 1.0, rel=1e-6)
     # Few clients are under the clip, far fewer than 90%: the clip grows.
     fraction = first.measurements["unclipped_fraction"]
-    assert second.measurements["clipping_norm"] == pytest.approx(math.exp(-0.5 * (fraction - 0.9)), rel=1e-5)
+    assert second.measurements["clipping_norm"] == pytest.approx(
+        math.exp(-0.5 * (fraction - 0.9)), rel=1e-5
+    )
     assert second.measurements["clipping_norm"] > 1.0
 
 
 def test_as_value_sum_of_the_mean():
-    private_sum = DP.gaussian_fixed(noise_multiplier=NEGLIGIBLE_NOISE, clients_per_round=3, clip=1.0)
-    process = tff.aggregators.MeanFactory(value_sum_factory=private_sum).create(VALUE_TYPE, tff.TensorType(tf.float32))
+    private_sum = DP.gaussian_fixed(
+        noise_multiplier=NEGLIGIBLE_NOISE, clients_per_round=3, clip=1.0
+    )
+    process = tff.aggregators.MeanFactory(value_sum_factory=private_sum).create(
+        VALUE_TYPE, tff.TensorType(tf.float32)
+    )
     output = process.next(process.initialize(), CLIENT_VALUES, [1.0, 2.0, 1.0])
     # Weighted values [3, 4], [0.6, 0.8], [0, 2] are clipped to norm 1, summed, divided by 3, then by the weights' sum 4.
     np.testing.assert_allclose(output.result, np.array([1.2, 2.6]) / 3 / 4, atol=1e-5)
@@ -108,7 +126,14 @@ def test_as_value_sum_of_the_mean():
         (lambda: DP.gaussian_adaptive(1.0, 10), ValueError, "clipped_count_stddev"),
         (lambda: DP.gaussian_fixed(1.0, 10, 1.0, sampling_rate=0.0), ValueError, "sampling_rate"),
     ],
-    ids=["query-constructor", "tree-aggregation", "no-noise-fixed", "no-noise-adaptive", "count-noise-too-small", "sampling-rate"],
+    ids=[
+        "query-constructor",
+        "tree-aggregation",
+        "no-noise-fixed",
+        "no-noise-adaptive",
+        "count-noise-too-small",
+        "sampling-rate",
+    ],
 )
 def test_what_fedrun_cannot_honour(call, error, message):
     with pytest.raises(error, match=message):

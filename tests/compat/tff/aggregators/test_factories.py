@@ -20,11 +20,17 @@ class DoublingSumFactory(tff.aggregators.UnweightedAggregationFactory):
         def initialize_fn():
             return tff.federated_value(0, tff.SERVER)
 
-        @tff.federated_computation(initialize_fn.type_signature.result, tff.type_at_clients(value_type))
+        @tff.federated_computation(
+            initialize_fn.type_signature.result, tff.type_at_clients(value_type)
+        )
         def next_fn(state, value):
-            doubled = tff.federated_map(tff.tf_computation(lambda v: tf.nest.map_structure(lambda x: 2.0 * x, v)), value)
+            doubled = tff.federated_map(
+                tff.tf_computation(lambda v: tf.nest.map_structure(lambda x: 2.0 * x, v)), value
+            )
             rounds = tff.federated_map(tff.tf_computation(lambda n: n + 1), state)
-            return tff.templates.MeasuredProcessOutput(state=rounds, result=tff.federated_sum(doubled), measurements=rounds)
+            return tff.templates.MeasuredProcessOutput(
+                state=rounds, result=tff.federated_sum(doubled), measurements=rounds
+            )
 
         return tff.templates.AggregationProcess(initialize_fn, next_fn)
 
@@ -43,7 +49,10 @@ def test_mean_factory_is_weighted_and_unweighted():
     factory = tff.aggregators.MeanFactory()
     weighted = factory.create(tff.TensorType(tf.float32), tff.TensorType(tf.float32))
     assert weighted.is_weighted
-    assert str(weighted.initialize.type_signature) == "( -> <value_sum_process=<>,weight_sum_process=<>>@SERVER)"
+    assert (
+        str(weighted.initialize.type_signature)
+        == "( -> <value_sum_process=<>,weight_sum_process=<>>@SERVER)"
+    )
     output = weighted.next(weighted.initialize(), [1.0, 4.0], [3.0, 1.0])
     np.testing.assert_allclose(output.result, 7.0 / 4.0)
     unweighted = factory.create(tff.TensorType(tf.float32))
@@ -61,14 +70,18 @@ def test_as_native_passes_unwraps_and_adapts():
     assert as_native(native_sum) is native_sum
     assert isinstance(as_native(tff.aggregators.MeanFactory()), NativeMeanFactory)
     adapted = as_native(DoublingSumFactory())
-    assert native_factory.supports_unweighted(adapted) and not native_factory.supports_weighted(adapted)
+    assert native_factory.supports_unweighted(adapted) and not native_factory.supports_weighted(
+        adapted
+    )
     assert as_native(None) is None
 
 
 def test_tff_style_factory_runs_inside_fedrun_code():
     """fedrun's mean calls the adapted factory with stacked values and plain state."""
     spec = [tf.TensorSpec([2], tf.float32), tf.TensorSpec([], tf.float32)]
-    process = NativeMeanFactory(value_sum_factory=as_native(DoublingSumFactory())).create(spec, tf.TensorSpec([], tf.float32))
+    process = NativeMeanFactory(value_sum_factory=as_native(DoublingSumFactory())).create(
+        spec, tf.TensorSpec([], tf.float32)
+    )
     values = AtClients([tf.constant([[1.0, 1.0], [3.0, 5.0]]), tf.constant([2.0, 4.0])], 2)
     weights = AtClients(tf.constant([1.0, 3.0]), 2)
     state = process.initialize()

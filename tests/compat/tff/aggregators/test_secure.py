@@ -19,7 +19,12 @@ def assert_within_quantization_error(result, expected, num_clients, lower, upper
     rounding of the result."""
     expected = np.asarray(expected, np.float64)
     steps = num_clients * (upper - lower) / LEVELS
-    np.testing.assert_allclose(result, expected, rtol=0, atol=steps + np.max(np.spacing(np.abs(expected).astype(np.float32))))
+    np.testing.assert_allclose(
+        result,
+        expected,
+        rtol=0,
+        atol=steps + np.max(np.spacing(np.abs(expected).astype(np.float32))),
+    )
 
 
 # ------------------------------------------------------------------ types
@@ -45,18 +50,26 @@ def test_sum_within_quantization_error():
     process = tff.aggregators.SecureSumFactory(1.0).create(VALUE_TYPE)
     for output in run_rounds(process, 2, CLIENT_VALUES):  # fresh masks and rounding every round
         assert_within_quantization_error(output.result, np.sum(CLIENT_VALUES, axis=0), 3, -1.0, 1.0)
-        assert (output.measurements["secure_upper_clipped_count"], output.measurements["secure_lower_clipped_count"]) == (0, 0)
+        assert (
+            output.measurements["secure_upper_clipped_count"],
+            output.measurements["secure_lower_clipped_count"],
+        ) == (0, 0)
 
 
 def test_values_outside_the_thresholds_are_clipped_and_counted():
     process = tff.aggregators.SecureSumFactory(1.0, 0.0).create(tff.TensorType(tf.float32))
     output = process.next(process.initialize(), [2.0, -3.0, 0.5, 0.25])
     assert_within_quantization_error(output.result, 1.0 + 0.0 + 0.5 + 0.25, 4, 0.0, 1.0)
-    assert (output.measurements["secure_upper_clipped_count"], output.measurements["secure_lower_clipped_count"]) == (1, 1)
+    assert (
+        output.measurements["secure_upper_clipped_count"],
+        output.measurements["secure_lower_clipped_count"],
+    ) == (1, 1)
 
 
 def test_secure_mean_as_in_the_aggregation_tutorial():
-    secure_mean = tff.aggregators.MeanFactory(value_sum_factory=tff.aggregators.SecureSumFactory(10.0))
+    secure_mean = tff.aggregators.MeanFactory(
+        value_sum_factory=tff.aggregators.SecureSumFactory(10.0)
+    )
     process = secure_mean.create(VALUE_TYPE, tff.TensorType(tf.float32))
     assert str(process.initialize.type_signature) == (
         "( -> <value_sum_process=<seed=int64[2],round_num=int64>,weight_sum_process=<>>@SERVER)"
@@ -65,13 +78,17 @@ def test_secure_mean_as_in_the_aggregation_tutorial():
     output = process.next(process.initialize(), CLIENT_VALUES, weights)
     expected = np.average(CLIENT_VALUES, axis=0, weights=weights)
     # The weighted values are summed securely, then divided by the weights' sum.
-    assert_within_quantization_error(output.result * sum(weights), expected * sum(weights), 3, -10.0, 10.0)
+    assert_within_quantization_error(
+        output.result * sum(weights), expected * sum(weights), 3, -10.0, 10.0
+    )
     assert output.measurements["mean_value"]["secure_upper_clipped_count"] == 0
 
 
 def test_seed_fixes_the_rounding():
     def result(seed):
-        process = tff.aggregators.SecureSumFactory(1.0, bits=8, max_clients=3, seed=seed).create(VALUE_TYPE)
+        process = tff.aggregators.SecureSumFactory(1.0, bits=8, max_clients=3, seed=seed).create(
+            VALUE_TYPE
+        )
         return process.next(process.initialize(), CLIENT_VALUES).result
 
     np.testing.assert_array_equal(result(0), result(0))
@@ -95,7 +112,13 @@ class ThresholdEstimate:
         ((1.0, 2.0), ValueError, "lower_bound < upper_bound"),
         ((-1.0,), ValueError, "lower_bound < upper_bound"),
     ],
-    ids=["int-threshold", "numpy-int-thresholds", "estimation-process", "lower-above-upper", "negative-upper-alone"],
+    ids=[
+        "int-threshold",
+        "numpy-int-thresholds",
+        "estimation-process",
+        "lower-above-upper",
+        "negative-upper-alone",
+    ],
 )
 def test_thresholds_it_cannot_honour(args, error, message):
     with pytest.raises(error, match=message):

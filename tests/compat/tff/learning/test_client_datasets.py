@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fedrun.compat.tff.learning.client_datasets import DatasetCohorts, assemble, is_replayable, read_batches
+from fedrun.compat.tff.learning.client_datasets import (
+    DatasetCohorts,
+    assemble,
+    is_replayable,
+    read_batches,
+)
 from fedrun.data.errors import DataError
 
 SPEC = {"x": tf.TensorSpec([2], tf.float32), "y": tf.TensorSpec([1], tf.int32)}
@@ -26,7 +31,9 @@ def batches_of(cohort, k):
 
 
 def test_batches_keep_the_pipelines_sizes_and_order():
-    cohort = assemble([read_batches(client_dataset(7), SPEC, 0), read_batches(client_dataset(2, 100), SPEC, 1)], 1)
+    cohort = assemble(
+        [read_batches(client_dataset(7), SPEC, 0), read_batches(client_dataset(2, 100), SPEC, 1)], 1
+    )
     assert batches_of(cohort, 0) == [[0, 1, 2], [3, 4, 5], [6]]
     assert batches_of(cohort, 1) == [[100, 101]]
     assert cohort.index.shape == (2, 3, 3)
@@ -34,14 +41,18 @@ def test_batches_keep_the_pipelines_sizes_and_order():
 
 
 def test_tuple_batches_are_read_as_x_and_y():
-    dataset = tf.data.Dataset.from_tensor_slices((np.zeros((4, 2), np.float32), np.ones((4, 1), np.int32))).batch(4)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((4, 2), np.float32), np.ones((4, 1), np.int32))
+    ).batch(4)
     batches = read_batches(dataset, SPEC, 0)
     assert batches.sizes.tolist() == [4]
     assert batches.examples["y"].shape == (4, 1)
 
 
 def test_batches_that_do_not_fit_the_model_are_refused():
-    wrong = tf.data.Dataset.from_tensor_slices({"x": np.zeros((3, 5), np.float32), "y": np.zeros((3, 1), np.int32)}).batch(2)
+    wrong = tf.data.Dataset.from_tensor_slices(
+        {"x": np.zeros((3, 5), np.float32), "y": np.zeros((3, 1), np.int32)}
+    ).batch(2)
     with pytest.raises(DataError, match=r"client_data\[4\].*does not fit"):
         read_batches(wrong, SPEC, 4)
 
@@ -52,10 +63,21 @@ def test_batches_that_do_not_fit_the_model_are_refused():
         (lambda d: d.shuffle(10, seed=1), True),
         (lambda d: d.shuffle(10), False),
         (lambda d: d.map(lambda e: {**e, "x": e["x"] + tf.random.uniform([2])}), False),
-        (lambda d: d.map(lambda e: {**e, "x": tf.py_function(lambda t: t, [e["x"]], tf.float32)}), False),
+        (
+            lambda d: d.map(
+                lambda e: {**e, "x": tf.py_function(lambda t: t, [e["x"]], tf.float32)}
+            ),
+            False,
+        ),
         (lambda d: d.repeat(2).prefetch(1), True),
     ],
-    ids=["seeded-shuffle", "unseeded-shuffle", "unseeded-random-op", "python-function", "no-randomness"],
+    ids=[
+        "seeded-shuffle",
+        "unseeded-shuffle",
+        "unseeded-random-op",
+        "python-function",
+        "no-randomness",
+    ],
 )
 def test_replayable_pipelines_are_those_without_unseeded_randomness(make, expected):
     assert is_replayable(make(client_dataset(5).unbatch())) is expected

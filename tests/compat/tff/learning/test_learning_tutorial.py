@@ -21,9 +21,17 @@ ROUNDS = 3
 
 def preprocess(dataset):
     def batch_format_fn(element):
-        return collections.OrderedDict(x=tf.reshape(element["pixels"], [-1, 784]), y=tf.reshape(element["label"], [-1, 1]))
+        return collections.OrderedDict(
+            x=tf.reshape(element["pixels"], [-1, 784]), y=tf.reshape(element["label"], [-1, 1])
+        )
 
-    return dataset.repeat(NUM_EPOCHS).shuffle(SHUFFLE_BUFFER, seed=1).batch(BATCH_SIZE).map(batch_format_fn).prefetch(PREFETCH_BUFFER)
+    return (
+        dataset.repeat(NUM_EPOCHS)
+        .shuffle(SHUFFLE_BUFFER, seed=1)
+        .batch(BATCH_SIZE)
+        .map(batch_format_fn)
+        .prefetch(PREFETCH_BUFFER)
+    )
 
 
 def make_federated_data(client_data, client_ids):
@@ -66,7 +74,9 @@ def keras_model_fn(input_spec):
     return model_fn
 
 
-MnistVariables = collections.namedtuple("MnistVariables", "weights bias num_examples loss_sum accuracy_sum")
+MnistVariables = collections.namedtuple(
+    "MnistVariables", "weights bias num_examples loss_sum accuracy_sum"
+)
 
 
 class MnistModel(tff.learning.models.VariableModel):
@@ -74,8 +84,12 @@ class MnistModel(tff.learning.models.VariableModel):
 
     def __init__(self):
         self._variables = MnistVariables(
-            weights=tf.Variable(lambda: tf.zeros(dtype=tf.float32, shape=(784, 10)), name="weights", trainable=True),
-            bias=tf.Variable(lambda: tf.zeros(dtype=tf.float32, shape=(10)), name="bias", trainable=True),
+            weights=tf.Variable(
+                lambda: tf.zeros(dtype=tf.float32, shape=(784, 10)), name="weights", trainable=True
+            ),
+            bias=tf.Variable(
+                lambda: tf.zeros(dtype=tf.float32, shape=(10)), name="bias", trainable=True
+            ),
             num_examples=tf.Variable(0.0, name="num_examples", trainable=False),
             loss_sum=tf.Variable(0.0, name="loss_sum", trainable=False),
             accuracy_sum=tf.Variable(0.0, name="accuracy_sum", trainable=False),
@@ -91,11 +105,17 @@ class MnistModel(tff.learning.models.VariableModel):
 
     @property
     def local_variables(self):
-        return [self._variables.num_examples, self._variables.loss_sum, self._variables.accuracy_sum]
+        return [
+            self._variables.num_examples,
+            self._variables.loss_sum,
+            self._variables.accuracy_sum,
+        ]
 
     @property
     def input_spec(self):
-        return collections.OrderedDict(x=tf.TensorSpec([None, 784], tf.float32), y=tf.TensorSpec([None, 1], tf.int32))
+        return collections.OrderedDict(
+            x=tf.TensorSpec([None, 784], tf.float32), y=tf.TensorSpec([None, 1], tf.int32)
+        )
 
     @tf.function
     def predict_on_batch(self, x, training=True):
@@ -108,19 +128,25 @@ class MnistModel(tff.learning.models.VariableModel):
         y = tf.nn.softmax(tf.matmul(batch["x"], v.weights) + v.bias)
         predictions = tf.cast(tf.argmax(y, 1), tf.int32)
         flat_labels = tf.reshape(batch["y"], [-1])
-        loss = -tf.reduce_mean(tf.reduce_sum(tf.one_hot(flat_labels, 10) * tf.math.log(y), axis=[1]))
+        loss = -tf.reduce_mean(
+            tf.reduce_sum(tf.one_hot(flat_labels, 10) * tf.math.log(y), axis=[1])
+        )
         accuracy = tf.reduce_mean(tf.cast(tf.equal(predictions, flat_labels), tf.float32))
         num_examples = tf.cast(tf.size(batch["y"]), tf.float32)
         v.num_examples.assign_add(num_examples)
         v.loss_sum.assign_add(loss * num_examples)
         v.accuracy_sum.assign_add(accuracy * num_examples)
-        return tff.learning.models.BatchOutput(loss=loss, predictions=predictions, num_examples=tf.shape(batch["x"])[0])
+        return tff.learning.models.BatchOutput(
+            loss=loss, predictions=predictions, num_examples=tf.shape(batch["x"])[0]
+        )
 
     @tf.function
     def report_local_unfinalized_metrics(self):
         v = self._variables
         return collections.OrderedDict(
-            num_examples=[v.num_examples], loss=[v.loss_sum, v.num_examples], accuracy=[v.accuracy_sum, v.num_examples]
+            num_examples=[v.num_examples],
+            loss=[v.loss_sum, v.num_examples],
+            accuracy=[v.accuracy_sum, v.num_examples],
         )
 
     def metric_finalizers(self):
@@ -179,7 +205,9 @@ def test_emnist_client_data_looks_like_tffs(emnist):
         "OrderedDict([('label', TensorSpec(shape=(), dtype=tf.int32, name=None)), "
         "('pixels', TensorSpec(shape=(28, 28), dtype=tf.float32, name=None))])"
     )
-    example_element = next(iter(emnist_train.create_tf_dataset_for_client(emnist_train.client_ids[0])))
+    example_element = next(
+        iter(emnist_train.create_tf_dataset_for_client(emnist_train.client_ids[0]))
+    )
     assert example_element["pixels"].shape == (28, 28)
     assert 0 <= int(example_element["label"].numpy()) <= 9
 
@@ -219,7 +247,11 @@ def test_evaluation_signature_prints_as_in_the_tutorial():
         "    aggregator=<\n      value_sum_process=<>,\n      weight_sum_process=<>\n    >,\n    finalizer=<>\n  >@SERVER"
     )
     assert text.startswith(
-        "(<\n" + state + ",\n  client_data={<\n    x=float32[?,784],\n    y=int32[?,1]\n  >*}@CLIENTS\n> -> <\n" + state + ",\n"
+        "(<\n"
+        + state
+        + ",\n  client_data={<\n    x=float32[?,784],\n    y=int32[?,1]\n  >*}@CLIENTS\n> -> <\n"
+        + state
+        + ",\n"
     )
 
 
@@ -251,7 +283,9 @@ def test_variable_model_trains_as_the_keras_model_does(emnist, keras_training, m
         assert list(mnist_train) == ["num_examples", "loss", "accuracy"]
         assert mnist_train["num_examples"] == float(examples)
         np.testing.assert_allclose(mnist_train["loss"], keras_train["loss"], rtol=1e-4)
-        np.testing.assert_allclose(mnist_train["accuracy"], keras_train["sparse_categorical_accuracy"], rtol=1e-6)
+        np.testing.assert_allclose(
+            mnist_train["accuracy"], keras_train["sparse_categorical_accuracy"], rtol=1e-6
+        )
         assert mnist_metrics["finalizer"] == collections.OrderedDict(update_non_finite=0)
 
 
@@ -278,6 +312,8 @@ def test_fed_eval_evaluates_the_weights_set_into_its_state(emnist, mnist_trainin
     federated_test_data = make_federated_data(emnist["test"], emnist["sample_clients"])
     test_output = evaluation_process.next(evaluation_state, federated_test_data)
     test_metrics = test_output.metrics["client_work"]["eval"]["current_round_metrics"]
-    test_sizes = [len(list(emnist["test"].create_tf_dataset_for_client(c))) for c in emnist["sample_clients"]]
+    test_sizes = [
+        len(list(emnist["test"].create_tf_dataset_for_client(c))) for c in emnist["sample_clients"]
+    ]
     assert test_metrics["num_examples"] == float(expected_counts(test_sizes)[0])
     assert test_metrics["accuracy"] > 0.5

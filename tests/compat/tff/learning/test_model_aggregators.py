@@ -34,13 +34,19 @@ def model_fn():
         ]
     )
     return tff.learning.models.from_keras_model(
-        keras_model, input_spec=FEDERATED_DATA[0].element_spec, loss=tf.keras.losses.SparseCategoricalCrossentropy()
+        keras_model,
+        input_spec=FEDERATED_DATA[0].element_spec,
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(),
     )
 
 
 def train(model_aggregator, builder=tff.learning.algorithms.build_weighted_fed_avg):
     """The global weights before and after each round, and each round's aggregator metrics."""
-    process = builder(model_fn, client_optimizer_fn=lambda: tf.keras.optimizers.SGD(learning_rate=0.5), model_aggregator=model_aggregator)
+    process = builder(
+        model_fn,
+        client_optimizer_fn=lambda: tf.keras.optimizers.SGD(learning_rate=0.5),
+        model_aggregator=model_aggregator,
+    )
     state = process.initialize()
     weights, measurements = [flat_weights(process, state)], []
     for _ in range(ROUNDS):
@@ -62,7 +68,9 @@ def plain_mean():
 
 def test_clipping_bounds_each_rounds_step():
     clip = 1e-3
-    weights, measurements = train(tff.aggregators.clipping_factory(clip, tff.aggregators.MeanFactory()))
+    weights, measurements = train(
+        tff.aggregators.clipping_factory(clip, tff.aggregators.MeanFactory())
+    )
     for before, after, round_measurements in zip(weights, weights[1:], measurements):
         assert round_measurements["clipping_norm"] == pytest.approx(clip)
         assert round_measurements["clipped_count"] == len(CLIENT_SIZES)
@@ -71,17 +79,26 @@ def test_clipping_bounds_each_rounds_step():
 
 
 def test_secure_mean_trains_as_the_plain_mean(plain_mean):
-    secure_mean = tff.aggregators.MeanFactory(value_sum_factory=tff.aggregators.SecureSumFactory(100.0))
+    secure_mean = tff.aggregators.MeanFactory(
+        value_sum_factory=tff.aggregators.SecureSumFactory(100.0)
+    )
     weights, measurements = train(secure_mean)
     np.testing.assert_allclose(weights[-1], plain_mean[0][-1], rtol=0, atol=1e-5)
     for round_measurements in measurements:
         secure = round_measurements["mean_value"]
-        assert (secure["secure_upper_clipped_count"], secure["secure_lower_clipped_count"]) == (0, 0)
+        assert (secure["secure_upper_clipped_count"], secure["secure_lower_clipped_count"]) == (
+            0,
+            0,
+        )
 
 
 def test_zeroing_around_adaptive_clipping_nests_measurements(plain_mean):
-    clipping_norm = tff.aggregators.PrivateQuantileEstimationProcess.no_noise(initial_estimate=100.0, target_quantile=0.5, learning_rate=0.2)
-    robust = tff.aggregators.zeroing_factory(1e-6, tff.aggregators.clipping_factory(clipping_norm, tff.aggregators.MeanFactory()))
+    clipping_norm = tff.aggregators.PrivateQuantileEstimationProcess.no_noise(
+        initial_estimate=100.0, target_quantile=0.5, learning_rate=0.2
+    )
+    robust = tff.aggregators.zeroing_factory(
+        1e-6, tff.aggregators.clipping_factory(clipping_norm, tff.aggregators.MeanFactory())
+    )
     weights, measurements = train(robust)
     # Every update is far above 1e-6: all are zeroed and the model does not move.
     np.testing.assert_array_equal(weights[-1], weights[0])
@@ -97,7 +114,9 @@ def test_zeroing_around_adaptive_clipping_nests_measurements(plain_mean):
 @pytest.fixture(scope="module")
 def private_runs():
     def private():
-        return tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed(noise_multiplier=0.8, clients_per_round=4, clip=0.1, sampling_rate=0.1)
+        return tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed(
+            noise_multiplier=0.8, clients_per_round=4, clip=0.1, sampling_rate=0.1
+        )
 
     return {
         "unweighted": train(private(), tff.learning.algorithms.build_unweighted_fed_avg),
@@ -108,10 +127,16 @@ def private_runs():
 def test_private_fed_avg_reports_epsilon(private_runs):
     accountant = dp_accounting.rdp.RdpAccountant()
     for rounds, round_measurements in enumerate(private_runs["unweighted"][1], start=1):
-        accountant.compose(dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.GaussianDpEvent(0.8)))
-        assert round_measurements["epsilon"] == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-6)
+        accountant.compose(
+            dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.GaussianDpEvent(0.8))
+        )
+        assert round_measurements["epsilon"] == pytest.approx(
+            accountant.get_epsilon(1e-5), rel=1e-6
+        )
         assert round_measurements["noise_stddev"] == pytest.approx(0.08)
 
 
 def test_private_weighted_fed_avg_weights_clients_equally(private_runs):
-    np.testing.assert_allclose(private_runs["weighted"][0][-1], private_runs["unweighted"][0][-1], rtol=1e-6)
+    np.testing.assert_allclose(
+        private_runs["weighted"][0][-1], private_runs["unweighted"][0][-1], rtol=1e-6
+    )

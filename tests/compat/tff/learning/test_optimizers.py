@@ -11,15 +11,39 @@ from fedrun.optimizers import SGD, Adagrad, Adam, Yogi
 @pytest.mark.parametrize(
     "spec, kind, fields",
     [
-        (lambda: tf.keras.optimizers.SGD(learning_rate=0.02), SGD, {"momentum": 0.0, "nesterov": False}),
-        (lambda: tf.keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True), SGD, {"momentum": 0.9, "nesterov": True}),
-        (lambda: tf.keras.optimizers.Adam(0.01, beta_2=0.99), Adam, {"beta_2": 0.99, "bias_correction": True}),
-        (lambda: tf.keras.optimizers.Adagrad(0.1, initial_accumulator_value=0.5), Adagrad, {"initial_accumulator_value": 0.5}),
+        (
+            lambda: tf.keras.optimizers.SGD(learning_rate=0.02),
+            SGD,
+            {"momentum": 0.0, "nesterov": False},
+        ),
+        (
+            lambda: tf.keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+            SGD,
+            {"momentum": 0.9, "nesterov": True},
+        ),
+        (
+            lambda: tf.keras.optimizers.Adam(0.01, beta_2=0.99),
+            Adam,
+            {"beta_2": 0.99, "bias_correction": True},
+        ),
+        (
+            lambda: tf.keras.optimizers.Adagrad(0.1, initial_accumulator_value=0.5),
+            Adagrad,
+            {"initial_accumulator_value": 0.5},
+        ),
         (tff.learning.optimizers.build_sgdm(0.5, momentum=0.8), SGD, {"momentum": 0.8}),
         (tff.learning.optimizers.build_adam(0.01), Adam, {"epsilon": 1e-7}),
         (tff.learning.optimizers.build_yogi(0.01), Yogi, {"initial_preconditioner_value": 1e-6}),
     ],
-    ids=["keras-sgd", "keras-momentum", "keras-adam", "keras-adagrad", "tff-sgdm", "tff-adam", "tff-yogi"],
+    ids=[
+        "keras-sgd",
+        "keras-momentum",
+        "keras-adam",
+        "keras-adagrad",
+        "tff-sgdm",
+        "tff-adam",
+        "tff-yogi",
+    ],
 )
 def test_optimizers_map_onto_fedrun(spec, kind, fields):
     optimizer = to_fedrun(spec, "client_optimizer_fn")
@@ -29,7 +53,9 @@ def test_optimizers_map_onto_fedrun(spec, kind, fields):
 
 
 def test_keras_learning_rate_is_read():
-    assert to_fedrun(lambda: tf.keras.optimizers.SGD(learning_rate=0.02), "x").learning_rate == pytest.approx(0.02)
+    assert to_fedrun(
+        lambda: tf.keras.optimizers.SGD(learning_rate=0.02), "x"
+    ).learning_rate == pytest.approx(0.02)
 
 
 @pytest.mark.parametrize(
@@ -38,7 +64,12 @@ def test_keras_learning_rate_is_read():
         (lambda: tf.keras.optimizers.SGD(0.1, clipnorm=1.0), "clipnorm"),
         (lambda: tf.keras.optimizers.Adam(amsgrad=True), "amsgrad"),
         (lambda: tf.keras.optimizers.RMSprop(), "RMSprop has no fedrun counterpart"),
-        (lambda: tf.keras.optimizers.SGD(tf.keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)), "schedule"),
+        (
+            lambda: tf.keras.optimizers.SGD(
+                tf.keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
+            ),
+            "schedule",
+        ),
     ],
     ids=["clipnorm", "amsgrad", "rmsprop", "schedule"],
 )

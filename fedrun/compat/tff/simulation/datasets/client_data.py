@@ -35,7 +35,9 @@ class ClientData:
         self._element_spec: Optional[Any] = None
 
     @classmethod
-    def from_clients_and_tf_fn(cls, client_ids: Sequence[str], serializable_dataset_fn: DatasetFn) -> "ClientData":
+    def from_clients_and_tf_fn(
+        cls, client_ids: Sequence[str], serializable_dataset_fn: DatasetFn
+    ) -> "ClientData":
         """Clients whose datasets `serializable_dataset_fn(client_id)` builds."""
         return cls(client_ids, serializable_dataset_fn)
 
@@ -87,7 +89,9 @@ class ClientData:
             combined = combined.concatenate(dataset)
         return combined
 
-    def preprocess(self, preprocess_fn: Callable[[tf.data.Dataset], tf.data.Dataset]) -> "ClientData":
+    def preprocess(
+        self, preprocess_fn: Callable[[tf.data.Dataset], tf.data.Dataset]
+    ) -> "ClientData":
         """The same clients with `preprocess_fn` applied to each dataset."""
         dataset_fn = self._dataset_fn
         return ClientData(self._client_ids, lambda client_id: preprocess_fn(dataset_fn(client_id)))

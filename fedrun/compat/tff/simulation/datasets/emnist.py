@@ -26,7 +26,9 @@ def file_names(only_digits: bool) -> tuple[str, str]:
     return f"{stem}_train.h5", f"{stem}_test.h5"
 
 
-def load_data(only_digits: bool = True, cache_dir: Optional[str] = None, path: Optional[str] = None) -> tuple[ClientData, ClientData]:
+def load_data(
+    only_digits: bool = True, cache_dir: Optional[str] = None, path: Optional[str] = None
+) -> tuple[ClientData, ClientData]:
     """The federated EMNIST train and test `ClientData` (examples `OrderedDict(label, pixels)`).
 
     Args:
@@ -45,7 +47,10 @@ def load_data(only_digits: bool = True, cache_dir: Optional[str] = None, path: O
                 f"({train_name}, {test_name}) into that directory or pass path=",
             )
     num_classes = 10 if only_digits else 62
-    train, test = (ClientData.from_fedrun(open_emnist_file(file, num_classes), KEY_NAMES) for file in (train_path, test_path))
+    train, test = (
+        ClientData.from_fedrun(open_emnist_file(file, num_classes), KEY_NAMES)
+        for file in (train_path, test_path)
+    )
     return train, test
 
 

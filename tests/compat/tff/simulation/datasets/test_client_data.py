@@ -12,7 +12,9 @@ from fedrun.data.client_data import ArrayClientData
 
 def dataset_fn(client_id):
     n = int(client_id[1:])
-    return tf.data.Dataset.from_tensor_slices(collections.OrderedDict(label=np.full(n, n, np.int32), pixels=np.zeros((n, 2), np.float32)))
+    return tf.data.Dataset.from_tensor_slices(
+        collections.OrderedDict(label=np.full(n, n, np.int32), pixels=np.zeros((n, 2), np.float32))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,10 @@ def test_all_clients_and_preprocess(client_data):
 
 
 def test_fedrun_client_data_with_tff_names():
-    native = ArrayClientData({"x": np.ones((3, 2), np.float32), "y": np.arange(3, dtype=np.int32)}, {"a": [0, 1], "b": [2]})
+    native = ArrayClientData(
+        {"x": np.ones((3, 2), np.float32), "y": np.arange(3, dtype=np.int32)},
+        {"a": [0, 1], "b": [2]},
+    )
     data = tff.simulation.datasets.ClientData.from_fedrun(native, {"y": "label", "x": "pixels"})
     assert list(data.element_type_structure) == ["label", "pixels"]
     assert [int(e["label"]) for e in data.create_tf_dataset_for_client("b")] == [2]

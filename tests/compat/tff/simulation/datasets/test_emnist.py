@@ -11,7 +11,9 @@ from tests.compat.tff.emnist_files import write_emnist
 @pytest.mark.parametrize("only_digits", [True, False], ids=["digits", "all-classes"])
 def test_load_data_reads_both_splits(tmp_path, only_digits):
     train_arrays = write_emnist(str(tmp_path), num_clients=3, only_digits=only_digits)
-    train, test = tff.simulation.datasets.emnist.load_data(only_digits=only_digits, path=str(tmp_path))
+    train, test = tff.simulation.datasets.emnist.load_data(
+        only_digits=only_digits, path=str(tmp_path)
+    )
     assert train.client_ids == sorted(train_arrays) and test.client_ids == train.client_ids
     first = train.client_ids[0]
     labels = [int(e["label"]) for e in train.create_tf_dataset_for_client(first)]
@@ -34,7 +36,9 @@ def test_client_without_pixels_is_reported(tmp_path):
     assert error.value.client_id == client
 
 
-@pytest.mark.parametrize("only_digits, fits", [(True, False), (False, True)], ids=["digits", "all-classes"])
+@pytest.mark.parametrize(
+    "only_digits, fits", [(True, False), (False, True)], ids=["digits", "all-classes"]
+)
 def test_labels_are_checked_against_the_version(tmp_path, only_digits, fits):
     write_emnist(str(tmp_path), num_clients=2, only_digits=only_digits)
     train_file = tmp_path / tff.simulation.datasets.emnist.file_names(only_digits)[0]
