@@ -93,7 +93,11 @@ def build(plain: Mapping[str, Any], runtime: Any = None) -> BuiltRun:
         aggregator_node=config.aggregator,
         allowed_targets=tuple(config.allowed_targets),
         aggregator_context=AggregatorContext(
-            config.clients_per_round, num_clients, config.rounds, config.seed, sampling=config.sampling["type"]
+            config.clients_per_round,
+            num_clients,
+            config.rounds,
+            config.seed,
+            sampling=config.sampling["type"],
         ),
         runtime=runtime,
         client_lr_schedule=build_schedule(

@@ -44,7 +44,12 @@ from fedrun.aggregators.clipping import clip_client
 from fedrun.aggregators.factory import UnweightedAggregationFactory, WeightedAggregationFactory
 from fedrun.aggregators.nests import check_floating, unzip_clients
 from fedrun.aggregators.norms import AdaptiveNorm, AdaptiveNormParams, FixedNorm
-from fedrun.aggregators.privacy import SAMPLED_UNIFORMLY, RdpEpsilon, accounted_sampling_rate, unaccounted_sampling_warning
+from fedrun.aggregators.privacy import (
+    SAMPLED_UNIFORMLY,
+    RdpEpsilon,
+    accounted_sampling_rate,
+    unaccounted_sampling_warning,
+)
 from fedrun.aggregators.seeds import initial_seed, stream_seed
 from fedrun.aggregators.sum import SumFactory
 from fedrun.config.params import bounded
@@ -193,7 +198,9 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
             measurements = collections.OrderedDict(clipping_norm=clip, noise_stddev=noise_stddev)
             if unclipped is not None:
                 measurements["unclipped_fraction"] = unclipped
-            measurements[self.epsilon_key] = tf.constant(self.accountant.epsilon(int(rounds), self.delta), tf.float64)
+            measurements[self.epsilon_key] = tf.constant(
+                self.accountant.epsilon(int(rounds), self.delta), tf.float64
+            )
             measurements["dp"] = inner_out.measurements
             new_state = DPState(new_norm_state, state.seed, rounds, inner_out.state)
             return MeasuredProcessOutput(new_state, AtServer(mean), measurements)
@@ -252,7 +259,9 @@ def _dp(p: DPParams, context: AggregatorContext, inner: Any = None) -> DPFactory
         p.noise_multiplier,
         context.clients_per_round,
         norm,
-        sampling_rate=accounted_sampling_rate(context.sampling, context.clients_per_round, context.num_clients),
+        sampling_rate=accounted_sampling_rate(
+            context.sampling, context.clients_per_round, context.num_clients
+        ),
         delta=p.delta,
         clipped_count_stddev=p.adaptive.clipped_count_stddev if p.adaptive else None,
         inner=inner,

@@ -59,7 +59,11 @@ def accounted_sampling_rate(sampling: str, clients_per_round: int, num_clients: 
 
 def unaccounted_sampling_warning(sampling: str) -> str:
     """What to tell a user whose `sampling` the subsampled accountant does not cover."""
-    what = "reuses the same cohort every round" if sampling == "fixed" else "does not draw cohorts uniformly at random"
+    what = (
+        "reuses the same cohort every round"
+        if sampling == "fixed"
+        else "does not draw cohorts uniformly at random"
+    )
     return (
         f"DP accounting: sampling={sampling} {what}, which privacy amplification by sampling does not cover; "
         "no `epsilon` is reported, only `epsilon_full_participation` (q = 1: every round counted in full "
@@ -87,7 +91,9 @@ class RdpEpsilon:
     @functools.cached_property
     def _per_round(self) -> tuple[np.ndarray, np.ndarray]:
         accountant = dp_accounting.rdp.RdpAccountant()
-        event = dp_accounting.PoissonSampledDpEvent(self.sampling_rate, dp_accounting.GaussianDpEvent(self.noise_multiplier))
+        event = dp_accounting.PoissonSampledDpEvent(
+            self.sampling_rate, dp_accounting.GaussianDpEvent(self.noise_multiplier)
+        )
         with _quiet_accountant():
             accountant.compose(event)
         return accountant.orders, accountant.rdp

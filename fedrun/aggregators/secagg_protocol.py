@@ -49,7 +49,12 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
-from cryptography.hazmat.primitives.serialization import Encoding, PrivateFormat, PublicFormat, NoEncryption
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PrivateFormat,
+    PublicFormat,
+    NoEncryption,
+)
 
 from fedrun.aggregators import shamir
 
@@ -102,11 +107,17 @@ class RoundOutcome(NamedTuple):
 
 def prg(seed: bytes, dim: int, bits: int) -> np.ndarray:
     """`dim` integers uniform modulo `2**bits` (int64) expanded from a 32-byte seed."""
-    stream = Cipher(algorithms.ChaCha20(seed, b"\0" * 16), mode=None).encryptor().update(b"\0" * (8 * dim))
+    stream = (
+        Cipher(algorithms.ChaCha20(seed, b"\0" * 16), mode=None)
+        .encryptor()
+        .update(b"\0" * (8 * dim))
+    )
     return (np.frombuffer(stream, np.uint64) & np.uint64(2**bits - 1)).astype(np.int64)
 
 
-def neighbourhoods(num_clients: int, neighbors: Optional[int], rng: np.random.Generator) -> list[frozenset[int]]:
+def neighbourhoods(
+    num_clients: int, neighbors: Optional[int], rng: np.random.Generator
+) -> list[frozenset[int]]:
     """Each client's neighbours: all others, or its ring neighbours in a random Harary graph."""
     offsets = num_clients // 2 if neighbors is None else min(num_clients // 2, -(-neighbors // 2))
     if 2 * offsets >= num_clients - 1:
@@ -114,7 +125,11 @@ def neighbourhoods(num_clients: int, neighbors: Optional[int], rng: np.random.Ge
     ring = rng.permutation(num_clients)
     position = np.argsort(ring)
     return [
-        frozenset(int(ring[(position[u] + s * d) % num_clients]) for d in range(1, offsets + 1) for s in (1, -1))
+        frozenset(
+            int(ring[(position[u] + s * d) % num_clients])
+            for d in range(1, offsets + 1)
+            for s in (1, -1)
+        )
         for u in range(num_clients)
     ]
 
@@ -134,9 +149,13 @@ class _Client:
         self.key = X25519PrivateKey.from_private_bytes(rng.bytes(KEY_BYTES))
         self.public = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.self_seed = rng.bytes(KEY_BYTES)
-        self.inbox: dict[int, tuple[shamir.Share, shamir.Share]] = {}  # owner -> (share of b, share of key)
+        self.inbox: dict[
+            int, tuple[shamir.Share, shamir.Share]
+        ] = {}  # owner -> (share of b, share of key)
 
-    def masked_input(self, u: int, x: np.ndarray, peers: list[int], publics: dict[int, bytes], bits: int) -> np.ndarray:
+    def masked_input(
+        self, u: int, x: np.ndarray, peers: list[int], publics: dict[int, bytes], bits: int
+    ) -> np.ndarray:
         masked = x + prg(self.self_seed, x.shape[0], bits)
         for v in peers:
             stream = prg(_pair_seed(self.key, publics[v]), x.shape[0], bits)
@@ -190,13 +209,19 @@ def run_round(
     if short:  # the server aborts: too few clients to share with
         u = short[0]
         failure = f"client {u} has {len(holders[u])} shareholders, fewer than the threshold {thresholds[u]}"
-        return RoundOutcome(None, _measurements(count, thresholds, u1, u1, u1, u1, 0, up, down, 0.0), failure)
+        return RoundOutcome(
+            None, _measurements(count, thresholds, u1, u1, u1, u1, 0, up, down, 0.0), failure
+        )
     # 2. Share keys (to shareholders still there).
     u2 = u1 - dropouts.after_advertising
     for u in sorted(u2):
         points = [v + 1 for v in holders[u]]  # a shareholder's point: its position + 1
-        b_shares = shamir.split(int.from_bytes(clients[u].self_seed, "little"), thresholds[u], points, rng)
-        key_shares = shamir.split(int.from_bytes(_raw(clients[u].key), "little"), thresholds[u], points, rng)
+        b_shares = shamir.split(
+            int.from_bytes(clients[u].self_seed, "little"), thresholds[u], points, rng
+        )
+        key_shares = shamir.split(
+            int.from_bytes(_raw(clients[u].key), "little"), thresholds[u], points, rng
+        )
         for v, b_share, key_share in zip(holders[u], b_shares, key_shares):
             if v not in u2:  # vanished before receiving it
                 continue
@@ -242,7 +267,9 @@ def run_round(
                     stream = prg(_pair_seed(key, publics[v]), dim, bits)
                     total = (total - stream if v < w else total + stream) & mask
     seconds = time.perf_counter() - started
-    measurements = _measurements(count, thresholds, u1, u2, set(u3), u4, reconstructions, up, down, seconds)
+    measurements = _measurements(
+        count, thresholds, u1, u2, set(u3), u4, reconstructions, up, down, seconds
+    )
     return RoundOutcome(None if failure else total, measurements, failure)
 
 

@@ -119,7 +119,9 @@ def shareholders(num_clients: int, neighbors: Optional[int]) -> int:
     return min(num_clients, 2 * -(-neighbors // 2) + 1)
 
 
-def dropout_positions(num_clients: int, fraction: float, rng: np.random.Generator) -> frozenset[int]:
+def dropout_positions(
+    num_clients: int, fraction: float, rng: np.random.Generator
+) -> frozenset[int]:
     """`round(fraction * K)` cohort positions (halves rounded up), drawn from `rng`."""
     count = int(math.floor(fraction * num_clients + 0.5))
     return frozenset(int(k) for k in rng.permutation(num_clients)[:count])
@@ -204,33 +206,55 @@ class SecureSumFactory(UnweightedAggregationFactory):
             return SecureSumState(initial_seed(self.seed, "secure_sum"), tf.constant(0, tf.int64))
 
         def transport(masked: np.ndarray) -> np.ndarray:
-            return intrinsics.secure_sum(AtClients(tf.constant(masked), masked.shape[0]), self.bits).value.numpy()
+            return intrinsics.secure_sum(
+                AtClients(tf.constant(masked), masked.shape[0]), self.bits
+            ).value.numpy()
 
         def next_fn(state: SecureSumState, value: AtClients) -> MeasuredProcessOutput:
             count = value.num_clients
             if count > self.max_clients:
-                raise ValueError(f"secure_sum was built for at most {self.max_clients} clients (its sum could overflow), got {count}")
+                raise ValueError(
+                    f"secure_sum was built for at most {self.max_clients} clients (its sum could overflow), got {count}"
+                )
             # Client-side randomness, one row per client: the rounding noise; the
             # protocol's keys, seeds and dropouts come from its own stream.
-            rounding = tf.random.stateless_uniform([count, dim], seed=stream_seed(state.seed, state.round_num, "rounding"))
-            client_inputs = (value, AtClients(rounding, count), intrinsics.broadcast(AtServer(bounds), count))
+            rounding = tf.random.stateless_uniform(
+                [count, dim], seed=stream_seed(state.seed, state.round_num, "rounding")
+            )
+            client_inputs = (
+                value,
+                AtClients(rounding, count),
+                intrinsics.broadcast(AtServer(bounds), count),
+            )
             integers, above, below = unzip_clients(intrinsics.map(quantize, client_inputs))
-            rng = np.random.default_rng(stream_seed(state.seed, state.round_num, "protocol").numpy().astype(np.uint64))
+            rng = np.random.default_rng(
+                stream_seed(state.seed, state.round_num, "protocol").numpy().astype(np.uint64)
+            )
             dropouts = Dropouts(after_input=dropout_positions(count, self.dropout, rng))
             outcome = run_round(integers.value.numpy(), protocol, dropouts, rng, transport)
             lower, upper, levels, _ = bounds
             if outcome.total is None:
                 round_num = int(state.round_num) + 1
-                logger.warning("secure_sum round %d: the sum cannot be unmasked: %s; its update is not applied", round_num, outcome.failure)
+                logger.warning(
+                    "secure_sum round %d: the sum cannot be unmasked: %s; its update is not applied",
+                    round_num,
+                    outcome.failure,
+                )
                 dequantized = tf.fill([dim], tf.constant(np.nan, tf.float64))
             else:
                 survivors = outcome.measurements["survivors"]
-                dequantized = tf.constant(outcome.total, tf.float64) * ((upper - lower) / levels) + lower * survivors
+                dequantized = (
+                    tf.constant(outcome.total, tf.float64) * ((upper - lower) / levels)
+                    + lower * survivors
+                )
             measurements = collections.OrderedDict(
                 secure_upper_clipped_count=intrinsics.sum(above).value,
                 secure_lower_clipped_count=intrinsics.sum(below).value,
                 protocol=collections.OrderedDict(
-                    (key, tf.constant(number, tf.float64 if isinstance(number, float) else tf.int64))
+                    (
+                        key,
+                        tf.constant(number, tf.float64 if isinstance(number, float) else tf.int64),
+                    )
                     for key, number in outcome.measurements.items()
                 ),
             )
@@ -264,10 +288,17 @@ def _secure_sum(p: SecureSumParams, context: AggregatorContext) -> SecureSumFact
     """Masked modular sum of quantized values (secure aggregation)."""
     problem = overflow_problem(p.bits, context.clients_per_round)
     if problem:
-        raise ParameterError("bits", problem, p.bits, f"{min_bits(context.clients_per_round)}..{MAX_BITS}")
+        raise ParameterError(
+            "bits", problem, p.bits, f"{min_bits(context.clients_per_round)}..{MAX_BITS}"
+        )
     holders = shareholders(context.clients_per_round, p.neighbors)
     if p.threshold is not None and p.threshold > holders:
-        raise ParameterError("threshold", "exceeds the shareholders of each client (its neighbours and itself)", p.threshold, f"1..{holders}")
+        raise ParameterError(
+            "threshold",
+            "exceeds the shareholders of each client (its neighbours and itself)",
+            p.threshold,
+            f"1..{holders}",
+        )
     return SecureSumFactory(
         p.upper_bound,
         p.lower_bound,

@@ -36,7 +36,9 @@ def _random_element(rng: np.random.Generator, prime: int) -> int:
             return value
 
 
-def split(secret: int, threshold: int, points: Sequence[int], rng: np.random.Generator, prime: int = PRIME) -> list[Share]:
+def split(
+    secret: int, threshold: int, points: Sequence[int], rng: np.random.Generator, prime: int = PRIME
+) -> list[Share]:
     """Shares of `secret` at the distinct nonzero `points`, any `threshold` of which reconstruct it.
 
     Raises:
@@ -67,7 +69,9 @@ def reconstruct(shares: Sequence[Share], threshold: int, prime: int = PRIME) -> 
     """
     distinct = list({share.x: share for share in shares}.values())[:threshold]
     if len(distinct) < threshold:
-        raise ValueError(f"{len(distinct)} distinct shares cannot reconstruct a secret of threshold {threshold}")
+        raise ValueError(
+            f"{len(distinct)} distinct shares cannot reconstruct a secret of threshold {threshold}"
+        )
     secret = 0
     for i, (x_i, y_i) in enumerate(distinct):
         numerator, denominator = 1, 1

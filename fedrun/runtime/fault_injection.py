@@ -48,7 +48,9 @@ class FaultConfig:
 
     def __post_init__(self) -> None:
         if self.raises + self.non_finite > 1:
-            raise ValueError(f"raises + non_finite must be at most 1, got {self.raises} + {self.non_finite}")
+            raise ValueError(
+                f"raises + non_finite must be at most 1, got {self.raises} + {self.non_finite}"
+            )
 
 
 class InjectedFault(RuntimeError):
@@ -62,11 +64,15 @@ class PlannedFaults(NamedTuple):
     nan: frozenset[str]
 
 
-def planned_faults(config: FaultConfig, seed: int, round_num: int, client_ids: Sequence[str]) -> PlannedFaults:
+def planned_faults(
+    config: FaultConfig, seed: int, round_num: int, client_ids: Sequence[str]
+) -> PlannedFaults:
     """Which of `client_ids` fail in round `round_num` (a function of seed, round and id only)."""
     raises, nan = set(), set()
     for client_id in client_ids:
-        draw = np.random.default_rng([seed, round_num, zlib.crc32(client_id.encode()), 0xFA17]).random()
+        draw = np.random.default_rng(
+            [seed, round_num, zlib.crc32(client_id.encode()), 0xFA17]
+        ).random()
         if draw < config.raises:
             raises.add(client_id)
         elif draw < config.raises + config.non_finite:
@@ -87,14 +93,20 @@ class FaultInjectingRuntime(Runtime):
         self.inner, self.config, self.seed = inner, config, seed
         self.vectorize = inner.vectorize
 
-    def make_trainer(self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule) -> LocalTrainer:
+    def make_trainer(
+        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
+    ) -> LocalTrainer:
         return self.inner.make_trainer(model, optimizer, rule)
 
-    def train(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs) -> ClientOutputs:
+    def train(
+        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
         faults = planned_faults(self.config, self.seed, cohort.round_num, cohort.client_ids)
         raising = sorted(faults.raises.intersection(cohort.client_ids))
         if raising:
-            raise InjectedFault(f"injected fault: client {raising[0]} raises in round {cohort.round_num}")
+            raise InjectedFault(
+                f"injected fault: client {raising[0]} raises in round {cohort.round_num}"
+            )
         outputs = self.inner.train(trainer, weights, cohort, inputs)
         poisoned = np.isin(np.asarray(cohort.client_ids), list(faults.nan))
         if not poisoned.any():

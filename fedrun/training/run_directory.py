@@ -64,7 +64,9 @@ def prepare_run_directory(path: str) -> None:
         RunDirectoryError: if not (read-only, not a directory, no space ...),
             before any training starts.
     """
-    probe = os.path.join(path, f".fedrun-write-check.{os.getpid()}")  # per process: another run may probe too
+    probe = os.path.join(
+        path, f".fedrun-write-check.{os.getpid()}"
+    )  # per process: another run may probe too
     try:
         os.makedirs(path, exist_ok=True)
         write_atomic(probe, b"ok\n")
@@ -107,7 +109,9 @@ def lock_run_directory(path: str) -> Iterator[None]:
         except BlockingIOError:
             raise RunDirectoryLockedError(path, _holder(fd)) from None
         except OSError as err:  # a file system without locks
-            raise RunDirectoryError(path, f"cannot lock {LOCK_FILE}: {err.strerror or err}") from None
+            raise RunDirectoryError(
+                path, f"cannot lock {LOCK_FILE}: {err.strerror or err}"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         yield

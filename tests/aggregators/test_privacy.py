@@ -40,7 +40,9 @@ def test_rejects_meaningless_mechanisms(rate, noise):
 
 
 @pytest.mark.parametrize(
-    "sampling, expected", [("uniform", 0.25), ("fixed", 1.0), ("weighted", 1.0)], ids=["uniform", "fixed", "weighted"]
+    "sampling, expected",
+    [("uniform", 0.25), ("fixed", 1.0), ("weighted", 1.0)],
+    ids=["uniform", "fixed", "weighted"],
 )
 def test_accounted_rate_is_m_over_n_only_for_uniform_cohorts(sampling, expected):
     assert accounted_sampling_rate(sampling, 10, 40) == expected
@@ -52,8 +54,12 @@ def test_full_cohort_is_rate_one():
 
 def test_convergence_warnings_stay_off_the_console(caplog):
     with caplog.at_level("WARNING"):
-        accountant = dp_accounting.rdp.RdpAccountant()  # the library alone does log them (the control)
-        accountant.compose(dp_accounting.PoissonSampledDpEvent(0.25, dp_accounting.GaussianDpEvent(0.5)))
+        accountant = (
+            dp_accounting.rdp.RdpAccountant()
+        )  # the library alone does log them (the control)
+        accountant.compose(
+            dp_accounting.PoissonSampledDpEvent(0.25, dp_accounting.GaussianDpEvent(0.5))
+        )
         assert any("failed to converge" in r.getMessage() for r in caplog.records)
         caplog.clear()
         epsilon = RdpEpsilon(0.25, 0.5).epsilon(2, 1e-5)

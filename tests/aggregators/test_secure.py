@@ -191,14 +191,34 @@ def test_secure_sum_matches_plain_sum(
 
 
 def test_dropouts_after_input_keep_the_sum_and_are_counted():
-    values = AtClients(tf.constant(np.random.default_rng(0).uniform(-1, 1, size=(10, 5)).astype(np.float32)), 10)
-    plain = run_once(SecureSumFactory(1.0, bits=40, max_clients=10, seed=1), values, tf.TensorSpec([5]))
-    dropped = run_once(SecureSumFactory(1.0, bits=40, max_clients=10, dropout=0.3, seed=1), values, tf.TensorSpec([5]))
-    np.testing.assert_allclose(dropped.result.value.numpy(), values.value.numpy().sum(axis=0), atol=1e-6)
-    np.testing.assert_array_equal(dropped.result.value.numpy(), plain.result.value.numpy())  # same rounding, masks removed
+    values = AtClients(
+        tf.constant(np.random.default_rng(0).uniform(-1, 1, size=(10, 5)).astype(np.float32)), 10
+    )
+    plain = run_once(
+        SecureSumFactory(1.0, bits=40, max_clients=10, seed=1), values, tf.TensorSpec([5])
+    )
+    dropped = run_once(
+        SecureSumFactory(1.0, bits=40, max_clients=10, dropout=0.3, seed=1),
+        values,
+        tf.TensorSpec([5]),
+    )
+    np.testing.assert_allclose(
+        dropped.result.value.numpy(), values.value.numpy().sum(axis=0), atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        dropped.result.value.numpy(), plain.result.value.numpy()
+    )  # same rounding, masks removed
     protocol = {k: v.numpy() for k, v in dropped.measurements["protocol"].items()}
-    assert protocol["dropped_after_input"] == 3 and protocol["survivors"] == 10 and protocol["unmasking_clients"] == 7
-    assert protocol["reconstructions"] == 10 and protocol["failed"] == 0 and protocol["bytes_up"] > 5 * 5
+    assert (
+        protocol["dropped_after_input"] == 3
+        and protocol["survivors"] == 10
+        and protocol["unmasking_clients"] == 7
+    )
+    assert (
+        protocol["reconstructions"] == 10
+        and protocol["failed"] == 0
+        and protocol["bytes_up"] > 5 * 5
+    )
 
 
 def test_too_many_dropouts_give_no_sum_and_a_warning(caplog):
@@ -208,12 +228,17 @@ def test_too_many_dropouts_give_no_sum_and_a_warning(caplog):
         output = run_once(factory, values, tf.TensorSpec([3]))
     assert np.all(np.isnan(output.result.value.numpy()))
     assert int(output.measurements["protocol"]["failed"]) == 1
-    assert "secure_sum round 1: the sum cannot be unmasked" in caplog.text and "not applied" in caplog.text
+    assert (
+        "secure_sum round 1: the sum cannot be unmasked" in caplog.text
+        and "not applied" in caplog.text
+    )
 
 
 def test_dropouts_are_drawn_from_the_seed_and_round():
     values = AtClients(tf.ones([10, 3]), 10)
-    process = SecureSumFactory(1.0, bits=40, max_clients=10, dropout=0.3, threshold=2, seed=4).create(tf.TensorSpec([3]))
+    process = SecureSumFactory(
+        1.0, bits=40, max_clients=10, dropout=0.3, threshold=2, seed=4
+    ).create(tf.TensorSpec([3]))
     state = process.initialize()
     counts = []
     for _ in range(2):
@@ -237,4 +262,9 @@ def test_bad_protocol_parameters_are_config_errors(node, message):
     from fedrun.config.errors import ConfigError
 
     with pytest.raises(ConfigError, match=message):
-        build_factory({"type": "secure_sum", "upper_bound": 1.0, **node}, "aggregator", (), AggregatorContext(clients_per_round=10))
+        build_factory(
+            {"type": "secure_sum", "upper_bound": 1.0, **node},
+            "aggregator",
+            (),
+            AggregatorContext(clients_per_round=10),
+        )

@@ -23,7 +23,9 @@ from fedrun.aggregators.shamir import PRIME, Share, reconstruct, split
 def test_any_t_shares_reconstruct_and_t_minus_one_do_not(secret, threshold, extra, seed, data):
     points = list(range(1, threshold + extra + 1))
     shares = split(secret, threshold, points, np.random.default_rng(seed))
-    subset = data.draw(st.lists(st.sampled_from(shares), min_size=threshold, max_size=len(shares), unique=True))
+    subset = data.draw(
+        st.lists(st.sampled_from(shares), min_size=threshold, max_size=len(shares), unique=True)
+    )
     assert reconstruct(subset, threshold) == secret
     with pytest.raises(ValueError, match="cannot reconstruct"):
         reconstruct(subset[: threshold - 1], threshold)
@@ -54,7 +56,9 @@ def test_t_minus_one_shares_are_independent_of_the_secret(prime, threshold, poin
             seen = []
             for coefficients in itertools.product(range(prime), repeat=threshold - 1):
                 shares = split(secret, threshold, points, ScriptedBytes(coefficients, width), prime)
-                assert reconstruct(shares, threshold, prime) == secret  # while t shares determine it
+                assert (
+                    reconstruct(shares, threshold, prime) == secret
+                )  # while t shares determine it
                 seen.append(tuple(shares[k].y for k in subset))
             seen_per_secret.append(sorted(seen))
         assert len(set(seen_per_secret[0])) == prime ** (threshold - 1)  # uniform: every value once
@@ -72,7 +76,13 @@ def test_coefficients_are_uniform_by_rejection():
 
 @pytest.mark.parametrize(
     "secret, threshold, points, message",
-    [(-1, 1, [1], "secret"), (PRIME, 1, [1], "secret"), (1, 3, [1, 2], "threshold"), (1, 1, [0], "points"), (1, 2, [1, 1], "points")],
+    [
+        (-1, 1, [1], "secret"),
+        (PRIME, 1, [1], "secret"),
+        (1, 3, [1, 2], "threshold"),
+        (1, 1, [0], "points"),
+        (1, 2, [1, 1], "points"),
+    ],
     ids=["negative", "outside-field", "threshold-above-shares", "zero-point", "repeated-point"],
 )
 def test_bad_arguments_are_refused(secret, threshold, points, message):

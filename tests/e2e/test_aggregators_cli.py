@@ -62,10 +62,25 @@ def test_secure_run_logs_the_tree_measurements(secure_run):
         value_sum = record["aggregator"]["mean_value"]
         assert value_sum["clipping_norm"] == 500.0
         assert set(value_sum) == {"clipping_norm", "clipped_count", "clipping"}
-        assert set(value_sum["clipping"]) == {"secure_upper_clipped_count", "secure_lower_clipped_count", "protocol"}
-        protocol = value_sum["clipping"]["protocol"]  # 6 clients, 1 vanishes after its masked input (round(0.2 * 6))
-        assert (protocol["clients"], protocol["survivors"], protocol["dropped_after_input"], protocol["failed"]) == (6, 6, 1, 0)
-        assert protocol["unmasking_clients"] == 5 and protocol["reconstructions"] == 6 and protocol["threshold"] == 4
+        assert set(value_sum["clipping"]) == {
+            "secure_upper_clipped_count",
+            "secure_lower_clipped_count",
+            "protocol",
+        }
+        protocol = value_sum["clipping"][
+            "protocol"
+        ]  # 6 clients, 1 vanishes after its masked input (round(0.2 * 6))
+        assert (
+            protocol["clients"],
+            protocol["survivors"],
+            protocol["dropped_after_input"],
+            protocol["failed"],
+        ) == (6, 6, 1, 0)
+        assert (
+            protocol["unmasking_clients"] == 5
+            and protocol["reconstructions"] == 6
+            and protocol["threshold"] == 4
+        )
         assert protocol["bytes_up"] > protocol["bytes_down"] > 0 and protocol["server_seconds"] > 0
         assert record["train"]["loss"] > 0
     assert logged[1]["eval"]["centralized"]["accuracy"] > 0.2
@@ -79,8 +94,15 @@ def test_dp_run_with_a_fixed_cohort_reports_full_participation_epsilon_each_roun
     for round_num, record in enumerate(logged, start=1):
         accountant = dp_accounting.rdp.RdpAccountant()
         accountant.compose(dp_accounting.GaussianDpEvent(0.5), round_num)  # sampling=fixed: q = 1
-        assert record["aggregator"]["epsilon_full_participation"] == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
-        assert set(record["aggregator"]) == {"clipping_norm", "noise_stddev", "unclipped_fraction", "epsilon_full_participation"}
+        assert record["aggregator"]["epsilon_full_participation"] == pytest.approx(
+            accountant.get_epsilon(1e-5), rel=1e-9
+        )
+        assert set(record["aggregator"]) == {
+            "clipping_norm",
+            "noise_stddev",
+            "unclipped_fraction",
+            "epsilon_full_participation",
+        }
     console = result.stdout + result.stderr
     assert console.count("DP accounting: sampling=fixed") == 1 and "Set sampling=uniform" in console
     assert "failed to converge" not in console

@@ -22,7 +22,9 @@ from tests.e2e.test_resume import ARGS, assert_same_as_reference, reference  # n
 
 pytestmark = pytest.mark.slow
 
-CHAOS_ARGS = [arg for arg in ARGS if not arg.startswith("checkpoint.every=")] + ["checkpoint.every=1"]
+CHAOS_ARGS = [arg for arg in ARGS if not arg.startswith("checkpoint.every=")] + [
+    "checkpoint.every=1"
+]
 KILLS = int(os.environ.get("FEDRUN_CHAOS_KILLS", "5"))
 
 
@@ -33,7 +35,14 @@ def lines(path):
 def launch(run_dir):
     command = [sys.executable, "-m", "fedrun", f"hydra.run.dir={run_dir}", *CHAOS_ARGS]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run_with_kills(run_dir, sig, kills, seed):
@@ -51,7 +60,9 @@ def run_with_kills(run_dir, sig, kills, seed):
             process.send_signal(sig)
             landed += 1
         _, stderr = process.communicate(timeout=600)
-        assert process.returncode in (0, -signal.SIGKILL, 128 + signal.SIGTERM, -signal.SIGTERM), stderr
+        assert process.returncode in (0, -signal.SIGKILL, 128 + signal.SIGTERM, -signal.SIGTERM), (
+            stderr
+        )
         assert "Traceback" not in stderr
         if process.returncode == 0:  # it finished before the kill
             break

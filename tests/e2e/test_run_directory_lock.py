@@ -15,7 +15,14 @@ from tests.conftest import REPO_ROOT, run_fedrun
 
 pytestmark = pytest.mark.slow
 
-ARGS = ["rounds=4", "dataset.num_clients=12", "clients_per_round=3", "eval_every=0", "checkpoint.every=1", "progress=false"]
+ARGS = [
+    "rounds=4",
+    "dataset.num_clients=12",
+    "clients_per_round=3",
+    "eval_every=0",
+    "checkpoint.every=1",
+    "progress=false",
+]
 
 # Pauses after round 2's metrics line until the file `go` exists.
 LAUNCHER = """
@@ -39,8 +46,18 @@ main()
 def start_paused(run_dir, tmp_path):
     marker, go = tmp_path / "paused.marker", tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    command = [sys.executable, "-c", LAUNCHER, str(marker), str(go), f"hydra.run.dir={run_dir}", *ARGS]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        "-c",
+        LAUNCHER,
+        str(marker),
+        str(go),
+        f"hydra.run.dir={run_dir}",
+        *ARGS,
+    ]
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 600
     while not marker.exists():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -76,7 +93,9 @@ def test_second_run_is_refused_and_the_first_finishes_intact(tmp_path):
     finally:
         first.kill()
     assert first.returncode == 0, stderr
-    rounds = [json.loads(line)["round"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rounds = [
+        json.loads(line)["round"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
     assert rounds == [1, 2, 3, 4]
     assert json.loads((run_dir / "summary.json").read_text())["rounds"] == 4
 
@@ -89,5 +108,7 @@ def test_sigkill_then_resume_finds_no_stale_lock(tmp_path):
     resumed = run_fedrun([f"hydra.run.dir={run_dir}", *ARGS])
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in resumed.stdout + resumed.stderr
-    rounds = [json.loads(line)["round"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rounds = [
+        json.loads(line)["round"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
     assert rounds == [1, 2, 3, 4]

@@ -12,7 +12,12 @@ from fedrun.cli import compose_config
 from fedrun.config.errors import ConfigError
 from fedrun.config.schema import validate
 from fedrun.data.cohort import CohortData
-from fedrun.runtime.fault_injection import FaultConfig, FaultInjectingRuntime, InjectedFault, planned_faults
+from fedrun.runtime.fault_injection import (
+    FaultConfig,
+    FaultInjectingRuntime,
+    InjectedFault,
+    planned_faults,
+)
 from fedrun.runtime.trainer import ClientOutputs
 
 IDS = [f"client_{k}" for k in range(50)]
@@ -22,7 +27,9 @@ def test_plan_is_a_function_of_seed_round_and_client():
     config = FaultConfig(raises=0.3, non_finite=0.2)
     first = planned_faults(config, 7, 3, IDS)
     assert first == planned_faults(config, 7, 3, list(reversed(IDS)))  # not of the cohort's order
-    assert planned_faults(config, 7, 3, IDS[:10]).raises == first.raises & set(IDS[:10])  # nor of who else is sampled
+    assert planned_faults(config, 7, 3, IDS[:10]).raises == first.raises & set(
+        IDS[:10]
+    )  # nor of who else is sampled
     assert first != planned_faults(config, 7, 4, IDS) and first != planned_faults(config, 8, 3, IDS)
     assert not first.raises & first.nan
 
@@ -46,11 +53,24 @@ class ZeroRuntime:
 
     def train(self, trainer, weights, cohort, inputs):
         count = cohort.num_clients
-        return ClientOutputs([tf.zeros([count, 2, 3]), tf.zeros([count, 3])], tf.ones([count]), {}, tf.ones([count], tf.int32), ())
+        return ClientOutputs(
+            [tf.zeros([count, 2, 3]), tf.zeros([count, 3])],
+            tf.ones([count]),
+            {},
+            tf.ones([count], tf.int32),
+            (),
+        )
 
 
 def cohort_of(client_ids, round_num):
-    return CohortData(tuple(client_ids), {}, tf.zeros([len(client_ids), 1, 1], tf.int64), tf.zeros([len(client_ids), 1, 1]), round_num, 0)
+    return CohortData(
+        tuple(client_ids),
+        {},
+        tf.zeros([len(client_ids), 1, 1], tf.int64),
+        tf.zeros([len(client_ids), 1, 1]),
+        round_num,
+        0,
+    )
 
 
 def test_wrapper_raises_for_a_raising_client_and_poisons_nan_rows():
@@ -58,7 +78,9 @@ def test_wrapper_raises_for_a_raising_client_and_poisons_nan_rows():
     round_num = next(r for r in range(1, 100) if all(planned_faults(config, 0, r, IDS[:8])))
     plan = planned_faults(config, 0, round_num, IDS[:8])
     runtime = FaultInjectingRuntime(ZeroRuntime(), config, 0)
-    with pytest.raises(InjectedFault, match=f"client {sorted(plan.raises)[0]} raises in round {round_num}"):
+    with pytest.raises(
+        InjectedFault, match=f"client {sorted(plan.raises)[0]} raises in round {round_num}"
+    ):
         runtime.train(None, None, cohort_of(IDS[:8], round_num), None)
     healthy = [cid for cid in IDS[:8] if cid not in plan.raises]
     outputs = runtime.train(None, None, cohort_of(healthy, round_num), None)
@@ -101,7 +123,10 @@ def assert_counts_equal_injected(records, cohort, rounds, config):
         assert record["client_work"]["update_non_finite"] == len(plan.nan), record["round"]
         assert record["clients_failed"] == len(plan.raises) + len(plan.nan)
         assert record["finalizer"]["update_non_finite"] == 0  # the aggregate never saw a NaN
-        injected_raise, injected_nan = injected_raise + len(plan.raises), injected_nan + len(plan.nan)
+        injected_raise, injected_nan = (
+            injected_raise + len(plan.raises),
+            injected_nan + len(plan.nan),
+        )
     return injected_raise, injected_nan
 
 
@@ -119,4 +144,6 @@ def test_200_rounds_of_random_faults_all_counted(mnist5k_file, tmp_path):
     records, cohort = run_with_faults(mnist5k_file, tmp_path / "run", 200, 0.05, 0.02)
     raised, nan = assert_counts_equal_injected(records, cohort, 200, config)
     assert raised > 20 and nan > 5  # about 40 and 16 expected of 800 client rounds
-    print(f"200 rounds: {raised} raising and {nan} NaN client updates injected, all dropped and counted")
+    print(
+        f"200 rounds: {raised} raising and {nan} NaN client updates injected, all dropped and counted"
+    )
