@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fedrun-installed
 PYTEST_ARGS ?=
 
-.PHONY: help run lint test test-slow bench bench-gpu reproduce clean-venv
+.PHONY: help run lint test test-slow chaos bench bench-gpu reproduce clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test: $(STAMP)  ## run the test suite (slow end-to-end tests excluded)
 
 test-slow: $(STAMP)  ## run only the slow end-to-end tests
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+chaos: $(STAMP)  ## kill a run 20 times with SIGKILL and with SIGTERM at random, resume, compare
+	FEDRUN_CHAOS_KILLS=20 $(BIN)/python -m pytest tests/e2e/test_chaos.py -s $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## run the benchmark suite and print results
 	$(BIN)/python -m benchmarks.run $(ARGS)

@@ -30,6 +30,7 @@ from fedrun.learning.process import LearningProcess
 from fedrun.learning.schedules import RoundSchedule
 from fedrun.models.build import make_model
 from fedrun.runtime.base import Runtime
+from fedrun.runtime.fault_injection import FaultInjectingRuntime
 from fedrun.runtime.memory import peak_rss_bytes
 from fedrun.runtime.recipe import WorkerRecipe
 from fedrun.runtime.trainer import LocalRule
@@ -43,6 +44,7 @@ from fedrun.training.resume import check_resume_path, prepare_resume
 from fedrun.training.run_directory import (
     CHECKPOINTS_DIR,
     SUMMARY_FILE,
+    lock_run_directory,
     prepare_run_directory,
 )
 from fedrun.training.sampling import Sampler
@@ -120,15 +122,23 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
     if runtime is None:
         recipe = WorkerRecipe(spec.dataset, spec.model, config.seed, config.preprocess)
         runtime = spec.runtime.build(recipe=recipe)
-    algorithm_runtime = attack.wrap_runtime(runtime) if attack is not None else runtime
     client_optimizer = spec.client_optimizer.build()
     runtime.check_memory(
         model, client_optimizer, config.preprocess.batch_size, config.preprocess.eval_batch_size
     )
+    if config.faults is not None:  # a test hook: clients failing at random
+        runtime = FaultInjectingRuntime(runtime, config.faults, config.seed)
+    algorithm_runtime = attack.wrap_runtime(runtime) if attack is not None else runtime
     server_optimizer = spec.server_optimizer.build()
     aggregator = build_tree(
         spec.aggregator,
-        AggregatorContext(config.clients_per_round, num_clients, config.rounds, config.seed),
+        AggregatorContext(
+            config.clients_per_round,
+            num_clients,
+            config.rounds,
+            config.seed,
+            sampling=spec.sampling.name,
+        ),
     )
     context = AlgorithmContext(
         model=model,
@@ -206,6 +216,16 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
 
 def run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
     """Validates, builds and trains; writes `tb/`, `metrics.jsonl`, `checkpoints/` and `summary.json`.
+
+    The run directory is locked for the whole run (`RunDirectoryLockedError` if
+    another process holds it); see `_run` for the rest.
+    """
+    with lock_run_directory(output_dir):
+        return _run(plain, output_dir)
+
+
+def _run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
+    """Builds and trains; writes `tb/`, `metrics.jsonl`, `checkpoints/` and `summary.json`.
 
     If the run directory holds checkpoints (or `resume` names some), training
     continues after the newest valid one and the logs are rewound to it.

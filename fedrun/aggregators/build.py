@@ -50,12 +50,15 @@ class AggregatorContext:
         rounds: Rounds the run will train (privacy budgets).
         seed: The run's seed; builders receive a seed derived from it and their
             node's config path (stochastic rounding, masks, noise).
+        sampling: How cohorts are drawn (the `sampling` option's name, DP
+            accounting); a user's own sampler is `custom`.
     """
 
     clients_per_round: int = 10
     num_clients: int = 100
     rounds: int = 1
     seed: int = 0
+    sampling: str = "uniform"
 
 
 class ParameterError(ValueError):

@@ -15,7 +15,10 @@ costs: `z_sum = (z**-2 - (2 * sigma_b)**-2) ** -0.5` (needs `sigma_b > z / 2`).
 
 Every round reports `epsilon` at the configured `delta` after the rounds so far
 (`fedrun.aggregators.privacy`, RDP accounting, sampling rate
-`clients_per_round / num_clients`).
+`clients_per_round / num_clients`) when cohorts are drawn uniformly at random
+(`sampling: uniform`). Under other sampling (`fixed`, `weighted`) amplification by
+sampling does not hold: the process warns once, when created, and reports
+`epsilon_full_participation` (q = 1) instead.
 
 DP-FedAvg gives every client the same weight: a client's weight would scale its
 sensitivity. Under a weighted algorithm the weights are ignored.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
 from typing import Any, NamedTuple, Optional, Union
 
 import tensorflow as tf
@@ -40,13 +44,20 @@ from fedrun.aggregators.clipping import clip_client
 from fedrun.aggregators.factory import UnweightedAggregationFactory, WeightedAggregationFactory
 from fedrun.aggregators.nests import check_floating, unzip_clients
 from fedrun.aggregators.norms import AdaptiveNorm, AdaptiveNormParams, FixedNorm
-from fedrun.aggregators.privacy import RdpEpsilon
+from fedrun.aggregators.privacy import (
+    SAMPLED_UNIFORMLY,
+    RdpEpsilon,
+    accounted_sampling_rate,
+    unaccounted_sampling_warning,
+)
 from fedrun.aggregators.seeds import initial_seed, stream_seed
 from fedrun.aggregators.sum import SumFactory
 from fedrun.config.params import bounded
 from fedrun.core import intrinsics
 from fedrun.core.placements import AtClients, AtServer
 from fedrun.core.processes import AggregationProcess, MeasuredProcessOutput
+
+logger = logging.getLogger(__name__)
 
 COUNT_STDDEV_FRACTION = 0.05  # Andrew et al. 2021: sigma_b = m / 20
 
@@ -96,6 +107,10 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
         norm: A fixed clip norm, or `AdaptiveNormParams` (noised quantile tracking).
         sampling_rate: Probability a client takes part in a round (accounting).
         delta: The delta at which epsilon is reported.
+        sampling: How cohorts are drawn (the `sampling` option's name). Only
+            `uniform` is covered by the subsampled accountant; under any other
+            the rounds are accounted at q = 1 (`sampling_rate` is ignored),
+            reported as `epsilon_full_participation`, with a warning.
         clipped_count_stddev: Noise of the adaptive clip's count; default `m / 20`.
         inner: Sums the clipped updates (unweighted); default a plain sum.
         seed: Seed of the noise.
@@ -103,7 +118,8 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
     State: `DPState(clipping_norm, seed, round_num, inner)`.
     Measurements: `clipping_norm` (the clip used this round), `noise_stddev` (of the
     noise added to the sum), `unclipped_fraction` (adaptive only: the noised fraction
-    of clients within the clip), `epsilon` (spent so far at `delta`), `dp` (the inner
+    of clients within the clip), `epsilon` (spent so far at `delta`; under sampling the
+    accountant does not cover, `epsilon_full_participation` instead), `dp` (the inner
     measurements).
     """
 
@@ -118,8 +134,12 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
         clipped_count_stddev: Optional[float] = None,
         inner: Optional[UnweightedAggregationFactory] = None,
         seed: int = 0,
+        sampling: str = "uniform",
     ) -> None:
-        self.accountant = RdpEpsilon(sampling_rate, noise_multiplier)
+        self.sampling = sampling
+        covered = sampling in SAMPLED_UNIFORMLY
+        self.accountant = RdpEpsilon(sampling_rate if covered else 1.0, noise_multiplier)
+        self.epsilon_key = "epsilon" if covered else "epsilon_full_participation"
         self.expected_clients = expected_clients
         self.delta = delta
         self.inner = inner or SumFactory()
@@ -143,6 +163,8 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
     ) -> AggregationProcess:
         check_floating(value_spec, "dp")
         inner_process = self.inner.create(value_spec)
+        if self.epsilon_key != "epsilon":
+            logger.warning(unaccounted_sampling_warning(self.sampling))
         norm, denominator = self.norm, float(self.expected_clients)
 
         def initialize() -> DPState:
@@ -176,7 +198,7 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
             measurements = collections.OrderedDict(clipping_norm=clip, noise_stddev=noise_stddev)
             if unclipped is not None:
                 measurements["unclipped_fraction"] = unclipped
-            measurements["epsilon"] = tf.constant(
+            measurements[self.epsilon_key] = tf.constant(
                 self.accountant.epsilon(int(rounds), self.delta), tf.float64
             )
             measurements["dp"] = inner_out.measurements
@@ -237,9 +259,12 @@ def _dp(p: DPParams, context: AggregatorContext, inner: Any = None) -> DPFactory
         p.noise_multiplier,
         context.clients_per_round,
         norm,
-        sampling_rate=min(1.0, context.clients_per_round / context.num_clients),
+        sampling_rate=accounted_sampling_rate(
+            context.sampling, context.clients_per_round, context.num_clients
+        ),
         delta=p.delta,
         clipped_count_stddev=p.adaptive.clipped_count_stddev if p.adaptive else None,
         inner=inner,
         seed=context.seed,
+        sampling=context.sampling,
     )

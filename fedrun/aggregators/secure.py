@@ -1,51 +1,65 @@
-"""Secure summation with pairwise additive masks (`type: secure_sum`).
+"""Secure summation that survives dropouts (`type: secure_sum`).
 
 The protocol of Bonawitz et al. 2017 ("Practical Secure Aggregation for
-Privacy-Preserving Machine Learning"), simulated without dropouts:
+Privacy-Preserving Machine Learning"), simulated message by message in
+`fedrun.aggregators.secagg_protocol`:
 
 1. Each client clips its values into `[lower_bound, upper_bound]` and quantizes them
    to integers in `[0, L]` with stochastic rounding (unbiased), where
    `L = (2**bits - 1) // max_clients` so that the sum of a full cohort cannot wrap
    around the modulus `2**bits`.
-2. Every pair of clients (i, j) shares a seed; both expand it with a PRG, i adds the
-   stream and j subtracts it, modulo `2**bits`. A masked vector alone is uniform
-   over the integers modulo `2**bits` and says nothing about the client's value;
-   the masks cancel in the sum.
-3. The server receives the masked vectors only through `intrinsics.secure_sum`
-   (their modular sum) and dequantizes that sum.
+2. The clients agree on pairwise seeds (X25519), Shamir-share their self-mask seed
+   and private key (threshold `t`), and send their quantized values masked with
+   the self mask and the pairwise masks, modulo `2**bits`; the masked vectors
+   reach the server only through `intrinsics.secure_sum` (their modular sum).
+3. The clients still there send shares; the server reconstructs the seeds the
+   sum still holds masks of, removes those masks and dequantizes the sum.
 
-A cohort of one has nobody to mask with; its sum is its value anyway. Masking with
-every other client costs each client `K - 1` PRG streams. With
-`neighbors: k` each client masks only with its `k` ring neighbours (a k-regular
-Harary graph, as in SecAgg+, Bell et al. 2020), which keeps the cancellation and
-the uniformity of single masked vectors at `k` streams per client. Masks are built
-one ring offset at a time, so memory stays at two `[K, D]` integer matrices however
-large the cohort. In this simulation the streams of all pairs at one ring offset
-are drawn in one call (row i is the stream of the pair (i, i + offset)); a
-deployment derives each pair's seed by key agreement instead.
+`dropout` is the fraction of each round's clients that vanish after sending their
+masked input (drawn from the config seed and the round): their values are in the
+sum, but they never answer the unmasking, so the server must reconstruct their
+self masks from the others' shares. Clients that drop before masking are the
+`stragglers` block's dropouts: they never enter the protocol (the cohort reaching
+aggregation is the one without them). With fewer than `t` shareholders left for
+some client the sum cannot be unmasked: the round's aggregate is NaN, so the
+finalizer does not apply it (`finalizer/update_non_finite`), and the protocol
+counts the failure; no wrong sum is ever returned.
+
+With `neighbors: k` each client masks only with its `k` neighbours in a random
+Harary graph and shares its secrets among them (SecAgg+, Bell et al. 2020), which
+cuts the per-client traffic and the server's work from the cohort size to `k`.
 
     value_sum:
       type: secure_sum
       bits: 32
       upper_bound: 1.0        # lower_bound defaults to -upper_bound
+      dropout: 0.1            # of each round's clients vanish after their masked input
+      threshold: null         # shares to unmask; null: a majority of each client's shareholders
+      neighbors: null         # SecAgg+: mask and share with k neighbours
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
+import math
 from typing import Any, NamedTuple, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from fedrun.aggregators.build import AggregatorContext, ParameterError, register_aggregator
 from fedrun.aggregators.factory import UnweightedAggregationFactory
 from fedrun.aggregators.nests import check_floating, flatten, num_elements, unflatten, unzip_clients
+from fedrun.aggregators.secagg_protocol import Dropouts, ProtocolConfig, run_round
 from fedrun.aggregators.seeds import initial_seed, stream_seed
 from fedrun.config.params import bounded
 from fedrun.core import intrinsics
 from fedrun.core.placements import AtClients, AtServer
 from fedrun.core.processes import AggregationProcess, MeasuredProcessOutput
+
+logger = logging.getLogger(__name__)
 
 MAX_BITS = 62  # the widest modular sum `intrinsics.secure_sum` carries in int64
 
@@ -98,54 +112,19 @@ def quantize(
     return integers, tf.cast(above, tf.int32), tf.cast(below, tf.int32)
 
 
-def encode_client(
-    value: Any, uniform: tf.Tensor, mask: tf.Tensor, bounds: tuple
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """One client: its quantized value plus its mask modulo `2**bits`, and its clip flags."""
-    integers, above, below = quantize(value, uniform, bounds)
-    return tf.math.floormod(integers + mask, bounds[3]), above, below
+def shareholders(num_clients: int, neighbors: Optional[int]) -> int:
+    """How many clients hold shares of each client's secrets: its neighbours and itself."""
+    if neighbors is None:
+        return num_clients
+    return min(num_clients, 2 * -(-neighbors // 2) + 1)
 
 
-def uniform_bits(shape: list[int], seed: tf.Tensor, bits: int) -> tf.Tensor:
-    """Integers uniform over `[0, 2**bits)` (int64), from whole 32-bit words (no range reduction)."""
-    words = tf.random.stateless_uniform(
-        shape + [1 if bits <= 32 else 2], seed, minval=None, maxval=None, dtype=tf.uint32
-    )
-    words = tf.cast(words, tf.int64)
-    value = (
-        words[..., 0]
-        if bits <= 32
-        else tf.bitwise.bitwise_or(tf.bitwise.left_shift(words[..., 0], 32), words[..., 1])
-    )
-    return tf.bitwise.bitwise_and(value, 2**bits - 1)
-
-
-@tf.function(reduce_retracing=True)
-def pairwise_masks(
-    seed: tf.Tensor, num_clients: int, dim: int, num_offsets: int, bits: int
-) -> tf.Tensor:
-    """Every client's mask, `[num_clients, dim]` int64, summing to 0 modulo `2**bits`.
-
-    Client i masks with the clients at ring offsets `1..num_offsets` on either side:
-    it adds the stream of each pair (i, i + offset) and subtracts that of
-    (i - offset, i).
-    """
-    masks = tf.zeros([num_clients, dim], tf.int64)
-    for offset in tf.range(1, num_offsets + 1):
-        streams = uniform_bits(
-            [num_clients, dim], tf.random.experimental.stateless_fold_in(seed, offset), bits
-        )
-        # `& (2**bits - 1)` is the reduction modulo 2**bits (also of negative int64).
-        masks = tf.bitwise.bitwise_and(
-            masks + streams - tf.roll(streams, shift=offset, axis=0), 2**bits - 1
-        )
-    return masks
-
-
-def num_mask_offsets(num_clients: int, neighbors: Optional[int]) -> int:
-    """Ring offsets each client masks with: all pairs, or `neighbors` ring neighbours."""
-    all_pairs = num_clients // 2
-    return all_pairs if neighbors is None else min(all_pairs, -(-neighbors // 2))
+def dropout_positions(
+    num_clients: int, fraction: float, rng: np.random.Generator
+) -> frozenset[int]:
+    """`round(fraction * K)` cohort positions (halves rounded up), drawn from `rng`."""
+    count = int(math.floor(fraction * num_clients + 0.5))
+    return frozenset(int(k) for k in rng.permutation(num_clients)[:count])
 
 
 class SecureSumFactory(UnweightedAggregationFactory):
@@ -157,16 +136,25 @@ class SecureSumFactory(UnweightedAggregationFactory):
         bits: Width of the modular sum (`2**bits`), at most 62.
         max_clients: The largest cohort this sum serves; with `bits` it fixes the
             quantization levels `L = (2**bits - 1) // max_clients` per client.
-        neighbors: Mask with this many ring neighbours (rounded up to even); None:
-            with every other client.
-        seed: Seed of masks and rounding.
+        neighbors: Mask and share with this many neighbours (SecAgg+; rounded up
+            to even); None: with every other client.
+        dropout: Fraction of each round's clients that vanish after sending their
+            masked input.
+        threshold: Shares needed to reconstruct a secret; None: a majority of each
+            client's shareholders.
+        seed: Seed of masks, keys, dropouts and rounding.
 
     The result differs from the plain sum by at most `K * (upper - lower) / L` per
-    coordinate (stochastic rounding is unbiased), plus clipping.
+    coordinate (stochastic rounding is unbiased), plus clipping; it is NaN in a
+    round whose sum could not be unmasked.
 
     State: `SecureSumState(seed, round_num)`.
     Measurements: `secure_upper_clipped_count`, `secure_lower_clipped_count`
-    (clients with any value above / below the bounds).
+    (clients with any value above / below the bounds), `protocol` (the round's
+    protocol measurements: `clients`, `threshold`, `dropped_after_advertising`,
+    `dropped_after_sharing`, `dropped_after_input`, `survivors`,
+    `unmasking_clients`, `reconstructions`, `failed`, `bytes_up`, `bytes_down`,
+    `server_seconds`; see `fedrun.aggregators.secagg_protocol`).
     """
 
     def __init__(
@@ -177,6 +165,8 @@ class SecureSumFactory(UnweightedAggregationFactory):
         bits: int = 32,
         max_clients: int,
         neighbors: Optional[int] = None,
+        dropout: float = 0.0,
+        threshold: Optional[int] = None,
         seed: int = 0,
     ) -> None:
         lower_bound = -upper_bound if lower_bound is None else lower_bound
@@ -189,8 +179,16 @@ class SecureSumFactory(UnweightedAggregationFactory):
         problem = overflow_problem(bits, max_clients)
         if problem:
             raise ValueError(problem)
+        if not 0 <= dropout < 1:
+            raise ValueError(f"secure_sum dropout must be in [0, 1), got {dropout}")
+        if threshold is not None and not 1 <= threshold <= shareholders(max_clients, neighbors):
+            raise ValueError(
+                f"secure_sum threshold must be in [1, {shareholders(max_clients, neighbors)}] "
+                f"(each client's shareholders), got {threshold}"
+            )
         self.upper_bound, self.lower_bound = float(upper_bound), float(lower_bound)
         self.bits, self.max_clients, self.neighbors, self.seed = bits, max_clients, neighbors, seed
+        self.dropout, self.threshold = float(dropout), threshold
         self.levels = (2**bits - 1) // max_clients
 
     def create(self, value_spec: Any) -> AggregationProcess:
@@ -202,9 +200,15 @@ class SecureSumFactory(UnweightedAggregationFactory):
             tf.constant(float(self.levels), tf.float64),
             tf.constant(2**self.bits, tf.int64),
         )
+        protocol = ProtocolConfig(self.bits, self.threshold, self.neighbors)
 
         def initialize() -> SecureSumState:
             return SecureSumState(initial_seed(self.seed, "secure_sum"), tf.constant(0, tf.int64))
+
+        def transport(masked: np.ndarray) -> np.ndarray:
+            return intrinsics.secure_sum(
+                AtClients(tf.constant(masked), masked.shape[0]), self.bits
+            ).value.numpy()
 
         def next_fn(state: SecureSumState, value: AtClients) -> MeasuredProcessOutput:
             count = value.num_clients
@@ -212,27 +216,47 @@ class SecureSumFactory(UnweightedAggregationFactory):
                 raise ValueError(
                     f"secure_sum was built for at most {self.max_clients} clients (its sum could overflow), got {count}"
                 )
-            # Client-side randomness, one row per client: rounding noise and masks.
+            # Client-side randomness, one row per client: the rounding noise; the
+            # protocol's keys, seeds and dropouts come from its own stream.
             rounding = tf.random.stateless_uniform(
                 [count, dim], seed=stream_seed(state.seed, state.round_num, "rounding")
-            )
-            offsets = num_mask_offsets(count, self.neighbors)
-            masks = pairwise_masks(
-                stream_seed(state.seed, state.round_num, "masks"), count, dim, offsets, self.bits
             )
             client_inputs = (
                 value,
                 AtClients(rounding, count),
-                AtClients(masks, count),
                 intrinsics.broadcast(AtServer(bounds), count),
             )
-            masked, above, below = unzip_clients(intrinsics.map(encode_client, client_inputs))
-            total = intrinsics.secure_sum(masked, self.bits).value
+            integers, above, below = unzip_clients(intrinsics.map(quantize, client_inputs))
+            rng = np.random.default_rng(
+                stream_seed(state.seed, state.round_num, "protocol").numpy().astype(np.uint64)
+            )
+            dropouts = Dropouts(after_input=dropout_positions(count, self.dropout, rng))
+            outcome = run_round(integers.value.numpy(), protocol, dropouts, rng, transport)
             lower, upper, levels, _ = bounds
-            dequantized = tf.cast(total, tf.float64) * ((upper - lower) / levels) + lower * count
+            if outcome.total is None:
+                round_num = int(state.round_num) + 1
+                logger.warning(
+                    "secure_sum round %d: the sum cannot be unmasked: %s; its update is not applied",
+                    round_num,
+                    outcome.failure,
+                )
+                dequantized = tf.fill([dim], tf.constant(np.nan, tf.float64))
+            else:
+                survivors = outcome.measurements["survivors"]
+                dequantized = (
+                    tf.constant(outcome.total, tf.float64) * ((upper - lower) / levels)
+                    + lower * survivors
+                )
             measurements = collections.OrderedDict(
                 secure_upper_clipped_count=intrinsics.sum(above).value,
                 secure_lower_clipped_count=intrinsics.sum(below).value,
+                protocol=collections.OrderedDict(
+                    (
+                        key,
+                        tf.constant(number, tf.float64 if isinstance(number, float) else tf.int64),
+                    )
+                    for key, number in outcome.measurements.items()
+                ),
             )
             new_state = SecureSumState(state.seed, state.round_num + 1)
             return MeasuredProcessOutput(
@@ -250,6 +274,8 @@ class SecureSumParams:
     lower_bound: Optional[float] = None
     bits: int = bounded(32, ge=1, le=MAX_BITS)
     neighbors: Optional[int] = bounded(None, ge=2)
+    dropout: float = bounded(0.0, ge=0.0, lt=1.0)
+    threshold: Optional[int] = bounded(None, ge=1)
 
     def __post_init__(self) -> None:
         lower = -self.upper_bound if self.lower_bound is None else self.lower_bound
@@ -265,11 +291,21 @@ def _secure_sum(p: SecureSumParams, context: AggregatorContext) -> SecureSumFact
         raise ParameterError(
             "bits", problem, p.bits, f"{min_bits(context.clients_per_round)}..{MAX_BITS}"
         )
+    holders = shareholders(context.clients_per_round, p.neighbors)
+    if p.threshold is not None and p.threshold > holders:
+        raise ParameterError(
+            "threshold",
+            "exceeds the shareholders of each client (its neighbours and itself)",
+            p.threshold,
+            f"1..{holders}",
+        )
     return SecureSumFactory(
         p.upper_bound,
         p.lower_bound,
         bits=p.bits,
         max_clients=context.clients_per_round,
         neighbors=p.neighbors,
+        dropout=p.dropout,
+        threshold=p.threshold,
         seed=context.seed,
     )

@@ -33,6 +33,7 @@ from fedrun.models.builders import MODELS
 from fedrun.optimizers import OPTIMIZERS, Optimizer
 from fedrun.runtime import RUNTIMES
 from fedrun.runtime.base import Runtime
+from fedrun.runtime.fault_injection import FaultConfig
 from fedrun.training.checkpoint import CheckpointConfig
 from fedrun.training.logger_config import LoggerConfig
 from fedrun.training.loop import LoopConfig
@@ -79,6 +80,8 @@ class RunSettings:
             `rounds_to_target` in `summary.json` (null: off).
         stop_at_target: End the run at the round that reaches `target_accuracy`.
         attack: Byzantine clients and what they do (null: all honest).
+        faults: Clients failing at random, a test hook (null: none; see
+            `fedrun.runtime.fault_injection`).
         objective: Dotted path into `summary.json` (`final_eval.federated.accuracy`)
             whose value the run returns to a Hydra sweeper (Optuna); null: none.
         min_clients: Fewest clients that must survive a round (clients whose
@@ -109,6 +112,7 @@ class RunSettings:
     target_accuracy: Optional[float] = bounded(None, gt=0, le=1)
     stop_at_target: bool = False
     attack: Optional[AttackConfig] = None
+    faults: Optional[FaultConfig] = None
 
 
 @dataclasses.dataclass(frozen=True)

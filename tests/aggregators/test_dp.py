@@ -158,3 +158,57 @@ def test_epsilon_every_round_matches_dp_accounting():
         assert float(output.measurements["epsilon"]) == pytest.approx(
             accountant.get_epsilon(delta), rel=1e-9
         )
+
+
+# --- which epsilon: the sampling the accountant covers ----------------------------------
+
+DP_NODE = {"type": "dp", "noise_multiplier": 0.5, "norm": 1.0}
+
+
+def built_process(sampling):
+    from fedrun.aggregators.build import AggregatorContext, build_factory
+
+    context = AggregatorContext(
+        clients_per_round=10, num_clients=40, rounds=3, seed=0, sampling=sampling
+    )
+    return build_factory(DP_NODE, "aggregator", (), context).create(tf.TensorSpec([2]))
+
+
+def full_participation_epsilon(noise, rounds, delta=1e-5):
+    accountant = dp_accounting.rdp.RdpAccountant()
+    accountant.compose(dp_accounting.GaussianDpEvent(noise), rounds)
+    return accountant.get_epsilon(delta)
+
+
+@pytest.mark.parametrize(
+    "sampling", ["fixed", "weighted", "custom"], ids=["fixed", "weighted", "custom"]
+)
+def test_uncovered_sampling_reports_only_full_participation_and_warns_once(sampling, caplog):
+    with caplog.at_level("WARNING", logger="fedrun.aggregators.dp"):
+        process = built_process(sampling)
+        outputs = rounds(process, AtClients(tf.ones([10, 2]), 10), 2)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "fedrun.aggregators.dp"]
+    assert (
+        len(warnings) == 1
+        and f"sampling={sampling}" in warnings[0]
+        and "Set sampling=uniform" in warnings[0]
+    )
+    for round_num, output in enumerate(outputs, start=1):
+        assert "epsilon" not in output.measurements
+        assert float(output.measurements["epsilon_full_participation"]) == pytest.approx(
+            full_participation_epsilon(0.5, round_num), rel=1e-9
+        )
+
+
+def test_uniform_sampling_reports_subsampled_epsilon_without_warning(caplog):
+    with caplog.at_level("WARNING", logger="fedrun.aggregators.dp"):
+        outputs = rounds(built_process("uniform"), AtClients(tf.ones([10, 2]), 10), 2)
+    assert not [r for r in caplog.records if r.name == "fedrun.aggregators.dp"]
+    accountant = dp_accounting.rdp.RdpAccountant()
+    accountant.compose(
+        dp_accounting.PoissonSampledDpEvent(10 / 40, dp_accounting.GaussianDpEvent(0.5)), 2
+    )
+    assert float(outputs[1].measurements["epsilon"]) == pytest.approx(
+        accountant.get_epsilon(1e-5), rel=1e-9
+    )
+    assert "epsilon_full_participation" not in outputs[1].measurements

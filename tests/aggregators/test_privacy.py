@@ -3,7 +3,7 @@
 import dp_accounting
 import pytest
 
-from fedrun.aggregators.privacy import RdpEpsilon
+from fedrun.aggregators.privacy import RdpEpsilon, accounted_sampling_rate
 
 CASES = [(0.01, 1.1, 100, 1e-5), (0.25, 0.5, 5, 1e-5), (1.0, 2.0, 1, 1e-6), (0.1, 0.8, 37, 1e-3)]
 
@@ -37,3 +37,31 @@ def test_grows_with_rounds_and_starts_at_zero():
 def test_rejects_meaningless_mechanisms(rate, noise):
     with pytest.raises(ValueError):
         RdpEpsilon(rate, noise)
+
+
+@pytest.mark.parametrize(
+    "sampling, expected",
+    [("uniform", 0.25), ("fixed", 1.0), ("weighted", 1.0)],
+    ids=["uniform", "fixed", "weighted"],
+)
+def test_accounted_rate_is_m_over_n_only_for_uniform_cohorts(sampling, expected):
+    assert accounted_sampling_rate(sampling, 10, 40) == expected
+
+
+def test_full_cohort_is_rate_one():
+    assert accounted_sampling_rate("uniform", 40, 40) == 1.0
+
+
+def test_convergence_warnings_stay_off_the_console(caplog):
+    with caplog.at_level("WARNING"):
+        accountant = (
+            dp_accounting.rdp.RdpAccountant()
+        )  # the library alone does log them (the control)
+        accountant.compose(
+            dp_accounting.PoissonSampledDpEvent(0.25, dp_accounting.GaussianDpEvent(0.5))
+        )
+        assert any("failed to converge" in r.getMessage() for r in caplog.records)
+        caplog.clear()
+        epsilon = RdpEpsilon(0.25, 0.5).epsilon(2, 1e-5)
+    assert epsilon == pytest.approx(11.97, abs=0.01)
+    assert not [r for r in caplog.records if "failed to converge" in r.getMessage()]

@@ -9,13 +9,7 @@ from hypothesis import strategies as st
 
 from fedrun.aggregators import secure
 from fedrun.aggregators.factory import supports_unweighted, supports_weighted
-from fedrun.aggregators.secure import (
-    SecureSumFactory,
-    SecureSumState,
-    min_bits,
-    num_mask_offsets,
-    pairwise_masks,
-)
+from fedrun.aggregators.secure import SecureSumFactory, SecureSumState, min_bits
 from fedrun.core.placements import AtClients
 
 
@@ -39,7 +33,10 @@ def test_state_and_measurements_types():
     assert str(process.next.type_signature) == (
         "(<state=<seed=int64[2],round_num=int64>@SERVER,value={float32[2]}@CLIENTS> -> "
         "<state=<seed=int64[2],round_num=int64>@SERVER,result=float32[2]@SERVER,"
-        "measurements=<secure_upper_clipped_count=int32,secure_lower_clipped_count=int32>@SERVER>)"
+        "measurements=<secure_upper_clipped_count=int32,secure_lower_clipped_count=int32,protocol=<clients=int64,"
+        "threshold=int64,dropped_after_advertising=int64,dropped_after_sharing=int64,dropped_after_input=int64,"
+        "survivors=int64,unmasking_clients=int64,reconstructions=int64,failed=int64,bytes_up=float64,"
+        "bytes_down=float64,server_seconds=float64>>@SERVER>)"
     )
 
 
@@ -88,31 +85,6 @@ def test_keeps_nest_structure_and_dtypes():
     assert output.result.value["b"].dtype == tf.float64
     np.testing.assert_allclose(output.result.value["w"].numpy(), np.ones([2, 2]), atol=1e-6)
     np.testing.assert_allclose(output.result.value["b"].numpy(), [0.5], atol=1e-9)
-
-
-@pytest.mark.parametrize(
-    "clients, neighbors",
-    [(1, None), (2, None), (5, None), (8, None), (8, 2), (9, 4)],
-    ids=["one", "two", "odd", "even", "ring-2", "ring-4"],
-)
-def test_masks_cancel_modulo_the_field(clients, neighbors):
-    bits = 20
-    masks = pairwise_masks(
-        tf.constant([7, 11], tf.int64), clients, 64, num_mask_offsets(clients, neighbors), bits
-    ).numpy()
-    assert masks.min() >= 0 and masks.max() < 2**bits
-    assert np.all(masks.sum(axis=0) % 2**bits == 0)
-    if clients > 1:
-        assert np.all(masks.any(axis=1))  # every client is masked
-
-
-@pytest.mark.parametrize(
-    "clients, neighbors, offsets",
-    [(10, None, 5), (11, None, 5), (100, 4, 2), (100, 5, 3), (3, 8, 1)],
-    ids=["even-all", "odd-all", "ring-4", "ring-5-rounds-up", "fewer-clients-than-neighbours"],
-)
-def test_mask_graph_size(clients, neighbors, offsets):
-    assert num_mask_offsets(clients, neighbors) == offsets
 
 
 def test_fresh_masks_every_round():
@@ -213,3 +185,86 @@ def test_secure_sum_matches_plain_sum(
         expected = np.clip(values.astype(np.float64), lower, upper).sum(axis=0)
         tolerance = clients * step + 1e-6 * clients * max(abs(lower), abs(upper))
         assert np.all(np.abs(result.numpy() - expected) <= tolerance)
+
+
+# --- dropouts after the masked input ----------------------------------------------------
+
+
+def test_dropouts_after_input_keep_the_sum_and_are_counted():
+    values = AtClients(
+        tf.constant(np.random.default_rng(0).uniform(-1, 1, size=(10, 5)).astype(np.float32)), 10
+    )
+    plain = run_once(
+        SecureSumFactory(1.0, bits=40, max_clients=10, seed=1), values, tf.TensorSpec([5])
+    )
+    dropped = run_once(
+        SecureSumFactory(1.0, bits=40, max_clients=10, dropout=0.3, seed=1),
+        values,
+        tf.TensorSpec([5]),
+    )
+    np.testing.assert_allclose(
+        dropped.result.value.numpy(), values.value.numpy().sum(axis=0), atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        dropped.result.value.numpy(), plain.result.value.numpy()
+    )  # same rounding, masks removed
+    protocol = {k: v.numpy() for k, v in dropped.measurements["protocol"].items()}
+    assert (
+        protocol["dropped_after_input"] == 3
+        and protocol["survivors"] == 10
+        and protocol["unmasking_clients"] == 7
+    )
+    assert (
+        protocol["reconstructions"] == 10
+        and protocol["failed"] == 0
+        and protocol["bytes_up"] > 5 * 5
+    )
+
+
+def test_too_many_dropouts_give_no_sum_and_a_warning(caplog):
+    values = AtClients(tf.ones([10, 3]), 10)
+    factory = SecureSumFactory(1.0, bits=40, max_clients=10, dropout=0.5)  # 5 left, 6 shares needed
+    with caplog.at_level("WARNING", logger="fedrun.aggregators.secure"):
+        output = run_once(factory, values, tf.TensorSpec([3]))
+    assert np.all(np.isnan(output.result.value.numpy()))
+    assert int(output.measurements["protocol"]["failed"]) == 1
+    assert (
+        "secure_sum round 1: the sum cannot be unmasked" in caplog.text
+        and "not applied" in caplog.text
+    )
+
+
+def test_dropouts_are_drawn_from_the_seed_and_round():
+    values = AtClients(tf.ones([10, 3]), 10)
+    process = SecureSumFactory(
+        1.0, bits=40, max_clients=10, dropout=0.3, threshold=2, seed=4
+    ).create(tf.TensorSpec([3]))
+    state = process.initialize()
+    counts = []
+    for _ in range(2):
+        output = process.next(state, values)
+        state = output.state
+        counts.append(int(output.measurements["protocol"]["dropped_after_input"]))
+    assert counts == [3, 3]
+
+
+@pytest.mark.parametrize(
+    "node, message",
+    [
+        ({"threshold": 11}, "threshold: exceeds the shareholders"),
+        ({"threshold": 6, "neighbors": 4}, "threshold: exceeds the shareholders"),
+        ({"dropout": 1.0}, "dropout"),
+    ],
+    ids=["threshold-above-cohort", "threshold-above-neighbourhood", "everyone-drops"],
+)
+def test_bad_protocol_parameters_are_config_errors(node, message):
+    from fedrun.aggregators.build import AggregatorContext, build_factory
+    from fedrun.config.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        build_factory(
+            {"type": "secure_sum", "upper_bound": 1.0, **node},
+            "aggregator",
+            (),
+            AggregatorContext(clients_per_round=10),
+        )

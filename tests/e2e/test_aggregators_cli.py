@@ -38,7 +38,7 @@ def train(tmp_path_factory, *overrides):
 
 @pytest.fixture(scope="module")
 def secure_run(tmp_path_factory):
-    return train(tmp_path_factory, "aggregator=secure")
+    return train(tmp_path_factory, "aggregator=secure", "aggregator.value_sum.inner.dropout=0.2")
 
 
 @pytest.fixture(scope="module")
@@ -65,31 +65,47 @@ def test_secure_run_logs_the_tree_measurements(secure_run):
         assert set(value_sum["clipping"]) == {
             "secure_upper_clipped_count",
             "secure_lower_clipped_count",
+            "protocol",
         }
+        protocol = value_sum["clipping"][
+            "protocol"
+        ]  # 6 clients, 1 vanishes after its masked input (round(0.2 * 6))
+        assert (
+            protocol["clients"],
+            protocol["survivors"],
+            protocol["dropped_after_input"],
+            protocol["failed"],
+        ) == (6, 6, 1, 0)
+        assert (
+            protocol["unmasking_clients"] == 5
+            and protocol["reconstructions"] == 6
+            and protocol["threshold"] == 4
+        )
+        assert protocol["bytes_up"] > protocol["bytes_down"] > 0 and protocol["server_seconds"] > 0
         assert record["train"]["loss"] > 0
     assert logged[1]["eval"]["centralized"]["accuracy"] > 0.2
     assert_every_measurement_in_tensorboard(run_dir)
 
 
 @pytest.mark.slow
-def test_dp_run_reports_epsilon_each_round(dp_run):
-    run_dir, _ = dp_run
+def test_dp_run_with_a_fixed_cohort_reports_full_participation_epsilon_each_round(dp_run):
+    run_dir, result = dp_run
     logged = records(run_dir)
     for round_num, record in enumerate(logged, start=1):
         accountant = dp_accounting.rdp.RdpAccountant()
-        accountant.compose(
-            dp_accounting.PoissonSampledDpEvent(6 / 12, dp_accounting.GaussianDpEvent(0.5)),
-            round_num,
-        )
-        assert record["aggregator"]["epsilon"] == pytest.approx(
+        accountant.compose(dp_accounting.GaussianDpEvent(0.5), round_num)  # sampling=fixed: q = 1
+        assert record["aggregator"]["epsilon_full_participation"] == pytest.approx(
             accountant.get_epsilon(1e-5), rel=1e-9
         )
         assert set(record["aggregator"]) == {
             "clipping_norm",
             "noise_stddev",
             "unclipped_fraction",
-            "epsilon",
+            "epsilon_full_participation",
         }
+    console = result.stdout + result.stderr
+    assert console.count("DP accounting: sampling=fixed") == 1 and "Set sampling=uniform" in console
+    assert "failed to converge" not in console
     assert logged[0]["aggregator"]["clipping_norm"] == pytest.approx(0.1)
     assert logged[1]["aggregator"]["clipping_norm"] != pytest.approx(0.1)
     assert_every_measurement_in_tensorboard(run_dir)
