@@ -24,7 +24,7 @@ from fedrun.data.build import load_data
 from fedrun.data.client_data import FederatedData
 from fedrun.data.registry import DataContext
 from fedrun.learning.algorithms import AlgorithmContext
-from fedrun.learning.attacks import Attack, build_attack
+from fedrun.learning.attacks import Attack, AttackedRuntime, build_attack
 from fedrun.learning.personalization import PersonalizationEvaluator, personalization_clients
 from fedrun.learning.process import LearningProcess
 from fedrun.learning.schedules import RoundSchedule
@@ -38,7 +38,7 @@ from fedrun.runtime.variable_trainer import learning_model
 from fedrun.training.atomic import write_atomic
 from fedrun.training.attacks import AttackCallback, AttackEvaluator
 from fedrun.training.checkpointer import Checkpointer
-from fedrun.training.evaluation import Evaluator
+from fedrun.training.evaluation import Evaluate, Evaluator
 from fedrun.training.loop import run_rounds
 from fedrun.training.resume import check_resume_path, prepare_resume
 from fedrun.training.run_directory import (
@@ -66,19 +66,19 @@ class BuiltRun:
         runtime: The runtime executing client work.
         stragglers: Decides each round's stragglers and dropouts (None: none).
         attack: The Byzantine clients' attack (None: all honest).
-        algorithm_runtime: The runtime the learning algorithm trains with (the
-            attacked one under an attack, else `runtime`).
+        attacked_runtime: The runtime the learning algorithm trains with under an
+            attack (it applies the update attacks; None: all honest).
     """
 
     spec: RunSpec
     data: FederatedData
     process: LearningProcess
     sampler: Sampler
-    evaluator: Evaluator
+    evaluator: Evaluate
     runtime: Runtime
     stragglers: Optional[StragglerSimulator] = None
     attack: Optional[Attack] = None
-    algorithm_runtime: Optional[Runtime] = None
+    attacked_runtime: Optional[AttackedRuntime] = None
 
     @property
     def config(self) -> RunSettings:
@@ -128,7 +128,7 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
     )
     if config.faults is not None:  # a test hook: clients failing at random
         runtime = FaultInjectingRuntime(runtime, config.faults, config.seed)
-    algorithm_runtime = attack.wrap_runtime(runtime) if attack is not None else runtime
+    attacked_runtime = attack.wrap_runtime(runtime) if attack is not None else None
     server_optimizer = spec.server_optimizer.build()
     aggregator = build_tree(
         spec.aggregator,
@@ -146,7 +146,7 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
         server_optimizer=server_optimizer,
         aggregator=aggregator,
         aggregator_spec=spec.aggregator,
-        runtime=algorithm_runtime,
+        runtime=attacked_runtime or runtime,
         num_clients=num_clients,
         client_lr_schedule=_schedule(spec.client_lr_schedule, client_optimizer.learning_rate),
         server_lr_schedule=_schedule(spec.server_lr_schedule, server_optimizer.learning_rate),
@@ -195,7 +195,7 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
         train_eval_ids = list(
             train_ids[: config.eval_clients] if config.eval_clients else train_ids
         )
-    evaluator = Evaluator(
+    evaluator: Evaluate = Evaluator(
         eval_trainer,
         data,
         eval_ids,
@@ -210,7 +210,7 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
             evaluator = AttackEvaluator(evaluator, backdoor)
     sampler = spec.sampling.build()
     return BuiltRun(
-        spec, data, process, sampler, evaluator, runtime, stragglers, attack, algorithm_runtime
+        spec, data, process, sampler, evaluator, runtime, stragglers, attack, attacked_runtime
     )
 
 
@@ -251,8 +251,8 @@ def _run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
         built.process, output_dir, config.resume, config.checkpoint.enabled, spec.config_record()
     )
     callbacks = run_callbacks(config, spec.config_record(), output_dir)
-    if built.attack is not None:  # first: it adds the attack's measurements to what is logged
-        callbacks.insert(0, AttackCallback(built.algorithm_runtime or built.runtime))
+    if built.attacked_runtime is not None:  # first: it adds the attack's measurements
+        callbacks.insert(0, AttackCallback(built.attacked_runtime))
     target = None
     if config.target_accuracy is not None:
         target = TargetAccuracyCallback(config.target_accuracy, stop=config.stop_at_target)

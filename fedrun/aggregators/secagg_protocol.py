@@ -208,7 +208,9 @@ def run_round(
     short = [u for u in u1 if thresholds[u] > len(holders[u])]
     if short:  # the server aborts: too few clients to share with
         u = short[0]
-        failure = f"client {u} has {len(holders[u])} shareholders, fewer than the threshold {thresholds[u]}"
+        failure: Optional[str] = (
+            f"client {u} has {len(holders[u])} shareholders, fewer than the threshold {thresholds[u]}"
+        )
         return RoundOutcome(
             None, _measurements(count, thresholds, u1, u1, u1, u1, 0, up, down, 0.0), failure
         )
@@ -248,7 +250,8 @@ def run_round(
             if w in responses:
                 responses[w].append(b_share if w in u3 else key_share)
                 up[v] += SHARE_BYTES
-    failure, reconstructions = None, 0
+    failure = None
+    reconstructions = 0
     for w, shares in responses.items():
         if len(shares) < thresholds[w]:
             failure = (

@@ -17,7 +17,7 @@ import itertools
 import types
 import typing
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, cast
 
 from fedrun.config.errors import unknown_key_error
 
@@ -96,7 +96,7 @@ def _bases(selecting: Sequence[Any], conf_dir: Path) -> list[dict[str, Any]]:
                 cfg = compose("config", overrides=list(combination))
             except HydraException:
                 return []  # a bad group choice: Hydra's own message lists the options
-            bases.append(OmegaConf.to_container(cfg, resolve=False))
+            bases.append(cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False)))
     return bases
 
 

@@ -150,7 +150,10 @@ def _extract(archive: str, outputs: tuple[str, ...], directory: str) -> None:
                 if os.path.exists(os.path.join(directory, name)):
                     continue
                 partial = os.path.join(directory, name + ".partial")
-                with tar.extractfile(members[name]) as src, open(partial, "wb") as dst:
+                member = tar.extractfile(members[name])
+                if member is None:  # a directory or link where a file belongs
+                    raise DownloadError(archive, directory, f"{name} in the archive is not a file")
+                with member as src, open(partial, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
                 os.replace(partial, os.path.join(directory, name))
     except (tarfile.TarError, EOFError, OSError) as err:

@@ -30,7 +30,8 @@ from fedrun.data.cohort import CohortData
 from fedrun.models.functional import ModelWeights
 from fedrun.optimizers import Optimizer
 from fedrun.runtime.base import Nest, Runtime
-from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
+from fedrun.runtime.protocol import Trainer
+from fedrun.runtime.trainer import ClientOutputs, LocalRule, RoundInputs
 from fedrun.runtime.variable_trainer import LearningModel
 
 
@@ -95,11 +96,11 @@ class FaultInjectingRuntime(Runtime):
 
     def make_trainer(
         self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
-    ) -> LocalTrainer:
+    ) -> Trainer:
         return self.inner.make_trainer(model, optimizer, rule)
 
     def train(
-        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+        self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
     ) -> ClientOutputs:
         faults = planned_faults(self.config, self.seed, cohort.round_num, cohort.client_ids)
         raising = sorted(faults.raises.intersection(cohort.client_ids))
@@ -119,7 +120,7 @@ class FaultInjectingRuntime(Runtime):
 
         return outputs._replace(update=tf.nest.map_structure(poison, outputs.update))
 
-    def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
+    def evaluate(self, trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         return self.inner.evaluate(trainer, weights, cohort)
 
     def take_lost_clients(self) -> frozenset[str]:

@@ -18,6 +18,10 @@ from fedrun.runtime.base import Runtime
 from fedrun.runtime.protocol import Trainer
 from fedrun.training.metrics import to_python
 
+# What the loop calls with the global weights each evaluation round (an `Evaluator`,
+# or one that wraps it).
+Evaluate = Callable[[Any], dict[str, Any]]
+
 
 class Evaluator:
     """Evaluates the global model: federated on clients' test data, and centralized.

@@ -20,7 +20,7 @@ from fedrun.learning.process import LearningProcess
 from fedrun.training.callbacks import Callback, Record
 from fedrun.training.checkpoint import CheckpointError
 from fedrun.training.checkpointer import Checkpointer
-from fedrun.training.evaluation import Evaluator
+from fedrun.training.evaluation import Evaluate
 from fedrun.training.metrics import to_python
 from fedrun.training.sampling import Sampler
 from fedrun.training.signals import RunInterrupted, StopRequest
@@ -84,7 +84,7 @@ def run_round(
     config: LoopConfig,
     state: Any,
     round_num: int,
-    evaluator: Optional[Evaluator] = None,
+    evaluator: Optional[Evaluate] = None,
     stragglers: Optional[StragglerSimulator] = None,
 ) -> tuple[Any, Record]:
     """Runs round `round_num` from `state`; returns the new state and the round's record.
@@ -155,7 +155,7 @@ def run_rounds(
     sampler: Sampler,
     config: LoopConfig,
     state: Any,
-    evaluator: Optional[Evaluator] = None,
+    evaluator: Optional[Evaluate] = None,
     callbacks: Sequence[Callback] = (),
     start_round: int = 1,
     stragglers: Optional[StragglerSimulator] = None,

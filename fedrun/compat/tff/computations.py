@@ -199,8 +199,8 @@ class FederatedComputation(_FacadeComputation):
 def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]:
     """Python arguments as `Value`s (placed) or tensors (unplaced) of their types."""
     converted: list[Any] = [None] * len(args)
-    # Positions of arguments placed all-equal at CLIENTS: they wait for the cohort size.
-    pending: list[int] = []
+    # Arguments placed all-equal at CLIENTS wait for the cohort size: (position, member type).
+    pending: list[tuple[int, Type]] = []
     for i, (arg, t) in enumerate(zip(args, types)):
         if isinstance(arg, Value):
             converted[i] = arg
@@ -210,7 +210,7 @@ def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]
             if t.placement == SERVER:
                 converted[i] = Value(AtServer(convert(arg, t.member)))
             elif t.all_equal:
-                pending.append(i)
+                pending.append((i, t.member))
             elif has_sequence(t.member):
                 converted[i] = Value(
                     PerClient(tuple(convert(v, t.member) for v in arg)), type_signature=t
@@ -225,8 +225,8 @@ def to_values(args: Sequence[Any], types: Sequence[Optional[Type]]) -> list[Any]
         else:
             converted[i] = convert(arg, t)
     count = cohort_of(converted) or values_.default_num_clients() or 1
-    for i in pending:
-        converted[i] = Value(AtClients(convert(args[i], types[i].member), count, all_equal=True))
+    for i, member in pending:
+        converted[i] = Value(AtClients(convert(args[i], member), count, all_equal=True))
     return converted
 
 

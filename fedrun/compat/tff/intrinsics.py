@@ -102,7 +102,7 @@ def federated_eval(fn: Any, placement: Placement) -> Value:
 def _extremum(value: Any, what: str, reduce: Callable[..., tf.Tensor]) -> Value:
     v = _federated(value, what, CLIENTS)
     if v.is_abstract:
-        return Value(type_signature=FederatedType(v.type_signature.member, SERVER, True))
+        return Value(type_signature=FederatedType(_ftype(v).member, SERVER, True))
     if v.placed.all_equal:
         return Value(AtServer(v.placed.value))
     return Value(AtServer(tf.nest.map_structure(lambda x: reduce(x, axis=0), v.placed.value)))

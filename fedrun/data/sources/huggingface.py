@@ -141,7 +141,7 @@ def load_split(p: HuggingFaceParams, split: str, config_path: str) -> Any:
                 "HF_HUB_OFFLINE=1 to read only the local Hub cache",
                 p.download,
             )
-        source = p.name
+        source = str(p.name)  # set: exactly one of name and path is
     try:
         if p.path is not None:
             return _local_split(source, split)

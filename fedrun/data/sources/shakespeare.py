@@ -233,6 +233,8 @@ def build(
     p: ShakespeareParams, context: DataContext, config_path: str = "dataset"
 ) -> FederatedData:
     """Shakespeare next-character prediction, one client per role in a play."""
+    train: ClientData
+    test: Optional[ClientData]
     if p.format == "tff_sqlite":
         directory = locate(
             "shakespeare", "sqlite", p.path, [p.sqlite_file], p.download, [keras_datasets_dir()]

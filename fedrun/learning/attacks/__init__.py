@@ -24,7 +24,7 @@ from fedrun.learning.attacks.data import PoisonedClientData, check_data_attack, 
 from fedrun.learning.attacks.measure import BackdoorEvaluation, round_measurements
 from fedrun.learning.attacks.runtime import AttackedRuntime, attacked_runtime
 from fedrun.runtime.base import Runtime
-from fedrun.runtime.trainer import LocalTrainer
+from fedrun.runtime.protocol import Trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Attack:
         return attacked_runtime(runtime, self.config, self.byzantine)
 
     def backdoor_evaluation(
-        self, trainer: LocalTrainer, batch_size: int, path: str = "attack"
+        self, trainer: Trainer, batch_size: int, path: str = "attack"
     ) -> Optional[BackdoorEvaluation]:
         """The backdoor's success-rate evaluation (None for other attacks), on the
         centralized test set, or else on every client's test split."""

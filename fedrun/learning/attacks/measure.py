@@ -20,7 +20,7 @@ from fedrun.data.client_data import Arrays
 from fedrun.data.cohort import arrays_cohort
 from fedrun.learning.attacks.runtime import RoundFacts
 from fedrun.learning.evaluation import evaluate_centralized
-from fedrun.runtime.trainer import LocalTrainer
+from fedrun.runtime.protocol import Trainer
 
 
 def find_selected(measurements: Any) -> Optional[list[int]]:
@@ -60,7 +60,7 @@ class BackdoorEvaluation:
     Returns (when called with weights): `{attack_success_rate, num_examples}`.
     """
 
-    def __init__(self, trainer: LocalTrainer, triggered: Arrays, batch_size: int) -> None:
+    def __init__(self, trainer: Trainer, triggered: Arrays, batch_size: int) -> None:
         if "accuracy" not in trainer.model.metric_names:
             raise ConfigError(
                 "attack.kind",

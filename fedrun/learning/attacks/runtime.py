@@ -36,8 +36,9 @@ from fedrun.runtime.client_steps import (
     apply_client_steps,
     supports_client_steps,
 )
+from fedrun.runtime.protocol import Trainer
 from fedrun.runtime.ray_worker import to_numpy, to_tensors
-from fedrun.runtime.trainer import ClientOutputs, LocalRule, LocalTrainer, RoundInputs
+from fedrun.runtime.trainer import ClientOutputs, LocalRule, RoundInputs
 from fedrun.runtime.variable_trainer import LearningModel
 
 Nest = Any
@@ -87,11 +88,11 @@ class AttackedRuntime(Runtime):
 
     def make_trainer(
         self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
-    ) -> LocalTrainer:
+    ) -> Trainer:
         return self.inner.make_trainer(model, optimizer, rule)
 
     def train(
-        self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+        self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
     ) -> ClientOutputs:
         outputs = self.inner.train(trainer, weights, cohort, inputs)
         ids = tuple(cohort.client_ids)
@@ -111,7 +112,7 @@ class AttackedRuntime(Runtime):
         )
         return outputs
 
-    def evaluate(self, trainer: LocalTrainer, weights: ModelWeights, cohort: CohortData) -> Nest:
+    def evaluate(self, trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         return self.inner.evaluate(trainer, weights, cohort)
 
     def take_lost_clients(self) -> frozenset[str]:

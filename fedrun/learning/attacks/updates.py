@@ -95,7 +95,7 @@ def attack_updates(
     if config.kind == "gaussian":
         out = [leaf.copy() for leaf in leaves]
         for k in np.flatnonzero(byzantine):
-            rng = noise_rng(seed, round_num, client_ids[k])
+            rng = noise_rng(seed, round_num, client_ids[int(k)])
             for leaf in out:
                 leaf[k] = rng.normal(0.0, config.std, size=leaf.shape[1:]).astype(leaf.dtype)
         return out
