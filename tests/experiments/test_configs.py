@@ -26,6 +26,7 @@ EXPECTED = {
     "reddi21_adaptive",
     "andrew21_adaptive_clipping",
     "secure_aggregation",
+    "byzantine_robustness",
 }
 
 
