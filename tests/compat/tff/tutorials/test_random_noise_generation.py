@@ -98,8 +98,16 @@ def test_keras_initializers_differ_per_client():
     check_values_differ(get_random_min_and_max_nondeterministic)
 
 
-def test_global_seed_gives_different_noise_per_call():
+@pytest.fixture
+def global_seed():
+    """The tutorial's global seed, cleared afterwards: it would make later tests' unseeded
+    random ops deterministic."""
     tf.random.set_seed(1)
+    yield
+    tf.random.set_seed(None)
+
+
+def test_global_seed_gives_different_noise_per_call(global_seed):
 
     @tff.tensorflow.computation
     def return_one_noise(_):
