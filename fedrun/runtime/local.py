@@ -73,7 +73,26 @@ def check_one_lane(
     memory.lanes_that_fit(budget, max(train, evaluate), 1)
 
 
-class SequentialRuntime(Runtime):
+class InProcessRuntime(Runtime):
+    """A runtime that trains in this process, within a memory budget.
+
+    Attributes:
+        memory_budget: Bytes one call's clients may use.
+    """
+
+    memory_budget: int
+
+    def check_memory(
+        self,
+        model: LearningModel,
+        optimizer: Optional[Optimizer],
+        batch_size: int,
+        eval_batch_size: int,
+    ) -> None:
+        check_one_lane(self.memory_budget, model, optimizer, batch_size, eval_batch_size)
+
+
+class SequentialRuntime(InProcessRuntime):
     """One client at a time through one compiled function (traced once per run).
 
     Args:
@@ -107,15 +126,6 @@ class SequentialRuntime(Runtime):
         self.trainers.append(trainer)
         return trainer
 
-    def check_memory(
-        self,
-        model: LearningModel,
-        optimizer: Optional[Optimizer],
-        batch_size: int,
-        eval_batch_size: int,
-    ) -> None:
-        check_one_lane(self.memory_budget, model, optimizer, batch_size, eval_batch_size)
-
     def train(
         self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
     ) -> ClientOutputs:
@@ -125,7 +135,7 @@ class SequentialRuntime(Runtime):
         return evaluate_one_by_one(trainer, weights, cohort)
 
 
-class VectorizedRuntime(Runtime):
+class VectorizedRuntime(InProcessRuntime):
     """The cohort (or chunks of it) trains together, weights stacked over clients.
 
     Args:
@@ -192,15 +202,6 @@ class VectorizedRuntime(Runtime):
         )
         self.trainers.append(trainer)
         return trainer
-
-    def check_memory(
-        self,
-        model: LearningModel,
-        optimizer: Optional[Optimizer],
-        batch_size: int,
-        eval_batch_size: int,
-    ) -> None:
-        check_one_lane(self.memory_budget, model, optimizer, batch_size, eval_batch_size)
 
     def train(
         self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
