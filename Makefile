@@ -35,8 +35,9 @@ test: $(STAMP)  ## run the test suite (slow end-to-end tests excluded)
 test-slow: $(STAMP)  ## run only the slow end-to-end tests
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
-chaos: $(STAMP)  ## kill a run 20 times with SIGKILL and with SIGTERM at random, resume, compare
-	FEDRUN_CHAOS_KILLS=20 $(BIN)/python -m pytest tests/e2e/test_chaos.py -s $(PYTEST_ARGS)
+chaos: $(STAMP)  ## kill a run 20 times with SIGKILL and with SIGTERM at random, resume, compare; 200 rounds of client faults
+	FEDRUN_CHAOS_KILLS=20 FEDRUN_FAULT_ROUNDS=200 $(BIN)/python -m pytest tests/e2e/test_chaos.py \
+		tests/runtime/test_fault_injection.py -m slow -s $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## run the benchmark suite and print results
 	$(BIN)/python -m benchmarks.run $(ARGS)

@@ -3,6 +3,7 @@ every injected fault is dropped and counted, and the counts in `metrics.jsonl`
 equal the injected ones over a long run."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -138,12 +139,17 @@ def test_injected_faults_are_dropped_and_counted(mnist5k_file, tmp_path):
     assert raised > 0 and nan > 0
 
 
+# `make chaos` runs 200 rounds; the slow suite a bounded 40.
+FAULT_ROUNDS = int(os.environ.get("FEDRUN_FAULT_ROUNDS", "40"))
+
+
 @pytest.mark.slow
-def test_200_rounds_of_random_faults_all_counted(mnist5k_file, tmp_path):
+def test_rounds_of_random_faults_all_counted(mnist5k_file, tmp_path):
     config = FaultConfig(raises=0.05, non_finite=0.02)
-    records, cohort = run_with_faults(mnist5k_file, tmp_path / "run", 200, 0.05, 0.02)
-    raised, nan = assert_counts_equal_injected(records, cohort, 200, config)
-    assert raised > 20 and nan > 5  # about 40 and 16 expected of 800 client rounds
+    records, cohort = run_with_faults(mnist5k_file, tmp_path / "run", FAULT_ROUNDS, 0.05, 0.02)
+    raised, nan = assert_counts_equal_injected(records, cohort, FAULT_ROUNDS, config)
+    assert raised + nan > 0  # 0.28 faulty clients a round are expected
     print(
-        f"200 rounds: {raised} raising and {nan} NaN client updates injected, all dropped and counted"
+        f"{FAULT_ROUNDS} rounds: {raised} raising and {nan} NaN client updates injected, "
+        "all dropped and counted"
     )
