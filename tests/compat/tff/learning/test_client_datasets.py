@@ -17,6 +17,13 @@ from fedrun.data.errors import DataError
 SPEC = {"x": tf.TensorSpec([2], tf.float32), "y": tf.TensorSpec([1], tf.int32)}
 
 
+@pytest.fixture(autouse=True)
+def no_global_seed():
+    """Unseeded pipelines are what these tests are about: clear the global seed that
+    earlier tests leave behind (building a model seeds Keras, and so TensorFlow)."""
+    tf.random.set_seed(None)
+
+
 def client_dataset(n, offset=0, batch=3):
     x = np.arange(offset, offset + 2 * n, dtype=np.float32).reshape(n, 2)
     y = np.arange(offset, offset + n, dtype=np.int32).reshape(n, 1)
