@@ -5,6 +5,7 @@ in between; this is checked for every algorithm and aggregator option shipped in
 `conf/`, and for a model with dropout."""
 
 import random
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,13 @@ def assert_identical(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+def without_timings(metrics):
+    """The metrics less wall-clock measurements (secure sum's `server_seconds`)."""
+    if isinstance(metrics, Mapping):
+        return {k: without_timings(v) for k, v in metrics.items() if not str(k).endswith("seconds")}
+    return metrics
+
+
 @pytest.mark.parametrize(
     "override", options("algorithm") + options("aggregator") + ["model=cnn_emnist"]
 )
@@ -37,9 +45,9 @@ def test_round_depends_only_on_state_seed_and_round(mnist5k_file, override):
             [
                 override,
                 f"dataset.path={mnist5k_file}",
-                "dataset.num_clients=6",
+                "dataset.num_clients=7",
                 "dataset.central_test_size=50",
-                "clients_per_round=6",  # the smallest cohort every shipped aggregator accepts
+                "clients_per_round=7",  # the smallest cohort every shipped aggregator accepts (krum)
                 "preprocess.epochs=1",
                 "seed=7",
             ]
@@ -68,4 +76,4 @@ def test_round_depends_only_on_state_seed_and_round(mnist5k_file, override):
     second = process.next(state, cohort)
 
     assert_identical(first.state, second.state)
-    assert_identical(first.metrics, second.metrics)
+    assert_identical(without_timings(first.metrics), without_timings(second.metrics))
