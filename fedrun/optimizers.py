@@ -9,13 +9,18 @@ cohort stop each client's optimizer exactly where a sequential run would.
 
 State keys: `learning_rate` (always), `step` (adaptive methods), and the slots
 `momentum` / `m` / `v` / `accumulator` shaped like the weights.
+
+`OPTIMIZERS` is the one registry of both the `client_optimizer` and the
+`server_optimizer` config groups, for every algorithm (FedOpt included). Its
+adaptive methods take `tau`, Reddi et al. 2021's adaptivity, for their
+"Adaptive Federated Optimization" (Algorithm 2) forms.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import tensorflow as tf
 
@@ -204,11 +209,59 @@ class Adagrad(Optimizer):
         return {**state, "accumulator": acc}, new_weights
 
 
+class FedAdagrad(Optimizer):
+    """Reddi et al. 2021's FedAdagrad (Algorithm 2): first moment `m`, `v += g^2`.
+
+    `m = b1 m + (1 - b1) g`, `w -= lr m / (sqrt(v) + tau)` with `v` starting at
+    `tau^2`; with `beta_1 = 0` it is Adagrad whose accumulator starts at `tau^2`.
+    """
+
+    def __init__(self, learning_rate: float, beta_1: float, tau: float) -> None:
+        super().__init__(learning_rate)
+        self.beta_1, self.tau = float(beta_1), float(tau)
+
+    def _slots(self, specs: Nest, batch_shape: Sequence[int]) -> dict[str, Any]:
+        return {"m": _zeros_like_specs(specs), "v": _zeros_like_specs(specs, self.tau**2)}
+
+    def next(
+        self, state: dict[str, Any], weights: Nest, gradients: Nest
+    ) -> tuple[dict[str, Any], Nest]:
+        m = tf.nest.map_structure(
+            lambda m_, g: self.beta_1 * m_ + (1.0 - self.beta_1) * g, state["m"], gradients
+        )
+        v = tf.nest.map_structure(lambda v_, g: v_ + tf.square(g), state["v"], gradients)
+        lr = state["learning_rate"]
+        new_weights = tf.nest.map_structure(
+            lambda w, m_, v_: w - expand_per_client(lr, w) * m_ / (tf.sqrt(v_) + self.tau),
+            weights,
+            m,
+            v,
+        )
+        return {**state, "m": m, "v": v}, new_weights
+
+
 OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
+
+
+def _check_tau(params: Any, *exclusive: str) -> None:
+    """Refuses a tau beside the settings it replaces."""
+    if params.tau is None:
+        return
+    given = [name for name in exclusive if getattr(params, name) is not None]
+    if given:
+        raise ValueError(f"set tau or {given[0]}, not both (tau sets {', '.join(exclusive)})")
 
 
 @dataclasses.dataclass(frozen=True)
 class SGDParams:
+    """SGD settings (`sgd`, and `sgdm`, the name TFF gives it with momentum).
+
+    Attributes:
+        learning_rate: The step size.
+        momentum: Heavy-ball momentum (0: plain SGD).
+        nesterov: Nesterov momentum.
+    """
+
     learning_rate: float = bounded(0.01, gt=0)
     momentum: float = bounded(0.0, ge=0, lt=1)
     nesterov: bool = False
@@ -216,62 +269,127 @@ class SGDParams:
 
 @dataclasses.dataclass(frozen=True)
 class AdamParams:
+    """Adam settings.
+
+    Attributes:
+        learning_rate: The step size.
+        beta_1: First-moment decay.
+        beta_2: Second-moment decay.
+        epsilon: Added to the root of the second moment (null: 1e-7).
+        bias_correction: Kingma & Ba's correction (null: on, off with `tau`).
+        tau: Reddi et al. 2021's adaptivity (Algorithm 2): when set, it is the
+            epsilon, the second moment starts at `tau^2` and bias correction is
+            off unless asked for.
+    """
+
     learning_rate: float = bounded(0.001, gt=0)
     beta_1: float = bounded(0.9, ge=0, lt=1)
     beta_2: float = bounded(0.999, ge=0, lt=1)
-    epsilon: float = bounded(1e-7, gt=0)
-    bias_correction: bool = True
+    epsilon: Optional[float] = bounded(None, gt=0)
+    bias_correction: Optional[bool] = None
+    tau: Optional[float] = bounded(None, gt=0)
+
+    def __post_init__(self) -> None:
+        _check_tau(self, "epsilon")
 
 
 @dataclasses.dataclass(frozen=True)
 class YogiParams:
+    """Yogi settings.
+
+    Attributes:
+        learning_rate: The step size.
+        beta_1: First-moment decay.
+        beta_2: Second-moment decay.
+        epsilon: Added to the root of the second moment (null: 1e-3).
+        initial_preconditioner_value: The second moment's start (null: 1e-6).
+        bias_correction: Kingma & Ba's correction (null: on, off with `tau`).
+        tau: Reddi et al. 2021's adaptivity (Algorithm 2): when set, it is the
+            epsilon, the second moment starts at `tau^2` and bias correction is
+            off unless asked for.
+    """
+
     learning_rate: float = bounded(0.01, gt=0)
     beta_1: float = bounded(0.9, ge=0, lt=1)
     beta_2: float = bounded(0.99, ge=0, lt=1)
-    epsilon: float = bounded(1e-3, gt=0)
-    initial_preconditioner_value: float = bounded(1e-6, ge=0)
-    bias_correction: bool = True
+    epsilon: Optional[float] = bounded(None, gt=0)
+    initial_preconditioner_value: Optional[float] = bounded(None, ge=0)
+    bias_correction: Optional[bool] = None
+    tau: Optional[float] = bounded(None, gt=0)
+
+    def __post_init__(self) -> None:
+        _check_tau(self, "epsilon", "initial_preconditioner_value")
 
 
 @dataclasses.dataclass(frozen=True)
 class AdagradParams:
+    """Adagrad settings.
+
+    Attributes:
+        learning_rate: The step size.
+        initial_accumulator_value: The accumulator's start (null: 0.1).
+        epsilon: Added to the root of the accumulator (null: 1e-7).
+        beta_1: First-moment decay of Reddi et al.'s FedAdagrad (needs `tau`;
+            null: 0, no first moment).
+        tau: Reddi et al. 2021's adaptivity (Algorithm 2): when set, it is the
+            epsilon, the second moment starts at `tau^2` and bias correction is
+            off unless asked for.
+    """
+
     learning_rate: float = bounded(0.01, gt=0)
-    initial_accumulator_value: float = bounded(0.1, ge=0)
-    epsilon: float = bounded(1e-7, gt=0)
+    initial_accumulator_value: Optional[float] = bounded(None, ge=0)
+    epsilon: Optional[float] = bounded(None, gt=0)
+    beta_1: Optional[float] = bounded(None, ge=0, lt=1)
+    tau: Optional[float] = bounded(None, gt=0)
+
+    def __post_init__(self) -> None:
+        _check_tau(self, "epsilon", "initial_accumulator_value")
+        if self.beta_1 is not None and self.tau is None:
+            raise ValueError("beta_1 is FedAdagrad's (Algorithm 2): it needs tau")
+
+
+def _bias_correction(p: Any) -> bool:
+    return p.bias_correction if p.bias_correction is not None else p.tau is None
 
 
 @OPTIMIZERS.register("sgd", SGDParams)
-def build_sgd(p: SGDParams) -> Optimizer:
-    """Plain or momentum SGD."""
-    return SGD(p.learning_rate, p.momentum, p.nesterov)
-
-
 @OPTIMIZERS.register("sgdm", SGDParams)
-def build_sgdm(p: SGDParams) -> Optimizer:
-    """SGD with momentum (TFF's `build_sgdm`; FedAvgM's server optimizer)."""
+def build_sgd(p: SGDParams) -> Optimizer:
+    """SGD, plain or with (Nesterov) momentum (FedAvgM's server optimizer)."""
     return SGD(p.learning_rate, p.momentum, p.nesterov)
 
 
 @OPTIMIZERS.register("adam", AdamParams)
 def build_adam(p: AdamParams) -> Optimizer:
-    """Adam; set `bias_correction: false` for FedAdam exactly as Reddi et al. 2021."""
-    return Adam(p.learning_rate, p.beta_1, p.beta_2, p.epsilon, 0.0, p.bias_correction)
+    """Adam; with `tau`, FedAdam's server rule as in Reddi et al. 2021."""
+    if p.tau is not None:
+        return Adam(p.learning_rate, p.beta_1, p.beta_2, p.tau, p.tau**2, _bias_correction(p))
+    epsilon = p.epsilon if p.epsilon is not None else 1e-7
+    return Adam(p.learning_rate, p.beta_1, p.beta_2, epsilon, 0.0, _bias_correction(p))
 
 
 @OPTIMIZERS.register("yogi", YogiParams)
 def build_yogi(p: YogiParams) -> Optimizer:
-    """Yogi; set `bias_correction: false` for FedYogi exactly as Reddi et al. 2021."""
+    """Yogi; with `tau`, FedYogi's server rule as in Reddi et al. 2021."""
+    if p.tau is not None:
+        return Yogi(p.learning_rate, p.beta_1, p.beta_2, p.tau, p.tau**2, _bias_correction(p))
     return Yogi(
         p.learning_rate,
         p.beta_1,
         p.beta_2,
-        p.epsilon,
-        p.initial_preconditioner_value,
-        p.bias_correction,
+        p.epsilon if p.epsilon is not None else 1e-3,
+        p.initial_preconditioner_value if p.initial_preconditioner_value is not None else 1e-6,
+        _bias_correction(p),
     )
 
 
 @OPTIMIZERS.register("adagrad", AdagradParams)
 def build_adagrad(p: AdagradParams) -> Optimizer:
-    """Adagrad (FedAdagrad's server optimizer)."""
-    return Adagrad(p.learning_rate, p.initial_accumulator_value, p.epsilon)
+    """Adagrad; with `tau`, FedAdagrad's server rule as in Reddi et al. 2021."""
+    if p.tau is not None:
+        return FedAdagrad(p.learning_rate, p.beta_1 or 0.0, p.tau)
+    return Adagrad(
+        p.learning_rate,
+        p.initial_accumulator_value if p.initial_accumulator_value is not None else 0.1,
+        p.epsilon if p.epsilon is not None else 1e-7,
+    )

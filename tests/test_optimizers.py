@@ -98,3 +98,97 @@ def test_registry_validates_ranges():
         OPTIMIZERS.build({"type": "sgd", "momentum": 1.5}, "client_optimizer")
     with pytest.raises(ConfigError, match="allowed: adagrad, adam, sgd, sgdm, yogi"):
         OPTIMIZERS.build({"type": "lamb"}, "client_optimizer")
+
+
+def numpy_fedadagrad(lr, b1, tau):
+    w, m, v = W0.copy(), np.zeros_like(W0), np.full_like(W0, tau**2)
+    for g in GRADS:
+        m = b1 * m + (1 - b1) * g
+        v = v + g * g
+        w = w - lr * m / (np.sqrt(v) + tau)
+    return w
+
+
+@pytest.mark.parametrize(
+    "node, expected, slots",
+    [
+        (
+            {"type": "adam", "learning_rate": 0.01, "tau": 1e-2},
+            numpy_adaptive(0.01, 0.9, 0.999, 1e-2, 1e-4, False, False),
+            {"learning_rate", "step", "m", "v"},
+        ),
+        (
+            {"type": "adam", "learning_rate": 0.01, "tau": 1e-2, "bias_correction": True},
+            numpy_adaptive(0.01, 0.9, 0.999, 1e-2, 1e-4, False, True),
+            {"learning_rate", "step", "m", "v"},
+        ),
+        (
+            {"type": "yogi", "learning_rate": 0.01, "tau": 1e-2},
+            numpy_adaptive(0.01, 0.9, 0.99, 1e-2, 1e-4, True, False),
+            {"learning_rate", "step", "m", "v"},
+        ),
+        (
+            {"type": "adagrad", "learning_rate": 0.1, "tau": 1e-2, "beta_1": 0.9},
+            numpy_fedadagrad(0.1, 0.9, 1e-2),
+            {"learning_rate", "m", "v"},
+        ),
+        (
+            {"type": "adagrad", "learning_rate": 0.1, "tau": 1e-2},
+            numpy_fedadagrad(0.1, 0.0, 1e-2),
+            {"learning_rate", "m", "v"},
+        ),
+        (
+            {"type": "adam", "learning_rate": 0.01},
+            numpy_adaptive(0.01, 0.9, 0.999, 1e-7, 0.0, False, True),
+            {"learning_rate", "step", "m", "v"},
+        ),
+        (
+            {"type": "yogi"},
+            numpy_adaptive(0.01, 0.9, 0.99, 1e-3, 1e-6, True, True),
+            {"learning_rate", "step", "m", "v"},
+        ),
+        (
+            {"type": "adagrad", "learning_rate": 0.1},
+            numpy_adagrad(0.1, 0.1, 1e-7),
+            {"learning_rate", "accumulator"},
+        ),
+        (
+            {"type": "sgdm", "learning_rate": 0.1, "momentum": 0.9},
+            numpy_sgd(0.1, 0.9, False),
+            {"learning_rate", "momentum"},
+        ),
+    ],
+    ids=[
+        "adam-tau",
+        "adam-tau-bias-corrected",
+        "yogi-tau",
+        "fedadagrad",
+        "fedadagrad-no-first-moment",
+        "adam-defaults",
+        "yogi-defaults",
+        "adagrad-defaults",
+        "sgdm",
+    ],
+)
+def test_registry_options_match_numpy_and_keep_their_state_keys(node, expected, slots):
+    optimizer = OPTIMIZERS.build(node, "server_optimizer")
+    assert set(optimizer.initialize([tf.TensorSpec(W0.shape)])) == slots
+    np.testing.assert_allclose(run(optimizer), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "node, message",
+    [
+        ({"type": "adam", "tau": 1e-3, "epsilon": 1e-3}, "set tau or epsilon, not both"),
+        (
+            {"type": "yogi", "tau": 1e-3, "initial_preconditioner_value": 0.0},
+            "set tau or initial_preconditioner_value, not both",
+        ),
+        ({"type": "adagrad", "beta_1": 0.9}, "beta_1 is FedAdagrad's"),
+    ],
+    ids=["adam-tau-epsilon", "yogi-tau-start", "adagrad-beta-1-without-tau"],
+)
+def test_registry_refuses_tau_beside_what_it_sets(node, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        OPTIMIZERS.build(node, "server_optimizer")
+    assert caught.value.path == "server_optimizer"

@@ -7,7 +7,8 @@ Hydra composes, `check_override_keys` composes the config the overrides select
 key missing there that fedrun's schemas (`RunConfig`, its blocks, each option's
 parameter dataclass and an aggregator's child slots) do not declare either is a
 `ConfigError` naming the path, the closest valid key and all of them; a key the
-schemas declare but the YAML leaves out is Hydra's to report (it needs `+`).
+schemas declare but the YAML leaves out is Hydra's to report (it needs `+`),
+unless it is a key that moved (`MOVED_KEYS`): then the error names its new place.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import typing
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, cast
 
-from fedrun.config.errors import unknown_key_error
+from fedrun.config.errors import ConfigError, unknown_key_error
 
 # Hydra flags that leave composition as fedrun's own: any other flag (`--cfg`,
 # `--config-dir` ...) skips the check and leaves the command to Hydra.
 COMPOSING_FLAGS = ("-m", "--multirun")
 # Group sweeps compose once per combination; beyond this many the check is skipped.
 MAX_COMBINATIONS = 8
+# Old config paths -> where that setting lives now (FedOpt's presets configure the
+# server_optimizer group, which every algorithm's server uses).
+MOVED_KEYS = {"algorithm.server_optimizer": "server_optimizer"}
 
 
 def check_override_keys(args: Sequence[str], conf_dir: Path) -> None:
@@ -58,7 +62,20 @@ def check_override_keys(args: Sequence[str], conf_dir: Path) -> None:
         return
     for base in _bases([o for o in own if o not in changed], conf_dir):
         for override in changed:
+            _check_moved(override.key_or_group, base)
             _check_path(override.key_or_group.split("."), base)
+
+
+def _check_moved(key: str, base: Mapping[str, Any]) -> None:
+    """Refuses a key under a moved path that the composed config does not hold, naming its new path."""
+    for old, new in MOVED_KEYS.items():
+        if key != old and not key.startswith(old + "."):
+            continue
+        node: Any = base
+        for part in old.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                raise ConfigError(key, f"moved: write {new}{key[len(old) :]}")
+            node = node[part]
 
 
 def _is_group(key: str, conf_dir: Path) -> bool:

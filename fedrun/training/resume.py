@@ -103,12 +103,29 @@ def find_resume_checkpoint(
     return found
 
 
+def in_current_layout(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's config with settings that moved since in their current place.
+
+    FedOpt's server optimizer was once configured at `algorithm.server_optimizer`
+    (the `server_optimizer` group then went unused); it is that group now.
+    """
+    algorithm = saved.get("algorithm")
+    if not isinstance(algorithm, Mapping) or not isinstance(
+        algorithm.get("server_optimizer"), Mapping
+    ):
+        return dict(saved)
+    moved = {k: v for k, v in algorithm.items() if k != "server_optimizer"}
+    return {**saved, "algorithm": moved, "server_optimizer": algorithm["server_optimizer"]}
+
+
 def changed_settings(
     saved: Optional[Mapping[str, Any]], current: Mapping[str, Any], prefix: str = ""
 ) -> list[str]:
     """Config paths whose values differ between a checkpoint's run and this one."""
     if saved is None:
         return []
+    if not prefix:
+        saved = in_current_layout(saved)
     changed = []
     for key in sorted(set(saved) | set(current)):
         if not prefix and key in RESUMABLE_CHANGES:

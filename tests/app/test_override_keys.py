@@ -38,8 +38,20 @@ def registered():
             ["algorithm=fedprox", "algorithm.muu=0.1"],
             "algorithm.muu: unknown parameter; did you mean 'mu'?",
         ),
+        (
+            ["algorithm=fedadam", "algorithm.server_optimizer.learning_rate=0.1"],
+            "algorithm.server_optimizer.learning_rate: moved: write server_optimizer.learning_rate",
+        ),
     ],
-    ids=["issue-example", "top-level", "plain-block", "nested-child", "group-sweep", "algorithm"],
+    ids=[
+        "issue-example",
+        "top-level",
+        "plain-block",
+        "nested-child",
+        "group-sweep",
+        "algorithm",
+        "moved-fedopt-server-optimizer",
+    ],
 )
 def test_mistyped_key_names_path_closest_match_and_valid_keys(args, message):
     with pytest.raises(ConfigError) as caught:

@@ -109,17 +109,17 @@ def test_stragglers_schedules_sampling_and_personalization_together(tmp_path):
     "overrides, path",
     [
         (["algorithm=fedprox", "algorithm.mu=-1"], "algorithm.mu"),
+        (["algorithm=fedopt", "server_optimizer.type=rmsprop"], "server_optimizer.type"),
+        (["algorithm=fedadagrad", "+server_optimizer.beta_2=0.9"], "server_optimizer.beta_2"),
+        (["algorithm=fedyogi", "server_optimizer.tau=0"], "server_optimizer.tau"),
+        (["algorithm=fedadam", "+server_optimizer.epsilon=0.1"], "server_optimizer"),
         (
-            ["algorithm=fedopt", "algorithm.server_optimizer.type=rmsprop"],
+            ["algorithm=fedadam", "+algorithm.server_optimizer.learning_rate=0.1"],
+            "algorithm.server_optimizer",
+        ),
+        (
+            ["algorithm=fedopt", "+algorithm.server_optimizer={type: rmsprop}"],
             "algorithm.server_optimizer.type",
-        ),
-        (
-            ["algorithm=fedadagrad", "+algorithm.server_optimizer.beta_2=0.9"],
-            "algorithm.server_optimizer.beta_2",
-        ),
-        (
-            ["algorithm=fedyogi", "algorithm.server_optimizer.tau=0"],
-            "algorithm.server_optimizer.tau",
         ),
         (["stragglers={fraction: 0.7, dropout: 0.7}"], "stragglers"),
         (["personalization={max_steps: 0}"], "personalization.max_steps"),
@@ -134,6 +134,9 @@ def test_stragglers_schedules_sampling_and_personalization_together(tmp_path):
         "unknown-server-optimizer",
         "adagrad-beta-2",
         "zero-tau",
+        "tau-and-epsilon",
+        "partial-old-server-optimizer-node",
+        "unknown-old-server-optimizer-node",
         "over-full-cohort",
         "zero-personalization-steps",
         "growing-decay",

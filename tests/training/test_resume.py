@@ -141,3 +141,15 @@ def test_resume_path_is_checked_on_its_own(run_dir, tmp_path):
     with pytest.raises(ConfigError, match="no such checkpoint") as caught:
         check_resume_path(str(tmp_path / "nowhere"))
     assert caught.value.path == "resume" and caught.value.value == str(tmp_path / "nowhere")
+
+
+def test_changed_settings_read_fedopts_old_server_optimizer_node_in_its_new_place():
+    adam = {"type": "adam", "learning_rate": 0.01, "tau": 0.001}
+    saved = {
+        "algorithm": {"type": "fedopt", "weighted": True, "server_optimizer": adam},
+        "server_optimizer": {"type": "sgd", "learning_rate": 1.0},
+    }
+    current = {"algorithm": {"type": "fedopt", "weighted": True}, "server_optimizer": adam}
+    assert changed_settings(saved, current) == []
+    faster = {"algorithm": current["algorithm"], "server_optimizer": {**adam, "tau": 0.1}}
+    assert changed_settings(saved, faster) == ["server_optimizer.tau (0.001 -> 0.1)"]
