@@ -65,13 +65,9 @@ class LearningProcess(IterativeProcess):
 
     def _learning_signature(self) -> FunctionType:
         state_t = self.state_type
-        # The dry run must not leave a state for its made-up client in the store.
-        store = self.client_states
-        saved = store.state_dict() if store is not None else {}
+        # Inside the dry run, client work stores no per-client state (see `is_dry_run`).
         with dry_run():
             output = self.next(self.initialize(), dry_run_cohort(self.element_spec))
-        if store is not None:
-            store.load_state_dict(saved)
         params = StructType(
             [
                 ("state", state_t),

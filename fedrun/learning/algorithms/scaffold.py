@@ -41,6 +41,7 @@ from fedrun.learning.process import LearningProcess
 from fedrun.optimizers import SGD, Optimizer, expand_per_client
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.local import VectorizedRuntime
+from fedrun.runtime.probe import is_dry_run
 from fedrun.runtime.trainer import LocalRule, RoundInputs
 from fedrun.runtime.variable_trainer import AnyModel, LearningModel, learning_model
 
@@ -137,7 +138,8 @@ class ScaffoldClientWork(MeasuredProcess):
             weights, cohort, broadcast=control, per_client=self.store.get(cohort.client_ids)
         )
         new_client_controls, deltas = outputs.extra
-        self.store.put(cohort.client_ids, new_client_controls)
+        if not is_dry_run():  # the type-signature round's made-up client is not kept
+            self.store.put(cohort.client_ids, new_client_controls)
         mean_delta = intrinsics.mean(AtClients(list(deltas), count)).value
         fraction = count / self.num_clients
         new_control = [c + fraction * d for c, d in zip(control, mean_delta)]
