@@ -76,7 +76,7 @@ def run_variant(overrides: Sequence[str]) -> dict[str, Any]:
 
     built = build(compose(overrides))
     config, process, data = built.config, built.process, built.data
-    loop = LoopConfig(config.rounds, config.clients_per_round, config.seed, 0, config.preprocess)
+    loop = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.preprocess)
     # A second copy of the architecture evaluates the weights the process trains.
     model = make_model(built.spec.model, data, config.seed)
     trainer = built.runtime.make_trainer(model, None, LocalRule())

@@ -76,9 +76,7 @@ def seconds_per_round(overrides: Sequence[str]) -> tuple[float, Optional[float],
 
     built = build(compose(overrides))
     config = built.config
-    loop = LoopConfig(
-        config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess
-    )
+    loop = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.preprocess)
     worker_seconds: list[float] = []
 
     class WorkerTime(Callback):
@@ -93,7 +91,6 @@ def seconds_per_round(overrides: Sequence[str]) -> tuple[float, Optional[float],
             built.sampler,
             loop,
             built.process.initialize(),
-            None,
             [WorkerTime()],
         )
     finally:

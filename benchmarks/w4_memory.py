@@ -29,6 +29,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     )
 
     from fedrun.training.callbacks import Callback
+    from fedrun.training.evaluation import EvaluationCallback
     from fedrun.training.loop import LoopConfig, run_rounds
 
     built, _ = harness.configured_rounds(["runtime=vectorized", "progress=false"])
@@ -39,17 +40,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         def on_round_end(self, record: dict[str, Any]) -> None:
             rss[record["round"]] = harness.rss_mb()
 
-    loop_config = LoopConfig(
-        args.rounds, config.clients_per_round, config.seed, 1, config.preprocess
-    )
+    loop_config = LoopConfig(args.rounds, config.clients_per_round, config.seed, config.preprocess)
     _, records = run_rounds(
         built.process,
         built.data,
         built.sampler,
         loop_config,
         built.process.initialize(),
-        built.evaluator,
-        [MemoryCallback()],
+        [EvaluationCallback(built.evaluator, 1, args.rounds), MemoryCallback()],
     )
 
     base, last = rss[min(args.baseline_round, args.rounds)], rss[args.rounds]

@@ -38,7 +38,7 @@ from fedrun.runtime.variable_trainer import learning_model
 from fedrun.training.atomic import write_atomic
 from fedrun.training.attacks import AttackCallback, AttackEvaluator
 from fedrun.training.checkpointer import Checkpointer
-from fedrun.training.evaluation import Evaluate, Evaluator
+from fedrun.training.evaluation import Evaluate, EvaluationCallback, Evaluator
 from fedrun.training.loop import run_rounds
 from fedrun.training.resume import check_resume_path, prepare_resume
 from fedrun.training.run_directory import (
@@ -251,6 +251,7 @@ def _run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
         built.process, output_dir, config.resume, config.checkpoint.enabled, spec.config_record()
     )
     callbacks = run_callbacks(config, spec.config_record(), output_dir)
+    callbacks.insert(0, EvaluationCallback(built.evaluator, config.eval_every, config.rounds))
     if built.attacked_runtime is not None:  # first: it adds the attack's measurements
         callbacks.insert(0, AttackCallback(built.attacked_runtime))
     target = None
@@ -280,7 +281,6 @@ def _run(plain: Mapping[str, Any], output_dir: str) -> dict[str, Any]:
                 built.sampler,
                 spec.loop,
                 start.state,
-                built.evaluator,
                 callbacks,
                 start.round_num + 1,
                 stragglers=built.stragglers,

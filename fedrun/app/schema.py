@@ -249,7 +249,6 @@ def validate(plain: Mapping[str, Any]) -> RunSpec:
             settings.rounds,
             settings.clients_per_round,
             settings.seed,
-            settings.eval_every,
             settings.preprocess,
             settings.min_clients,
         ),

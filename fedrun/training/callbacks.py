@@ -30,6 +30,11 @@ class Callback:
     def on_train_begin(self, start_round: int) -> None:
         """Before the first round of this process (after a resume, too)."""
 
+    def on_round_trained(self, record: Record, global_weights: Any) -> None:
+        """After every round's training, with the new global model weights, before
+        any callback's `on_round_end`: where a callback adds to the record
+        (evaluation adds `eval`)."""
+
     def on_round_end(self, record: Record) -> None:
         """After every round with that round's record."""
 

@@ -1,10 +1,11 @@
 """Evaluation of the global model each evaluation round: federated, centralized, on training data.
 
-The loop calls an `Evaluator` with the global weights; it runs the runtime's own
-evaluation of the run's evaluation trainer (no learning process in between) and
-returns the record's `eval` entry: `federated` (clients' test splits),
-`centralized` (the central test set), `personalization` and `train` (the global
-model on clients' training data), each present when configured.
+`EvaluationCallback` is the loop's evaluation: every `eval_every` rounds (and
+after the last) it calls an `Evaluator` with the global weights, which runs the
+runtime's own evaluation of the run's evaluation trainer (no learning process in
+between), and records the round's `eval` entry: `federated` (clients' test
+splits), `centralized` (the central test set), `personalization` and `train` (the
+global model on clients' training data), each present when configured.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from fedrun.data.cohort import arrays_cohort, build_eval_cohort
 from fedrun.learning.evaluation import evaluate_centralized, evaluate_federated
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.protocol import Trainer
+from fedrun.training.callbacks import Callback, Record
 from fedrun.training.metrics import to_python
 
-# What the loop calls with the global weights each evaluation round (an `Evaluator`,
-# or one that wraps it).
+# What `EvaluationCallback` calls with the global weights each evaluation round (an
+# `Evaluator`, or one that wraps it).
 Evaluate = Callable[[Any], dict[str, Any]]
 
 
@@ -82,3 +84,32 @@ class Evaluator:
                 evaluate_federated(self._runtime, self._trainer, weights, self._on_train)
             )
         return results
+
+
+class EvaluationCallback(Callback):
+    """Evaluates the global model every `eval_every` rounds and after the last.
+
+    Adds the round record's `eval`: what `evaluate` returns (`federated`,
+    `centralized`, `personalization`, `train`, `backdoor`, each when configured),
+    before any callback's `on_round_end` sees the record.
+
+    Args:
+        evaluate: Global weights -> the record's `eval` entry (an `Evaluator`).
+        eval_every: Evaluate every N rounds; 0 never.
+        rounds: The run's last round (always evaluated unless `eval_every` is 0).
+    """
+
+    def __init__(self, evaluate: Evaluate, eval_every: int, rounds: int) -> None:
+        self._evaluate = evaluate
+        self._eval_every = eval_every
+        self._rounds = rounds
+
+    def is_due(self, round_num: int) -> bool:
+        """Whether round `round_num` is an evaluation round."""
+        return self._eval_every > 0 and (
+            round_num % self._eval_every == 0 or round_num == self._rounds
+        )
+
+    def on_round_trained(self, record: Record, global_weights: Any) -> None:
+        if self.is_due(record["round"]):
+            record["eval"] = self._evaluate(global_weights)

@@ -1,4 +1,7 @@
-"""The one training loop: sample a cohort, run a round, evaluate, report, checkpoint.
+"""The one training loop: sample a cohort, run a round, call back, checkpoint.
+
+Evaluation is a callback (`fedrun.training.evaluation.EvaluationCallback`): it
+receives each round's global weights through `Callback.on_round_trained`.
 
 A round that raises leaves the state of the last completed round in place; that
 state is checkpointed before the error propagates, so a fixed run resumes from
@@ -20,7 +23,6 @@ from fedrun.learning.process import LearningProcess
 from fedrun.training.callbacks import Callback, Record
 from fedrun.training.checkpoint import CheckpointError
 from fedrun.training.checkpointer import Checkpointer
-from fedrun.training.evaluation import Evaluate
 from fedrun.training.metrics import to_python
 from fedrun.training.sampling import Sampler
 from fedrun.training.signals import RunInterrupted, StopRequest
@@ -37,7 +39,6 @@ class LoopConfig:
         rounds: Rounds to run in total.
         clients_per_round: Cohort size.
         seed: The run's seed.
-        eval_every: Evaluate every N rounds (and after the last); 0 never.
         preprocess: Client preprocessing.
         min_clients: Fewest clients that must survive a round (see
             `fedrun.learning.faults`); below that the round fails.
@@ -46,7 +47,6 @@ class LoopConfig:
     rounds: int
     clients_per_round: int
     seed: int
-    eval_every: int
     preprocess: PreprocessConfig
     min_clients: int = 1
 
@@ -84,7 +84,6 @@ def run_round(
     config: LoopConfig,
     state: Any,
     round_num: int,
-    evaluator: Optional[Evaluate] = None,
     stragglers: Optional[StragglerSimulator] = None,
 ) -> tuple[Any, Record]:
     """Runs round `round_num` from `state`; returns the new state and the round's record.
@@ -127,11 +126,6 @@ def run_round(
             f"only {survivors} of its {record['clients']} clients survived, fewer than min_clients={config.min_clients}",
         )
     record["round_seconds"] = time.perf_counter() - started
-    due = config.eval_every > 0 and (
-        round_num % config.eval_every == 0 or round_num == config.rounds
-    )
-    if evaluator is not None and due:
-        record["eval"] = evaluator(process.get_model_weights(output.state))
     return output.state, record
 
 
@@ -155,7 +149,6 @@ def run_rounds(
     sampler: Sampler,
     config: LoopConfig,
     state: Any,
-    evaluator: Optional[Evaluate] = None,
     callbacks: Sequence[Callback] = (),
     start_round: int = 1,
     stragglers: Optional[StragglerSimulator] = None,
@@ -165,6 +158,8 @@ def run_rounds(
     """Runs rounds `start_round..config.rounds` from `state`.
 
     Args:
+        callbacks: Called each round: `on_round_trained` (evaluation), then
+            `on_round_end` (loggers), each in order.
         stragglers: Decides each round which sampled clients train and for how
             many epochs; its counts go to the record's `client_work`.
         checkpointer: Saves checkpoints when due, at the end, on a stop request
@@ -185,8 +180,11 @@ def run_rounds(
     try:
         for round_num in range(start_round, config.rounds + 1):
             new_state, record = run_round(
-                process, data, sampler, config, state, round_num, evaluator, stragglers
+                process, data, sampler, config, state, round_num, stragglers
             )
+            global_weights = process.get_model_weights(new_state)
+            for callback in callbacks:
+                callback.on_round_trained(record, global_weights)
             for callback in callbacks:
                 callback.on_round_end(record)
             records.append(record)

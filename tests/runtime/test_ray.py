@@ -81,13 +81,13 @@ def test_bad_ray_settings_fail_at_validation(node, message):
 # ------------------------------------------------------------ on a local Ray
 def run_two_rounds(overrides):
     from fedrun.run import build
+    from fedrun.training.evaluation import EvaluationCallback
     from fedrun.training.loop import LoopConfig, run_rounds
 
     built = build(compose_plain(overrides))
     config = built.config
-    loop = LoopConfig(
-        config.rounds, config.clients_per_round, config.seed, config.eval_every, config.preprocess
-    )
+    loop = LoopConfig(config.rounds, config.clients_per_round, config.seed, config.preprocess)
+    evaluation = EvaluationCallback(built.evaluator, config.eval_every, config.rounds)
     try:
         state, records = run_rounds(
             built.process,
@@ -95,7 +95,7 @@ def run_two_rounds(overrides):
             built.sampler,
             loop,
             built.process.initialize(),
-            built.evaluator,
+            [evaluation],
         )
     finally:
         built.runtime.close()

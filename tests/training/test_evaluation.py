@@ -9,7 +9,7 @@ from fedrun.data.client_data import ArrayClientData, FederatedData
 from fedrun.data.cohort import build_eval_cohort
 from fedrun.learning.evaluation import build_fed_eval
 from fedrun.runtime.trainer import LocalRule
-from fedrun.training.evaluation import Evaluator
+from fedrun.training.evaluation import EvaluationCallback, Evaluator
 from tests.learning.conftest import RUNTIME_IDS, RUNTIMES
 from tests.learning.reference import softmax
 
@@ -49,4 +49,27 @@ def test_records_federated_centralized_and_train_against_numpy(tiny_model, tiny_
     tff_metrics = fed_eval.next(state, cohort).metrics["client_work"]["eval"]
     assert float(tff_metrics["current_round_metrics"]["loss"]) == pytest.approx(
         results["federated"]["loss"], rel=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "eval_every, rounds, due",
+    [(1, 3, [1, 2, 3]), (2, 5, [2, 4, 5]), (0, 3, [])],
+    ids=["every-round", "every-second-and-last", "never"],
+)
+def test_callback_evaluates_when_due_and_records_eval(eval_every, rounds, due):
+    seen = []
+
+    def evaluate(weights):
+        seen.append(weights)
+        return {"federated": {"accuracy": weights}}
+
+    callback = EvaluationCallback(evaluate, eval_every, rounds)
+    records = [{"round": r, "round_seconds": 0.0} for r in range(1, rounds + 1)]
+    for record in records:
+        callback.on_round_trained(record, float(record["round"]))
+    assert [r["round"] for r in records if "eval" in r] == due
+    assert seen == [float(r) for r in due]
+    assert all(
+        r["eval"] == {"federated": {"accuracy": float(r["round"])}} for r in records if "eval" in r
     )

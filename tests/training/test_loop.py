@@ -11,6 +11,7 @@ from fedrun.data.preprocess import PreprocessConfig
 from fedrun.learning.algorithms.fedavg import build_weighted_fed_avg
 from fedrun.learning.faults import RoundFailedError
 from fedrun.optimizers import SGD
+from fedrun.training.callbacks import Callback
 from fedrun.training.checkpoint import CheckpointConfig, list_checkpoints, load_checkpoint
 from fedrun.training.checkpointer import Checkpointer
 from fedrun.training.loop import LoopConfig, run_rounds
@@ -42,7 +43,7 @@ def data():
 
 
 def loop_config(rounds, min_clients=1):
-    return LoopConfig(rounds, 3, 0, 0, PREPROCESS, min_clients)
+    return LoopConfig(rounds, 3, 0, PREPROCESS, min_clients)
 
 
 class FailingAt:
@@ -68,7 +69,6 @@ def run(process, data, config, checkpointer, stop=None, start_round=1, state=Non
         FixedSampler(),
         config,
         state,
-        None,
         (),
         start_round,
         checkpointer=checkpointer,
@@ -122,3 +122,37 @@ def test_too_few_surviving_clients_fail_the_round(process, tmp_path):
     ):
         run(process, flaky, loop_config(2, min_clients=3), checkpointer)
     assert list_checkpoints(str(tmp_path)) == []
+
+
+def test_callbacks_get_the_global_weights_before_any_round_end(process, data):
+    calls = []
+
+    class Recorder(Callback):
+        def __init__(self, name):
+            self.name = name
+
+        def on_round_trained(self, record, global_weights):
+            record[self.name] = len(global_weights.trainable)
+            calls.append(("trained", self.name, record["round"]))
+
+        def on_round_end(self, record):
+            calls.append(
+                ("end", self.name, record["round"], record.get("first"), record.get("second"))
+            )
+
+    state = process.initialize()
+    _, records = run_rounds(
+        process,
+        data,
+        FixedSampler(),
+        loop_config(1),
+        state,
+        [Recorder("first"), Recorder("second")],
+    )
+    assert calls == [
+        ("trained", "first", 1),
+        ("trained", "second", 1),
+        ("end", "first", 1, 2, 2),
+        ("end", "second", 1, 2, 2),
+    ]
+    assert records[0]["first"] == 2
