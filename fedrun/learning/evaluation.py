@@ -1,4 +1,9 @@
-"""Evaluation: federated (TFF's `build_fed_eval`) and centralized."""
+"""Evaluation: federated and centralized, and TFF's `build_fed_eval` shaped around it.
+
+The run's evaluation (`fedrun.training.evaluation`) calls `evaluate_federated` and
+`evaluate_centralized` directly; `build_fed_eval` wraps the same client
+evaluation in a learning process for `fedrun.compat.tff` and its users.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ from typing import Any, Optional
 
 import tensorflow as tf
 
-from fedrun.aggregators.mean import MeanFactory
 from fedrun.core import intrinsics
 from fedrun.core.placements import AtClients
 from fedrun.data.cohort import CohortData
@@ -20,9 +24,21 @@ from fedrun.runtime.protocol import Trainer
 from fedrun.runtime.trainer import LocalRule
 from fedrun.runtime.variable_trainer import AnyModel, learning_model
 
+# The aggregator state of TFF's federated evaluation (a weighted mean's, over sums
+# that carry none); metrics are summed, so no aggregation process runs.
+_MEAN_STATE = collections.OrderedDict(value_sum_process=(), weight_sum_process=())
+
 
 def _add(a: Any, b: Any) -> Any:
     return tf.nest.map_structure(tf.add, a, b)
+
+
+def summed_client_metrics(
+    runtime: Runtime, trainer: Trainer, weights: ModelWeights, cohort: CohortData
+) -> Any:
+    """Each client's unfinalized metrics of `weights`, summed over the cohort."""
+    stacked = runtime.evaluate(trainer, weights, cohort)
+    return intrinsics.sum(AtClients(stacked, cohort.num_clients)).value
 
 
 def build_fed_eval(
@@ -46,22 +62,18 @@ def build_fed_eval(
     learning = learning_model(model)
     runtime = runtime or VectorizedRuntime()
     trainer = trainer or runtime.make_trainer(learning, None, LocalRule())
-    mean_process = MeanFactory().create(
-        learning.weight_specs.trainable, tf.TensorSpec([], tf.float32)
-    )
 
     def initialize() -> LearningAlgorithmState:
         return LearningAlgorithmState(
             learning.initial_weights,
             (),
             ((), learning.initial_metrics()),
-            mean_process.initialize(),
+            _MEAN_STATE,
             (),
         )
 
     def next_fn(state: LearningAlgorithmState, cohort: CohortData) -> LearningProcessOutput:
-        stacked = runtime.evaluate(trainer, state.global_model_weights, cohort)
-        current = intrinsics.sum(AtClients(stacked, cohort.num_clients)).value
+        current = summed_client_metrics(runtime, trainer, state.global_model_weights, cohort)
         total = _add(state.client_work[1], current)
         metrics = collections.OrderedDict(
             distributor=(),
@@ -84,9 +96,7 @@ def evaluate_federated(
 ) -> collections.OrderedDict[str, Any]:
     """Finalized metrics of `weights` on a cohort's clients: each client's unfinalized
     metrics summed over the cohort, then finalized (TFF's federated evaluation)."""
-    stacked = runtime.evaluate(trainer, weights, cohort)
-    summed = intrinsics.sum(AtClients(stacked, cohort.num_clients)).value
-    return trainer.model.finalize_metrics(summed)
+    return trainer.model.finalize_metrics(summed_client_metrics(runtime, trainer, weights, cohort))
 
 
 def evaluate_centralized(
