@@ -67,18 +67,9 @@ LEARNING_ALGORITHMS: Mapping[str, str] = {
 }
 
 LEARNING_TEMPLATES: Mapping[str, str] = {
-    name: "compose fedrun's own blocks with fedrun.learning.process.compose_learning_process (fedrun.learning.distributor, "
-    "fedrun.learning.client_work, fedrun.learning.finalizer); the facade's builders return composed processes"
-    for name in (
-        "ClientWorkProcess",
-        "ClientResult",
-        "DistributionProcess",
-        "FinalizerProcess",
-        "build_broadcast_process",
-        "build_apply_optimizer_finalizer",
-        "compose_learning_process",
-        "model_delta_client_work",
-    )
+    "model_delta_client_work": "write the client work as a tff.learning.templates.ClientWorkProcess and compose it "
+    "with tff.learning.templates.compose_learning_process, or use fedrun's own blocks (fedrun.learning.client_work, "
+    "fedrun.learning.process.compose_learning_process); the facade's builders return composed processes",
 }
 
 SIMULATION: Mapping[str, str] = {
