@@ -223,7 +223,9 @@ def compose_learning_process(
 
     @federated_computation(init_fn.type_signature.result, data_type)
     def next_fn(state: Any, client_data: Any) -> LearningProcessOutput:
-        distributed: Any = model_weights_distributor.next(state.distributor, state.global_model_weights)
+        distributed: Any = model_weights_distributor.next(
+            state.distributor, state.global_model_weights
+        )
         work = client_work.next(state.client_work, distributed.result, client_data)
         weight = [work.result.update_weight] if model_update_aggregator.is_weighted else []
         aggregated = model_update_aggregator.next(state.aggregator, work.result.update, *weight)

@@ -2,7 +2,6 @@
 tutorial composes them, with a client work whose update is checked by hand: each
 client sends `weights - mean(its examples)`, weighted by its example count."""
 
-
 import numpy as np
 import pytest
 import tensorflow as tf
