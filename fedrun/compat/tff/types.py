@@ -19,6 +19,11 @@ from fedrun.compat.tff.unsupported import TYPES, error
 from fedrun.core import types as core_types
 from fedrun.core.placements import CLIENTS, SERVER, Placement
 from fedrun.core.types import FunctionType, SequenceType, StructType, TensorType, Type
+from fedrun.models.functional import ModelWeights
+
+# TFF keeps a struct's Python container in its type; fedrun's types do not, so the
+# one container TFF's learning code relies on is recognised by its names.
+_MODEL_WEIGHTS_NAMES = list(ModelWeights._fields)
 
 
 def to_type(spec: Any) -> Type:
@@ -140,10 +145,13 @@ def type_at_server(member: Any) -> core_types.FederatedType:
 
 
 def to_spec(t: Type) -> Any:
-    """The `tf.TensorSpec` nest of an unplaced type (named structs become OrderedDicts)."""
+    """The `tf.TensorSpec` nest of an unplaced type (named structs become OrderedDicts,
+    `<trainable,non_trainable>` a `ModelWeights`)."""
     if isinstance(t, TensorType):
         return tf.TensorSpec(t.shape, t.dtype)
     if isinstance(t, StructType):
+        if t.names() == _MODEL_WEIGHTS_NAMES:
+            return ModelWeights(*(to_spec(member) for member in t))
         if t.elements and all(name for name, _ in t.elements):
             return collections.OrderedDict((name, to_spec(member)) for name, member in t.elements)
         return tuple(to_spec(member) for member in t)
@@ -155,8 +163,8 @@ def to_spec(t: Type) -> Any:
 def convert(value: Any, t: Type, keep_containers: bool = False) -> Any:
     """`value` (Python numbers, lists, arrays, tensors) as tensors of type `t`.
 
-    Structures come out canonical (OrderedDict when every member is named, else a
-    tuple), or, with `keep_containers`, in the containers `value` already has
+    Structures come out canonical (`ModelWeights` for `<trainable,non_trainable>`,
+    OrderedDict when every member is named, else a tuple), or, with `keep_containers`, in the containers `value` already has
     (namedtuples, dicts, lists), so that state handed out to Python comes back in the
     form its process built it.
     """
@@ -174,6 +182,8 @@ def convert(value: Any, t: Type, keep_containers: bool = False) -> Any:
         converted = [convert(v, m, keep_containers) for v, m in zip(members, t)]
         if keep_containers:
             return _rebuild(value, converted)
+        if names == _MODEL_WEIGHTS_NAMES:
+            return ModelWeights(*converted)
         if converted and all(names):
             return collections.OrderedDict(zip(names, converted))
         return tuple(converted)

@@ -45,13 +45,7 @@ LEARNING: Mapping[str, str] = {
     "model_update_aggregation_factory=)",
     "build_federated_evaluation": "use tff.learning.algorithms.build_fed_eval",
     "from_keras_model": "use tff.learning.models.from_keras_model",
-    "robust_aggregator": "compose tff.aggregators.zeroing_factory(norm, tff.aggregators.clipping_factory("
-    "tff.aggregators.PrivateQuantileEstimationProcess.no_noise(...), tff.aggregators.MeanFactory())) and pass it as model_aggregator",
-    "dp_aggregator": "pass tff.aggregators.DifferentiallyPrivateFactory.gaussian_adaptive(...) as model_aggregator",
-    "secure_aggregator": "pass tff.aggregators.MeanFactory(value_sum_factory=tff.aggregators.SecureSumFactory(bound)) as model_aggregator",
-    "compression_aggregator": "pass a fedrun fedrun.aggregators.quantize.QuantizeFactory (config aggregator `type: quantize`) as model_aggregator",
     "ddp_secure_aggregator": "pass tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed(...) as model_aggregator",
-    "model_update_aggregator": "compose the aggregator from tff.aggregators factories and pass it as model_aggregator",
 }
 
 LEARNING_MODELS: Mapping[str, str] = {
@@ -73,18 +67,9 @@ LEARNING_ALGORITHMS: Mapping[str, str] = {
 }
 
 LEARNING_TEMPLATES: Mapping[str, str] = {
-    name: "compose fedrun's own blocks with fedrun.learning.process.compose_learning_process (fedrun.learning.distributor, "
-    "fedrun.learning.client_work, fedrun.learning.finalizer); the facade's builders return composed processes"
-    for name in (
-        "ClientWorkProcess",
-        "ClientResult",
-        "DistributionProcess",
-        "FinalizerProcess",
-        "build_broadcast_process",
-        "build_apply_optimizer_finalizer",
-        "compose_learning_process",
-        "model_delta_client_work",
-    )
+    "model_delta_client_work": "write the client work as a tff.learning.templates.ClientWorkProcess and compose it "
+    "with tff.learning.templates.compose_learning_process, or use fedrun's own blocks (fedrun.learning.client_work, "
+    "fedrun.learning.process.compose_learning_process); the facade's builders return composed processes",
 }
 
 SIMULATION: Mapping[str, str] = {
@@ -107,7 +92,6 @@ SIMULATION_DATASETS: Mapping[str, str] = {
 }
 
 AGGREGATORS: Mapping[str, str] = {
-    "EncodedSumFactory": "use fedrun.aggregators.quantize.QuantizeFactory (config aggregator `type: quantize`)",
     "UnweightedMeanFactory": "use tff.aggregators.MeanFactory with build_unweighted_fed_avg",
     "SecureModularSumFactory": "use tff.federated_secure_sum_bitwidth",
     "DiscreteFourierTransformFactory": "not provided by fedrun",
