@@ -20,7 +20,8 @@ from fedrun.data.cohort import build_cohort
 from fedrun.runtime import RUNTIMES
 from fedrun.runtime.base import client_seeds
 from fedrun.runtime.local import SequentialRuntime
-from fedrun.runtime.ray import RayParams, RayRuntime, runtime_env
+from fedrun.runtime.ray import RayParams, RayRuntime, WorkerFailures, runtime_env
+from fedrun.runtime.ray_pool import PoolOutcome
 from fedrun.runtime.ray_worker import ClientWorker, to_numpy
 from fedrun.runtime.recipe import WorkerRecipe
 from fedrun.runtime.trainer import RoundInputs
@@ -85,12 +86,28 @@ def test_missing_ray_names_the_extra_to_install(monkeypatch):
         ({"num_cpus": 2, "num_workers": 3}, "exceeds num_cpus"),
         ({"local": "threads"}, "runtime.local"),
         ({"num_workers": 0}, "runtime.num_workers"),
+        ({"address": "auto", "object_store_memory": "1GB"}, "object_store_memory sizes a local"),
+        ({"object_store_memory": "lots"}, "runtime.object_store_memory: not a size"),
     ],
-    ids=["cpus-with-cluster", "too-many-workers", "unknown-local-runtime", "no-workers"],
+    ids=[
+        "cpus-with-cluster",
+        "too-many-workers",
+        "unknown-local-runtime",
+        "no-workers",
+        "object-store-with-cluster",
+        "object-store-not-a-size",
+    ],
 )
 def test_bad_ray_settings_fail_at_validation(node, message):
     with pytest.raises(ConfigError, match=message):
         RUNTIMES.parse({"type": "ray", **node}, "runtime")
+
+
+def test_worker_failures_count_deaths_retries_and_lost_clients():
+    once = PoolOutcome([None, None, None], retried=(0, 2), dropped=())
+    twice = PoolOutcome([None, None], retried=(1,), dropped=(1,))  # share 1 died, then again
+    counts = WorkerFailures().add(once, 0).add(twice, 3)
+    assert counts == WorkerFailures(workers_lost=2 + 2, shares_retried=2 + 1, clients_lost=3)
 
 
 # ------------------------------------------------------------ on a local Ray
