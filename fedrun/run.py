@@ -122,7 +122,8 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
         data = attack.data
     model = learning_model(make_model(spec.model, data, config.seed))
     if runtime is None:
-        recipe = WorkerRecipe(spec.dataset, spec.model, config.seed, config.preprocess)
+        poisoning = attack.poisoning if attack is not None else None
+        recipe = WorkerRecipe(spec.dataset, spec.model, config.seed, config.preprocess, poisoning)
         runtime = spec.runtime.build(recipe=recipe)
     client_optimizer = spec.client_optimizer.build()
     runtime.check_memory(
