@@ -106,7 +106,7 @@ class HDF5ClientData(ClientData):
 
     def arrays_for(self, client_id: str) -> Arrays:
         arrays = self._convert(self._group(client_id), client_id)
-        self._sizes[client_id] = len(arrays["y"])
+        self._sizes[client_id] = len(next(iter(arrays.values())))
         return arrays
 
     def num_examples(self, client_id: str) -> int:

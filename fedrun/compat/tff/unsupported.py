@@ -97,7 +97,6 @@ SIMULATION: Mapping[str, str] = {
 }
 
 SIMULATION_DATASETS: Mapping[str, str] = {
-    "shakespeare": "use fedrun's shakespeare source (config dataset=shakespeare; TFF's h5 files with dataset.format=tff_hdf5)",
     "stackoverflow": "not provided by fedrun",
     "cifar100": "not provided by fedrun",
     "gldv2": "not provided by fedrun",

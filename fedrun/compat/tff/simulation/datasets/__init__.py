@@ -1,6 +1,7 @@
 """TFF's `tff.simulation.datasets`: `ClientData` and the EMNIST loader."""
 
 from fedrun.compat.tff.simulation.datasets import emnist
+from fedrun.compat.tff.simulation.datasets import shakespeare
 from fedrun.compat.tff.simulation.datasets.client_data import ClientData
 from fedrun.compat.tff.unsupported import SIMULATION_DATASETS, error
 
@@ -9,4 +10,4 @@ def __getattr__(name: str) -> object:
     raise error("tff.simulation.datasets", name, SIMULATION_DATASETS)
 
 
-__all__ = ["ClientData", "emnist"]
+__all__ = ["ClientData", "emnist", "shakespeare"]
