@@ -22,6 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fedrun.config.errors import ConfigError
+
 Nest = Any
 
 
@@ -92,16 +94,21 @@ def _layers(layer: Any) -> list[Any]:
     return [layer] + [inner for child in nested for inner in _layers(child)]
 
 
+def stateful_layers(keras_model: keras.Model) -> list[str]:
+    """Names of the model's stateful RNN layers (`stateful=True`)."""
+    return [layer.name for layer in _layers(keras_model) if getattr(layer, "stateful", False)]
+
+
 def _refuse_stateful_rnns(keras_model: keras.Model) -> None:
     """Stateful RNNs carry state from batch to batch, which fedrun's stateless
     training does not; training them as stateless would silently change the model."""
-    for layer in _layers(keras_model):
-        if getattr(layer, "stateful", False):
-            raise ValueError(
-                f"layer {layer.name!r} is a stateful RNN (stateful=True); fedrun trains models whose "
-                "batches are independent: build the layer with stateful=False (fedrun's char_rnn model "
-                "does), which resets the state at every batch"
-            )
+    for name in stateful_layers(keras_model):
+        raise ConfigError(
+            "model",
+            f"layer {name!r} is a stateful RNN (stateful=True); fedrun trains models whose "
+            "batches are independent: build the layer with stateful=False (fedrun's char_rnn model "
+            "does), which resets the state at every batch",
+        )
 
 
 class FunctionalModel:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from fedrun.config.errors import ConfigError
 from fedrun.models.functional import FunctionalModel, ModelWeights
 from tests.conftest import make_arrays
 
@@ -93,5 +94,5 @@ def test_stateful_rnns_are_refused_before_training():
     )
     loss = keras.losses.SparseCategoricalCrossentropy()
     spec = {"x": tf.TensorSpec([5], tf.int32), "y": tf.TensorSpec([], tf.int32)}
-    with pytest.raises(ValueError, match="layer 'gru' is a stateful RNN"):
+    with pytest.raises(ConfigError, match="model: layer .gru. is a stateful RNN"):
         FunctionalModel(keras_model, loss, [], spec)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from fedrun.compat.tff.errors import UnsupportedError
+
 _GUIDE = "see docs/migrating-from-tff.md"
-
-
-class UnsupportedError(NotImplementedError):
-    """A TFF feature the fedrun facade does not provide."""
 
 
 _IN_PROCESS = (

@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from fedrun.compat.tff.unsupported import LEARNING_MODELS, UnsupportedError, error
-from fedrun.models.functional import FunctionalModel, ModelWeights
+from fedrun.models.functional import FunctionalModel, ModelWeights, stateful_layers
 from fedrun.models.variable_model import BatchOutput, VariableModel
 
 MetricSpec = Union[keras.metrics.Metric, Callable[[], keras.metrics.Metric]]
@@ -82,6 +82,12 @@ def from_keras_model(
     if loss_weights is not None or isinstance(loss, (list, tuple, dict)):
         raise UnsupportedError(
             "from_keras_model: fedrun trains single-output models with one loss (no loss_weights)"
+        )
+    for name in stateful_layers(keras_model):
+        raise UnsupportedError(
+            f"from_keras_model: layer {name!r} is a stateful RNN (stateful=True), which fedrun does not "
+            "train: its batches are independent. Build the layer with stateful=False; the state then "
+            "starts from zeros at every batch instead of at every client"
         )
     return FunctionalModel(
         keras_model,
