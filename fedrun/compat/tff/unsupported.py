@@ -86,8 +86,6 @@ LEARNING_TEMPLATES: Mapping[str, str] = {
 }
 
 SIMULATION: Mapping[str, str] = {
-    "compose_dataset_computation_with_iterative_process": "preprocess each client's tf.data.Dataset in Python and pass the "
-    "list to next (the facade converts datasets itself)",
     "build_uniform_sampling_fn": "sample client ids with numpy (np.random.default_rng(seed).choice), or use fedrun's "
     "`sampling: uniform` config",
     "run_training_process": "fedrun's training loop (`python -m fedrun`) runs rounds, evaluation and checkpoints",

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import collections
+import inspect
 from typing import Any, Callable, Optional, Sequence, Union
 
 import keras
@@ -97,6 +98,20 @@ def from_keras_model(
     )
 
 
+def _named_metric(name: str, spec: MetricSpec) -> keras.metrics.Metric:
+    """The metric of `metrics_constructor[name]`, named `name` where its constructor takes a name."""
+    if isinstance(spec, keras.metrics.Metric) or not callable(spec):
+        return _metric(spec)
+    try:
+        parameters = inspect.signature(spec).parameters.values()
+    except (TypeError, ValueError):
+        parameters = []  # type: ignore[assignment]
+    takes_name = any(
+        p.name == "name" or p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters
+    )
+    return _metric(spec(name=name) if takes_name else spec())
+
+
 def functional_model_from_keras(
     keras_model: Union[keras.Model, Callable[[], keras.Model]],
     loss_fn: Any,
@@ -116,11 +131,9 @@ def functional_model_from_keras(
     if metrics_constructor is not None:
         built = metrics_constructor() if callable(metrics_constructor) else metrics_constructor
         if isinstance(built, collections.abc.Mapping):
-            # The keys name the metrics, as in TFF.
-            metrics = [
-                m if isinstance(m, keras.metrics.Metric) else m(name=name)
-                for name, m in built.items()
-            ]
+            # The keys name the metrics, as in TFF. fedrun reports the model's
+            # mean loss as "loss" itself, so a metric under that key is left out.
+            metrics = [_named_metric(name, m) for name, m in built.items() if name != "loss"]
         else:
             metrics = list(built)
     return from_keras_model(model, loss_fn, input_spec, metrics=metrics)

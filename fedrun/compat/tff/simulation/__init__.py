@@ -1,6 +1,9 @@
 """TFF's `tff.simulation`: client data sets for simulations."""
 
 from fedrun.compat.tff.simulation import datasets
+from fedrun.compat.tff.simulation.compositions import (
+    compose_dataset_computation_with_iterative_process,
+)
 from fedrun.compat.tff.unsupported import SIMULATION, error
 
 
@@ -8,4 +11,4 @@ def __getattr__(name: str) -> object:
     raise error("tff.simulation", name, SIMULATION)
 
 
-__all__ = ["datasets"]
+__all__ = ["compose_dataset_computation_with_iterative_process", "datasets"]

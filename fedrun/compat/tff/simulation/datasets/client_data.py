@@ -14,6 +14,10 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from fedrun.compat.tff.errors import FacadeTypeError, FacadeValueError
+from fedrun.compat.tff.types import tensorflow_to_type
+from fedrun.core.processes import Computation
+from fedrun.core.types import FunctionType, SequenceType, TensorType
 from fedrun.data import client_data as native
 
 DatasetFn = Callable[[str], tf.data.Dataset]
@@ -28,8 +32,16 @@ class ClientData:
     """
 
     def __init__(self, client_ids: Sequence[str], serializable_dataset_fn: DatasetFn) -> None:
+        if isinstance(client_ids, str) or not isinstance(client_ids, collections.abc.Sequence):
+            raise FacadeTypeError(
+                f"client_ids must be a sequence of client ids, got {type(client_ids).__name__}"
+            )
+        if not callable(serializable_dataset_fn):
+            raise FacadeTypeError(
+                f"serializable_dataset_fn must be a function of a client id, got {type(serializable_dataset_fn).__name__}"
+            )
         if not client_ids:
-            raise ValueError("a ClientData needs at least one client")
+            raise FacadeValueError("a ClientData needs at least one client")
         self._client_ids = [str(c) for c in client_ids]
         self._dataset_fn = serializable_dataset_fn
         self._element_spec: Optional[Any] = None
@@ -71,9 +83,32 @@ class ClientData:
 
     def create_tf_dataset_for_client(self, client_id: str) -> tf.data.Dataset:
         """The dataset of one client."""
+        if not isinstance(client_id, str):
+            raise FacadeTypeError(
+                f"create_tf_dataset_for_client: client_id must be a str, got {type(client_id).__name__}"
+            )
         if client_id not in self._client_ids:
-            raise ValueError(f"unknown client id {client_id!r}")
+            raise FacadeValueError(f"unknown client id {client_id!r}")
         return self._dataset_fn(client_id)
+
+    @property
+    def dataset_computation(self) -> Computation:
+        """A computation `(string -> <element>*)`: client id -> the client's dataset.
+
+        Called with a Python string, a bytes value or a string tensor.
+        """
+
+        def dataset_for(client_id: Any) -> tf.data.Dataset:
+            if isinstance(client_id, tf.Tensor) and client_id.dtype == tf.string:
+                client_id = client_id.numpy()
+            if isinstance(client_id, bytes):
+                client_id = client_id.decode("utf-8")
+            return self.create_tf_dataset_for_client(client_id)
+
+        signature = FunctionType(
+            TensorType(tf.string), SequenceType(tensorflow_to_type(self.element_type_structure))
+        )
+        return Computation(dataset_for, signature, name="dataset_computation")
 
     def datasets(self, limit_count: Optional[int] = None, seed: Optional[int] = None) -> Any:
         """Yields client datasets in random order (seeded), at most `limit_count`."""
