@@ -29,7 +29,6 @@ TOP_LEVEL: Mapping[str, str] = {
     "set_remote_python_execution_context": _IN_PROCESS,
     "federated_aggregate": "use tff.federated_sum / tff.federated_mean, or an aggregation factory (tff.aggregators)",
     "federated_collect": "fedrun collects client values only inside aggregators that need them (fedrun.core.intrinsics.collect)",
-    "federated_select": "not provided; give each client its data directly",
     "federated_secure_sum": "use tff.federated_secure_sum_bitwidth, or tff.aggregators.SecureSumFactory for bounded float sums",
     "federated_secure_select": "not provided; give each client its data directly",
     "federated_secure_modular_sum": "use tff.federated_secure_sum_bitwidth (a sum modulo 2**bits)",

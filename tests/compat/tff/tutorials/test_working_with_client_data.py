@@ -119,5 +119,7 @@ def test_training_on_datasets_and_on_client_ids_is_the_same(tutorial):
     assert losses["ids"][1] == losses["datasets"][1] == 10 * 25
     assert losses["ids"][0] == pytest.approx(losses["datasets"][0], rel=0.1)
     signature = str(trainer_accepting_ids.next.type_signature)
-    assert signature.startswith("(<state=<global_model_weights=<trainable=<float32[784,10],float32[10]>")
+    assert signature.startswith(
+        "(<state=<global_model_weights=<trainable=<float32[784,10],float32[10]>"
+    )
     assert ",client_data={string}@CLIENTS> -> <state=" in signature

@@ -39,8 +39,7 @@ def load_data(
                 f"({', '.join(FILE_NAMES)}) into that directory or pass path=",
             )
     train, test = (
-        ClientData.from_fedrun(open_snippets_hdf5(file), {"snippets": "snippets"})
-        for file in files
+        ClientData.from_fedrun(open_snippets_hdf5(file), {"snippets": "snippets"}) for file in files
     )
     return train, test
 
