@@ -129,6 +129,11 @@ class FunctionalModel:
         metrics: Sequence[keras.metrics.Metric],
         input_spec: Nest,
     ) -> None:
+        if not isinstance(keras_model, keras.Model):
+            raise ConfigError(
+                "model",
+                f"a FunctionalModel wraps a keras.Model, got a {type(keras_model).__name__}",
+            )
         _refuse_stateful_rnns(keras_model)
         self.keras_model = keras_model
         self.loss = loss
@@ -195,8 +200,12 @@ class FunctionalModel:
         return metrics
 
     def update_metric(
-        self, metric: keras.metrics.Metric, variables: list[tf.Tensor], y: tf.Tensor,
-        predictions: tf.Tensor, mask: tf.Tensor,
+        self,
+        metric: keras.metrics.Metric,
+        variables: list[tf.Tensor],
+        y: tf.Tensor,
+        predictions: tf.Tensor,
+        mask: tf.Tensor,
     ) -> list[tf.Tensor]:
         """One metric's variables after a batch, padding (`mask` 0) left out.
 
@@ -214,7 +223,10 @@ class FunctionalModel:
 
         contributions = tf.vectorized_map(contribution, (y, predictions))
         return [
-            v + tf.reduce_sum(c * tf.reshape(tf.cast(mask, c.dtype), [-1] + [1] * v.shape.rank), axis=0)
+            v
+            + tf.reduce_sum(
+                c * tf.reshape(tf.cast(mask, c.dtype), [-1] + [1] * v.shape.rank), axis=0
+            )
             for v, c in zip(variables, contributions)
         ]
 

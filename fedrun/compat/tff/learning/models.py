@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import keras
 import tensorflow as tf
 
+from fedrun.compat.tff.errors import FacadeTypeError, FacadeValueError
 from fedrun.compat.tff.unsupported import LEARNING_MODELS, UnsupportedError, error
 from fedrun.models.functional import FunctionalModel, ModelWeights, stateful_layers
 from fedrun.models.variable_model import BatchOutput, VariableModel
@@ -31,20 +32,20 @@ def example_spec(batch_spec: Any) -> dict[str, tf.TensorSpec]:
     """
     if isinstance(batch_spec, collections.abc.Mapping):
         if set(batch_spec) != {"x", "y"}:
-            raise ValueError(
+            raise FacadeValueError(
                 f"input_spec must have exactly the keys 'x' and 'y', got {list(batch_spec)}"
             )
         pairs = [("x", batch_spec["x"]), ("y", batch_spec["y"])]
     elif isinstance(batch_spec, (tuple, list)) and len(batch_spec) == 2:
         pairs = [("x", batch_spec[0]), ("y", batch_spec[1])]
     else:
-        raise ValueError(
+        raise FacadeValueError(
             f"input_spec must be a mapping with 'x' and 'y' or an (x, y) pair, got {batch_spec!r}"
         )
 
     def unbatched(s: Any, key: str) -> tf.TensorSpec:
         if not isinstance(s, tf.TensorSpec) or s.shape.rank is None or s.shape.rank < 1:
-            raise ValueError(
+            raise FacadeValueError(
                 f"input_spec[{key!r}] must be a TensorSpec of a batch (leading batch dimension), got {s!r}"
             )
         return tf.TensorSpec(s.shape[1:], s.dtype)
@@ -55,7 +56,7 @@ def example_spec(batch_spec: Any) -> dict[str, tf.TensorSpec]:
 def _metric(spec: MetricSpec) -> keras.metrics.Metric:
     metric = spec if isinstance(spec, keras.metrics.Metric) else spec()
     if not isinstance(metric, keras.metrics.Metric):
-        raise TypeError(
+        raise FacadeTypeError(
             f"metrics must be Keras metrics or functions returning one, got {type(metric).__name__}"
         )
     return metric
@@ -79,7 +80,9 @@ def from_keras_model(
             metric names reported.
     """
     if not isinstance(keras_model, keras.Model):
-        raise TypeError(f"keras_model must be a keras.Model, got {type(keras_model).__name__}")
+        raise FacadeTypeError(
+            f"keras_model must be a keras.Model, got {type(keras_model).__name__}"
+        )
     if loss_weights is not None or isinstance(loss, (list, tuple, dict)):
         raise UnsupportedError(
             "from_keras_model: fedrun trains single-output models with one loss (no loss_weights)"
@@ -102,14 +105,15 @@ def _named_metric(name: str, spec: MetricSpec) -> keras.metrics.Metric:
     """The metric of `metrics_constructor[name]`, named `name` where its constructor takes a name."""
     if isinstance(spec, keras.metrics.Metric) or not callable(spec):
         return _metric(spec)
+    constructor: Callable[..., Any] = spec
     try:
-        parameters = inspect.signature(spec).parameters.values()
+        parameters = list(inspect.signature(constructor).parameters.values())
     except (TypeError, ValueError):
-        parameters = []  # type: ignore[assignment]
+        parameters = []
     takes_name = any(
         p.name == "name" or p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters
     )
-    return _metric(spec(name=name) if takes_name else spec())
+    return _metric(constructor(name=name) if takes_name else constructor())
 
 
 def functional_model_from_keras(

@@ -52,10 +52,10 @@ def compose_dataset_computation_with_iterative_process(
             f"computation, got {type(dataset_computation).__name__}"
         )
     computation_type = dataset_computation.type_signature
-    if not isinstance(computation_type.result, SequenceType):
+    if computation_type.parameter is None or not isinstance(computation_type.result, SequenceType):
         raise FacadeTypeError(
-            "compose_dataset_computation_with_iterative_process: dataset_computation must return a "
-            f"sequence, its type is {computation_type}"
+            "compose_dataset_computation_with_iterative_process: dataset_computation must map a "
+            f"client's key to a sequence, its type is {computation_type}"
         )
     next_fn = getattr(process, "next", None)
     initialize = getattr(process, "initialize", None)

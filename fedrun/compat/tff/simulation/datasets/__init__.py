@@ -1,7 +1,6 @@
 """TFF's `tff.simulation.datasets`: `ClientData` and the EMNIST loader."""
 
-from fedrun.compat.tff.simulation.datasets import emnist
-from fedrun.compat.tff.simulation.datasets import shakespeare
+from fedrun.compat.tff.simulation.datasets import emnist, shakespeare
 from fedrun.compat.tff.simulation.datasets.client_data import ClientData
 from fedrun.compat.tff.unsupported import SIMULATION_DATASETS, error
 

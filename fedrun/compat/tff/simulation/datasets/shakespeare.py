@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from fedrun.compat.tff.errors import FacadeTypeError
 from fedrun.compat.tff.simulation.datasets.client_data import ClientData
 from fedrun.data.errors import DataError
 from fedrun.data.sources.shakespeare import open_snippets_hdf5
@@ -29,6 +30,11 @@ def load_data(
         cache_dir: Where TFF would have cached the files (default `~/.keras/datasets`).
         path: (fedrun) The directory holding the files (overrides `cache_dir`).
     """
+    for name, value in (("cache_dir", cache_dir), ("path", path)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise FacadeTypeError(
+                f"shakespeare.load_data: {name} must be a directory path, got {value!r}"
+            )
     directory = path or cache_dir or os.path.join(os.path.expanduser("~"), ".keras", "datasets")
     files = [os.path.join(directory, name) for name in FILE_NAMES]
     for file in files:
