@@ -85,8 +85,6 @@ LEARNING_TEMPLATES: Mapping[str, str] = {
 }
 
 SIMULATION: Mapping[str, str] = {
-    "build_uniform_sampling_fn": "sample client ids with numpy (np.random.default_rng(seed).choice), or use fedrun's "
-    "`sampling: uniform` config",
     "run_training_process": "fedrun's training loop (`python -m fedrun`) runs rounds, evaluation and checkpoints",
     "baselines": "fedrun's experiments (experiments/README.md) reproduce the baseline tasks",
 }
@@ -96,8 +94,6 @@ SIMULATION_DATASETS: Mapping[str, str] = {
     "cifar100": "not provided by fedrun",
     "gldv2": "not provided by fedrun",
     "inaturalist": "not provided by fedrun",
-    "TestClientData": "build a tff.simulation.datasets.ClientData from your arrays (ClientData.from_clients_and_tf_fn)",
-    "train_test_client_split": "split client ids with numpy and build two ClientData",
 }
 
 AGGREGATORS: Mapping[str, str] = {

@@ -4,6 +4,7 @@ from fedrun.compat.tff.simulation import datasets
 from fedrun.compat.tff.simulation.compositions import (
     compose_dataset_computation_with_iterative_process,
 )
+from fedrun.compat.tff.simulation.sampling import build_uniform_sampling_fn
 from fedrun.compat.tff.unsupported import SIMULATION, error
 
 
@@ -11,4 +12,8 @@ def __getattr__(name: str) -> object:
     raise error("tff.simulation", name, SIMULATION)
 
 
-__all__ = ["compose_dataset_computation_with_iterative_process", "datasets"]
+__all__ = [
+    "build_uniform_sampling_fn",
+    "compose_dataset_computation_with_iterative_process",
+    "datasets",
+]
