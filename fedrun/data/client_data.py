@@ -111,7 +111,7 @@ class StoredClientData(ClientData):
 
     def arrays_for(self, client_id: str) -> Arrays:
         arrays = self._read(client_id)
-        self._sizes[client_id] = len(arrays["y"])
+        self._sizes[client_id] = len(next(iter(arrays.values())))
         return arrays
 
     def num_examples(self, client_id: str) -> int:

@@ -55,8 +55,17 @@ class PaddedSequenceModel(FunctionalModel):
         real = self._real(y)
         return tf.reduce_sum(values * real, axis=1) / tf.maximum(tf.reduce_sum(real, axis=1), 1.0)
 
-    def metric_weight(self, y: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-        return super().metric_weight(y, mask) * self._real(y)
+    def update_metric(
+        self,
+        metric: keras.metrics.Metric,
+        variables: list[tf.Tensor],
+        y: tf.Tensor,
+        predictions: tf.Tensor,
+        mask: tf.Tensor,
+    ) -> list[tf.Tensor]:
+        """Weighs each target by the example mask times 1 for a real target, 0 for padding."""
+        weight = tf.reshape(mask, [-1] + [1] * (y.shape.rank - 1)) * self._real(y)
+        return list(metric.stateless_update_state(variables, y, predictions, sample_weight=weight))
 
 
 @dataclasses.dataclass(frozen=True)

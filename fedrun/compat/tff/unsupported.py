@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from fedrun.compat.tff.errors import UnsupportedError
+
 _GUIDE = "see docs/migrating-from-tff.md"
-
-
-class UnsupportedError(NotImplementedError):
-    """A TFF feature the fedrun facade does not provide."""
 
 
 _IN_PROCESS = (
@@ -31,7 +29,6 @@ TOP_LEVEL: Mapping[str, str] = {
     "set_remote_python_execution_context": _IN_PROCESS,
     "federated_aggregate": "use tff.federated_sum / tff.federated_mean, or an aggregation factory (tff.aggregators)",
     "federated_collect": "fedrun collects client values only inside aggregators that need them (fedrun.core.intrinsics.collect)",
-    "federated_select": "not provided; give each client its data directly",
     "federated_secure_sum": "use tff.federated_secure_sum_bitwidth, or tff.aggregators.SecureSumFactory for bounded float sums",
     "federated_secure_select": "not provided; give each client its data directly",
     "federated_secure_modular_sum": "use tff.federated_secure_sum_bitwidth (a sum modulo 2**bits)",
@@ -73,22 +70,15 @@ LEARNING_TEMPLATES: Mapping[str, str] = {
 }
 
 SIMULATION: Mapping[str, str] = {
-    "compose_dataset_computation_with_iterative_process": "preprocess each client's tf.data.Dataset in Python and pass the "
-    "list to next (the facade converts datasets itself)",
-    "build_uniform_sampling_fn": "sample client ids with numpy (np.random.default_rng(seed).choice), or use fedrun's "
-    "`sampling: uniform` config",
     "run_training_process": "fedrun's training loop (`python -m fedrun`) runs rounds, evaluation and checkpoints",
     "baselines": "fedrun's experiments (experiments/README.md) reproduce the baseline tasks",
 }
 
 SIMULATION_DATASETS: Mapping[str, str] = {
-    "shakespeare": "use fedrun's shakespeare source (config dataset=shakespeare; TFF's h5 files with dataset.format=tff_hdf5)",
     "stackoverflow": "not provided by fedrun",
     "cifar100": "not provided by fedrun",
     "gldv2": "not provided by fedrun",
     "inaturalist": "not provided by fedrun",
-    "TestClientData": "build a tff.simulation.datasets.ClientData from your arrays (ClientData.from_clients_and_tf_fn)",
-    "train_test_client_split": "split client ids with numpy and build two ClientData",
 }
 
 AGGREGATORS: Mapping[str, str] = {
