@@ -10,12 +10,16 @@ The estimate per lane is
   (initial weights, gradients, new weights, the update) plus optimizer slots;
 * per example of a step: every layer's output, times a factor for what a step
   keeps beside it (pre-activations, the tape's saved tensors and their
-  gradients; an LSTM's gates and states at every time step).
+  gradients; an LSTM's gates and states at every time step);
+* training an unrolled recurrent layer: one gradient of its weights per time
+  step, all live until TensorFlow sums them.
 
 Activations do not grow with the number of steps: the step loop frees each
-step's tensors before the next. The factors were calibrated against measured
-peak RSS of `cnn_emnist` and `char_rnn` chunks on CPU (benchmarks/RESULTS.md,
-W7) and err on the large side.
+step's tensors before the next. Measured against the growth of peak RSS
+(`VmHWM`) per added lane of one vectorized call on CPU
+(`python -m benchmarks.memory_calibration`, benchmarks/RESULTS.md): `cnn_emnist`
+0.84x the estimate training and 0.67x evaluating, `char_rnn` 0.74x training; a
+`logreg` lane is too small (under 1 MB) to measure against the process's noise.
 """
 
 from __future__ import annotations
@@ -164,6 +168,16 @@ def activation_bytes(keras_model: keras.Model, training: bool) -> int:
     return int(4 * (total + inputs))
 
 
+def recurrent_gradient_bytes(keras_model: keras.Model) -> int:
+    """Bytes of the per-time-step weight gradients of unrolled recurrent layers."""
+    total = 0
+    for layer in _layers(keras_model):
+        if isinstance(layer, keras.layers.RNN) and getattr(layer, "unroll", False):
+            steps = int(layer.input.shape[1] or 1)
+            total += steps * sum(math.prod(w.shape) * 4 for w in layer.trainable_weights)
+    return total
+
+
 def _weight_bytes(model: Any) -> int:
     return sum(int(np.prod(w.shape)) * w.dtype.size for w in tf.nest.flatten(model.initial_weights))
 
@@ -195,6 +209,8 @@ class LaneCost:
         copies = _TRAIN_WEIGHT_COPIES if training else _EVAL_WEIGHT_COPIES
         fixed = _weight_bytes(model) * copies + (_slot_bytes(optimizer, model) if training else 0)
         keras_model = getattr(model, "keras_model", None)
+        if training and keras_model is not None:
+            fixed += recurrent_gradient_bytes(keras_model)
         return cls(fixed, activation_bytes(keras_model, training) if keras_model is not None else 0)
 
     def bytes(self, batch_size: int, steps: int) -> int:
@@ -285,6 +301,7 @@ def in_order(parts: Sequence[Any], plan: Sequence[Sequence[int]]) -> Any:
 __all__ = [
     "BUDGET_KEY",
     "activation_bytes",
+    "recurrent_gradient_bytes",
     "available_memory",
     "chunks",
     "evaluation_chunks",
