@@ -10,6 +10,11 @@ vocabulary) count neither in the loss nor in the accuracy. A window's loss is th
 mean cross-entropy over its real targets. Padding only ever trails a window, and
 the LSTMs read left to right, so predictions at real positions never see padding
 and no input mask is needed.
+
+The LSTMs are unrolled over the fixed window length (one cell per position, the
+outputs stacked): without TensorFlow's `while_loop` and its tensor lists, XLA can
+compile the training step, and `tf.vectorized_map` turns every cell into one
+batched cell over the cohort. The weights are those of Keras' default LSTM.
 """
 
 from __future__ import annotations
@@ -92,7 +97,9 @@ def char_rnn_keras(p: CharRNNParams, sequence_length: int, vocab_size: int) -> k
     x_in = keras.Input((sequence_length,), dtype="int32")
     x = keras.layers.Embedding(vocab_size, p.embedding_dim)(x_in)
     for units in p.lstm_units:
-        x = keras.layers.LSTM(units, kernel_initializer="he_normal", return_sequences=True)(x)
+        x = keras.layers.LSTM(
+            units, kernel_initializer="he_normal", return_sequences=True, unroll=True
+        )(x)
     return keras.Model(x_in, keras.layers.Dense(vocab_size)(x), name="char_rnn")
 
 
