@@ -200,6 +200,78 @@ class CentralizedBound:
         self.timing.add(wall, cpu, self.examples)
 
 
+class XlaFloor:
+    """The round's SGD steps alone: the floor a compiled round of a dense softmax model could reach.
+
+    One XLA-compiled `tf.while_loop` runs every real step of every client of
+    `cohort` in turn (each client starts from the same weights), on batches
+    gathered into one tensor beforehand: no metrics, no per-client outputs besides
+    the example-weighted sum of the clients' final weights, no server update. The
+    model is a dense layer with softmax cross-entropy (the tutorial's `logreg`).
+    """
+
+    def __init__(self, cohort: Any, learning_rate: float, num_classes: int) -> None:
+        import numpy as np
+        import tensorflow as tf
+
+        steps = cohort.steps_per_client()
+        index, mask = cohort.index.numpy(), cohort.mask.numpy()
+        order = [(k, s) for k in range(cohort.num_clients) for s in range(int(steps[k]))]
+        batches = np.stack([index[k, s] for k, s in order])
+        pool_x = tf.reshape(cohort.pool["x"], [int(cohort.pool["x"].shape[0]), -1])
+        self.x = tf.gather(pool_x, batches)
+        self.y = tf.gather(tf.cast(cohort.pool["y"], tf.int32), batches)
+        self.mask = tf.constant(np.stack([mask[k, s] for k, s in order]))
+        self.starts = tf.constant([s == 0 for _, s in order])
+        client_examples = mask.sum(axis=(1, 2))
+        self.end_weights = tf.constant(
+            [client_examples[k] if s == steps[k] - 1 else 0.0 for k, s in order], tf.float32
+        )
+        self.examples = int(mask.sum())
+        features = int(self.x.shape[2])
+        self.kernel = tf.zeros([features, num_classes])
+        self.bias = tf.zeros([num_classes])
+
+        @tf.function(jit_compile=True)
+        def one_round(
+            x: tf.Tensor,
+            y: tf.Tensor,
+            m: tf.Tensor,
+            starts: tf.Tensor,
+            end_weights: tf.Tensor,
+            kernel: tf.Tensor,
+            bias: tf.Tensor,
+        ) -> tf.Tensor:
+            def body(
+                s: tf.Tensor, w: tf.Tensor, b: tf.Tensor, sw: tf.Tensor, sb: tf.Tensor
+            ) -> tuple:
+                w = tf.where(starts[s], kernel, w)
+                b = tf.where(starts[s], bias, b)
+                with tf.GradientTape() as tape:
+                    tape.watch([w, b])
+                    logits = tf.matmul(x[s], w) + b
+                    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(y[s], logits)
+                    loss = tf.reduce_sum(losses * m[s]) / tf.maximum(tf.reduce_sum(m[s]), 1.0)
+                gw, gb = tape.gradient(loss, [w, b])
+                w, b = w - learning_rate * gw, b - learning_rate * gb
+                return s + 1, w, b, sw + end_weights[s] * w, sb + end_weights[s] * b
+
+            _, _, _, sw, sb = tf.while_loop(
+                lambda s, *_: s < tf.shape(x)[0],
+                body,
+                (tf.constant(0), kernel, bias, tf.zeros_like(kernel), tf.zeros_like(bias)),
+            )
+            return tf.reduce_sum(sw) + tf.reduce_sum(sb)
+
+        self._one_round = one_round
+        self.timing = Timing()
+
+    def __call__(self) -> None:
+        args = (self.x, self.y, self.mask, self.starts, self.end_weights, self.kernel, self.bias)
+        _, wall, cpu = timed(lambda: self._one_round(*args).numpy())
+        self.timing.add(wall, cpu, self.examples)
+
+
 def interleave(runners: Sequence[Callable[[], None]], rounds: int) -> None:
     """Calls each runner `rounds` times, in turn, so load on a shared machine
     affects every variant alike."""

@@ -1,13 +1,13 @@
 """Lists and runs fedrun's benchmark suites (`make bench ARGS="..."`).
 
-    python -m benchmarks.run                 # the workloads W1..W4
+    python -m benchmarks.run                 # the workloads W1..W5
     python -m benchmarks.run w1 w3           # some of them
     python -m benchmarks.run --all           # every suite in benchmarks/
     python -m benchmarks.run --list          # names and what each measures
     python -m benchmarks.run w1 -- --rounds 6   # arguments after -- go to each suite
 
 A suite is a module `benchmarks/NAME.py` with a `main()`; each runs in its own
-process (its peak memory and compilation caches are its own). W1..W4 have short
+process (its peak memory and compilation caches are its own). W1..W5 have short
 names; any other module in the folder is a suite under its module name.
 """
 
@@ -29,12 +29,13 @@ WORKLOADS = {
     "w2": "w2_cnn_emnist",
     "w3": "w3_small_clients",
     "w4": "w4_memory",
+    "w5": "w5_char_rnn",
 }
 NOT_SUITES = {"__init__", "__main__", "run", "harness"}
 
 
 def discover() -> dict[str, str]:
-    """Suite name -> module name: W1..W4 first, then every other module with a `main()`."""
+    """Suite name -> module name: W1..W5 first, then every other module with a `main()`."""
     suites = {
         name: module for name, module in WORKLOADS.items() if (HERE / f"{module}.py").exists()
     }
@@ -97,7 +98,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("names", nargs="*", help="suites to run (default: w1 w2 w3 w4)")
+    parser.add_argument("names", nargs="*", help="suites to run (default: w1 w2 w3 w4 w5)")
     parser.add_argument("--all", action="store_true", help="run every suite")
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
     args = parser.parse_args(argv)

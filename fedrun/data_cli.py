@@ -52,13 +52,15 @@ def describe(plain: dict[str, Any], output_dir: str) -> dict[str, Any]:
     from fedrun.app.schema import validate
     from fedrun.data.build import load_data
     from fedrun.data.describe import format_summary, plot, summarize
+    from fedrun.data.progress import DataProgress
     from fedrun.data.registry import DataContext
 
     options = parse(DescribeParams, plain.pop("describe", None), "describe")
     spec = validate(plain)
     config = spec.settings
-    data = load_data(spec.dataset, DataContext(config.seed, config.preprocess))
-    summary = summarize(data, options.max_clients)
+    progress = DataProgress(config.progress)
+    data = load_data(spec.dataset, DataContext(config.seed, config.preprocess, progress))
+    summary = summarize(data, options.max_clients, progress)
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, SUMMARY_FILE), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)

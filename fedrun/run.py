@@ -22,6 +22,7 @@ from fedrun.config.errors import ConfigError
 from fedrun.config.registry import Choice
 from fedrun.data.build import load_data
 from fedrun.data.client_data import FederatedData
+from fedrun.data.progress import DataProgress
 from fedrun.data.registry import DataContext
 from fedrun.learning.algorithms import AlgorithmContext
 from fedrun.learning.attacks import Attack, AttackedRuntime, build_attack
@@ -103,7 +104,8 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
     if not isinstance(spec, RunSpec):
         spec = validate(spec)
     config = spec.settings
-    data = load_data(spec.dataset, DataContext(config.seed, config.preprocess))
+    progress = DataProgress(config.progress)
+    data = load_data(spec.dataset, DataContext(config.seed, config.preprocess, progress))
     num_clients = len(data.train.client_ids)
     if config.clients_per_round > num_clients:
         raise ConfigError(
@@ -120,7 +122,8 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
         data = attack.data
     model = learning_model(make_model(spec.model, data, config.seed))
     if runtime is None:
-        recipe = WorkerRecipe(spec.dataset, spec.model, config.seed, config.preprocess)
+        poisoning = attack.poisoning if attack is not None else None
+        recipe = WorkerRecipe(spec.dataset, spec.model, config.seed, config.preprocess, poisoning)
         runtime = spec.runtime.build(recipe=recipe)
     client_optimizer = spec.client_optimizer.build()
     runtime.check_memory(
@@ -208,7 +211,7 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
         backdoor = attack.backdoor_evaluation(eval_trainer, config.preprocess.eval_batch_size)
         if backdoor is not None:
             evaluator = AttackEvaluator(evaluator, backdoor)
-    sampler = spec.sampling.build()
+    sampler = spec.sampling.build(progress=progress)
     return BuiltRun(
         spec, data, process, sampler, evaluator, runtime, stragglers, attack, attacked_runtime
     )

@@ -2,11 +2,12 @@
 
 Each option is composed through Hydra exactly as `fedrun GROUP=OPTION` would, then
 validated and built by `fedrun.run.build` (data read, model and processes
-constructed, nothing trained). Data sets whose files do not ship offline build on
+constructed, nothing trained); the slow suite also runs each for 2 rounds. Data sets whose files do not ship offline build on
 tiny files in their real layouts.
 """
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from fedrun.run import build
 from tests.data.sources.test_cifar100 import write_cifar_hdf5
 from tests.data.sources.test_emnist import write_emnist
 from tests.data.sources.test_mnist import write_set
+from tests.experiments.data_files import write_plays
 
 SMALL = ["rounds=2", "clients_per_round=5", "progress=false", "eval_clients=4"]
 SKIP_GROUPS = {"hydra", "hparams_search"}
@@ -45,6 +47,7 @@ def data_files(tmp_path_factory):
     return {
         "emnist": emnist,
         "idx": idx,
+        "plays": write_plays(root / "plays"),
         "hf": write_hf_sets(root / "hf"),
         "cifar100": write_cifar_hdf5(cifar100),
     }
@@ -147,6 +150,38 @@ def test_option_composes_and_builds(group, option, data_files):
         assert built.config.rounds == 2
     finally:
         built.runtime.close()
+
+
+# Bounds on a 2-round run's work: one local epoch, few evaluation clients, a small
+# char RNN on short windows of a tiny play.
+TWO_ROUNDS = ["preprocess.epochs=1", "eval_clients=2"]
+SMALL_CHAR_RNN = ["model.lstm_units=[8]", "model.embedding_dim=4"]
+
+
+def two_round_overrides(group, option, files):
+    """`overrides_for`, bounded so that a whole run of 2 rounds stays small."""
+    extra = overrides_for(group, option, files)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=SMALL + extra)
+    if cfg.dataset.type == "shakespeare":
+        extra += [f"dataset.path={files['plays']}", "dataset.sequence_length=16"]
+    if cfg.model.type == "char_rnn":
+        extra += SMALL_CHAR_RNN
+    return extra + TWO_ROUNDS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("group, option", list(options()), ids=[f"{g}={o}" for g, o in options()])
+def test_option_runs_two_rounds(group, option, data_files, tmp_path):
+    from fedrun.run import run
+
+    overrides = SMALL + two_round_overrides(group, option, data_files)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    summary = run(OmegaConf.to_container(cfg, resolve=True), str(tmp_path))
+    records = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["round"] for line in records] == [1, 2]
+    assert summary["peak_rss_bytes"] > 0
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,39 @@ def test_byzantine_set_is_drawn_once_from_the_seed_and_independent_of_the_runtim
     assert other_seed != sequential
 
 
+def test_worker_recipe_poisons_the_data_it_loads_as_the_driver_did(mnist5k_file):
+    """A Ray worker rebuilds the data from the recipe: a data attack must come with it."""
+    import pickle
+
+    from fedrun.runtime.recipe import WorkerRecipe
+
+    config = validate(plain(mnist5k_file, "attack={kind: label_flip, fraction: 0.2}"))
+    built = build(config)
+    recipe = pickle.loads(
+        pickle.dumps(
+            WorkerRecipe(
+                config.dataset,
+                config.model,
+                config.settings.seed,
+                config.settings.preprocess,
+                built.attack.poisoning,
+            )
+        )
+    )
+    rebuilt = recipe.build_data().train
+    clean = WorkerRecipe(
+        config.dataset, config.model, config.settings.seed, config.settings.preprocess
+    ).build_data()
+    byzantine = sorted(built.attack.byzantine)[0]
+    honest = next(c for c in built.data.train.client_ids if c not in built.attack.byzantine)
+    for client_id in (byzantine, honest):
+        assert (
+            rebuilt.arrays_for(client_id)["y"] == built.data.train.arrays_for(client_id)["y"]
+        ).all()
+    flipped = clean.train.arrays_for(byzantine)["y"] != rebuilt.arrays_for(byzantine)["y"]
+    assert flipped.any()
+
+
 def records(run_dir):
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     return [{k: v for k, v in json.loads(line).items() if k != "round_seconds"} for line in lines]

@@ -23,6 +23,10 @@ sampling does not hold: the process warns once, when created, and reports
 DP-FedAvg gives every client the same weight: a client's weight would scale its
 sensitivity. Under a weighted algorithm the weights are ignored.
 
+`DPFactory(noise_multiplier=0, ...)` (Python only; the config requires noise) adds no
+noise, as TFF's factory does with a zero multiplier: the same clipping and
+fixed-denominator mean, as a baseline for the noised runs; its `epsilon` is infinite.
+
     aggregator:
       type: dp
       noise_multiplier: 0.5
@@ -35,6 +39,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import math
 from typing import Any, NamedTuple, Optional, Union
 
 import tensorflow as tf
@@ -102,7 +107,7 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
     """The DP-FedAvg Gaussian mechanism: clip, sum, add noise, divide by the expected cohort.
 
     Args:
-        noise_multiplier: `z`, noise stddev over the clip norm.
+        noise_multiplier: `z`, noise stddev over the clip norm (0: no noise, no privacy).
         expected_clients: `m`, the expected cohort size (the denominator).
         norm: A fixed clip norm, or `AdaptiveNormParams` (noised quantile tracking).
         sampling_rate: Probability a client takes part in a round (accounting).
@@ -111,7 +116,8 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
             `uniform` is covered by the subsampled accountant; under any other
             the rounds are accounted at q = 1 (`sampling_rate` is ignored),
             reported as `epsilon_full_participation`, with a warning.
-        clipped_count_stddev: Noise of the adaptive clip's count; default `m / 20`.
+        clipped_count_stddev: Noise of the adaptive clip's count; default `m / 20`
+            (0 without noise).
         inner: Sums the clipped updates (unweighted); default a plain sum.
         seed: Seed of the noise.
 
@@ -136,24 +142,30 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
         seed: int = 0,
         sampling: str = "uniform",
     ) -> None:
+        if not noise_multiplier >= 0:
+            raise ValueError(f"dp noise_multiplier must be non-negative, got {noise_multiplier}")
         self.sampling = sampling
         covered = sampling in SAMPLED_UNIFORMLY
-        self.accountant = RdpEpsilon(sampling_rate if covered else 1.0, noise_multiplier)
+        noised = noise_multiplier > 0
+        self.accountant = (
+            RdpEpsilon(sampling_rate if covered else 1.0, noise_multiplier) if noised else None
+        )
         self.epsilon_key = "epsilon" if covered else "epsilon_full_participation"
         self.expected_clients = expected_clients
         self.delta = delta
         self.inner = inner or SumFactory()
         self.seed = seed
         if isinstance(norm, AdaptiveNormParams):
-            count_stddev = (
-                clipped_count_stddev
-                if clipped_count_stddev is not None
-                else COUNT_STDDEV_FRACTION * expected_clients
-            )
+            if clipped_count_stddev is not None:
+                count_stddev = clipped_count_stddev
+            else:
+                count_stddev = COUNT_STDDEV_FRACTION * expected_clients if noised else 0.0
             self.norm: Union[FixedNorm, AdaptiveNorm] = AdaptiveNorm(
                 norm, count_stddev, expected_clients
             )
-            self.value_noise_multiplier = sum_noise_multiplier(noise_multiplier, count_stddev)
+            self.value_noise_multiplier = (
+                sum_noise_multiplier(noise_multiplier, count_stddev) if noised else 0.0
+            )
         else:
             self.norm = FixedNorm(norm)
             self.value_noise_multiplier = noise_multiplier
@@ -198,9 +210,12 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
             measurements = collections.OrderedDict(clipping_norm=clip, noise_stddev=noise_stddev)
             if unclipped is not None:
                 measurements["unclipped_fraction"] = unclipped
-            measurements[self.epsilon_key] = tf.constant(
-                self.accountant.epsilon(int(rounds), self.delta), tf.float64
+            epsilon = (
+                math.inf
+                if self.accountant is None
+                else self.accountant.epsilon(int(rounds), self.delta)
             )
+            measurements[self.epsilon_key] = tf.constant(epsilon, tf.float64)
             measurements["dp"] = inner_out.measurements
             new_state = DPState(new_norm_state, state.seed, rounds, inner_out.state)
             return MeasuredProcessOutput(new_state, AtServer(mean), measurements)

@@ -87,7 +87,8 @@ class AdaptiveNorm:
     Args:
         params: Target quantile, learning rate, initial estimate, affine bound.
         count_stddev: Stddev of the Gaussian noise on the count (0: exact count).
-        expected_clients: Denominator of the noised fraction (required with noise).
+        expected_clients: Denominator of the fraction (required with noise); None:
+            the round's number of clients.
     """
 
     def __init__(
@@ -117,12 +118,12 @@ class AdaptiveNorm:
             _at_most, (norms, intrinsics.broadcast(AtServer(state.estimate), norms.num_clients))
         )
         total = intrinsics.sum(below).value
-        denominator = float(norms.num_clients)
+        # Over the expected cohort when one is given (DP's fixed denominator), else the actual one.
+        denominator = float(self.expected_clients or norms.num_clients)
         if self.count_stddev > 0:
             if noise_seed is None:
                 raise ValueError("a noised quantile estimate needs a noise seed")
             total = total + self.count_stddev * tf.random.stateless_normal([], seed=noise_seed)
-            denominator = float(self.expected_clients)  # type: ignore[arg-type]
         fraction = total / denominator + 0.5
         estimate = state.estimate * tf.exp(
             -self.params.learning_rate * (fraction - self.params.target_quantile)

@@ -33,7 +33,11 @@ Measurements of a round (`RoundOutcome.measurements`): `clients`, `threshold`
 (the smallest `t` of any client), `dropped_after_advertising`,
 `dropped_after_sharing`, `dropped_after_input`, `survivors` (clients whose input
 is in the sum, U3), `unmasking_clients` (U4), `reconstructions` (secrets
-reconstructed by the server), `failed` (1 when the sum could not be unmasked),
+reconstructed by the server), `keys_reconstructed` (of them, the private keys of
+clients that dropped after sharing, before their masked input), `pairwise_masks_removed`
+(the masks the server regenerated from those keys and removed: the recovery cost
+of such a drop, one mask per neighbour in U3, since those neighbours masked with
+it), `failed` (1 when the sum could not be unmasked),
 `bytes_up` / `bytes_down` (mean over the round's clients of what each sent to /
 received from the server), `server_seconds` (the server's unmasking work,
 wall time).
@@ -212,7 +216,7 @@ def run_round(
             f"client {u} has {len(holders[u])} shareholders, fewer than the threshold {thresholds[u]}"
         )
         return RoundOutcome(
-            None, _measurements(count, thresholds, u1, u1, u1, u1, 0, up, down, 0.0), failure
+            None, _measurements(count, thresholds, u1, u1, u1, u1, Recovery(), up, down), failure
         )
     # 2. Share keys (to shareholders still there).
     u2 = u1 - dropouts.after_advertising
@@ -251,7 +255,7 @@ def run_round(
                 responses[w].append(b_share if w in u3 else key_share)
                 up[v] += SHARE_BYTES
     failure = None
-    reconstructions = 0
+    reconstructions = keys = pairwise_removed = 0
     for w, shares in responses.items():
         if len(shares) < thresholds[w]:
             failure = (
@@ -264,16 +268,45 @@ def run_round(
         if w in u3:  # remove its self-mask
             total = (total - prg(secret, dim, bits)) & mask
         else:  # remove the pairwise masks its neighbours in U3 added for it
+            keys += 1
             key = X25519PrivateKey.from_private_bytes(secret)
             for v in graph[w]:
                 if v in u3:
                     stream = prg(_pair_seed(key, publics[v]), dim, bits)
                     total = (total - stream if v < w else total + stream) & mask
+                    pairwise_removed += 1
     seconds = time.perf_counter() - started
     measurements = _measurements(
-        count, thresholds, u1, u2, set(u3), u4, reconstructions, up, down, seconds
+        count,
+        thresholds,
+        u1,
+        u2,
+        set(u3),
+        u4,
+        Recovery(reconstructions, keys, pairwise_removed, seconds),
+        up,
+        down,
     )
     return RoundOutcome(None if failure else total, measurements, failure)
+
+
+class Recovery(NamedTuple):
+    """The server's unmasking work in a round.
+
+    Attributes:
+        reconstructions: Secrets reconstructed from shares (self-mask seeds of U3,
+            private keys of U2 \\ U3).
+        keys_reconstructed: Of them, private keys of clients that dropped after
+            sharing and before their masked input (U2 \\ U3).
+        pairwise_masks_removed: Pairwise masks regenerated from a reconstructed key
+            and removed (one per pair of a client of U2 \\ U3 and its neighbour in U3).
+        seconds: Wall time of the unmasking.
+    """
+
+    reconstructions: int = 0
+    keys_reconstructed: int = 0
+    pairwise_masks_removed: int = 0
+    seconds: float = 0.0
 
 
 def _measurements(
@@ -283,10 +316,9 @@ def _measurements(
     u2: set[int],
     u3: set[int],
     u4: set[int],
-    reconstructions: int,
+    recovery: Recovery,
     up: np.ndarray,
     down: np.ndarray,
-    seconds: float,
 ) -> dict[str, float]:
     """The round's measurements from the client sets that reached each stage."""
     return {
@@ -297,9 +329,11 @@ def _measurements(
         "dropped_after_input": len(u3 - u4),
         "survivors": len(u3),
         "unmasking_clients": len(u4),
-        "reconstructions": reconstructions,
-        "failed": int(reconstructions < len(u3) + len(u2 - u3)),
+        "reconstructions": recovery.reconstructions,
+        "keys_reconstructed": recovery.keys_reconstructed,
+        "pairwise_masks_removed": recovery.pairwise_masks_removed,
+        "failed": int(recovery.reconstructions < len(u3) + len(u2 - u3)),
         "bytes_up": float(up.mean()) if count else 0.0,
         "bytes_down": float(down.mean()) if count else 0.0,
-        "server_seconds": seconds,
+        "server_seconds": recovery.seconds,
     }

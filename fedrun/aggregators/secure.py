@@ -18,12 +18,28 @@ Privacy-Preserving Machine Learning"), simulated message by message in
 `dropout` is the fraction of each round's clients that vanish after sending their
 masked input (drawn from the config seed and the round): their values are in the
 sum, but they never answer the unmasking, so the server must reconstruct their
-self masks from the others' shares. Clients that drop before masking are the
-`stragglers` block's dropouts: they never enter the protocol (the cohort reaching
-aggregation is the one without them). With fewer than `t` shareholders left for
-some client the sum cannot be unmasked: the round's aggregate is NaN, so the
-finalizer does not apply it (`finalizer/update_non_finite`), and the protocol
-counts the failure; no wrong sum is ever returned.
+self masks from the others' shares.
+
+Clients drop before masking too: every sampled client enters the protocol (the
+simulation agrees and shares keys when the round starts, before local training),
+and the ones whose update never reaches aggregation (the `stragglers` block's dropouts and
+dropped stragglers, clients whose data or training failed or whose update was not
+finite) vanish after sharing their keys, before their masked input. Their partners
+have already masked with them, so the server reconstructs each one's private key
+from the survivors' shares and removes the pairwise masks it left in the sum (the
+unmasking round of Bonawitz et al. 2017, for clients of U2 \\ U3): the
+protocol counts them as `dropped_after_sharing`, the keys as `keys_reconstructed`
+and the masks as `pairwise_masks_removed`. The aggregator tree sees only the values
+that arrive, so it is told the sampled cohort's size (`cohort_size`, the run's
+`clients_per_round`); the missing clients are those drops.
+
+With fewer than `t` shareholders left for some client the sum cannot be unmasked:
+the round's aggregate is NaN, so the finalizer does not apply it
+(`finalizer/update_non_finite`), the protocol counts the failure (`failed`), and the
+training loop counts the clients of the lost sum in `clients_failed`: none of them
+survived, fewer than `min_clients`, so the round fails like one whose clients all
+failed (`RoundFailedError`, the last completed round checkpointed). No wrong sum is
+ever returned.
 
 With `neighbors: k` each client masks only with its `k` neighbours in a random
 Harary graph and shares its secrets among them (SecAgg+, Bell et al. 2020), which
@@ -140,6 +156,9 @@ class SecureSumFactory(UnweightedAggregationFactory):
             to even); None: with every other client.
         dropout: Fraction of each round's clients that vanish after sending their
             masked input.
+        cohort_size: The clients that enter each round's protocol (the sampled
+            cohort); those missing from the values dropped after sharing their keys,
+            before their masked input. None: the values' clients are the whole cohort.
         threshold: Shares needed to reconstruct a secret; None: a majority of each
             client's shareholders.
         seed: Seed of masks, keys, dropouts and rounding.
@@ -153,7 +172,8 @@ class SecureSumFactory(UnweightedAggregationFactory):
     (clients with any value above / below the bounds), `protocol` (the round's
     protocol measurements: `clients`, `threshold`, `dropped_after_advertising`,
     `dropped_after_sharing`, `dropped_after_input`, `survivors`,
-    `unmasking_clients`, `reconstructions`, `failed`, `bytes_up`, `bytes_down`,
+    `unmasking_clients`, `reconstructions`, `keys_reconstructed`,
+    `pairwise_masks_removed`, `failed`, `bytes_up`, `bytes_down`,
     `server_seconds`; see `fedrun.aggregators.secagg_protocol`).
     """
 
@@ -168,6 +188,7 @@ class SecureSumFactory(UnweightedAggregationFactory):
         dropout: float = 0.0,
         threshold: Optional[int] = None,
         seed: int = 0,
+        cohort_size: Optional[int] = None,
     ) -> None:
         lower_bound = -upper_bound if lower_bound is None else lower_bound
         if not lower_bound < upper_bound:
@@ -188,7 +209,11 @@ class SecureSumFactory(UnweightedAggregationFactory):
             )
         self.upper_bound, self.lower_bound = float(upper_bound), float(lower_bound)
         self.bits, self.max_clients, self.neighbors, self.seed = bits, max_clients, neighbors, seed
-        self.dropout, self.threshold = float(dropout), threshold
+        if cohort_size is not None and not 1 <= cohort_size <= max_clients:
+            raise ValueError(
+                f"secure_sum cohort_size must be in [1, {max_clients}] (max_clients), got {cohort_size}"
+            )
+        self.dropout, self.threshold, self.cohort_size = float(dropout), threshold, cohort_size
         self.levels = (2**bits - 1) // max_clients
 
     def create(self, value_spec: Any) -> AggregationProcess:
@@ -227,16 +252,29 @@ class SecureSumFactory(UnweightedAggregationFactory):
                 intrinsics.broadcast(AtServer(bounds), count),
             )
             integers, above, below = unzip_clients(intrinsics.map(quantize, client_inputs))
+            entered = count if self.cohort_size is None else self.cohort_size
+            if count > entered:
+                raise ValueError(
+                    f"secure_sum got {count} clients' values, more than the cohort of {entered} that entered the protocol"
+                )
             rng = np.random.default_rng(
                 stream_seed(state.seed, state.round_num, "protocol").numpy().astype(np.uint64)
             )
-            dropouts = Dropouts(after_input=dropout_positions(count, self.dropout, rng))
-            outcome = run_round(integers.value.numpy(), protocol, dropouts, rng, transport)
+            dropouts = Dropouts(
+                # The clients whose values never arrived take the last positions;
+                # the masking graph is a random permutation, so where they sit is immaterial.
+                after_sharing=frozenset(range(count, entered)),
+                after_input=dropout_positions(count, self.dropout, rng),
+            )
+            inputs = np.zeros((entered, dim), np.int64)  # rows of the dropped are never read
+            inputs[:count] = integers.value.numpy()
+            outcome = run_round(inputs, protocol, dropouts, rng, transport)
             lower, upper, levels, _ = bounds
             if outcome.total is None:
                 round_num = int(state.round_num) + 1
                 logger.warning(
-                    "secure_sum round %d: the sum cannot be unmasked: %s; its update is not applied",
+                    "secure_sum round %d: the sum cannot be unmasked: %s; its update is not applied "
+                    "and its clients count as failed",
                     round_num,
                     outcome.failure,
                 )
@@ -308,4 +346,5 @@ def _secure_sum(p: SecureSumParams, context: AggregatorContext) -> SecureSumFact
         dropout=p.dropout,
         threshold=p.threshold,
         seed=context.seed,
+        cohort_size=context.clients_per_round,
     )

@@ -77,6 +77,14 @@ class StructType:
                 return member
         raise KeyError(key)
 
+    def __getattr__(self, name: str) -> Type:
+        # Named members read as attributes too (`weights_type.trainable`), as in TFF.
+        if not name.startswith("_"):
+            for member_name, member in self.__dict__.get("elements", ()):
+                if member_name == name:
+                    return member
+        raise AttributeError(f"{type(self).__name__} has no member or attribute {name!r}")
+
     def names(self) -> list[Optional[str]]:
         return [name for name, _ in self.elements]
 

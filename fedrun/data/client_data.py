@@ -69,6 +69,61 @@ class ClientData(abc.ABC):
         return pool, positions
 
 
+class StoredClientData(ClientData):
+    """Clients kept in a file or table, each read and converted when asked for.
+
+    The ids are listed once when the store is opened; the first client is read
+    then, so a store of the wrong kind fails at load rather than mid-run.
+    Subclasses read one client (`_read`) and may count one without converting it
+    (`_count`); sizes are remembered once known.
+
+    Args:
+        client_ids: The store's clients, in a fixed order (at least one).
+        element_spec: Spec of one converted example; None takes the first client's.
+    """
+
+    def __init__(
+        self, client_ids: Sequence[str], element_spec: Optional[dict[str, tf.TensorSpec]]
+    ) -> None:
+        self._ids = list(client_ids)
+        self._sizes: dict[str, int] = {}
+        first = self.arrays_for(self._ids[0])
+        self._spec = element_spec or {
+            k: tf.TensorSpec(v.shape[1:], tf.as_dtype(v.dtype)) for k, v in first.items()
+        }
+
+    @property
+    def client_ids(self) -> Sequence[str]:
+        return self._ids
+
+    @property
+    def element_spec(self) -> dict[str, tf.TensorSpec]:
+        return dict(self._spec)
+
+    @abc.abstractmethod
+    def _read(self, client_id: str) -> Arrays:
+        """One client's converted examples (a `DataError` naming the store and client)."""
+
+    def _count(self, client_id: str) -> Optional[int]:
+        """A client's size from metadata alone; None when only converting tells."""
+        del client_id
+        return None
+
+    def arrays_for(self, client_id: str) -> Arrays:
+        arrays = self._read(client_id)
+        self._sizes[client_id] = len(next(iter(arrays.values())))
+        return arrays
+
+    def num_examples(self, client_id: str) -> int:
+        if client_id not in self._sizes:
+            counted = self._count(client_id)
+            if counted is None:
+                self.arrays_for(client_id)
+            else:
+                self._sizes[client_id] = counted
+        return self._sizes[client_id]
+
+
 class ArrayClientData(ClientData):
     """Clients that are index sets into one in-memory array set.
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from fedrun.data import chars
 from fedrun.data.client_data import ClientData, FederatedData
+from fedrun.data.progress import QUIET, DataProgress
 
 TEXT_DECODERS: dict[str, Callable[[Sequence[int]], str]] = {"shakespeare": chars.decode}
 """Data set name -> how to show its (integer sequence) examples as text."""
@@ -51,22 +52,32 @@ def read_clients(client_data: ClientData, max_clients: int) -> list[str]:
 
 
 def label_counts(
-    client_data: ClientData, client_ids: Sequence[str], num_classes: int
+    client_data: ClientData,
+    client_ids: Sequence[str],
+    num_classes: int,
+    progress: DataProgress = QUIET,
 ) -> np.ndarray:
     """int64 `[clients, classes]` label counts."""
     counts = np.zeros((len(client_ids), num_classes), dtype=np.int64)
-    for row, cid in enumerate(client_ids):
+    reading = progress.track(client_ids, "reading client labels", "clients")
+    for row, cid in enumerate(reading):
         counts[row] = np.bincount(_labels(client_data.arrays_for(cid)["y"]), minlength=num_classes)[
             :num_classes
         ]
     return counts
 
 
-def summarize_split(client_data: ClientData, num_classes: int, max_clients: int) -> dict[str, Any]:
+def summarize_split(
+    client_data: ClientData,
+    num_classes: int,
+    max_clients: int,
+    progress: DataProgress = QUIET,
+) -> dict[str, Any]:
     """Client count, size spread and label histogram of one split."""
-    sizes = [client_data.num_examples(cid) for cid in client_data.client_ids]
+    ids = progress.track(client_data.client_ids, "reading client sizes", "clients")
+    sizes = [client_data.num_examples(cid) for cid in ids]
     read = read_clients(client_data, max_clients)
-    histogram = label_counts(client_data, read, num_classes).sum(axis=0)
+    histogram = label_counts(client_data, read, num_classes, progress).sum(axis=0)
     return {
         "clients": len(sizes),
         "examples_per_client": spread(sizes),
@@ -75,7 +86,9 @@ def summarize_split(client_data: ClientData, num_classes: int, max_clients: int)
     }
 
 
-def summarize(data: FederatedData, max_clients: int = 5000) -> dict[str, Any]:
+def summarize(
+    data: FederatedData, max_clients: int = 5000, progress: DataProgress = QUIET
+) -> dict[str, Any]:
     """The numbers `fedrun-data` reports (plain Python, JSON-ready)."""
     summary: dict[str, Any] = {
         "name": data.name,
@@ -84,10 +97,10 @@ def summarize(data: FederatedData, max_clients: int = 5000) -> dict[str, Any]:
             k: {"shape": v.shape.as_list(), "dtype": v.dtype.name}
             for k, v in data.train.element_spec.items()
         },
-        "train": summarize_split(data.train, data.num_classes, max_clients),
+        "train": summarize_split(data.train, data.num_classes, max_clients, progress),
     }
     if data.test is not None:
-        summary["test"] = summarize_split(data.test, data.num_classes, max_clients)
+        summary["test"] = summarize_split(data.test, data.num_classes, max_clients, progress)
     if data.central_test is not None:
         labels = _labels(np.asarray(data.central_test["y"]))
         summary["central_test"] = {

@@ -11,13 +11,13 @@ with clients a run never touches.
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import h5py
 import numpy as np
 import tensorflow as tf
 
-from fedrun.data.client_data import Arrays, ClientData
+from fedrun.data.client_data import Arrays, StoredClientData
 from fedrun.data.errors import DataError
 
 ConvertFn = Callable[[h5py.Group, str], Arrays]
@@ -57,7 +57,7 @@ def read_dataset(group: h5py.Group, name: str, source: str, client_id: str) -> n
         ) from None
 
 
-class HDF5ClientData(ClientData):
+class HDF5ClientData(StoredClientData):
     """The clients of one TFF-layout HDF5 file.
 
     Args:
@@ -81,22 +81,9 @@ class HDF5ClientData(ClientData):
         self.path = path
         self._file = open_hdf5(path, how_to_get)
         self._examples: h5py.Group = self._file["examples"]
-        self._ids = list(self._examples.keys())
         self._convert = convert
-        self._count = count
-        self._spec = element_spec
-        self._sizes: dict[str, int] = {}
-        # The first client stands for the file's layout: a file of the wrong kind
-        # fails here, at load, rather than in the middle of a run.
-        self.arrays_for(self._ids[0])
-
-    @property
-    def client_ids(self) -> Sequence[str]:
-        return self._ids
-
-    @property
-    def element_spec(self) -> dict[str, tf.TensorSpec]:
-        return dict(self._spec)
+        self._counter = count
+        super().__init__(list(self._examples.keys()), element_spec)
 
     def _group(self, client_id: str) -> h5py.Group:
         group = self._examples.get(client_id)
@@ -104,15 +91,8 @@ class HDF5ClientData(ClientData):
             raise DataError(self.path, "no such client in the file", client_id)
         return group
 
-    def arrays_for(self, client_id: str) -> Arrays:
-        arrays = self._convert(self._group(client_id), client_id)
-        self._sizes[client_id] = len(arrays["y"])
-        return arrays
+    def _read(self, client_id: str) -> Arrays:
+        return self._convert(self._group(client_id), client_id)
 
-    def num_examples(self, client_id: str) -> int:
-        if client_id not in self._sizes:
-            if self._count is None:
-                self.arrays_for(client_id)
-            else:
-                self._sizes[client_id] = self._count(self._group(client_id), client_id)
-        return self._sizes[client_id]
+    def _count(self, client_id: str) -> Optional[int]:
+        return None if self._counter is None else self._counter(self._group(client_id), client_id)

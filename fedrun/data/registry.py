@@ -11,6 +11,7 @@ import dataclasses
 from fedrun.config.registry import Registry
 from fedrun.data.client_data import FederatedData
 from fedrun.data.preprocess import PreprocessConfig
+from fedrun.data.progress import QUIET, DataProgress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,10 +21,12 @@ class DataContext:
     Attributes:
         seed: The run's seed (partitions, synthetic data).
         preprocess: The preprocessing config (flattening happens at load).
+        progress: Reports long preparation steps (file parsing).
     """
 
     seed: int
     preprocess: PreprocessConfig
+    progress: DataProgress = QUIET
 
 
 DATASETS: Registry[FederatedData] = Registry("dataset")

@@ -20,7 +20,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from fedrun.data.client_data import Arrays, ClientData
+from fedrun.data.client_data import Arrays, StoredClientData
 from fedrun.data.errors import DataError
 
 Features = dict[str, np.ndarray]
@@ -29,6 +29,15 @@ REQUIRED_COLUMNS = {
     "examples": {"split_name", "client_id", "serialized_example_proto"},
     "client_metadata": {"client_id"},
 }
+
+
+def require_features(features: Features, names: Sequence[str], source: str, client_id: str) -> None:
+    """A `DataError` naming the store and client unless every feature in `names` is present."""
+    if any(name not in features for name in names):
+        wanted = " and ".join(repr(name) for name in names)
+        raise DataError(
+            source, f"examples need features {wanted}, found {sorted(features)}", client_id
+        )
 
 
 def parse_examples(protos: Sequence[bytes], source: str, client_id: str) -> Features:
@@ -88,7 +97,7 @@ def connect(path: str, how_to_get: str) -> sqlite3.Connection:
     return connection
 
 
-class SQLiteClientData(ClientData):
+class SQLiteClientData(StoredClientData):
     """The clients of one split of a TFF-format SQLite database.
 
     Args:
@@ -116,14 +125,11 @@ class SQLiteClientData(ClientData):
         self._split = split_name
         self._db = connect(path, how_to_get)
         self._convert = convert
-        self._spec = element_spec
         self._rows = self._read_sizes()
-        self._ids = sorted(self._rows)
-        self._sizes: dict[str, int] = dict(self._rows) if rows_are_examples else {}
-        if not self._ids:
+        self._rows_are_examples = rows_are_examples
+        if not self._rows:
             raise DataError(path, f"no clients in split {split_name!r}")
-        # The first client stands for the file's layout, as for HDF5 files.
-        self.arrays_for(self._ids[0])
+        super().__init__(sorted(self._rows), element_spec)
 
     def _where(self) -> tuple[str, tuple]:
         return (" WHERE split_name = ?", (self._split,)) if self._split is not None else ("", ())
@@ -145,15 +151,7 @@ class SQLiteClientData(ClientData):
         except sqlite3.DatabaseError as err:
             raise DataError(self.path, f"cannot list clients: {err}") from None
 
-    @property
-    def client_ids(self) -> Sequence[str]:
-        return self._ids
-
-    @property
-    def element_spec(self) -> dict[str, tf.TensorSpec]:
-        return dict(self._spec)
-
-    def arrays_for(self, client_id: str) -> Arrays:
+    def _read(self, client_id: str) -> Arrays:
         if client_id not in self._rows:
             raise DataError(self.path, "no such client in the database", client_id)
         where, args = self._where()
@@ -170,11 +168,7 @@ class SQLiteClientData(ClientData):
             ) from None
         if not protos:
             raise DataError(self.path, "the client holds no examples", client_id)
-        arrays = self._convert(parse_examples(protos, self.path, client_id), client_id)
-        self._sizes[client_id] = len(arrays["y"])
-        return arrays
+        return self._convert(parse_examples(protos, self.path, client_id), client_id)
 
-    def num_examples(self, client_id: str) -> int:
-        if client_id not in self._sizes:
-            self.arrays_for(client_id)
-        return self._sizes[client_id]
+    def _count(self, client_id: str) -> Optional[int]:
+        return self._rows.get(client_id) if self._rows_are_examples else None

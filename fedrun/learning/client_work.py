@@ -38,8 +38,10 @@ class ModelDeltaClientWork(MeasuredProcess):
     survived: a client whose training raises, or whose update has a NaN or Inf, is
     dropped (see `fedrun.learning.faults`).
     State: `()`. Measurements: `{train: {<metrics>, loss, num_examples, num_batches},
-    training_failed, update_non_finite}`: metrics summed over the surviving clients
-    then finalized, and the number of clients dropped for each reason.
+    training_failed, update_non_finite[, runtime]}`: metrics summed over the surviving
+    clients then finalized, the number of clients dropped for each reason, and the
+    runtime's own failure counts when it reports any (`runtime=ray`:
+    `{workers_lost, shares_retried, clients_lost}`, see `Runtime.take_measurements`).
     """
 
     def __init__(
@@ -134,4 +136,9 @@ class ModelDeltaClientWork(MeasuredProcess):
             training_failed=tf.constant(int(raised.sum()), tf.int32),
             update_non_finite=tf.constant(int(non_finite.sum()), tf.int32),
         )
+        runtime_counts = self.runtime.take_measurements()
+        if runtime_counts:
+            measurements["runtime"] = collections.OrderedDict(
+                (key, tf.constant(count, tf.int32)) for key, count in runtime_counts.items()
+            )
         return MeasuredProcessOutput(state, result, measurements)

@@ -12,6 +12,8 @@ is not finite, is dropped from its round instead of failing the run.
   the client axis) of updates without NaN/Inf; `surviving_clients` combines it
   with the training failures, and client work drops the others with
   `AtClients.select`, before metrics are summed and updates aggregated.
+* Aggregation: a secure sum that cannot be unmasked loses every update in it;
+  `clients_lost_in_aggregation` reads how many from the round's measurements.
 
 The searches are deterministic (they depend only on which clients raise), so a
 resumed run drops exactly the clients an uninterrupted one does. A failure that
@@ -21,7 +23,7 @@ no single client reproduces is not a client's fault, and is raised as is.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -222,3 +224,22 @@ def surviving_clients(
         problem = f"every one of its {cohort.num_clients} clients was dropped ({int(non_finite.sum())} non-finite updates)"
         raise RoundFailedError(cohort.round_num, problem)
     return keep, non_finite
+
+
+def clients_lost_in_aggregation(aggregator: Mapping[str, Any]) -> int:
+    """How many clients' updates a round's aggregation lost, from its plain measurements.
+
+    A secure sum that could not be unmasked (a `protocol` measurement with `failed`,
+    anywhere in the aggregator tree) loses the updates of all its `survivors`,
+    the clients whose masked input it summed; a tree with several such sums (a secure
+    mean's weights too) loses the same clients once.
+    """
+    lost = 0
+    for key, value in aggregator.items():
+        if not isinstance(value, Mapping):
+            continue
+        if key == "protocol" and value.get("failed"):
+            lost = max(lost, int(value.get("survivors", 0)))
+        else:
+            lost = max(lost, clients_lost_in_aggregation(value))
+    return lost

@@ -90,9 +90,28 @@ class LearningProcess(IterativeProcess):
     def set_model_weights(
         state: LearningAlgorithmState, weights: ModelWeights
     ) -> LearningAlgorithmState:
-        """A copy of `state` holding `weights` as the global model."""
-        weights = ModelWeights(list(weights.trainable), list(weights.non_trainable))
-        return state._replace(global_model_weights=weights)
+        """A copy of `state` holding `weights` (tensors or numpy arrays) as the global model.
+
+        Raises:
+            ValueError: The weights do not have the current weights' count, shapes and dtypes.
+        """
+        current = state.global_model_weights
+        new = ModelWeights(
+            [tf.convert_to_tensor(w) for w in weights.trainable],
+            [tf.convert_to_tensor(w) for w in weights.non_trainable],
+        )
+        for kind, olds, news in zip(("trainable", "non_trainable"), current, new):
+            if len(olds) != len(news):
+                raise ValueError(
+                    f"set_model_weights: the model has {len(olds)} {kind} weights, got {len(news)}"
+                )
+            for i, (old, value) in enumerate(zip(olds, news)):
+                if old.shape != value.shape or old.dtype != value.dtype:
+                    raise ValueError(
+                        f"set_model_weights: {kind} weight {i} must be {old.dtype.name}{old.shape.as_list()}, "
+                        f"got {value.dtype.name}{value.shape.as_list()}"
+                    )
+        return state._replace(global_model_weights=new)
 
 
 def compose_learning_process(

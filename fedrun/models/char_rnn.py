@@ -10,6 +10,11 @@ vocabulary) count neither in the loss nor in the accuracy. A window's loss is th
 mean cross-entropy over its real targets. Padding only ever trails a window, and
 the LSTMs read left to right, so predictions at real positions never see padding
 and no input mask is needed.
+
+The LSTMs are unrolled over the fixed window length (one cell per position, the
+outputs stacked): without TensorFlow's `while_loop` and its tensor lists, XLA can
+compile the training step, and `tf.vectorized_map` turns every cell into one
+batched cell over the cohort. The weights are those of Keras' default LSTM.
 """
 
 from __future__ import annotations
@@ -55,8 +60,17 @@ class PaddedSequenceModel(FunctionalModel):
         real = self._real(y)
         return tf.reduce_sum(values * real, axis=1) / tf.maximum(tf.reduce_sum(real, axis=1), 1.0)
 
-    def metric_weight(self, y: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-        return super().metric_weight(y, mask) * self._real(y)
+    def update_metric(
+        self,
+        metric: keras.metrics.Metric,
+        variables: list[tf.Tensor],
+        y: tf.Tensor,
+        predictions: tf.Tensor,
+        mask: tf.Tensor,
+    ) -> list[tf.Tensor]:
+        """Weighs each target by the example mask times 1 for a real target, 0 for padding."""
+        weight = tf.reshape(mask, [-1] + [1] * (y.shape.rank - 1)) * self._real(y)
+        return list(metric.stateless_update_state(variables, y, predictions, sample_weight=weight))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +97,9 @@ def char_rnn_keras(p: CharRNNParams, sequence_length: int, vocab_size: int) -> k
     x_in = keras.Input((sequence_length,), dtype="int32")
     x = keras.layers.Embedding(vocab_size, p.embedding_dim)(x_in)
     for units in p.lstm_units:
-        x = keras.layers.LSTM(units, kernel_initializer="he_normal", return_sequences=True)(x)
+        x = keras.layers.LSTM(
+            units, kernel_initializer="he_normal", return_sequences=True, unroll=True
+        )(x)
     return keras.Model(x_in, keras.layers.Dense(vocab_size)(x), name="char_rnn")
 
 

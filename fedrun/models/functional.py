@@ -22,6 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fedrun.config.errors import ConfigError
+
 Nest = Any
 
 
@@ -92,16 +94,21 @@ def _layers(layer: Any) -> list[Any]:
     return [layer] + [inner for child in nested for inner in _layers(child)]
 
 
+def stateful_layers(keras_model: keras.Model) -> list[str]:
+    """Names of the model's stateful RNN layers (`stateful=True`)."""
+    return [layer.name for layer in _layers(keras_model) if getattr(layer, "stateful", False)]
+
+
 def _refuse_stateful_rnns(keras_model: keras.Model) -> None:
     """Stateful RNNs carry state from batch to batch, which fedrun's stateless
     training does not; training them as stateless would silently change the model."""
-    for layer in _layers(keras_model):
-        if getattr(layer, "stateful", False):
-            raise ValueError(
-                f"layer {layer.name!r} is a stateful RNN (stateful=True); fedrun trains models whose "
-                "batches are independent: build the layer with stateful=False (fedrun's char_rnn model "
-                "does), which resets the state at every batch"
-            )
+    for name in stateful_layers(keras_model):
+        raise ConfigError(
+            "model",
+            f"layer {name!r} is a stateful RNN (stateful=True); fedrun trains models whose "
+            "batches are independent: build the layer with stateful=False (fedrun's char_rnn model "
+            "does), which resets the state at every batch",
+        )
 
 
 class FunctionalModel:
@@ -122,6 +129,11 @@ class FunctionalModel:
         metrics: Sequence[keras.metrics.Metric],
         input_spec: Nest,
     ) -> None:
+        if not isinstance(keras_model, keras.Model):
+            raise ConfigError(
+                "model",
+                f"a FunctionalModel wraps a keras.Model, got a {type(keras_model).__name__}",
+            )
         _refuse_stateful_rnns(keras_model)
         self.keras_model = keras_model
         self.loss = loss
@@ -187,14 +199,36 @@ class FunctionalModel:
         metrics["num_batches"] = [tf.constant(0, tf.int64)]
         return metrics
 
-    def metric_weight(self, y: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-        """Sample weight of the Keras metrics: the example mask, broadcast to `y`'s shape.
+    def update_metric(
+        self,
+        metric: keras.metrics.Metric,
+        variables: list[tf.Tensor],
+        y: tf.Tensor,
+        predictions: tf.Tensor,
+        mask: tf.Tensor,
+    ) -> list[tf.Tensor]:
+        """One metric's variables after a batch, padding (`mask` 0) left out.
 
-        Models whose labels hold padding (sequences) override it to weigh padding 0.
+        Each example's contribution to the metric's sums is computed on its own
+        (a batch of one, no `sample_weight`) and the contributions of real
+        examples are added. So any summing metric is masked exactly, including
+        those that reshape labels or predictions before weighing them (a
+        label-shaped weight would no longer fit).
         """
-        if y.shape.rank is not None and y.shape.rank > 1:
-            return tf.reshape(mask, [-1] + [1] * (y.shape.rank - 1)) * tf.ones_like(y, mask.dtype)
-        return mask
+        zeros = [tf.zeros_like(v) for v in variables]
+
+        def contribution(example: tuple[tf.Tensor, tf.Tensor]) -> list[tf.Tensor]:
+            label, prediction = example
+            return list(metric.stateless_update_state(zeros, label[None], prediction[None]))
+
+        contributions = tf.vectorized_map(contribution, (y, predictions))
+        return [
+            v
+            + tf.reduce_sum(
+                c * tf.reshape(tf.cast(mask, c.dtype), [-1] + [1] * v.shape.rank), axis=0
+            )
+            for v, c in zip(variables, contributions)
+        ]
 
     def update_metrics(
         self,
@@ -206,12 +240,9 @@ class FunctionalModel:
     ) -> collections.OrderedDict[str, list[tf.Tensor]]:
         """Adds one batch (`mask` is 1 for real examples, 0 for padding)."""
         new: collections.OrderedDict[str, list[tf.Tensor]] = collections.OrderedDict()
-        weight = self.metric_weight(y, mask)
         for metric in self.metrics:
-            new[metric.name] = list(
-                metric.stateless_update_state(
-                    metrics[metric.name], y, predictions, sample_weight=weight
-                )
+            new[metric.name] = self.update_metric(
+                metric, list(metrics[metric.name]), y, predictions, mask
             )
         count = tf.reduce_sum(mask)
         loss_sum, loss_count = metrics["loss"]

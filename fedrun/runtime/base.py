@@ -98,8 +98,60 @@ class Runtime(abc.ABC):
         runtimes lose none."""
         return frozenset()
 
+    def take_measurements(self) -> dict[str, int]:
+        """Counts of the runtime's own failures in the training calls since the last
+        call (Ray: workers lost, shares retried), for the round's client-work
+        measurements; in-process runtimes have none (an empty dict)."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 (optional hook: in-process runtimes hold nothing)
         """Releases workers (Ray actors ...); a no-op for in-process runtimes."""
+
+
+class WrappedRuntime(Runtime):
+    """A runtime that runs `inner` and changes part of what it does.
+
+    Everything is delegated to `inner` (its trainers, training, evaluation, memory
+    check, lost clients, measurements, release); a subclass overrides what it changes.
+
+    Args:
+        inner: The runtime that does the work.
+    """
+
+    def __init__(self, inner: Runtime) -> None:
+        self.inner = inner
+        self.vectorize = inner.vectorize
+
+    def make_trainer(
+        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
+    ) -> Trainer:
+        return self.inner.make_trainer(model, optimizer, rule)
+
+    def train(
+        self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
+        return self.inner.train(trainer, weights, cohort, inputs)
+
+    def evaluate(self, trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
+        return self.inner.evaluate(trainer, weights, cohort)
+
+    def check_memory(
+        self,
+        model: LearningModel,
+        optimizer: Optional[Optimizer],
+        batch_size: int,
+        eval_batch_size: int,
+    ) -> None:
+        self.inner.check_memory(model, optimizer, batch_size, eval_batch_size)
+
+    def take_lost_clients(self) -> frozenset[str]:
+        return self.inner.take_lost_clients()
+
+    def take_measurements(self) -> dict[str, int]:
+        return self.inner.take_measurements()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 # Builders take their parameters and `recipe`, the run's `WorkerRecipe` (what

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -28,11 +28,9 @@ import tensorflow as tf
 from fedrun.config.params import bounded
 from fedrun.data.cohort import CohortData
 from fedrun.models.functional import ModelWeights
-from fedrun.optimizers import Optimizer
-from fedrun.runtime.base import Nest, Runtime
+from fedrun.runtime.base import Runtime, WrappedRuntime
 from fedrun.runtime.protocol import Trainer
-from fedrun.runtime.trainer import ClientOutputs, LocalRule, RoundInputs
-from fedrun.runtime.variable_trainer import LearningModel
+from fedrun.runtime.trainer import ClientOutputs, RoundInputs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +79,7 @@ def planned_faults(
     return PlannedFaults(frozenset(raises), frozenset(nan))
 
 
-class FaultInjectingRuntime(Runtime):
+class FaultInjectingRuntime(WrappedRuntime):
     """Runs `inner`, with the planned clients' training raising or returning NaN updates.
 
     Args:
@@ -91,13 +89,8 @@ class FaultInjectingRuntime(Runtime):
     """
 
     def __init__(self, inner: Runtime, config: FaultConfig, seed: int) -> None:
-        self.inner, self.config, self.seed = inner, config, seed
-        self.vectorize = inner.vectorize
-
-    def make_trainer(
-        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
-    ) -> Trainer:
-        return self.inner.make_trainer(model, optimizer, rule)
+        super().__init__(inner)
+        self.config, self.seed = config, seed
 
     def train(
         self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
@@ -119,12 +112,3 @@ class FaultInjectingRuntime(Runtime):
             return tf.where(rows, tf.constant(np.nan, leaf.dtype), leaf)
 
         return outputs._replace(update=tf.nest.map_structure(poison, outputs.update))
-
-    def evaluate(self, trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
-        return self.inner.evaluate(trainer, weights, cohort)
-
-    def take_lost_clients(self) -> frozenset[str]:
-        return self.inner.take_lost_clients()
-
-    def close(self) -> None:
-        self.inner.close()

@@ -146,7 +146,7 @@ class VectorizedRuntime(InProcessRuntime):
             ops allow it (None).
         fallback: What to do with a model that cannot be vectorized: "sequential"
             (train one client per call, with a warning) or "error". "sequential"
-            also trains convolutional models one client per call on CPU, where
+            also trains convolutional and recurrent models one client per call on CPU, where
             that is faster (`vectorizing_suits`); "error" vectorizes them.
         memory_budget: Bytes (or a size like "4GB") one call may use; training and
             evaluation cohorts are cut into chunks whose estimated peak fits it.
@@ -194,7 +194,8 @@ class VectorizedRuntime(InProcessRuntime):
         vectorize = problem is None
         if vectorize and self.fallback != "error" and not vectorizing_suits(model):
             log.info(
-                "convolutional model on CPU: training one client per call (faster here; fallback=error vectorizes)"
+                "convolutional or recurrent model on CPU: training one client per call "
+                "(faster here; fallback=error vectorizes)"
             )
             vectorize = False
         trainer = LocalTrainer(

@@ -10,12 +10,16 @@ The estimate per lane is
   (initial weights, gradients, new weights, the update) plus optimizer slots;
 * per example of a step: every layer's output, times a factor for what a step
   keeps beside it (pre-activations, the tape's saved tensors and their
-  gradients; an LSTM's gates and states at every time step).
+  gradients; an LSTM's gates and states at every time step);
+* training an unrolled recurrent layer: one gradient of its weights per time
+  step, all live until TensorFlow sums them.
 
 Activations do not grow with the number of steps: the step loop frees each
-step's tensors before the next. The factors were calibrated against measured
-peak RSS of `cnn_emnist` and `char_rnn` chunks on CPU (benchmarks/RESULTS.md,
-W7) and err on the large side.
+step's tensors before the next. Measured against the growth of peak RSS
+(`VmHWM`) per added lane of one vectorized call on CPU
+(`python -m benchmarks.memory_calibration`, benchmarks/RESULTS.md): `cnn_emnist`
+0.84x the estimate training and 0.67x evaluating, `char_rnn` 0.66x and 0.80x; a
+`logreg` lane is too small (under 1 MB) to measure against the process's noise.
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ _EVAL_FACTOR = 1.5
 # Per element of a recurrent layer's output: gates (4), cell state and its tanh,
 # hidden state, kept for every time step for backpropagation through time.
 _RECURRENT_FACTOR = 8.0
+# Evaluating keeps no tape: with this factor `char_rnn`'s measured evaluation
+# lane is 0.80x the estimate (benchmarks/RESULTS.md).
+_RECURRENT_EVAL_FACTOR = 2.0
 # Weight-sized tensors a training lane holds besides optimizer slots: stacked
 # weights, initial weights, gradients, new weights, the update.
 _TRAIN_WEIGHT_COPIES = 5
@@ -156,12 +163,23 @@ def activation_bytes(keras_model: keras.Model, training: bool) -> int:
     total = 0.0
     for layer in _layers(keras_model):
         elements = _output_elements(layer)
-        scale = _RECURRENT_FACTOR if isinstance(layer, keras.layers.RNN) else 1.0
+        recurrent = _RECURRENT_FACTOR if training else _RECURRENT_EVAL_FACTOR
+        scale = recurrent if isinstance(layer, keras.layers.RNN) else 1.0
         total += elements * factor * scale
     inputs = sum(
         math.prod(int(d or 1) for d in t.shape[1:]) for t in tf.nest.flatten(keras_model.inputs)
     )
     return int(4 * (total + inputs))
+
+
+def recurrent_gradient_bytes(keras_model: keras.Model) -> int:
+    """Bytes of the per-time-step weight gradients of unrolled recurrent layers."""
+    total = 0
+    for layer in _layers(keras_model):
+        if isinstance(layer, keras.layers.RNN) and getattr(layer, "unroll", False):
+            steps = int(layer.input.shape[1] or 1)
+            total += steps * sum(math.prod(w.shape) * 4 for w in layer.trainable_weights)
+    return total
 
 
 def _weight_bytes(model: Any) -> int:
@@ -195,6 +213,8 @@ class LaneCost:
         copies = _TRAIN_WEIGHT_COPIES if training else _EVAL_WEIGHT_COPIES
         fixed = _weight_bytes(model) * copies + (_slot_bytes(optimizer, model) if training else 0)
         keras_model = getattr(model, "keras_model", None)
+        if training and keras_model is not None:
+            fixed += recurrent_gradient_bytes(keras_model)
         return cls(fixed, activation_bytes(keras_model, training) if keras_model is not None else 0)
 
     def bytes(self, batch_size: int, steps: int) -> int:
@@ -285,6 +305,7 @@ def in_order(parts: Sequence[Any], plan: Sequence[Sequence[int]]) -> Any:
 __all__ = [
     "BUDGET_KEY",
     "activation_bytes",
+    "recurrent_gradient_bytes",
     "available_memory",
     "chunks",
     "evaluation_chunks",

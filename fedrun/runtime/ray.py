@@ -15,9 +15,13 @@ same numbers as `runtime=sequential` for the same seed.
 `auto` or `ray://host:port` joins an existing cluster (and only disconnects at
 the end). Ray is imported only when this runtime is used: fedrun works without it.
 
-A worker that dies is replaced and its share retried once; if it dies again, the
-share's clients are lost for the round: the round drops them like clients whose
-training raised (`client_work.training_failed` in `metrics.jsonl`).
+A worker that dies (its process killed, a crashed node, a Python-level exit) is
+replaced and its share retried once on the new actor, with the same inputs, so the
+round's numbers are those of an undisturbed one; if it dies again, the share's
+clients are lost for the round: the round drops them like clients whose training
+raised (`client_work.training_failed` in `metrics.jsonl`). Each round's training
+reports what happened under `client_work.runtime`: `workers_lost` (actor deaths),
+`shares_retried` and `clients_lost`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import importlib.util
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, NamedTuple, Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -42,7 +46,7 @@ from fedrun.runtime.client_steps import ClientStep
 from fedrun.runtime.local import SequentialRuntime, VectorizedRuntime
 from fedrun.runtime.memory import parse_budget
 from fedrun.runtime.protocol import Trainer
-from fedrun.runtime.ray_pool import WorkerPool, balanced_shares
+from fedrun.runtime.ray_pool import PoolOutcome, WorkerPool, balanced_shares
 from fedrun.runtime.ray_worker import ClientWorker, ShareRequest, to_numpy, to_tensors
 from fedrun.runtime.recipe import TrainerRecipe, WorkerRecipe
 from fedrun.runtime.trainer import ClientOutputs, LocalRule, RoundInputs
@@ -70,6 +74,9 @@ class RayParams:
             use; null: a fraction of that node's available memory.
         ship_code: Upload this fedrun package to the cluster with the job (for
             nodes that do not have it installed); TensorFlow must be there already.
+        object_store_memory: Bytes (or a size like "200MB") of the local Ray's
+            object store, which holds the weights and updates in transit (null:
+            Ray's default, a share of the machine's memory); only with `address: null`.
     """
 
     address: Optional[str] = None
@@ -80,6 +87,7 @@ class RayParams:
     chunk_size: Optional[int] = bounded(None, ge=1)
     memory_budget: Optional[Union[int, str]] = None
     ship_code: bool = False
+    object_store_memory: Optional[Union[int, str]] = None
 
     def __post_init__(self) -> None:
         if importlib.util.find_spec("ray") is None:
@@ -89,6 +97,11 @@ class RayParams:
         if self.address is not None and self.num_cpus is not None:
             raise ValueError("num_cpus sizes a local Ray (address: null); a cluster has its own")
         parse_budget(self.memory_budget)
+        parse_budget(self.object_store_memory, "runtime.object_store_memory")
+        if self.address is not None and self.object_store_memory is not None:
+            raise ValueError(
+                "object_store_memory sizes a local Ray (address: null); a cluster has its own"
+            )
         if self.num_cpus is not None and self.num_workers * self.cpus_per_worker > self.num_cpus:
             raise ValueError(
                 f"num_workers * cpus_per_worker = {self.num_workers * self.cpus_per_worker} exceeds num_cpus = {self.num_cpus}"
@@ -116,6 +129,28 @@ def runtime_env(ship_code: bool) -> dict[str, Any]:
     if ship_code:
         env["py_modules"] = [str(package_dir)]
     return env
+
+
+class WorkerFailures(NamedTuple):
+    """Worker deaths in training calls, counted for a round's measurements.
+
+    Attributes:
+        workers_lost: Actors that died while training a share (each is replaced).
+        shares_retried: Shares retried on a replacement after their actor died.
+        clients_lost: Clients of shares whose actor died twice (dropped from the round).
+    """
+
+    workers_lost: int = 0
+    shares_retried: int = 0
+    clients_lost: int = 0
+
+    def add(self, outcome: PoolOutcome, clients_lost: int) -> WorkerFailures:
+        """These counts plus one pool call's."""
+        return WorkerFailures(
+            self.workers_lost + len(outcome.retried) + len(outcome.dropped),
+            self.shares_retried + len(outcome.retried),
+            self.clients_lost + clients_lost,
+        )
 
 
 class RayRuntime(Runtime):
@@ -146,6 +181,7 @@ class RayRuntime(Runtime):
         self.worker_class = worker_class
         self.dropped_clients = 0
         self._lost_clients: set[str] = set()
+        self._counts = WorkerFailures()
         self.last_worker_seconds = 0.0
         self._trainers: list[tuple[Trainer, TrainerRecipe]] = []
         self._steps: list[ClientStep] = []
@@ -220,19 +256,20 @@ class RayRuntime(Runtime):
 
     def _gather(self, requests: list[ShareRequest], weights: ModelWeights, round_num: int) -> Nest:
         pool = self._ensure_pool()
-        dropped: list[ShareRequest] = []
         plain_weights = ModelWeights(
             to_numpy(list(weights.trainable)), to_numpy(list(weights.non_trainable))
         )
-        results = pool.run(requests, plain_weights, self._steps, dropped.append)
+        outcome = pool.run(requests, plain_weights, self._steps)
+        results = outcome.results
         self.last_worker_seconds = (
             max(r.seconds for r in results if r is not None) if any(results) else 0.0
         )
-        if dropped:
-            ids = [cid for request in dropped for cid in request.client_ids]
+        ids = [cid for i in outcome.dropped for cid in requests[i].client_ids]
+        if requests and requests[0].kind == "train":
+            self._counts = self._counts.add(outcome, len(ids))
+            self._lost_clients.update(ids)
+        if ids:
             self.dropped_clients += len(ids)
-            if dropped[0].kind == "train":
-                self._lost_clients.update(ids)
             logger.warning(
                 "round %d: clients %s dropped after their Ray worker died twice", round_num, ids
             )
@@ -243,6 +280,12 @@ class RayRuntime(Runtime):
     def take_lost_clients(self) -> frozenset[str]:
         lost, self._lost_clients = frozenset(self._lost_clients), set()
         return lost
+
+    def take_measurements(self) -> dict[str, int]:
+        """`{workers_lost, shares_retried, clients_lost}` of the training calls since
+        the last call (see `WorkerFailures`)."""
+        counts, self._counts = self._counts, WorkerFailures()
+        return counts._asdict()
 
     # ----------------------------------------------------------------- lifecycle
     def _ensure_pool(self) -> WorkerPool:
@@ -259,6 +302,7 @@ class RayRuntime(Runtime):
             if self.params.address is None:
                 ray.init(
                     num_cpus=self.params.num_cpus,
+                    object_store_memory=parse_budget(self.params.object_store_memory),
                     include_dashboard=False,
                     runtime_env=env,
                     logging_level=logging.WARNING,

@@ -12,7 +12,7 @@ are not crashes and propagate to the driver unchanged.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
 from fedrun.models.functional import ModelWeights
 from fedrun.runtime.client_steps import ClientStep
@@ -37,6 +37,20 @@ def balanced_shares(work: Sequence[float], parts: int) -> list[tuple[int, ...]]:
         loads[target] += float(work[position])
         members[target].append(position)
     return [tuple(sorted(m)) for m in members if m]
+
+
+class PoolOutcome(NamedTuple):
+    """What one `WorkerPool.run` call ends with.
+
+    Attributes:
+        results: Each request's result; None for a share whose actor died twice.
+        retried: Indices of the requests whose actor died once (retried on its replacement).
+        dropped: Indices of the requests whose actor died twice (their clients are lost).
+    """
+
+    results: list[Optional[ShareResult]]
+    retried: tuple[int, ...]
+    dropped: tuple[int, ...]
 
 
 class WorkerPool:
@@ -80,13 +94,10 @@ class WorkerPool:
         self.restarts += 1
 
     def run(
-        self,
-        requests: Sequence[ShareRequest],
-        weights: ModelWeights,
-        steps: Sequence[ClientStep],
-        on_drop: Callable[[ShareRequest], None],
-    ) -> list[Optional[ShareResult]]:
-        """Each request's result, None for shares dropped twice.
+        self, requests: Sequence[ShareRequest], weights: ModelWeights, steps: Sequence[ClientStep]
+    ) -> PoolOutcome:
+        """Each request's result (None for shares whose actor died twice), and which
+        shares were retried and dropped.
 
         Request `i` goes to actor `i`: one share an actor, so a dead actor holds
         exactly one share to retry.
@@ -96,6 +107,8 @@ class WorkerPool:
         weights_ref = self._ray.put(weights)
         steps = tuple(steps)
         results: list[Optional[ShareResult]] = [None] * len(requests)
+        retried: list[int] = []
+        dropped: list[int] = []
         pending = {}
         for i, request in enumerate(requests):
             ref = self._actors[i].run_share.remote(request, weights_ref, steps)
@@ -112,9 +125,10 @@ class WorkerPool:
             if attempt == 0:
                 retry = self._actors[i].run_share.remote(requests[i], weights_ref, steps)
                 pending[retry] = (i, 1)
+                retried.append(i)
             else:
-                on_drop(requests[i])
-        return results
+                dropped.append(i)
+        return PoolOutcome(results, tuple(sorted(retried)), tuple(sorted(dropped)))
 
     def close(self) -> None:
         for actor in self._actors:

@@ -11,7 +11,7 @@ from its recipe once, around its own copy of the model.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Callable, Optional
 
 from fedrun.config.registry import Choice
 from fedrun.data.build import load_data
@@ -34,16 +34,21 @@ class WorkerRecipe:
         model: The model builder and its parameters.
         seed: The run's seed (partitions, model initialization).
         preprocess: Client preprocessing (batch size, epochs, flattening).
+        transform_data: What the driver did to the data after loading it (a data
+            attack poisons its Byzantine clients' examples), as a picklable
+            callable; None: nothing.
     """
 
     dataset: Choice[FederatedData]
     model: ModelSpec
     seed: int
     preprocess: PreprocessConfig
+    transform_data: Optional[Callable[[FederatedData], FederatedData]] = None
 
     def build_data(self) -> FederatedData:
-        """The run's federated data, loaded as the driver loaded it."""
-        return load_data(self.dataset, DataContext(self.seed, self.preprocess))
+        """The run's federated data, loaded (and transformed) as the driver's was."""
+        data = load_data(self.dataset, DataContext(self.seed, self.preprocess))
+        return data if self.transform_data is None else self.transform_data(data)
 
     def build_model(self, data: FederatedData) -> LearningModel:
         """The run's model for `data`, initialized as the driver's was."""

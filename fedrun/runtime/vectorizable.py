@@ -12,7 +12,8 @@ fallback disabled, so a runtime can decide before training.
 ops of a dense model's step (about half the CPU time of a TensorFlow graph), but
 XLA's CPU convolutions are far slower than TensorFlow's oneDNN kernels (about 60x
 for `cnn_emnist` on a Xeon), so convolutional models run as TensorFlow graphs on
-CPUs.
+CPUs. Recurrent models too: an unrolled LSTM step (`char_rnn`) took about twice
+as long under XLA on CPU as a graph, after minutes of compilation.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 import weakref
 from typing import Optional
 
+import keras
 import tensorflow as tf
 
 from fedrun.models.functional import FunctionalModel, ModelWeights
@@ -107,19 +109,41 @@ def _has_convolutions(model: FunctionalModel) -> bool:
     return any(op.type in _CONVOLUTIONS for op in graph.get_operations())
 
 
+def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    inner = list(getattr(layer, "layers", None) or [])
+    inner += [
+        getattr(layer, name)
+        for name in ("layer", "forward_layer", "backward_layer")  # wrappers, Bidirectional
+        if isinstance(getattr(layer, name, None), keras.layers.Layer)
+    ]
+    return [layer] + [deeper for child in inner for deeper in _sublayers(child)]
+
+
+def has_recurrent_layers(model: FunctionalModel) -> bool:
+    """Whether the model has a Keras recurrent layer (LSTM, GRU, any `keras.layers.RNN`)."""
+    return any(isinstance(layer, keras.layers.RNN) for layer in _sublayers(model.keras_model))
+
+
+def _cpu_bound(model: FunctionalModel) -> bool:
+    """Convolutional or recurrent: steps whose cost is the layers' own kernels."""
+    return _has_convolutions(model) or has_recurrent_layers(model)
+
+
 def xla_suits(model: FunctionalModel) -> bool:
     """Whether XLA is the better default for training `model` on this machine."""
     if tf.config.list_physical_devices("GPU"):
         return True
-    return not _has_convolutions(model)
+    return not _cpu_bound(model)
 
 
 def vectorizing_suits(model: FunctionalModel) -> bool:
     """Whether training a cohort per call is the faster default for `model` here.
 
-    On CPU a convolutional model's steps are compute-bound: one client per call
-    was measured faster than the vectorized step (W2, `cnn_emnist`, 10 clients:
-    0.4x the sequential speed vectorized, benchmarks/RESULTS.md), so it is not the
-    default there; on a GPU the cohort's grouped convolutions fill the device.
+    On CPU one client per call was measured faster than the vectorized step for
+    convolutional models (W2, `cnn_emnist`, 10 clients: 0.4x the sequential speed
+    vectorized) and for recurrent ones (W5, `char_rnn`: each client's LSTM weights
+    are read at every position of the window, and ten clients' weights do not stay
+    in the CPU's caches as one client's do; benchmarks/RESULTS.md), so it is not
+    the default there; on a GPU the cohort's batched kernels fill the device.
     """
-    return bool(tf.config.list_physical_devices("GPU")) or not _has_convolutions(model)
+    return bool(tf.config.list_physical_devices("GPU")) or not _cpu_bound(model)

@@ -18,7 +18,11 @@ from typing import Any, Optional, Sequence
 
 from fedrun.data.client_data import FederatedData
 from fedrun.data.preprocess import PreprocessConfig
-from fedrun.learning.faults import RoundFailedError, build_cohort_dropping_failures
+from fedrun.learning.faults import (
+    RoundFailedError,
+    build_cohort_dropping_failures,
+    clients_lost_in_aggregation,
+)
 from fedrun.learning.process import LearningProcess
 from fedrun.training.callbacks import Callback, Record
 from fedrun.training.checkpoint import CheckpointError
@@ -58,7 +62,8 @@ def round_record(
 
     `clients` is the number of clients sampled, `clients_failed` how many of them
     were dropped (`data_failed` whose data raised, plus client work's
-    `training_failed` and `update_non_finite`).
+    `training_failed` and `update_non_finite`, plus the clients of a secure sum that
+    could not be unmasked).
     """
     plain = to_python(metrics)
     client_work = dict(plain.get("client_work", {}))
@@ -70,8 +75,10 @@ def round_record(
     record["aggregator"] = plain.get("aggregator", {})
     record["finalizer"] = plain.get("finalizer", {})
     record["clients"] = cohort_size
-    record["clients_failed"] = data_failed + sum(
-        client_work.get(k, 0) for k in ("training_failed", "update_non_finite")
+    record["clients_failed"] = (
+        data_failed
+        + sum(client_work.get(k, 0) for k in ("training_failed", "update_non_finite"))
+        + clients_lost_in_aggregation(record["aggregator"])
     )
     record["round_seconds"] = seconds
     return record

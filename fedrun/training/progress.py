@@ -10,11 +10,11 @@ the latest train and evaluation accuracy.
 from __future__ import annotations
 
 import sys
-from typing import Any, Literal, Mapping, Optional, TextIO, Union
+from typing import Any, Mapping, Optional, TextIO
 
+from fedrun.data.progress import ProgressMode
 from fedrun.training.callbacks import Callback, ProgressCallback, Record
 
-ProgressMode = Union[bool, Literal["bar", "lines"]]
 # Runs of at most this many rounds print lines even on a terminal: a bar adds nothing.
 FEW_ROUNDS = 3
 

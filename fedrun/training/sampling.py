@@ -19,6 +19,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from fedrun.config.registry import Registry
+from fedrun.data.progress import QUIET, DataProgress
 
 
 class Sampler(abc.ABC):
@@ -71,9 +72,14 @@ class WeightedSampler(Sampler):
 
     The example counts of the population are read once (one `sizes` call per client)
     and kept for later rounds.
+
+    Args:
+        progress: Reports the reading of the counts (a million lazily generated or
+            file-backed clients take seconds).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, progress: DataProgress = QUIET) -> None:
+        self.progress = progress
         self._population: Optional[Sequence[str]] = None
         self._probabilities: Optional[np.ndarray] = None
 
@@ -81,9 +87,8 @@ class WeightedSampler(Sampler):
         self, client_ids: Sequence[str], sizes: Callable[[str], int]
     ) -> np.ndarray:
         if self._probabilities is None or self._population is not client_ids:
-            counts = np.fromiter(
-                (sizes(cid) for cid in client_ids), dtype=np.float64, count=len(client_ids)
-            )
+            clients = self.progress.track(client_ids, "reading client sizes", "clients")
+            counts = np.array([sizes(cid) for cid in clients], dtype=np.float64)
             if counts.sum() <= 0:
                 raise ValueError("weighted sampling: every client holds 0 examples")
             self._population, self._probabilities = client_ids, counts / counts.sum()
@@ -109,24 +114,27 @@ class WeightedSampler(Sampler):
 
 
 SAMPLERS: Registry[Sampler] = Registry("sampling")
+"""Builders take the run's `progress`; only weighted sampling reads the population up front."""
 
 
 @SAMPLERS.register("fixed")
-def _fixed() -> Sampler:
+def _fixed(progress: DataProgress = QUIET) -> Sampler:
     """The first clients, every round."""
+    del progress
     return FixedSampler()
 
 
 @SAMPLERS.register("uniform")
-def _uniform() -> Sampler:
+def _uniform(progress: DataProgress = QUIET) -> Sampler:
     """Uniform without replacement per round."""
+    del progress
     return UniformSampler()
 
 
 @SAMPLERS.register("weighted")
-def _weighted() -> Sampler:
+def _weighted(progress: DataProgress = QUIET) -> Sampler:
     """Proportional to example counts, without replacement per round."""
-    return WeightedSampler()
+    return WeightedSampler(progress)
 
 
 __all__ = ["SAMPLERS", "Sampler"]

@@ -212,3 +212,23 @@ def test_uniform_sampling_reports_subsampled_epsilon_without_warning(caplog):
         accountant.get_epsilon(1e-5), rel=1e-9
     )
     assert "epsilon_full_participation" not in outputs[1].measurements
+
+
+# --- without noise ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "norm", [1.0, AdaptiveNormParams(initial_norm=1.0)], ids=["fixed", "adaptive"]
+)
+def test_zero_noise_multiplier_clips_and_averages_exactly(norm):
+    process = DPFactory(0.0, 4, norm, sampling_rate=1.0).create(tf.TensorSpec([2]))
+    values = tf.constant([[3.0, 4.0], [0.3, 0.4], [0.0, 2.0]])  # norms 5, 0.5, 2
+    output = process.next(process.initialize(), AtClients(values, 3))
+    np.testing.assert_allclose(output.result.value, np.array([0.9, 2.2]) / 4, rtol=1e-6)
+    assert float(output.measurements["noise_stddev"]) == 0.0
+    assert float(output.measurements["epsilon"]) == float("inf")
+
+
+def test_negative_noise_multiplier_is_refused():
+    with pytest.raises(ValueError, match="non-negative, got -1.0"):
+        DPFactory(-1.0, 4, 1.0, sampling_rate=1.0)

@@ -120,6 +120,56 @@ def test_never_a_wrong_sum(count, neighbors, threshold, stages, seed):
         assert outcome.total is None and outcome.failure and outcome.measurements["failed"] == 1
 
 
+@pytest.mark.parametrize(
+    "neighbors, drops, keys, masks",
+    [
+        (None, Dropouts(), 0, 0),
+        (None, Dropouts(after_input=frozenset({1, 2})), 0, 0),
+        # Each of clients 0 and 5 left 8 masks in the sum: one per other client of U3.
+        (None, Dropouts(after_sharing=frozenset({0, 5})), 2, 2 * 8),
+        # Client 7 sent its input before vanishing: client 3 left a mask with it too.
+        (None, Dropouts(after_sharing=frozenset({3}), after_input=frozenset({7})), 1, 9),
+        # SecAgg+ with degree 4: the dropped client masked with its 4 neighbours only.
+        (4, Dropouts(after_sharing=frozenset({4})), 1, 4),
+    ],
+    ids=["none", "after-input-only", "two-before-input", "before-and-after", "secagg-plus"],
+)
+def test_drops_before_input_cost_a_key_and_a_mask_per_neighbour_that_sent(
+    neighbors, drops, keys, masks
+):
+    bits, count = 24, 10
+    x = inputs(count, 16, bits)
+    outcome = run_round(
+        x, ProtocolConfig(bits, neighbors=neighbors), drops, np.random.default_rng(2)
+    )
+    m = outcome.measurements
+    assert outcome.failure is None
+    assert (m["dropped_after_sharing"], m["keys_reconstructed"]) == (len(drops.after_sharing), keys)
+    assert m["pairwise_masks_removed"] == masks
+    assert m["reconstructions"] == count - len(drops.after_sharing) + keys
+
+
+def test_recovering_a_drop_before_input_costs_a_share_from_each_survivor():
+    bits, dim, count = 16, 4, 4
+    plain = run_round(
+        inputs(count, dim, bits), ProtocolConfig(bits), Dropouts(), np.random.default_rng(0)
+    )
+    dropped = run_round(
+        inputs(count, dim, bits),
+        ProtocolConfig(bits),
+        Dropouts(after_sharing=frozenset({0})),
+        np.random.default_rng(0),
+    )
+    # Client 0 sends no masked input and no unmasking shares; the 3 others each send one
+    # share per client they hold (3 self-mask seeds of U3, 1 private key of client 0),
+    # as they would without the drop.
+    input_bytes, unmasking_bytes = dim * 2, count * SHARE_BYTES
+    saved = input_bytes + unmasking_bytes  # what client 0 no longer sends
+    assert dropped.measurements["bytes_up"] == pytest.approx(
+        plain.measurements["bytes_up"] - saved / count
+    )
+
+
 def test_too_few_survivors_fail_naming_the_shortfall():
     drops = Dropouts(
         after_input=frozenset(range(5))

@@ -35,7 +35,8 @@ def test_state_and_measurements_types():
         "<state=<seed=int64[2],round_num=int64>@SERVER,result=float32[2]@SERVER,"
         "measurements=<secure_upper_clipped_count=int32,secure_lower_clipped_count=int32,protocol=<clients=int64,"
         "threshold=int64,dropped_after_advertising=int64,dropped_after_sharing=int64,dropped_after_input=int64,"
-        "survivors=int64,unmasking_clients=int64,reconstructions=int64,failed=int64,bytes_up=float64,"
+        "survivors=int64,unmasking_clients=int64,reconstructions=int64,keys_reconstructed=int64,"
+        "pairwise_masks_removed=int64,failed=int64,bytes_up=float64,"
         "bytes_down=float64,server_seconds=float64>>@SERVER>)"
     )
 
@@ -268,3 +269,63 @@ def test_bad_protocol_parameters_are_config_errors(node, message):
             (),
             AggregatorContext(clients_per_round=10),
         )
+
+
+# --- clients that drop before their masked input ----------------------------------------
+
+
+def protocol_of(output):
+    return {k: v.numpy() for k, v in output.measurements["protocol"].items()}
+
+
+def test_clients_missing_from_the_cohort_dropped_before_masking_and_were_recovered():
+    values = AtClients(
+        tf.constant(np.random.default_rng(0).uniform(-1, 1, size=(7, 5)).astype(np.float32)), 7
+    )
+    output = run_once(
+        SecureSumFactory(1.0, bits=40, max_clients=10, cohort_size=10, seed=1),
+        values,
+        tf.TensorSpec([5]),
+    )
+    np.testing.assert_allclose(
+        output.result.value.numpy(), values.value.numpy().sum(axis=0), atol=1e-6
+    )
+    protocol = protocol_of(output)
+    # 10 entered, 3 vanished after sharing their keys: 3 private keys reconstructed, and
+    # each of the 3 left a pairwise mask with each of the 7 clients that sent input.
+    assert (protocol["clients"], protocol["dropped_after_sharing"], protocol["survivors"]) == (
+        10,
+        3,
+        7,
+    )
+    assert (protocol["keys_reconstructed"], protocol["pairwise_masks_removed"]) == (3, 3 * 7)
+    assert protocol["reconstructions"] == 7 + 3 and protocol["failed"] == 0
+
+
+def test_too_many_drops_before_masking_give_no_sum():
+    values = AtClients(tf.ones([5, 3]), 5)  # 5 of 10 left; each secret needs 6 shares
+    output = run_once(
+        SecureSumFactory(1.0, bits=40, max_clients=10, cohort_size=10),
+        values,
+        tf.TensorSpec([3]),
+    )
+    assert np.all(np.isnan(output.result.value.numpy()))
+    assert protocol_of(output)["failed"] == 1
+
+
+def test_more_values_than_the_cohort_are_refused():
+    factory = SecureSumFactory(1.0, bits=8, max_clients=4, cohort_size=2)
+    with pytest.raises(ValueError, match="3 clients' values, more than the cohort of 2"):
+        run_once(factory, AtClients(tf.zeros([3, 2]), 3), tf.TensorSpec([2]))
+
+
+def test_the_configured_secure_sum_knows_the_sampled_cohort():
+    from fedrun.aggregators.build import AggregatorContext, build_factory
+
+    factory = build_factory(
+        {"type": "secure_sum", "upper_bound": 1.0},
+        "aggregator",
+        (),
+        AggregatorContext(clients_per_round=10),
+    )
+    assert factory.cohort_size == 10

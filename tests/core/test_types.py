@@ -108,3 +108,16 @@ def test_sequence_at_clients_prints_with_star_inside_braces():
         str(FederatedType(seq, CLIENTS, all_equal=False))
         == "{<x=float32[?,784],y=int32[?,1]>*}@CLIENTS"
     )
+
+
+def test_named_members_read_as_attributes():
+    weights = StructType(
+        [
+            ("trainable", StructType([TensorType(tf.float32, [2])])),
+            ("non_trainable", StructType([])),
+        ]
+    )
+    assert str(weights.trainable) == "<float32[2]>"
+    assert weights.trainable == weights["trainable"]
+    with pytest.raises(AttributeError, match="no member or attribute 'bias'"):
+        _ = weights.bias

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from fedrun.data.errors import DataError
-from fedrun.data.sqlite_client_data import SQLiteClientData, parse_examples
+from fedrun.data.sqlite_client_data import SQLiteClientData, parse_examples, require_features
 from tests.data.tff_format import example, write_tff_sqlite
 
 SPEC = {"x": tf.TensorSpec([2], tf.float32), "y": tf.TensorSpec([], tf.int32)}
@@ -96,3 +96,13 @@ def test_unusable_files_name_the_path(tmp_path, make, problem):
     with pytest.raises(DataError, match=problem) as err:
         SQLiteClientData(str(path), "train", convert, SPEC, how_to_get="get it")
     assert str(path) in str(err.value)
+
+
+def test_missing_features_name_the_store_the_client_and_what_was_found():
+    features = {"pixels": np.zeros((1, 4), np.float32)}
+    require_features(features, ("pixels",), "db.sqlite", "f0000")
+    with pytest.raises(
+        DataError, match=r"features 'pixels' and 'label', found \['pixels'\]"
+    ) as info:
+        require_features(features, ("pixels", "label"), "db.sqlite", "f0000")
+    assert (info.value.source, info.value.client_id) == ("db.sqlite", "f0000")

@@ -1,5 +1,6 @@
 """Every experiment (each variant and each preset it sweeps) composes, validates and
-builds (`fedrun.run.build`: data, model, process; no training). Every value of every
+builds (`fedrun.run.build`: data, model, process; no training), and runs 2 small
+rounds (slow suite). Every value of every
 swept key composes and validates. Data sets whose files are not on this machine
 (MNIST, Fashion-MNIST's IDX layout, EMNIST, the plays) are read from tiny files in
 their real layouts (`dataset.path`)."""
@@ -7,6 +8,7 @@ their real layouts (`dataset.path`)."""
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -114,6 +116,29 @@ def test_every_swept_value_composes_and_validates(option):
 @pytest.mark.parametrize("option", OPTIONS, ids=OPTIONS)
 def test_experiment_builds(option, data_dirs):
     build_and_check(plain_config([f"experiment={option}"], data_dirs))
+
+
+def two_rounds(overrides: list[str]) -> list[str]:
+    """`overrides` bounded to 2 small rounds (one local epoch, 2 evaluation clients, a
+    small char RNN on short windows)."""
+    cfg = compose(overrides)
+    extra = ["rounds=2", "preprocess.epochs=1", "eval_clients=2", "progress=false"]
+    if cfg.dataset.type == "shakespeare":
+        extra.append("dataset.sequence_length=16")
+    if cfg.model.type == "char_rnn":
+        extra += ["model.lstm_units=[8]", "model.embedding_dim=4"]
+    return overrides + extra
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option", OPTIONS, ids=OPTIONS)
+def test_experiment_runs_two_rounds(option, data_dirs, tmp_path):
+    from fedrun.run import run
+
+    summary = run(plain_config(two_rounds([f"experiment={option}"]), data_dirs), str(tmp_path))
+    records = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["round"] for line in records] == [1, 2]
+    assert summary["peak_rss_bytes"] > 0
 
 
 def _option_using(group: str) -> str:

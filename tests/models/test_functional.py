@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from fedrun.config.errors import ConfigError
 from fedrun.models.functional import FunctionalModel, ModelWeights
 from tests.conftest import make_arrays
 
@@ -93,5 +94,40 @@ def test_stateful_rnns_are_refused_before_training():
     )
     loss = keras.losses.SparseCategoricalCrossentropy()
     spec = {"x": tf.TensorSpec([5], tf.int32), "y": tf.TensorSpec([], tf.int32)}
-    with pytest.raises(ValueError, match="layer 'gru' is a stateful RNN"):
+    with pytest.raises(ConfigError, match="model: layer .gru. is a stateful RNN"):
         FunctionalModel(keras_model, loss, [], spec)
+
+
+class _FlattenedAccuracy(keras.metrics.SparseCategoricalAccuracy):
+    """Reshapes labels and predictions before weighing them, as TFF's
+    text-generation tutorial's metric does."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        return super().update_state(
+            tf.reshape(y_true, [-1, 1]), tf.reshape(y_pred, [-1, 3]), sample_weight
+        )
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [_FlattenedAccuracy(name="flat"), keras.metrics.SparseCategoricalAccuracy(name="plain")],
+    ids=["reshaping-metric", "plain-metric"],
+)
+def test_metrics_leave_padding_out(metric):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Embedding(5, 3)])
+    functional = FunctionalModel(
+        model,
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        [metric],
+        {"x": tf.TensorSpec([4], tf.int32), "y": tf.TensorSpec([4], tf.int32)},
+    )
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 5, (6, 4)).astype(np.int32)
+    y = rng.integers(0, 3, (6, 4)).astype(np.int32)
+    mask = tf.constant([1.0, 1.0, 1.0, 1.0, 0.0, 0.0])
+    predictions = model(x)
+    losses = functional.per_example_loss(y, predictions)
+    metrics = functional.update_metrics(functional.initial_metrics(), y, predictions, losses, mask)
+    result = functional.finalize_metrics(metrics)[metric.name]
+    by_hand = np.mean(np.argmax(predictions.numpy()[:4], axis=-1) == y[:4])
+    np.testing.assert_allclose(result, by_hand, rtol=1e-6)

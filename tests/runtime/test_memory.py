@@ -91,6 +91,15 @@ def test_lane_cost_counts_weights_slots_and_activations(model):
     assert train.bytes(20, 3) == train.fixed + 20 * train.per_example + 3 * 20 * 12
 
 
+@pytest.mark.parametrize("unroll", [True, False], ids=["unrolled", "loop"])
+def test_unrolled_recurrent_layers_count_a_weight_gradient_per_time_step(unroll):
+    x_in = keras.Input((7, 2))
+    x = keras.layers.LSTM(3, unroll=unroll, return_sequences=True)(x_in)
+    keras_model = keras.Model(x_in, keras.layers.Dense(2)(x))
+    lstm_params = 4 * 3 * (2 + 3 + 1)
+    assert memory.recurrent_gradient_bytes(keras_model) == (7 * 4 * lstm_params if unroll else 0)
+
+
 def test_chunked_evaluation_equals_one_call(model, data):
     cohort = build_eval_cohort(data, list(SIZES), batch_size=8)
     weights = _weights(model)

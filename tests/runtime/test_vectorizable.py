@@ -13,7 +13,12 @@ from fedrun.models.build import classification_model
 from fedrun.optimizers import SGD
 from fedrun.runtime.local import SequentialRuntime, VectorizedRuntime
 from fedrun.runtime.trainer import LocalRule, no_inputs
-from fedrun.runtime.vectorizable import vectorization_problem, xla_suits
+from fedrun.runtime.vectorizable import (
+    has_recurrent_layers,
+    vectorization_problem,
+    vectorizing_suits,
+    xla_suits,
+)
 from tests.conftest import make_arrays
 
 
@@ -78,3 +83,33 @@ def test_xla_is_the_default_only_without_convolutions(tiny_model, conv_model):
             SequentialRuntime().make_trainer(conv_model, SGD(0.1), LocalRule())._train.jit_compile
             is False
         )
+
+
+def _sequence_model(wrap: bool) -> object:
+    keras.utils.set_random_seed(0)
+    x_in = keras.Input((4, 2))
+    recurrent = keras.layers.GRU(3, unroll=True)
+    x = keras.layers.Bidirectional(recurrent)(x_in) if wrap else recurrent(x_in)
+    out = keras.layers.Dense(3, activation="softmax")(x)
+    spec = {"x": tf.TensorSpec([4, 2], tf.float32), "y": tf.TensorSpec([], tf.int32)}
+    return classification_model(keras.Model(x_in, out), spec)
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["gru", "bidirectional-gru"])
+def test_recurrent_layers_are_found_inside_wrappers(wrap, tiny_model):
+    assert has_recurrent_layers(_sequence_model(wrap))
+    assert not has_recurrent_layers(tiny_model)
+
+
+@pytest.mark.skipif(
+    bool(tf.config.list_physical_devices("GPU")),
+    reason="on a GPU recurrent models train vectorized with XLA",
+)
+def test_recurrent_models_run_as_graphs_one_client_per_call_on_cpu(tiny_model):
+    recurrent = _sequence_model(False)
+    assert not xla_suits(recurrent) and not vectorizing_suits(recurrent)
+    assert vectorizing_suits(tiny_model)
+    assert not VectorizedRuntime().make_trainer(recurrent, SGD(0.1), LocalRule()).vectorize
+    assert (
+        VectorizedRuntime(fallback="error").make_trainer(recurrent, SGD(0.1), LocalRule()).vectorize
+    )

@@ -1,8 +1,11 @@
 """Client samplers: fixed, uniform and weighted, each seeded by (seed, round)."""
 
+import io
+
 import numpy as np
 import pytest
 
+from fedrun.data.progress import DataProgress
 from fedrun.training.sampling import SAMPLERS
 
 IDS = [f"c{i}" for i in range(20)]
@@ -71,3 +74,13 @@ def test_weighted_reads_sizes_once():
     for r in (1, 2, 3):
         sampler.sample(IDS, 2, r, 0, sizes)
     assert len(calls) == len(IDS)
+
+
+def test_weighted_reports_reading_the_population_sizes():
+    stream = io.StringIO()
+    sampler = SAMPLERS.choose({"type": "weighted"}, "sampling").build(
+        progress=DataProgress("lines", delay=0.0, stream=stream)
+    )
+    first = sampler.sample(IDS, 3, 1, 0, SIZES.__getitem__)
+    assert stream.getvalue().startswith("data: reading client sizes: 20 clients done, ")
+    assert first == build("weighted").sample(IDS, 3, 1, 0, SIZES.__getitem__)

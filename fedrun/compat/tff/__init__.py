@@ -31,6 +31,7 @@ from fedrun.compat.tff.intrinsics import (
     federated_zip,
     sequence_reduce,
 )
+from fedrun.compat.tff.select import federated_select
 from fedrun.compat.tff.types import (
     FederatedType,
     FunctionType,
@@ -75,6 +76,7 @@ __all__ = [
     "federated_mean",
     "federated_min",
     "federated_secure_sum_bitwidth",
+    "federated_select",
     "federated_sum",
     "federated_value",
     "federated_zip",

@@ -31,6 +31,7 @@ import tensorflow as tf
 from tensorflow.python.ops.op_selector import UnliftableError
 
 from fedrun.compat.tff import values as values_
+from fedrun.compat.tff.errors import FacadeTypeError, FacadeValueError
 from fedrun.compat.tff.types import convert, has_sequence, is_assignable, to_spec, to_type
 from fedrun.compat.tff.values import PerClient, Value
 from fedrun.core.placements import SERVER, AtClients, AtServer
@@ -55,7 +56,7 @@ def _parameter_type(fn: Callable[..., Any], declared: Sequence[Any]) -> Optional
         return to_type(declared[0])
     names = _positional_parameters(fn)
     if len(names) != len(declared):
-        raise TypeError(
+        raise FacadeTypeError(
             f"{getattr(fn, '__name__', 'computation')} takes {len(names)} parameters but {len(declared)} types were given"
         )
     return StructType([(name, to_type(t)) for name, t in zip(names, declared)])
@@ -65,15 +66,15 @@ def _split(parameter_type: Optional[Type], arity: int) -> list[Type]:
     """The per-argument types of a parameter type for a body of `arity` arguments."""
     if parameter_type is None:
         if arity:
-            raise TypeError(f"a body of {arity} parameters needs an argument")
+            raise FacadeTypeError(f"a body of {arity} parameters needs an argument")
         return []
     if arity == 0:
-        raise TypeError(
+        raise FacadeTypeError(
             f"a body without parameters cannot take an argument of type {parameter_type}"
         )
     if arity > 1:
         if not isinstance(parameter_type, StructType) or len(parameter_type) != arity:
-            raise TypeError(
+            raise FacadeTypeError(
                 f"a body of {arity} parameters cannot take one argument of type {parameter_type}"
             )
         return list(parameter_type)
@@ -109,7 +110,7 @@ class _FacadeComputation(Computation):
 
     def _declared_signature(self) -> FunctionType:
         if self.is_polymorphic:
-            raise TypeError(
+            raise FacadeTypeError(
                 f"{self.__name__} was declared without parameter types, so its signature depends on its "
                 "arguments; declare the types in the decorator to read type_signature"
             )
@@ -124,7 +125,7 @@ class _FacadeComputation(Computation):
                 and parameter_type != self._parameter
             ):
                 if not is_assignable(self._parameter, parameter_type):
-                    raise TypeError(
+                    raise FacadeTypeError(
                         f"{self.__name__} expects {self._parameter}, got an argument of type {parameter_type}"
                     )
             parameter_type = self._parameter
@@ -189,7 +190,7 @@ class FederatedComputation(_FacadeComputation):
         else:
             types = [to_type(a) if not isinstance(a, (AtServer, AtClients)) else None for a in args]
         if len(types) != len(args):
-            raise TypeError(f"{self.__name__} takes {len(types)} arguments, got {len(args)}")
+            raise FacadeTypeError(f"{self.__name__} takes {len(types)} arguments, got {len(args)}")
         converted = to_values(args, types)
         num_clients = cohort_of(converted) or values_.default_num_clients()
         with values_.frame(tracing=False, num_clients=num_clients):
@@ -240,7 +241,7 @@ def cohort_of(args: Sequence[Any]) -> Optional[int]:
         and isinstance(a.placed, (AtClients, PerClient))
     }
     if len(counts) > 1:
-        raise ValueError(
+        raise FacadeValueError(
             f"client-placed arguments have different numbers of clients: {sorted(counts)}"
         )
     return counts.pop() if counts else None

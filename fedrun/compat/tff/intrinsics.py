@@ -26,10 +26,12 @@ from fedrun.compat.tff.computations import (
     TensorFlowComputation,
     tf_computation,
 )
+from fedrun.compat.tff.errors import FacadeTypeError, FacadeValueError
 from fedrun.compat.tff.types import convert, has_sequence
 from fedrun.compat.tff.values import PerClient, Value, cohort_size, is_abstract, is_tracing, type_of
 from fedrun.core import intrinsics as fed
 from fedrun.core.placements import CLIENTS, SERVER, AtClients, AtServer, Placement
+from fedrun.core.processes import Computation
 from fedrun.core.types import FederatedType, SequenceType, StructType, Type, to_type
 
 
@@ -37,9 +39,11 @@ def _federated(v: Any, what: str, placement: Optional[Placement] = None) -> Valu
     if isinstance(v, (AtServer, AtClients)):
         v = Value(v)
     if not isinstance(v, Value) or not isinstance(v.type_signature, FederatedType):
-        raise TypeError(f"{what}: expected a federated value, got {v!r}")
+        raise FacadeTypeError(f"{what}: expected a federated value, got {v!r}")
     if placement is not None and _ftype(v).placement != placement:
-        raise TypeError(f"{what}: expected a value placed at {placement}, got {v.type_signature}")
+        raise FacadeTypeError(
+            f"{what}: expected a value placed at {placement}, got {v.type_signature}"
+        )
     return v
 
 
@@ -58,7 +62,7 @@ def federated_value(value: Any, placement: Placement) -> Value:
     _check_placement(placement, "federated_value")
     if isinstance(value, Value):
         if isinstance(value.type_signature, FederatedType):
-            raise TypeError(
+            raise FacadeTypeError(
                 f"federated_value: expected an unplaced value, got one of type {value.type_signature}"
             )
         # Only while tracing does a computation's result arrive as a Value.
@@ -75,7 +79,9 @@ def federated_value(value: Any, placement: Placement) -> Value:
 
 def _check_placement(placement: Any, what: str) -> None:
     if placement not in (SERVER, CLIENTS):
-        raise TypeError(f"{what}: placement must be tff.SERVER or tff.CLIENTS, got {placement!r}")
+        raise FacadeTypeError(
+            f"{what}: placement must be tff.SERVER or tff.CLIENTS, got {placement!r}"
+        )
 
 
 def federated_eval(fn: Any, placement: Placement) -> Value:
@@ -90,7 +96,9 @@ def federated_eval(fn: Any, placement: Placement) -> Value:
         else None
     )
     if comp is None or comp.arity:
-        raise TypeError(f"federated_eval: expected a computation without parameters, got {fn!r}")
+        raise FacadeTypeError(
+            f"federated_eval: expected a computation without parameters, got {fn!r}"
+        )
     result = comp.signature_for(None).result
     if is_tracing():
         return Value(type_signature=FederatedType(result, placement, all_equal=placement == SERVER))
@@ -122,7 +130,7 @@ def _zip_arguments(arg: Any) -> tuple[list[Value], bool]:
     if isinstance(arg, (list, tuple)) and not isinstance(arg, Value):
         members = [_federated(a, "federated_map") for a in arg]
         if not members:
-            raise TypeError("federated_map: nothing to map over")
+            raise FacadeTypeError("federated_map: nothing to map over")
         return members, True
     return [_federated(arg, "federated_map")], False
 
@@ -132,13 +140,20 @@ def federated_map(fn: Union[TensorFlowComputation, Callable[..., Any]], arg: Any
 
     `arg` may be a tuple of values placed alike; they are zipped, as TFF does.
     """
+    if not isinstance(fn, (TensorFlowComputation, FederatedComputation)) and (
+        isinstance(fn, Computation) or not callable(fn)
+    ):
+        raise FacadeTypeError(
+            "federated_map: fn must be a tff.tensorflow.computation, a tff.federated_computation or a "
+            f"Python function, got {fn!r}"
+        )
     comp = (
         fn if isinstance(fn, (TensorFlowComputation, FederatedComputation)) else tf_computation(fn)
     )
     members, zipped = _zip_arguments(arg)
     placements = {_ftype(m).placement for m in members}
     if len(placements) != 1:
-        raise TypeError(
+        raise FacadeTypeError(
             f"federated_map: arguments must share one placement, got {[str(m.type_signature) for m in members]}"
         )
     placement = placements.pop()
@@ -162,7 +177,7 @@ def _map_client_by_client(fn: Callable[..., Any], placed: list[Any]) -> Value:
     """`fn` applied to each client's values in turn (values holding sequences)."""
     counts = {p.num_clients for p in placed}
     if len(counts) != 1:
-        raise ValueError(
+        raise FacadeValueError(
             f"federated_map: client values of different cohorts (sizes {sorted(counts)})"
         )
     results = [fn(*[p.client(k) for p in placed]) for k in range(counts.pop())]
@@ -189,14 +204,14 @@ def sequence_reduce(value: Any, zero: Any, op: Any) -> Any:
         else None
     )
     if comp is None:
-        raise TypeError(
+        raise FacadeTypeError(
             f"sequence_reduce: op must be a computation of (accumulator, element), got {op!r}"
         )
     step = comp.adapted(2)
     if isinstance(value, Value) and isinstance(value.type_signature, FederatedType):
         t = value.type_signature
         if t.placement != CLIENTS or not isinstance(t.member, SequenceType):
-            raise TypeError(
+            raise FacadeTypeError(
                 f"sequence_reduce: expected a sequence (or sequences at tff.CLIENTS), got {t}"
             )
         if value.is_abstract or is_abstract(zero):
@@ -205,7 +220,7 @@ def sequence_reduce(value: Any, zero: Any, op: Any) -> Any:
         return _map_client_by_client(lambda ds: _fold(ds, zero, step), [value.placed])
     if isinstance(value, Value):
         if not isinstance(value.type_signature, SequenceType):
-            raise TypeError(
+            raise FacadeTypeError(
                 f"sequence_reduce: expected a sequence, got a value of type {value.type_signature}"
             )
         result = comp.signature_for(
@@ -213,14 +228,14 @@ def sequence_reduce(value: Any, zero: Any, op: Any) -> Any:
         ).result
         return Value(type_signature=result)
     if not isinstance(value, tf.data.Dataset):
-        raise TypeError(f"sequence_reduce: expected a sequence, got a {type(value).__name__}")
+        raise FacadeTypeError(f"sequence_reduce: expected a sequence, got a {type(value).__name__}")
     return _fold(value, zero, step)
 
 
 def _unplaced_type(zero: Any) -> Type:
     t = type_of(zero)
     if isinstance(t, FederatedType):
-        raise TypeError(f"sequence_reduce: zero must be unplaced, got a value of type {t}")
+        raise FacadeTypeError(f"sequence_reduce: zero must be unplaced, got a value of type {t}")
     return t
 
 
@@ -272,7 +287,7 @@ def federated_zip(value: Any) -> Value:
     nest = tf.nest.pack_sequence_as(value, leaves)
     placements = {_ftype(v).placement for v in leaves}
     if len(placements) > 1:
-        raise TypeError(
+        raise FacadeTypeError(
             f"federated_zip: members must share one placement, got {[str(v.type_signature) for v in leaves]}"
         )
     placement = placements.pop() if placements else SERVER
@@ -291,7 +306,7 @@ def federated_secure_sum_bitwidth(value: Any, bitwidth: int) -> Value:
     (fedrun's `secure_sum`); the result keeps the value's dtypes."""
     v = _federated(value, "federated_secure_sum_bitwidth", CLIENTS)
     if not isinstance(bitwidth, int):
-        raise TypeError(
+        raise FacadeTypeError(
             "federated_secure_sum_bitwidth: fedrun takes one integer bitwidth for the whole structure"
         )
     if v.is_abstract:

@@ -15,10 +15,16 @@ from typing import Any, Optional
 import numpy as np
 import tensorflow as tf
 
+from fedrun.compat.tff.errors import FacadeTypeError
 from fedrun.compat.tff.unsupported import TYPES, error
 from fedrun.core import types as core_types
 from fedrun.core.placements import CLIENTS, SERVER, Placement
 from fedrun.core.types import FunctionType, SequenceType, StructType, TensorType, Type
+from fedrun.models.functional import ModelWeights
+
+# TFF keeps a struct's Python container in its type; fedrun's types do not, so the
+# one container TFF's learning code relies on is recognised by its names.
+_MODEL_WEIGHTS_NAMES = list(ModelWeights._fields)
 
 
 def to_type(spec: Any) -> Type:
@@ -28,7 +34,7 @@ def to_type(spec: Any) -> Type:
     `tf.data.DatasetSpec`, and lists, tuples, mappings and namedtuples of those.
     """
     if spec is None:
-        raise TypeError(
+        raise FacadeTypeError(
             "to_type: None is not a type (a computation without a parameter takes no type)"
         )
     if _is_named(spec):
@@ -41,7 +47,10 @@ def to_type(spec: Any) -> Type:
         return StructType([to_type(e) for e in spec])
     if isinstance(spec, collections.abc.Mapping):
         return StructType([(str(k), to_type(v)) for k, v in spec.items()])
-    return core_types.to_type(spec)
+    try:
+        return core_types.to_type(spec)
+    except TypeError as err:
+        raise FacadeTypeError(f"to_type: {err}") from None
 
 
 def tensorflow_to_type(obj: Any) -> Type:
@@ -56,7 +65,7 @@ def tensorflow_to_type(obj: Any) -> Type:
         if not (
             core_types.is_dtype(leaf) or isinstance(leaf, (tf.TensorSpec, tf.data.DatasetSpec))
         ):
-            raise TypeError(
+            raise FacadeTypeError(
                 f"tensorflow_to_type: expected TensorFlow specs or dtypes, got a {type(leaf).__name__}: {leaf!r}"
             )
     return to_type(obj)
@@ -102,7 +111,7 @@ class FederatedType(core_types.FederatedType, metaclass=_FederatedTypeMeta):
 
     def __init__(self, member: Any, placement: Placement, all_equal: Optional[bool] = None) -> None:
         if placement not in (SERVER, CLIENTS):
-            raise TypeError(
+            raise FacadeTypeError(
                 f"FederatedType: placement must be tff.SERVER or tff.CLIENTS, got {placement!r}"
             )
         object.__setattr__(self, "member", to_type(member))
@@ -140,23 +149,26 @@ def type_at_server(member: Any) -> core_types.FederatedType:
 
 
 def to_spec(t: Type) -> Any:
-    """The `tf.TensorSpec` nest of an unplaced type (named structs become OrderedDicts)."""
+    """The `tf.TensorSpec` nest of an unplaced type (named structs become OrderedDicts,
+    `<trainable,non_trainable>` a `ModelWeights`)."""
     if isinstance(t, TensorType):
         return tf.TensorSpec(t.shape, t.dtype)
     if isinstance(t, StructType):
+        if t.names() == _MODEL_WEIGHTS_NAMES:
+            return ModelWeights(*(to_spec(member) for member in t))
         if t.elements and all(name for name, _ in t.elements):
             return collections.OrderedDict((name, to_spec(member)) for name, member in t.elements)
         return tuple(to_spec(member) for member in t)
     if isinstance(t, SequenceType):
         return tf.data.DatasetSpec(to_spec(t.element))
-    raise TypeError(f"expected an unplaced tensor or structure type, got {t}")
+    raise FacadeTypeError(f"expected an unplaced tensor or structure type, got {t}")
 
 
 def convert(value: Any, t: Type, keep_containers: bool = False) -> Any:
     """`value` (Python numbers, lists, arrays, tensors) as tensors of type `t`.
 
-    Structures come out canonical (OrderedDict when every member is named, else a
-    tuple), or, with `keep_containers`, in the containers `value` already has
+    Structures come out canonical (`ModelWeights` for `<trainable,non_trainable>`,
+    OrderedDict when every member is named, else a tuple), or, with `keep_containers`, in the containers `value` already has
     (namedtuples, dicts, lists), so that state handed out to Python comes back in the
     form its process built it.
     """
@@ -166,7 +178,9 @@ def convert(value: Any, t: Type, keep_containers: bool = False) -> Any:
         else:
             tensor = tf.constant(np.asarray(value, dtype=tf.as_dtype(t.dtype).as_numpy_dtype))
         if not tf.TensorShape(t.shape).is_compatible_with(tensor.shape):
-            raise TypeError(f"a value of shape {tensor.shape.as_list()} does not fit the type {t}")
+            raise FacadeTypeError(
+                f"a value of shape {tensor.shape.as_list()} does not fit the type {t}"
+            )
         return tensor
     if isinstance(t, StructType):
         members = _members(value, t)
@@ -174,12 +188,14 @@ def convert(value: Any, t: Type, keep_containers: bool = False) -> Any:
         converted = [convert(v, m, keep_containers) for v, m in zip(members, t)]
         if keep_containers:
             return _rebuild(value, converted)
+        if names == _MODEL_WEIGHTS_NAMES:
+            return ModelWeights(*converted)
         if converted and all(names):
             return collections.OrderedDict(zip(names, converted))
         return tuple(converted)
     if isinstance(t, SequenceType):
         return to_dataset(value, t)
-    raise TypeError(f"cannot convert a Python value to the type {t}")
+    raise FacadeTypeError(f"cannot convert a Python value to the type {t}")
 
 
 def to_dataset(value: Any, t: SequenceType) -> tf.data.Dataset:
@@ -187,12 +203,12 @@ def to_dataset(value: Any, t: SequenceType) -> tf.data.Dataset:
     (its elements must fit), a list becomes the dataset of its elements."""
     if isinstance(value, tf.data.Dataset):
         if not is_assignable(t.element, core_types.to_type(value.element_spec)):
-            raise TypeError(
+            raise FacadeTypeError(
                 f"a dataset of {core_types.to_type(value.element_spec)} does not fit the type {t}"
             )
         return value
     if not isinstance(value, (list, tuple)):
-        raise TypeError(
+        raise FacadeTypeError(
             f"a {type(value).__name__} does not fit the sequence type {t}; pass a list or a tf.data.Dataset"
         )
     spec = to_spec(t.element)
@@ -227,7 +243,7 @@ def _members(value: Any, t: StructType) -> list[Any]:
         if names and all(names):
             missing = [n for n in names if n not in value]
             if missing:
-                raise TypeError(
+                raise FacadeTypeError(
                     f"a value with keys {list(value)} does not fit the type {t} (missing {missing})"
                 )
             return [value[n] for n in names]
@@ -235,9 +251,9 @@ def _members(value: Any, t: StructType) -> list[Any]:
     elif isinstance(value, (list, tuple)):
         items = list(value)
     else:
-        raise TypeError(f"a {type(value).__name__} does not fit the structure type {t}")
+        raise FacadeTypeError(f"a {type(value).__name__} does not fit the structure type {t}")
     if len(items) != len(t):
-        raise TypeError(
+        raise FacadeTypeError(
             f"a value with {len(items)} members does not fit the type {t} ({len(t)} members)"
         )
     return items

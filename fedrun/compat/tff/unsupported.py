@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from fedrun.compat.tff.errors import UnsupportedError
+
 _GUIDE = "see docs/migrating-from-tff.md"
-
-
-class UnsupportedError(NotImplementedError):
-    """A TFF feature the fedrun facade does not provide."""
 
 
 _IN_PROCESS = (
@@ -31,7 +29,6 @@ TOP_LEVEL: Mapping[str, str] = {
     "set_remote_python_execution_context": _IN_PROCESS,
     "federated_aggregate": "use tff.federated_sum / tff.federated_mean, or an aggregation factory (tff.aggregators)",
     "federated_collect": "fedrun collects client values only inside aggregators that need them (fedrun.core.intrinsics.collect)",
-    "federated_select": "not provided; give each client its data directly",
     "federated_secure_sum": "use tff.federated_secure_sum_bitwidth, or tff.aggregators.SecureSumFactory for bounded float sums",
     "federated_secure_select": "not provided; give each client its data directly",
     "federated_secure_modular_sum": "use tff.federated_secure_sum_bitwidth (a sum modulo 2**bits)",
@@ -45,13 +42,7 @@ LEARNING: Mapping[str, str] = {
     "model_update_aggregation_factory=)",
     "build_federated_evaluation": "use tff.learning.algorithms.build_fed_eval",
     "from_keras_model": "use tff.learning.models.from_keras_model",
-    "robust_aggregator": "compose tff.aggregators.zeroing_factory(norm, tff.aggregators.clipping_factory("
-    "tff.aggregators.PrivateQuantileEstimationProcess.no_noise(...), tff.aggregators.MeanFactory())) and pass it as model_aggregator",
-    "dp_aggregator": "pass tff.aggregators.DifferentiallyPrivateFactory.gaussian_adaptive(...) as model_aggregator",
-    "secure_aggregator": "pass tff.aggregators.MeanFactory(value_sum_factory=tff.aggregators.SecureSumFactory(bound)) as model_aggregator",
-    "compression_aggregator": "pass a fedrun fedrun.aggregators.quantize.QuantizeFactory (config aggregator `type: quantize`) as model_aggregator",
     "ddp_secure_aggregator": "pass tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed(...) as model_aggregator",
-    "model_update_aggregator": "compose the aggregator from tff.aggregators factories and pass it as model_aggregator",
 }
 
 LEARNING_MODELS: Mapping[str, str] = {
@@ -73,41 +64,24 @@ LEARNING_ALGORITHMS: Mapping[str, str] = {
 }
 
 LEARNING_TEMPLATES: Mapping[str, str] = {
-    name: "compose fedrun's own blocks with fedrun.learning.process.compose_learning_process (fedrun.learning.distributor, "
-    "fedrun.learning.client_work, fedrun.learning.finalizer); the facade's builders return composed processes"
-    for name in (
-        "ClientWorkProcess",
-        "ClientResult",
-        "DistributionProcess",
-        "FinalizerProcess",
-        "build_broadcast_process",
-        "build_apply_optimizer_finalizer",
-        "compose_learning_process",
-        "model_delta_client_work",
-    )
+    "model_delta_client_work": "write the client work as a tff.learning.templates.ClientWorkProcess and compose it "
+    "with tff.learning.templates.compose_learning_process, or use fedrun's own blocks (fedrun.learning.client_work, "
+    "fedrun.learning.process.compose_learning_process); the facade's builders return composed processes",
 }
 
 SIMULATION: Mapping[str, str] = {
-    "compose_dataset_computation_with_iterative_process": "preprocess each client's tf.data.Dataset in Python and pass the "
-    "list to next (the facade converts datasets itself)",
-    "build_uniform_sampling_fn": "sample client ids with numpy (np.random.default_rng(seed).choice), or use fedrun's "
-    "`sampling: uniform` config",
     "run_training_process": "fedrun's training loop (`python -m fedrun`) runs rounds, evaluation and checkpoints",
     "baselines": "fedrun's experiments (experiments/README.md) reproduce the baseline tasks",
 }
 
 SIMULATION_DATASETS: Mapping[str, str] = {
-    "shakespeare": "use fedrun's shakespeare source (config dataset=shakespeare; TFF's h5 files with dataset.format=tff_hdf5)",
     "stackoverflow": "not provided by fedrun",
     "cifar100": "not provided by fedrun",
     "gldv2": "not provided by fedrun",
     "inaturalist": "not provided by fedrun",
-    "TestClientData": "build a tff.simulation.datasets.ClientData from your arrays (ClientData.from_clients_and_tf_fn)",
-    "train_test_client_split": "split client ids with numpy and build two ClientData",
 }
 
 AGGREGATORS: Mapping[str, str] = {
-    "EncodedSumFactory": "use fedrun.aggregators.quantize.QuantizeFactory (config aggregator `type: quantize`)",
     "UnweightedMeanFactory": "use tff.aggregators.MeanFactory with build_unweighted_fed_avg",
     "SecureModularSumFactory": "use tff.federated_secure_sum_bitwidth",
     "DiscreteFourierTransformFactory": "not provided by fedrun",

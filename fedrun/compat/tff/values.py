@@ -27,6 +27,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import tensorflow as tf
 
+from fedrun.compat.tff.errors import FacadeTypeError, FacadeValueError
 from fedrun.core import types as core_types
 from fedrun.core.placements import AtClients, AtServer
 from fedrun.core.types import StructType, Type
@@ -93,7 +94,7 @@ def cohort_size() -> int:
     """The running computation's cohort size; fails clearly if there is none."""
     frame_ = current_frame()
     if frame_ is None or frame_.num_clients is None:
-        raise ValueError(
+        raise FacadeValueError(
             "the number of clients is unknown here: pass a client-placed argument (one entry per client) "
             "to the computation, or set tff.backends.native.set_sync_local_cpp_execution_context(default_num_clients=N)"
         )
@@ -130,7 +131,7 @@ class Value:
 
     def __init__(self, placed: Any = None, type_signature: Optional[Type] = None) -> None:
         if placed is None and type_signature is None:
-            raise ValueError("a Value needs a placed value or a type")
+            raise FacadeValueError("a Value needs a placed value or a type")
         self._placed = placed
         self._type = type_signature
 
@@ -142,7 +143,7 @@ class Value:
     def placed(self) -> Any:
         """The fedrun placed value (concrete values only)."""
         if self._placed is None:
-            raise TypeError(
+            raise FacadeTypeError(
                 f"an abstract value of type {self._type} has no data (it exists only while tracing)"
             )
         return self._placed
@@ -158,7 +159,7 @@ class Value:
         t = self.type_signature
         member = t.member if isinstance(t, core_types.FederatedType) else t
         if not isinstance(member, StructType):
-            raise TypeError(f"a value of type {t} is not a structure")
+            raise FacadeTypeError(f"a value of type {t} is not a structure")
         return member
 
     def __len__(self) -> int:

@@ -28,7 +28,7 @@ from fedrun.data.errors import DataError
 from fedrun.data.hdf5 import HDF5ClientData, read_dataset
 from fedrun.data.registry import DATASETS, DataContext
 from fedrun.data.sources.mnist import keras_datasets_dir
-from fedrun.data.sqlite_client_data import Features, SQLiteClientData
+from fedrun.data.sqlite_client_data import Features, SQLiteClientData, require_features
 from fedrun.data.tff_downloads import locate
 from fedrun.data.validate import check_client
 
@@ -75,12 +75,7 @@ def open_sqlite(path: str, split_name: str) -> ClientData:
     """One split of TFF's `cifar100.sqlite`, read lazily."""
 
     def convert(features: Features, client_id: str) -> Arrays:
-        if "image" not in features or "label" not in features:
-            raise DataError(
-                path,
-                f"examples need features 'image' and 'label', found {sorted(features)}",
-                client_id,
-            )
+        require_features(features, ("image", "label"), path, client_id)
         image = features["image"]
         if image.shape[1:] != (int(np.prod(IMAGE_SHAPE)),) or image.min() < 0 or image.max() > 255:
             raise DataError(

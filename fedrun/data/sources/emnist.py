@@ -36,7 +36,12 @@ from fedrun.data.errors import DataError
 from fedrun.data.hdf5 import ConvertFn, HDF5ClientData, read_dataset
 from fedrun.data.registry import DATASETS, DataContext
 from fedrun.data.sources.mnist import keras_datasets_dir
-from fedrun.data.sqlite_client_data import Features, SqlConvertFn, SQLiteClientData
+from fedrun.data.sqlite_client_data import (
+    Features,
+    SqlConvertFn,
+    SQLiteClientData,
+    require_features,
+)
 from fedrun.data.tff_downloads import locate
 from fedrun.data.validate import check_client
 
@@ -70,12 +75,7 @@ def _converter(path: str, num_classes: int) -> ConvertFn:
 
 def _sql_converter(path: str, num_classes: int) -> SqlConvertFn:
     def convert(features: Features, client_id: str) -> Arrays:
-        if "pixels" not in features or "label" not in features:
-            raise DataError(
-                path,
-                f"examples need features 'pixels' and 'label', found {sorted(features)}",
-                client_id,
-            )
+        require_features(features, ("pixels", "label"), path, client_id)
         pixels, labels = features["pixels"], features["label"]
         if (
             pixels.dtype != np.float32

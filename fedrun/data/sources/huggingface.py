@@ -30,15 +30,14 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal, Optional
 
 import numpy as np
-import tensorflow as tf
 
 from fedrun.config.params import bounded
 from fedrun.data import chars
 from fedrun.data.centralized import SplitParams, split_clients
-from fedrun.data.client_data import Arrays, ClientData, FederatedData
+from fedrun.data.client_data import Arrays, FederatedData, StoredClientData
 from fedrun.data.errors import DataError
 from fedrun.data.partition import split_train_test
 from fedrun.data.registry import DATASETS, DataContext
@@ -156,7 +155,7 @@ def load_split(p: HuggingFaceParams, split: str, config_path: str) -> Any:
         ) from None
 
 
-class HuggingFaceClientData(ClientData):
+class HuggingFaceClientData(StoredClientData):
     """Clients that are row sets of one `datasets.Dataset`, decoded when read.
 
     Args:
@@ -171,20 +170,10 @@ class HuggingFaceClientData(ClientData):
     ) -> None:
         self._data = dataset.with_format("numpy", columns=[p.feature, p.label])
         self._rows = {cid: np.asarray(r, dtype=np.int64) for cid, r in rows.items() if len(r)}
-        self._ids = list(self._rows)
         self._p, self._source = p, source
-        first = self.arrays_for(self._ids[0])
-        self._spec = {k: tf.TensorSpec(v.shape[1:], tf.as_dtype(v.dtype)) for k, v in first.items()}
+        super().__init__(list(self._rows), None)
 
-    @property
-    def client_ids(self) -> Sequence[str]:
-        return self._ids
-
-    @property
-    def element_spec(self) -> dict[str, tf.TensorSpec]:
-        return dict(self._spec)
-
-    def arrays_for(self, client_id: str) -> Arrays:
+    def _read(self, client_id: str) -> Arrays:
         if client_id not in self._rows:
             raise DataError(self._source, "no such client", client_id)
         batch = self._data[self._rows[client_id]]
@@ -192,8 +181,9 @@ class HuggingFaceClientData(ClientData):
             batch[self._p.feature], batch[self._p.label], self._p, self._source, client_id
         )
 
-    def num_examples(self, client_id: str) -> int:
-        return len(self._rows[client_id])
+    def _count(self, client_id: str) -> Optional[int]:
+        rows = self._rows.get(client_id)
+        return None if rows is None else len(rows)
 
 
 def decode(

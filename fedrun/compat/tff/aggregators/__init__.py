@@ -3,11 +3,13 @@
 `factories` holds the interfaces, `SumFactory`, `MeanFactory` and the bridges
 between TFF-style and fedrun factories (`as_native`); `robust` the norm
 wrappers (`clipping_factory`, `zeroing_factory`, `PrivateQuantileEstimationProcess`);
-`secure` the `SecureSumFactory`; `differential_privacy` the
-`DifferentiallyPrivateFactory`.
+`secure` the `SecureSumFactory` (`secure_bounds` its integer and adaptive sums);
+`differential_privacy` the `DifferentiallyPrivateFactory`; `encoded` the
+`EncodedSumFactory.quantize_above_threshold`.
 """
 
 from fedrun.compat.tff.aggregators.differential_privacy import DifferentiallyPrivateFactory
+from fedrun.compat.tff.aggregators.encoded import EncodedSumFactory
 from fedrun.compat.tff.aggregators.factories import (
     MeanFactory,
     SumFactory,
@@ -30,6 +32,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "DifferentiallyPrivateFactory",
+    "EncodedSumFactory",
     "MeanFactory",
     "PrivateQuantileEstimationProcess",
     "SecureSumFactory",

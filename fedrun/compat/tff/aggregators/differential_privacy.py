@@ -13,6 +13,10 @@ reports the `epsilon` spent so far: pass `sampling_rate=clients_per_round /
 num_clients` for the figure with amplification by sampling; the default 1.0
 assumes every client takes part in every round, an upper bound.
 
+A `noise_multiplier` of 0 adds no noise (nor to the adaptive clip's count, unless
+`clipped_count_stddev` is given), as in TFF: clipping and the fixed-denominator
+mean alone; `epsilon` is then infinite.
+
 TFF's factory is unweighted; fedrun's also serves weighted algorithms (it gives
 every client the same weight, as DP-FedAvg must).
 """
@@ -31,14 +35,11 @@ from fedrun.compat.tff.aggregators.factories import (
 )
 from fedrun.compat.tff.unsupported import UnsupportedError
 
-_NO_NOISE = (
-    "positive; without noise there is no privacy, and fedrun's DP aggregator always adds it: to clip and average "
-    "without noise use tff.aggregators.clipping_factory(clip, tff.aggregators.MeanFactory()) (config type: clipping)"
-)
-
 
 def _noise_multiplier(value: Any) -> float:
-    return check_argument("noise_multiplier", value, lambda z: z > 0, _NO_NOISE)
+    return check_argument(
+        "noise_multiplier", value, lambda z: z >= 0, "non-negative (0: no noise, no privacy)"
+    )
 
 
 class _Accounting(NamedTuple):

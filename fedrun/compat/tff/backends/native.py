@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fedrun.compat.tff import values
+from fedrun.compat.tff.errors import FacadeTypeError
 from fedrun.compat.tff.unsupported import BACKENDS, UnsupportedError, error
 
 
@@ -25,7 +26,7 @@ def _set(name: str, default_num_clients: int, kwargs: dict[str, Any]) -> None:
         or not isinstance(default_num_clients, int)
         or default_num_clients < 0
     ):
-        raise TypeError(
+        raise FacadeTypeError(
             f"tff.backends.native.{name}: default_num_clients must be an int >= 0, got {default_num_clients!r}"
         )
     values.set_default_num_clients(default_num_clients or None)

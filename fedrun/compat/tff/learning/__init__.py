@@ -2,6 +2,12 @@
 
 from fedrun.compat.tff.learning import algorithms, metrics, models, optimizers, templates
 from fedrun.compat.tff.learning.algorithms import ClientWeighting
+from fedrun.compat.tff.learning.model_update_aggregator import (
+    compression_aggregator,
+    dp_aggregator,
+    robust_aggregator,
+    secure_aggregator,
+)
 from fedrun.compat.tff.unsupported import LEARNING, error
 
 
@@ -10,3 +16,10 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = ["ClientWeighting", "algorithms", "metrics", "models", "optimizers", "templates"]
+__all__ += [
+    "compression_aggregator",
+    "dp_aggregator",
+    "model_update_aggregator",
+    "robust_aggregator",
+    "secure_aggregator",
+]

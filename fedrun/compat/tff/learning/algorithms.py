@@ -17,6 +17,7 @@ import enum
 from typing import Any, Callable, Optional
 
 from fedrun.compat.tff.aggregators import as_native
+from fedrun.compat.tff.errors import FacadeTypeError
 from fedrun.compat.tff.learning.metrics import check_metrics_aggregator
 from fedrun.compat.tff.learning.optimizers import OptimizerSpec, to_fedrun
 from fedrun.compat.tff.learning.templates import LearningProcess
@@ -43,10 +44,12 @@ def _model(model_fn: ModelFn) -> Any:
         # TFF 0.87's builders also take a functional model itself.
         return model_fn
     if not callable(model_fn):
-        raise TypeError("model_fn must be a function (or class) that builds the model, as in TFF")
+        raise FacadeTypeError(
+            "model_fn must be a function (or class) that builds the model, as in TFF"
+        )
     model = model_fn()
     if not isinstance(model, (FunctionalModel, VariableModel)):
-        raise TypeError(
+        raise FacadeTypeError(
             f"model_fn returned a {type(model).__name__}; return tff.learning.models.from_keras_model(...) "
             "or a tff.learning.models.VariableModel"
         )

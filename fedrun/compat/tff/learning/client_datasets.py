@@ -28,6 +28,7 @@ import tensorflow as tf
 from tensorflow.core.framework import graph_pb2, op_def_pb2
 from tensorflow.python.framework import op_def_registry, tensor_util
 
+from fedrun.compat.tff.errors import FacadeTypeError
 from fedrun.data.cohort import CohortData
 from fedrun.data.errors import DataError
 
@@ -210,7 +211,7 @@ class DatasetCohorts:
         datasets = list(client_data)
         for position, dataset in enumerate(datasets):
             if not isinstance(dataset, tf.data.Dataset):
-                raise TypeError(
+                raise FacadeTypeError(
                     f"client_data[{position}] is a {type(dataset).__name__}; pass one tf.data.Dataset per client"
                 )
         if self._last is not None and self._is_last(datasets):

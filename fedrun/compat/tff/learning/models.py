@@ -10,13 +10,15 @@
 from __future__ import annotations
 
 import collections
+import inspect
 from typing import Any, Callable, Optional, Sequence, Union
 
 import keras
 import tensorflow as tf
 
+from fedrun.compat.tff.errors import FacadeTypeError, FacadeValueError
 from fedrun.compat.tff.unsupported import LEARNING_MODELS, UnsupportedError, error
-from fedrun.models.functional import FunctionalModel, ModelWeights
+from fedrun.models.functional import FunctionalModel, ModelWeights, stateful_layers
 from fedrun.models.variable_model import BatchOutput, VariableModel
 
 MetricSpec = Union[keras.metrics.Metric, Callable[[], keras.metrics.Metric]]
@@ -30,20 +32,20 @@ def example_spec(batch_spec: Any) -> dict[str, tf.TensorSpec]:
     """
     if isinstance(batch_spec, collections.abc.Mapping):
         if set(batch_spec) != {"x", "y"}:
-            raise ValueError(
+            raise FacadeValueError(
                 f"input_spec must have exactly the keys 'x' and 'y', got {list(batch_spec)}"
             )
         pairs = [("x", batch_spec["x"]), ("y", batch_spec["y"])]
     elif isinstance(batch_spec, (tuple, list)) and len(batch_spec) == 2:
         pairs = [("x", batch_spec[0]), ("y", batch_spec[1])]
     else:
-        raise ValueError(
+        raise FacadeValueError(
             f"input_spec must be a mapping with 'x' and 'y' or an (x, y) pair, got {batch_spec!r}"
         )
 
     def unbatched(s: Any, key: str) -> tf.TensorSpec:
         if not isinstance(s, tf.TensorSpec) or s.shape.rank is None or s.shape.rank < 1:
-            raise ValueError(
+            raise FacadeValueError(
                 f"input_spec[{key!r}] must be a TensorSpec of a batch (leading batch dimension), got {s!r}"
             )
         return tf.TensorSpec(s.shape[1:], s.dtype)
@@ -54,7 +56,7 @@ def example_spec(batch_spec: Any) -> dict[str, tf.TensorSpec]:
 def _metric(spec: MetricSpec) -> keras.metrics.Metric:
     metric = spec if isinstance(spec, keras.metrics.Metric) else spec()
     if not isinstance(metric, keras.metrics.Metric):
-        raise TypeError(
+        raise FacadeTypeError(
             f"metrics must be Keras metrics or functions returning one, got {type(metric).__name__}"
         )
     return metric
@@ -78,10 +80,18 @@ def from_keras_model(
             metric names reported.
     """
     if not isinstance(keras_model, keras.Model):
-        raise TypeError(f"keras_model must be a keras.Model, got {type(keras_model).__name__}")
+        raise FacadeTypeError(
+            f"keras_model must be a keras.Model, got {type(keras_model).__name__}"
+        )
     if loss_weights is not None or isinstance(loss, (list, tuple, dict)):
         raise UnsupportedError(
             "from_keras_model: fedrun trains single-output models with one loss (no loss_weights)"
+        )
+    for name in stateful_layers(keras_model):
+        raise UnsupportedError(
+            f"from_keras_model: layer {name!r} is a stateful RNN (stateful=True), which fedrun does not "
+            "train: its batches are independent. Build the layer with stateful=False; the state then "
+            "starts from zeros at every batch instead of at every client"
         )
     return FunctionalModel(
         keras_model,
@@ -89,6 +99,21 @@ def from_keras_model(
         [_metric(m) for m in metrics or ()],
         example_spec(input_spec),
     )
+
+
+def _named_metric(name: str, spec: MetricSpec) -> keras.metrics.Metric:
+    """The metric of `metrics_constructor[name]`, named `name` where its constructor takes a name."""
+    if isinstance(spec, keras.metrics.Metric) or not callable(spec):
+        return _metric(spec)
+    constructor: Callable[..., Any] = spec
+    try:
+        parameters = list(inspect.signature(constructor).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    takes_name = any(
+        p.name == "name" or p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters
+    )
+    return _metric(constructor(name=name) if takes_name else constructor())
 
 
 def functional_model_from_keras(
@@ -110,11 +135,9 @@ def functional_model_from_keras(
     if metrics_constructor is not None:
         built = metrics_constructor() if callable(metrics_constructor) else metrics_constructor
         if isinstance(built, collections.abc.Mapping):
-            # The keys name the metrics, as in TFF.
-            metrics = [
-                m if isinstance(m, keras.metrics.Metric) else m(name=name)
-                for name, m in built.items()
-            ]
+            # The keys name the metrics, as in TFF. fedrun reports the model's
+            # mean loss as "loss" itself, so a metric under that key is left out.
+            metrics = [_named_metric(name, m) for name, m in built.items() if name != "loss"]
         else:
             metrics = list(built)
     return from_keras_model(model, loss_fn, input_spec, metrics=metrics)

@@ -12,15 +12,27 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Union
 
 import keras
+import numpy as np
 
+from fedrun.compat.tff.errors import FacadeTypeError
 from fedrun.compat.tff.unsupported import UnsupportedError
 from fedrun.optimizers import SGD, Adagrad, Adam, Optimizer, Yogi
 
 OptimizerSpec = Union[Optimizer, keras.optimizers.Optimizer, Callable[[], Any]]
 
 
+def _check_numbers(builder: str, **options: Any) -> None:
+    """TFF's builders take Python or numpy numbers (None where an option is optional)."""
+    for name, value in options.items():
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+        ):
+            raise FacadeTypeError(f"{builder}: {name} must be a number, got {value!r}")
+
+
 def build_sgdm(learning_rate: float = 0.01, momentum: Optional[float] = None) -> Optimizer:
     """SGD, with momentum if `momentum` is given."""
+    _check_numbers("build_sgdm", learning_rate=learning_rate, momentum=momentum)
     return SGD(learning_rate, momentum or 0.0)
 
 
@@ -28,6 +40,9 @@ def build_adam(
     learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7
 ) -> Optimizer:
     """Adam with bias correction."""
+    _check_numbers(
+        "build_adam", learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
+    )
     return Adam(learning_rate, beta_1, beta_2, epsilon, 0.0, True)
 
 
@@ -39,6 +54,14 @@ def build_yogi(
     initial_preconditioner_value: float = 1e-6,
 ) -> Optimizer:
     """Yogi with bias correction."""
+    _check_numbers(
+        "build_yogi",
+        learning_rate=learning_rate,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        epsilon=epsilon,
+        initial_preconditioner_value=initial_preconditioner_value,
+    )
     return Yogi(learning_rate, beta_1, beta_2, epsilon, initial_preconditioner_value, True)
 
 
@@ -46,6 +69,12 @@ def build_adagrad(
     learning_rate: float, initial_preconditioner_value: float = 0.1, epsilon: float = 1e-7
 ) -> Optimizer:
     """Adagrad."""
+    _check_numbers(
+        "build_adagrad",
+        learning_rate=learning_rate,
+        initial_preconditioner_value=initial_preconditioner_value,
+        epsilon=epsilon,
+    )
     return Adagrad(learning_rate, initial_preconditioner_value, epsilon)
 
 
@@ -103,8 +132,8 @@ def to_fedrun(spec: OptimizerSpec, role: str) -> Optimizer:
         built = spec()
         if isinstance(built, (Optimizer, keras.optimizers.Optimizer)):
             return to_fedrun(built, role)
-        raise TypeError(f"{role} returned a {type(built).__name__}, not an optimizer")
-    raise TypeError(
+        raise FacadeTypeError(f"{role} returned a {type(built).__name__}, not an optimizer")
+    raise FacadeTypeError(
         f"{role} must be a tff.learning.optimizers optimizer, a Keras optimizer or a function returning one"
     )
 

@@ -5,7 +5,10 @@ with TFF's conventions: `next(state, client_data)` takes one `tf.data.Dataset` p
 client (converted by `client_datasets.DatasetCohorts`) or a fedrun `CohortData`,
 and returns `LearningProcessOutput(state, metrics)` with the metrics as Python
 values. The state is fedrun's `LearningAlgorithmState` (tensors), passed back as it
-came. `LearningProcessOutput` is fedrun's own.
+came. `LearningProcessOutput` is fedrun's own. The building blocks and their
+composer (`ClientWorkProcess`, `build_broadcast_process`,
+`build_apply_optimizer_finalizer`, `compose_learning_process`, ...) are in
+`composition`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 from fedrun.compat.tff.learning.client_datasets import DatasetCohorts
+from fedrun.compat.tff.learning.composition import (
+    ClientResult,
+    ClientWorkProcess,
+    DistributionProcess,
+    FinalizerProcess,
+    build_apply_optimizer_finalizer,
+    build_broadcast_process,
+    compose_learning_process,
+)
 from fedrun.compat.tff.unsupported import LEARNING_TEMPLATES, error
 from fedrun.compat.tff.values import to_python
 from fedrun.core.processes import Computation
@@ -64,4 +76,14 @@ def __getattr__(name: str) -> object:
     raise error("tff.learning.templates", name, LEARNING_TEMPLATES)
 
 
-__all__ = ["LearningProcess", "LearningProcessOutput"]
+__all__ = [
+    "ClientResult",
+    "ClientWorkProcess",
+    "DistributionProcess",
+    "FinalizerProcess",
+    "LearningProcess",
+    "LearningProcessOutput",
+    "build_apply_optimizer_finalizer",
+    "build_broadcast_process",
+    "compose_learning_process",
+]

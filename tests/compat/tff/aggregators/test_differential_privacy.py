@@ -115,22 +115,42 @@ def test_as_value_sum_of_the_mean():
     assert output.measurements["mean_value"]["epsilon"] > 0
 
 
+@pytest.mark.parametrize("build", ["fixed", "adaptive"], ids=["fixed", "adaptive"])
+def test_zero_noise_clips_and_divides_by_the_expected_cohort(build):
+    # TFF's baseline without privacy: no noise on the sum, nor on the adaptive clip's count.
+    factory = (
+        DP.gaussian_fixed(0.0, clients_per_round=4, clip=1.0)
+        if build == "fixed"
+        else DP.gaussian_adaptive(0.0, clients_per_round=4, initial_l2_norm_clip=1.0)
+    )
+    process = factory.create(VALUE_TYPE)
+    output = process.next(process.initialize(), CLIENT_VALUES)
+    # [3, 4], [0.3, 0.4], [0, 2] clipped to norm 1 sum to [0.9, 2.2]; over 4 expected clients.
+    np.testing.assert_allclose(output.result, np.array([0.9, 2.2]) / 4, rtol=1e-6)
+    assert output.measurements["noise_stddev"] == 0.0
+    assert output.measurements["epsilon"] == float("inf")
+    if build == "adaptive":
+        # One of three norms (0.5) is within the clip 1.0. As in TFF, each client counts
+        # +-1/2, the sum goes over the 4 expected clients, plus 1/2: (1 - 2) / 2 / 4 + 1/2.
+        assert output.measurements["unclipped_fraction"] == pytest.approx(0.375)
+
+
 # ------------------------------------------------------ what is not honoured
 @pytest.mark.parametrize(
     "call, error, message",
     [
         (lambda: DP(object()), tff.UnsupportedError, "gaussian_fixed / gaussian_adaptive"),
         (lambda: DP.tree_aggregation(1.0, 10, 1.0, []), tff.UnsupportedError, "DP-FTRL"),
-        (lambda: DP.gaussian_fixed(0.0, 10, 1.0), ValueError, "clipping_factory"),
-        (lambda: DP.gaussian_adaptive(0.0, 10), ValueError, "clipping_factory"),
+        (lambda: DP.gaussian_fixed(-0.5, 10, 1.0), ValueError, "non-negative"),
+        (lambda: DP.gaussian_adaptive(-0.5, 10), ValueError, "non-negative"),
         (lambda: DP.gaussian_adaptive(1.0, 10), ValueError, "clipped_count_stddev"),
         (lambda: DP.gaussian_fixed(1.0, 10, 1.0, sampling_rate=0.0), ValueError, "sampling_rate"),
     ],
     ids=[
         "query-constructor",
         "tree-aggregation",
-        "no-noise-fixed",
-        "no-noise-adaptive",
+        "negative-noise-fixed",
+        "negative-noise-adaptive",
         "count-noise-too-small",
         "sampling-rate",
     ],

@@ -106,16 +106,25 @@ class ThresholdEstimate:
 @pytest.mark.parametrize(
     "args, error, message",
     [
-        ((1,), tff.UnsupportedError, "float threshold \\(e.g. 1.0\\)"),
-        ((np.int32(4), np.int32(-4)), tff.UnsupportedError, "federated_secure_sum_bitwidth"),
+        ((4, 1.5), TypeError, "must be an integer like upper_bound_threshold"),
+        ((np.int32(-4), np.int32(4)), ValueError, "lower_bound < upper_bound"),
         ((ThresholdEstimate(),), tff.UnsupportedError, "fixed bounds"),
+        (
+            (
+                tff.aggregators.PrivateQuantileEstimationProcess.no_noise(1.0, 0.5, 0.2),
+                tff.aggregators.PrivateQuantileEstimationProcess.no_noise(1.0, 0.5, 0.2),
+            ),
+            tff.UnsupportedError,
+            "leave lower_bound_threshold unset",
+        ),
         ((1.0, 2.0), ValueError, "lower_bound < upper_bound"),
         ((-1.0,), ValueError, "lower_bound < upper_bound"),
     ],
     ids=[
-        "int-threshold",
-        "numpy-int-thresholds",
+        "int-upper-float-lower",
+        "numpy-int-lower-above-upper",
         "estimation-process",
+        "two-quantile-estimates",
         "lower-above-upper",
         "negative-upper-alone",
     ],
@@ -123,3 +132,8 @@ class ThresholdEstimate:
 def test_thresholds_it_cannot_honour(args, error, message):
     with pytest.raises(error, match=message):
         tff.aggregators.SecureSumFactory(*args)
+
+
+def test_integer_thresholds_sum_integers_only():
+    with pytest.raises(TypeError, match="integer thresholds sums integer values, got float32"):
+        tff.aggregators.SecureSumFactory(100).create(VALUE_TYPE)

@@ -1,7 +1,7 @@
 """TFF's `tff.simulation.datasets`: `ClientData` and the EMNIST loader."""
 
-from fedrun.compat.tff.simulation.datasets import emnist
-from fedrun.compat.tff.simulation.datasets.client_data import ClientData
+from fedrun.compat.tff.simulation.datasets import emnist, shakespeare
+from fedrun.compat.tff.simulation.datasets.client_data import ClientData, TestClientData
 from fedrun.compat.tff.unsupported import SIMULATION_DATASETS, error
 
 
@@ -9,4 +9,6 @@ def __getattr__(name: str) -> object:
     raise error("tff.simulation.datasets", name, SIMULATION_DATASETS)
 
 
-__all__ = ["ClientData", "emnist"]
+train_test_client_split = ClientData.train_test_client_split
+
+__all__ = ["ClientData", "TestClientData", "emnist", "shakespeare", "train_test_client_split"]

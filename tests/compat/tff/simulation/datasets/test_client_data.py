@@ -48,3 +48,26 @@ def test_fedrun_client_data_with_tff_names():
     data = tff.simulation.datasets.ClientData.from_fedrun(native, {"y": "label", "x": "pixels"})
     assert list(data.element_type_structure) == ["label", "pixels"]
     assert [int(e["label"]) for e in data.create_tf_dataset_for_client("b")] == [2]
+
+
+def test_test_client_data_holds_each_clients_slices():
+    data = tff.simulation.datasets.TestClientData(
+        {"a": {"x": np.arange(3)}, "b": {"x": np.arange(2) + 10}}
+    )
+    assert data.client_ids == ["a", "b"]
+    assert [int(e["x"]) for e in data.create_tf_dataset_for_client("b")] == [10, 11]
+    with pytest.raises(TypeError, match="numpy data, not tensors"):
+        tff.simulation.datasets.TestClientData({"a": [tf.constant([1])]})
+
+
+def test_train_test_client_split_takes_test_clients_as_tff_does():
+    slices = {f"c{i}": {"x": np.arange(i)} for i in range(6)}  # c0 holds no data
+    data = tff.simulation.datasets.TestClientData(slices)
+    train, test = tff.simulation.datasets.train_test_client_split(data, 2, seed=3)
+    shuffled = list(slices)
+    np.random.RandomState(3).shuffle(shuffled)
+    with_data = [c for c in reversed(shuffled) if c != "c0"]
+    assert test.client_ids == with_data[:2]
+    assert sorted(train.client_ids + test.client_ids) == sorted(slices)
+    with pytest.raises(ValueError, match=r"num_test_clients must lie in \[1, 5\]"):
+        tff.simulation.datasets.train_test_client_split(data, 6)
