@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from fedrun.compat.tff import values as values_
 from fedrun.compat.tff.computations import cohort_of, to_values
+from fedrun.compat.tff.errors import FacadeTypeError
 from fedrun.compat.tff.types import convert, is_assignable
 from fedrun.compat.tff.values import Value
 from fedrun.core import processes as core_processes
@@ -27,7 +28,7 @@ from fedrun.core.types import FederatedType, FunctionType, StructType, Type
 
 def _signature(comp: Any, role: str) -> FunctionType:
     if not isinstance(comp, Computation):
-        raise TypeError(
+        raise FacadeTypeError(
             f"{role} must be a computation (tff.federated_computation / tff.tf_computation), got {type(comp).__name__}"
         )
     return comp.type_signature
@@ -44,7 +45,7 @@ class IterativeProcess:
     def __init__(self, initialize_fn: Computation, next_fn: Computation) -> None:
         init_sig = _signature(initialize_fn, "initialize_fn")
         if init_sig.parameter is not None:
-            raise TypeError(f"initialize_fn must take no parameters, its type is {init_sig}")
+            raise FacadeTypeError(f"initialize_fn must take no parameters, its type is {init_sig}")
         next_sig = _signature(next_fn, "next_fn")
         state_t = init_sig.result
         takes_state_only = getattr(next_fn, "arity", 2) == 1
@@ -54,7 +55,7 @@ class IterativeProcess:
             else next_sig.parameter
         )
         if first is None or not is_assignable(first, state_t):
-            raise TypeError(
+            raise FacadeTypeError(
                 f"next_fn's first parameter must accept the state {state_t}; next_fn's type is {next_sig}"
             )
         self.initialize = initialize_fn
@@ -77,13 +78,13 @@ class MeasuredProcess(IterativeProcess):
             "result",
             "measurements",
         ]:
-            raise TypeError(
+            raise FacadeTypeError(
                 f"next_fn must return a MeasuredProcessOutput (state, result, measurements), returns {result}"
             )
         for name in ("state", "measurements"):
             member = result[name]
             if not (isinstance(member, FederatedType) and member.placement == SERVER):
-                raise TypeError(f"next_fn's {name} must be placed at tff.SERVER, is {member}")
+                raise FacadeTypeError(f"next_fn's {name} must be placed at tff.SERVER, is {member}")
 
 
 def _struct(t: Optional[Type]) -> StructType:
@@ -105,17 +106,17 @@ class AggregationProcess(MeasuredProcess):
         super().__init__(initialize_fn, next_fn)
         params = next_fn.type_signature.parameter
         if not isinstance(params, StructType) or len(params) < 2:
-            raise TypeError(
+            raise FacadeTypeError(
                 f"next_fn must take the state and a client-placed value, its type is {next_fn.type_signature}"
             )
         value_t = params[1]
         if not (isinstance(value_t, FederatedType) and value_t.placement == CLIENTS):
-            raise TypeError(
+            raise FacadeTypeError(
                 f"next_fn's second parameter must be placed at tff.CLIENTS, is {value_t}"
             )
         result_t = _struct(next_fn.type_signature.result)["result"]
         if not (isinstance(result_t, FederatedType) and result_t.placement == SERVER):
-            raise TypeError(f"next_fn's result must be placed at tff.SERVER, is {result_t}")
+            raise FacadeTypeError(f"next_fn's result must be placed at tff.SERVER, is {result_t}")
 
     @property
     def is_weighted(self) -> bool:
@@ -138,12 +139,12 @@ class _BridgeComputation(Computation):
             return self._call_inside(*args)
         if not self._is_next:
             if args:
-                raise TypeError(f"{self.__name__} takes no arguments")
+                raise FacadeTypeError(f"{self.__name__} takes no arguments")
             with values_.frame(tracing=False):
                 return values_.to_python(self._call_inside())
         types = list(_struct(self.type_signature.parameter))
         if len(args) != len(types):
-            raise TypeError(
+            raise FacadeTypeError(
                 f"{self.__name__} takes {len(types)} arguments (state, value[, weight]), got {len(args)}"
             )
         state = Value(AtServer(convert(args[0], _member(types[0]), keep_containers=True)))
@@ -175,7 +176,7 @@ def server_nest(x: Any) -> Any:
     if isinstance(x, Value):
         placed = x.placed
         if not isinstance(placed, AtServer):
-            raise TypeError(f"expected a value placed at tff.SERVER, got {x.type_signature}")
+            raise FacadeTypeError(f"expected a value placed at tff.SERVER, got {x.type_signature}")
         return placed.value
     if isinstance(x, AtServer):
         return x.value
@@ -187,14 +188,14 @@ def server_nest(x: Any) -> Any:
 def placed_at_clients(x: Any) -> AtClients:
     placed = x.placed if isinstance(x, Value) else x
     if not isinstance(placed, AtClients):
-        raise TypeError(f"expected a value placed at tff.CLIENTS, got {placed!r}")
+        raise FacadeTypeError(f"expected a value placed at tff.CLIENTS, got {placed!r}")
     return placed
 
 
 def placed_at_server(x: Any) -> AtServer:
     placed = x.placed if isinstance(x, Value) else x
     if not isinstance(placed, AtServer):
-        raise TypeError(f"expected a value placed at tff.SERVER, got {placed!r}")
+        raise FacadeTypeError(f"expected a value placed at tff.SERVER, got {placed!r}")
     return placed
 
 

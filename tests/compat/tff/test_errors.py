@@ -44,12 +44,7 @@ BUILT_IN_ERRORS = {
     "tff.types.SequenceType",
     "tff.types.StructType",
     "tff.types.TensorType",
-    "tff.aggregators.clipping_factory",
-    "tff.aggregators.zeroing_factory",
     "tff.learning.templates.LearningProcess",
-    "tff.templates.AggregationProcess",
-    "tff.templates.IterativeProcess",
-    "tff.templates.MeasuredProcess",
 }
 
 

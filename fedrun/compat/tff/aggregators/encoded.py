@@ -21,6 +21,7 @@ from fedrun.aggregators.nests import check_floating
 from fedrun.aggregators.quantize import quantize_leaf
 from fedrun.aggregators.seeds import initial_seed, stream_seed
 from fedrun.compat.tff.aggregators.factories import UnweightedAggregationFactory, Wrapped
+from fedrun.compat.tff.errors import FacadeTypeError, FacadeValueError
 from fedrun.compat.tff.unsupported import UnsupportedError
 from fedrun.core import intrinsics
 from fedrun.core.placements import AtClients, AtServer
@@ -124,15 +125,15 @@ class EncodedSumFactory(Wrapped, UnweightedAggregationFactory):
                 "takes quantization_bits and threshold only (min/max of each tensor, stochastic rounding)"
             )
         if isinstance(quantization_bits, bool) or not isinstance(quantization_bits, int):
-            raise TypeError(
+            raise FacadeTypeError(
                 f"quantization_bits={quantization_bits!r}: must be an integer in [1, 16]"
             )
         if not 1 <= quantization_bits <= 16:
-            raise ValueError(f"quantization_bits={quantization_bits}: must be in [1, 16]")
+            raise FacadeValueError(f"quantization_bits={quantization_bits}: must be in [1, 16]")
         if isinstance(threshold, bool) or not isinstance(threshold, int):
-            raise TypeError(f"threshold={threshold!r}: must be a non-negative integer")
+            raise FacadeTypeError(f"threshold={threshold!r}: must be a non-negative integer")
         if threshold < 0:
-            raise ValueError(f"threshold={threshold}: must be non-negative")
+            raise FacadeValueError(f"threshold={threshold}: must be non-negative")
         factory = cls.__new__(cls)
         factory.native = QuantizedSumAboveThreshold(quantization_bits, threshold, seed)
         return factory

@@ -28,6 +28,7 @@ import tensorflow as tf
 from fedrun.aggregators import factory as native_factory
 from fedrun.aggregators.mean import MeanFactory as NativeMeanFactory
 from fedrun.aggregators.sum import SumFactory as NativeSumFactory
+from fedrun.compat.tff.errors import FacadeTypeError, FacadeValueError
 from fedrun.compat.tff.templates import AggregationProcess, NativeAggregationProcess, bridge_process
 from fedrun.compat.tff.types import to_spec, to_type
 
@@ -57,12 +58,12 @@ class Wrapped:
         value_spec = to_spec(to_type(value_type))
         if weight_type is None:
             if not native_factory.supports_unweighted(self.native):
-                raise TypeError(
+                raise FacadeTypeError(
                     f"{type(self).__name__} is weighted: call create(value_type, weight_type)"
                 )
             return bridge_process(self.native.create(value_spec))
         if not native_factory.supports_weighted(self.native):
-            raise TypeError(f"{type(self).__name__} is unweighted: call create(value_type)")
+            raise FacadeTypeError(f"{type(self).__name__} is unweighted: call create(value_type)")
         return bridge_process(self.native.create(value_spec, to_spec(to_type(weight_type))))
 
 
@@ -92,9 +93,9 @@ def check_argument(name: str, value: Any, ok: Callable[[float], bool], requireme
     """`value` as a float if it is a number for which `ok` holds, else ValueError / TypeError
     saying that the argument `name` must be `requirement`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}={value!r}: must be a number, {requirement}")
+        raise FacadeTypeError(f"{name}={value!r}: must be a number, {requirement}")
     if not ok(float(value)):
-        raise ValueError(f"{name}={value!r}: must be {requirement}")
+        raise FacadeValueError(f"{name}={value!r}: must be {requirement}")
     return float(value)
 
 
@@ -177,7 +178,7 @@ def as_native(factory: Any) -> Any:
         return _WeightedAdapter(factory)
     if unweighted:
         return _UnweightedAdapter(factory)
-    raise TypeError(f"not an aggregation factory: {type(factory).__name__}")
+    raise FacadeTypeError(f"not an aggregation factory: {type(factory).__name__}")
 
 
 __all__ = [

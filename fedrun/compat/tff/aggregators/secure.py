@@ -20,6 +20,7 @@ from fedrun.aggregators.secure import SecureSumFactory as NativeSecureSumFactory
 from fedrun.compat.tff.aggregators.factories import UnweightedAggregationFactory, Wrapped
 from fedrun.compat.tff.aggregators.robust import PrivateQuantileEstimationProcess
 from fedrun.compat.tff.aggregators.secure_bounds import AdaptiveSecureSum, IntegerSecureSum
+from fedrun.compat.tff.errors import FacadeTypeError, FacadeValueError
 from fedrun.compat.tff.unsupported import UnsupportedError
 
 TFF_MAX_CLIENTS = (
@@ -44,12 +45,12 @@ def _threshold(value: Any, argument: str) -> float:
 
 def _integer_sum(upper: Any, lower: Any) -> IntegerSecureSum:
     if lower is not None and not _is_integer(lower):
-        raise TypeError(
+        raise FacadeTypeError(
             f"lower_bound_threshold={lower!r}: must be an integer like upper_bound_threshold={upper!r}"
         )
     lower = -upper if lower is None else lower
     if not lower < upper:
-        raise ValueError(
+        raise FacadeValueError(
             f"SecureSumFactory needs lower_bound < upper_bound, got [{lower}, {upper}]"
         )
     return IntegerSecureSum(int(upper), int(lower))

@@ -23,6 +23,7 @@ from fedrun.aggregators import factory as native_factory
 from fedrun.aggregators.nests import check_floating, global_max_norm
 from fedrun.aggregators.norms import AdaptiveNorm, AdaptiveNormParams, QuantileState
 from fedrun.aggregators.secure import MAX_BITS, SecureSumFactory, SecureSumState
+from fedrun.compat.tff.errors import FacadeTypeError, FacadeValueError
 from fedrun.core import intrinsics
 from fedrun.core.placements import AtClients, AtServer
 from fedrun.core.processes import AggregationProcess, MeasuredProcessOutput
@@ -31,7 +32,7 @@ from fedrun.core.processes import AggregationProcess, MeasuredProcessOutput
 def _check_integers(spec: Any) -> None:
     for s in tf.nest.flatten(spec):
         if not tf.as_dtype(s.dtype).is_integer:
-            raise TypeError(
+            raise FacadeTypeError(
                 f"SecureSumFactory with integer thresholds sums integer values, got {tf.as_dtype(s.dtype).name}; "
                 "pass float thresholds to sum floating-point values"
             )
@@ -68,7 +69,7 @@ class IntegerSecureSum(native_factory.UnweightedAggregationFactory):
             # Room for the sum of the whole cohort: the modular sum is then exact.
             bits = self.bitwidth + max(1, math.ceil(math.log2(count + 1)))
             if bits > MAX_BITS:
-                raise ValueError(
+                raise FacadeValueError(
                     f"SecureSumFactory({upper}, {lower}): the sum of {count} clients needs {bits} bits, "
                     f"more than the {MAX_BITS} fedrun's secure sum carries"
                 )

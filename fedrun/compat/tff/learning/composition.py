@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from fedrun.compat.tff import intrinsics
 from fedrun.compat.tff.computations import federated_computation, tf_computation
+from fedrun.compat.tff.errors import FacadeTypeError
 from fedrun.compat.tff.learning.optimizers import OptimizerSpec, to_fedrun
 from fedrun.compat.tff.templates import AggregationProcess, IterativeProcess, MeasuredProcess
 from fedrun.compat.tff.types import to_spec
@@ -32,13 +33,13 @@ from fedrun.models.functional import ModelWeights
 
 def _placed(t: Type, placement: Any, what: str) -> None:
     if not (isinstance(t, FederatedType) and t.placement == placement):
-        raise TypeError(f"{what} must be placed at tff.{placement}, is {t}")
+        raise FacadeTypeError(f"{what} must be placed at tff.{placement}, is {t}")
 
 
 def _parameters(process: MeasuredProcess, count: int, role: str) -> StructType:
     params = process.next.type_signature.parameter
     if not isinstance(params, StructType) or len(params) != count:
-        raise TypeError(
+        raise FacadeTypeError(
             f"{role}.next must take {count} parameters, its type is {process.next.type_signature}"
         )
     return params
@@ -71,7 +72,7 @@ class ClientWorkProcess(MeasuredProcess):
         assert isinstance(client_results, FederatedType)
         member = client_results.member
         if not isinstance(member, StructType) or member.names() != ["update", "update_weight"]:
-            raise TypeError(
+            raise FacadeTypeError(
                 f"ClientWorkProcess.next must return a tff.learning.templates.ClientResult, returns {member}"
             )
 
@@ -91,7 +92,7 @@ def _weights_type(model_weights_type: Any) -> StructType:
         "trainable",
         "non_trainable",
     ]:
-        raise TypeError(
+        raise FacadeTypeError(
             "model_weights_type must be the type of a tff.learning.models.ModelWeights "
             f"(<trainable=...,non_trainable=...>), got {model_weights_type}"
         )
@@ -205,7 +206,7 @@ def compose_learning_process(
         (model_finalizer, FinalizerProcess, "model_finalizer"),
     ):
         if not isinstance(block, cls):
-            raise TypeError(f"{role} must be a {cls.__name__}, got {type(block).__name__}")
+            raise FacadeTypeError(f"{role} must be a {cls.__name__}, got {type(block).__name__}")
     data_type = client_work.next.type_signature.parameter[2]  # type: ignore[index]
 
     @federated_computation

@@ -38,8 +38,9 @@ def test_is_an_unweighted_factory_with_seeded_state():
         "<state=<seed=int64[2],round_num=int64>@SERVER,result=float32[3]@SERVER,"
         "measurements=<secure_upper_clipped_count=int32,secure_lower_clipped_count=int32,protocol=<clients=int64,"
         "threshold=int64,dropped_after_advertising=int64,dropped_after_sharing=int64,dropped_after_input=int64,"
-        "survivors=int64,unmasking_clients=int64,reconstructions=int64,failed=int64,bytes_up=float64,"
-        "bytes_down=float64,server_seconds=float64>>@SERVER>)"
+        "survivors=int64,unmasking_clients=int64,reconstructions=int64,keys_reconstructed=int64,"
+        "pairwise_masks_removed=int64,failed=int64,bytes_up=float64,bytes_down=float64,"
+        "server_seconds=float64>>@SERVER>)"
     )
     with pytest.raises(TypeError, match="unweighted"):
         factory.create(VALUE_TYPE, tff.TensorType(tf.float32))
