@@ -19,8 +19,8 @@ from typing import Any, Callable, Optional
 from fedrun.compat.tff.aggregators import as_native
 from fedrun.compat.tff.errors import FacadeTypeError
 from fedrun.compat.tff.learning.metrics import check_metrics_aggregator
-from fedrun.compat.tff.learning.optimizers import OptimizerSpec, to_fedrun
 from fedrun.compat.tff.learning.models import KerasFunctionalModel
+from fedrun.compat.tff.learning.optimizers import OptimizerSpec, to_fedrun
 from fedrun.compat.tff.learning.templates import LearningProcess
 from fedrun.compat.tff.unsupported import LEARNING_ALGORITHMS, UnsupportedError, error
 from fedrun.learning import evaluation
