@@ -133,6 +133,10 @@ class KerasFunctionalModel:
     """
 
     def __init__(self, native: FunctionalModel, input_spec: Any) -> None:
+        if not isinstance(native, FunctionalModel):
+            raise FacadeTypeError(
+                f"KerasFunctionalModel wraps a FunctionalModel, got {type(native).__name__}"
+            )
         self.native = native
         self.input_spec = input_spec
         self.initial_weights = native.initial_weights
