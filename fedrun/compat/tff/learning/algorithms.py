@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional
 from fedrun.compat.tff.aggregators import as_native
 from fedrun.compat.tff.errors import FacadeTypeError
 from fedrun.compat.tff.learning.metrics import check_metrics_aggregator
+from fedrun.compat.tff.learning.models import KerasFunctionalModel
 from fedrun.compat.tff.learning.optimizers import OptimizerSpec, to_fedrun
 from fedrun.compat.tff.learning.templates import LearningProcess
 from fedrun.compat.tff.unsupported import LEARNING_ALGORITHMS, UnsupportedError, error
@@ -40,6 +41,8 @@ class ClientWeighting(enum.Enum):
 
 
 def _model(model_fn: ModelFn) -> Any:
+    if isinstance(model_fn, KerasFunctionalModel):
+        return model_fn.native
     if isinstance(model_fn, FunctionalModel):
         # TFF 0.87's builders also take a functional model itself.
         return model_fn
@@ -48,6 +51,8 @@ def _model(model_fn: ModelFn) -> Any:
             "model_fn must be a function (or class) that builds the model, as in TFF"
         )
     model = model_fn()
+    if isinstance(model, KerasFunctionalModel):
+        return model.native
     if not isinstance(model, (FunctionalModel, VariableModel)):
         raise FacadeTypeError(
             f"model_fn returned a {type(model).__name__}; return tff.learning.models.from_keras_model(...) "

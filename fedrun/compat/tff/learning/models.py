@@ -4,6 +4,9 @@
   runtime trains, vectorized over a cohort).
 * `VariableModel` and `BatchOutput` are fedrun's own (`fedrun.models.variable_model`);
   fedrun trains such models one client at a time (`fedrun.runtime.variable_trainer`).
+* `functional_model_from_keras` returns a `KerasFunctionalModel`: TFF's
+  functional-model calls (`predict_on_batch`, `loss(output=, label=)`, the batched
+  `input_spec`) over fedrun's `FunctionalModel`, which the builders train.
 * `ModelWeights` is fedrun's `(trainable, non_trainable)` pair.
 """
 
@@ -116,16 +119,55 @@ def _named_metric(name: str, spec: MetricSpec) -> keras.metrics.Metric:
     return _metric(constructor(name=name) if takes_name else constructor())
 
 
+class KerasFunctionalModel:
+    """TFF 0.87's `FunctionalModel` calls over fedrun's `FunctionalModel`.
+
+    fedrun's own model names its Keras loss `loss` and describes one example in
+    `input_spec`; TFF's calls `loss(output=, label=)` and describes a batch. This
+    view gives TFF's; the learning builders train `native`.
+
+    Attributes:
+        native: fedrun's `FunctionalModel` (what the builders train).
+        input_spec: The batch spec as given (`dataset.element_spec`).
+        initial_weights: `(trainable, non_trainable)` initial weights.
+    """
+
+    def __init__(self, native: FunctionalModel, input_spec: Any) -> None:
+        if not isinstance(native, FunctionalModel):
+            raise FacadeTypeError(
+                f"KerasFunctionalModel wraps a FunctionalModel, got {type(native).__name__}"
+            )
+        self.native = native
+        self.input_spec = input_spec
+        self.initial_weights = native.initial_weights
+
+    def predict_on_batch(self, model_weights: Any, x: Any, training: bool = True) -> Any:
+        """The model's output for batch `x` with `model_weights = (trainable, non_trainable)`."""
+        if not isinstance(model_weights, (tuple, list)) or len(model_weights) != 2:
+            raise FacadeTypeError(
+                "predict_on_batch: model_weights must be a (trainable, non_trainable) pair, "
+                f"got {type(model_weights).__name__}"
+            )
+        trainable, non_trainable = model_weights
+        weights = ModelWeights(list(trainable), list(non_trainable))
+        output, _ = self.native.predict(weights, self.native.initial_state, x, training)
+        return output
+
+    def loss(self, output: Any, label: Any, sample_weight: Any = None) -> Any:
+        """The Keras loss of `output` against `label`, reduced as the loss object reduces."""
+        return self.native.loss(label, output, sample_weight=sample_weight)
+
+
 def functional_model_from_keras(
     keras_model: Union[keras.Model, Callable[[], keras.Model]],
     loss_fn: Any,
     input_spec: Any,
     metrics_constructor: Optional[Callable[[], Any]] = None,
-) -> FunctionalModel:
-    """TFF 0.87's `functional_model_from_keras`: the same `FunctionalModel` as
-    `from_keras_model`, built from a Keras model (or a function returning one) and
-    `metrics_constructor`, a function returning the metrics (a mapping of name to
-    metric, or a list)."""
+) -> KerasFunctionalModel:
+    """TFF 0.87's `functional_model_from_keras`: TFF's functional-model view of
+    the `FunctionalModel` that `from_keras_model` builds, from a Keras model (or a
+    function returning one) and `metrics_constructor`, a function returning the
+    metrics (a mapping of name to metric, or a list)."""
     model = (
         keras_model
         if isinstance(keras_model, keras.Model) or not callable(keras_model)
@@ -140,7 +182,8 @@ def functional_model_from_keras(
             metrics = [_named_metric(name, m) for name, m in built.items() if name != "loss"]
         else:
             metrics = list(built)
-    return from_keras_model(model, loss_fn, input_spec, metrics=metrics)
+    native = from_keras_model(model, loss_fn, input_spec, metrics=metrics)
+    return KerasFunctionalModel(native, input_spec)
 
 
 def __getattr__(name: str) -> object:
@@ -150,6 +193,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "BatchOutput",
     "FunctionalModel",
+    "KerasFunctionalModel",
     "ModelWeights",
     "VariableModel",
     "example_spec",

@@ -1,5 +1,6 @@
 import collections
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -23,9 +24,27 @@ def test_functional_model_from_keras_names_metrics_by_their_keys():
             accuracy=tf.keras.metrics.SparseCategoricalAccuracy
         ),
     )
-    assert isinstance(model, tff.learning.models.FunctionalModel)
-    assert [m.name for m in model.metrics] == ["accuracy"]
-    assert model.input_spec["x"].shape.as_list() == [3]
+    assert isinstance(model.native, tff.learning.models.FunctionalModel)
+    assert [m.name for m in model.native.metrics] == ["accuracy"]
+    assert model.input_spec is SPEC
+
+
+def test_functional_model_predicts_and_computes_the_loss_as_tff():
+    model = tff.learning.models.functional_model_from_keras(
+        keras_model(),
+        loss_fn=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        input_spec=SPEC,
+    )
+    x = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]], np.float32)
+    y = np.array([1, 0], np.int32)
+    trainable, non_trainable = model.initial_weights
+    output = model.predict_on_batch(model_weights=(trainable, ()), x=x, training=False)
+    kernel, bias = (np.asarray(t) for t in trainable)
+    logits = x @ kernel + bias
+    np.testing.assert_allclose(output, logits, rtol=1e-6)
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    expected = -np.mean(log_p[np.arange(2), y])
+    np.testing.assert_allclose(model.loss(output=output, label=y), expected, rtol=1e-5)
 
 
 def test_builders_take_a_functional_model_itself():
