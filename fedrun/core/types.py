@@ -20,8 +20,24 @@ from fedrun.core.placements import CLIENTS, SERVER, AtClients, AtServer, Placeme
 Type = Union["TensorType", "StructType", "SequenceType", "FederatedType", "FunctionType"]
 
 
+class TypeSpecError(TypeError):
+    """A value that does not describe a fedrun type (a dtype, shape or member)."""
+
+
 def _dtype_name(dtype: Any) -> str:
-    return tf.as_dtype(dtype).name
+    try:
+        return tf.as_dtype(dtype).name
+    except TypeError:
+        raise TypeSpecError(f"not a dtype: {dtype!r} (use e.g. np.float32 or tf.int32)") from None
+
+
+def _shape(shape: Any) -> tf.TensorShape:
+    try:
+        return tf.TensorShape(shape)
+    except (TypeError, ValueError):
+        raise TypeSpecError(
+            f"not a shape: {shape!r} (use a list of dimensions, None for unknown)"
+        ) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +48,7 @@ class TensorType:
     shape: tuple[Optional[int], ...] = ()
 
     def __init__(self, dtype: Any, shape: Any = ()) -> None:
-        dims = tf.TensorShape(shape)
+        dims = _shape(shape)
         object.__setattr__(self, "dtype", _dtype_name(dtype))
         object.__setattr__(
             self, "shape", tuple(dims.as_list()) if dims.rank is not None else (None,)
@@ -57,6 +73,10 @@ class StructType:
         items: tuple[tuple[Optional[str], Type], ...]
         if isinstance(elements, collections.abc.Mapping):
             items = tuple((str(k), to_type(v)) for k, v in elements.items())
+        elif not isinstance(elements, collections.abc.Iterable):
+            raise TypeSpecError(
+                f"StructType takes a mapping or a sequence of member types, got {type(elements).__name__}"
+            )
         else:
             items = tuple(
                 (e[0], to_type(e[1])) if _is_named_pair(e) else (None, to_type(e)) for e in elements
@@ -168,7 +188,7 @@ def _format(t: Type) -> str:
     if isinstance(t, FunctionType):
         param = "" if t.parameter is None else _format(t.parameter)
         return f"({param} -> {_format(t.result)})"
-    raise TypeError(f"not a fedrun type: {t!r}")
+    raise TypeSpecError(f"not a fedrun type: {t!r}")
 
 
 def to_type(value: Any) -> Type:
@@ -214,7 +234,7 @@ def to_type(value: Any) -> Type:
         return StructType([(str(k), to_type(v)) for k, v in value.items()])
     if isinstance(value, (list, tuple)):
         return StructType([to_type(v) for v in value])
-    raise TypeError(f"cannot derive a fedrun type from {type(value).__name__}: {value!r}")
+    raise TypeSpecError(f"cannot derive a fedrun type from {type(value).__name__}: {value!r}")
 
 
 def is_dtype(value: Any) -> bool:

@@ -9,10 +9,11 @@ import pytest
 import fedrun.compat.tff as tff
 from fedrun.compat.tff.errors import FacadeError
 from fedrun.config.errors import ConfigError
+from fedrun.core.types import TypeSpecError
 from fedrun.data.errors import DataError
 from tests.compat.tff.test_migration_table import FEDRUN_HELPERS, public_names, resolve
 
-OWN_ERRORS = (FacadeError, ConfigError, DataError)
+OWN_ERRORS = (FacadeError, ConfigError, DataError, TypeSpecError)
 
 
 class Wrong:
@@ -35,19 +36,6 @@ def required_positional(fn):
     return sum(1 for p in parameters if p.kind in kinds and p.default is inspect.Parameter.empty)
 
 
-# Names that still let a built-in error through (they are listed so that the
-# test fails once they are fixed, and the entry can go).
-BUILT_IN_ERRORS = {
-    "tff.SequenceType",
-    "tff.StructType",
-    "tff.TensorType",
-    "tff.types.SequenceType",
-    "tff.types.StructType",
-    "tff.types.TensorType",
-    "tff.learning.templates.LearningProcess",
-}
-
-
 def cases():
     for name, fn in callables():
         # Python's own enum lookup error is what TFF raises too.
@@ -56,8 +44,7 @@ def cases():
         # Nothing to get wrong in a call without required arguments.
         if required_positional(fn) == 0:
             continue
-        marks = [pytest.mark.xfail(strict=True)] if name in BUILT_IN_ERRORS else []
-        yield pytest.param(name, fn, id=name, marks=marks)
+        yield pytest.param(name, fn, id=name)
 
 
 @pytest.mark.parametrize("name, fn", list(cases()))

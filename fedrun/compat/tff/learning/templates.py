@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fedrun.compat.tff.errors import FacadeTypeError
 from fedrun.compat.tff.learning.client_datasets import DatasetCohorts
 from fedrun.compat.tff.learning.composition import (
     ClientResult,
@@ -45,6 +46,12 @@ class LearningProcess:
     """
 
     def __init__(self, native: native_process.LearningProcess) -> None:
+        if not isinstance(native, native_process.LearningProcess):
+            raise FacadeTypeError(
+                f"LearningProcess wraps a fedrun learning process (fedrun.learning.process."
+                f"LearningProcess); got {type(native).__name__}; build one with "
+                "tff.learning.algorithms.* or tff.learning.templates.compose_learning_process"
+            )
         self.native = native
         self._cohorts = DatasetCohorts(native.element_spec)
         self._rounds = 0
