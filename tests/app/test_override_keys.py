@@ -44,7 +44,7 @@ def registered():
         ),
     ],
     ids=[
-        "issue-example",
+        "typo-in-a-nested-parameter",
         "top-level",
         "plain-block",
         "nested-child",
