@@ -80,14 +80,6 @@ def progress_callback(
         return ProgressCallback(total_rounds, stream)
     bar_stream = stream or sys.stderr
     wants_bar = mode == "bar" or (bar_stream.isatty() and total_rounds > FEW_ROUNDS)
-    if wants_bar and _has_tqdm():
+    if wants_bar:
         return ProgressBarCallback(total_rounds, bar_stream)
     return ProgressCallback(total_rounds, stream)
-
-
-def _has_tqdm() -> bool:
-    try:
-        import tqdm  # noqa: F401
-    except ImportError:  # a bare install without the bar's package still prints lines
-        return False
-    return True
