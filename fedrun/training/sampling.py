@@ -18,6 +18,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from fedrun.config.errors import ConfigError
 from fedrun.config.registry import Registry
 from fedrun.data.progress import QUIET, DataProgress
 
@@ -90,7 +91,7 @@ class WeightedSampler(Sampler):
             clients = self.progress.track(client_ids, "reading client sizes", "clients")
             counts = np.array([sizes(cid) for cid in clients], dtype=np.float64)
             if counts.sum() <= 0:
-                raise ValueError("weighted sampling: every client holds 0 examples")
+                raise ConfigError("sampling", "weighted sampling: every client holds 0 examples")
             self._population, self._probabilities = client_ids, counts / counts.sum()
         return self._probabilities
 
@@ -105,8 +106,11 @@ class WeightedSampler(Sampler):
         probabilities = self._probabilities_for(client_ids, sizes)
         nonempty = int(np.count_nonzero(probabilities))
         if count > nonempty:
-            raise ValueError(
-                f"weighted sampling: {count} clients requested but only {nonempty} hold examples"
+            raise ConfigError(
+                "clients_per_round",
+                f"weighted sampling draws distinct clients holding examples, and only {nonempty} hold examples",
+                count,
+                f"1..{nonempty}",
             )
         rng = np.random.default_rng([seed, round_num, 0x3E1])
         chosen = rng.choice(len(client_ids), size=count, replace=False, p=probabilities)

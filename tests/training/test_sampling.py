@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pytest
 
+from fedrun.config.errors import ConfigError
 from fedrun.data.progress import DataProgress
 from fedrun.training.sampling import SAMPLERS
 
@@ -84,3 +85,11 @@ def test_weighted_reports_reading_the_population_sizes():
     first = sampler.sample(IDS, 3, 1, 0, SIZES.__getitem__)
     assert stream.getvalue().startswith("data: reading client sizes: 20 clients done, ")
     assert first == build("weighted").sample(IDS, 3, 1, 0, SIZES.__getitem__)
+
+
+def test_weighted_names_the_config_key_it_cannot_meet():
+    with pytest.raises(ConfigError) as info:
+        build("weighted").sample(IDS, 16, 1, 0, SIZES.__getitem__)
+    assert info.value.path == "clients_per_round" and info.value.allowed == "1..15"
+    with pytest.raises(ConfigError, match="^sampling: .*every client holds 0 examples"):
+        build("weighted").sample(IDS, 1, 1, 0, lambda cid: 0)
