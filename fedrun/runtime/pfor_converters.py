@@ -13,6 +13,11 @@ derived from the seed). TensorFlow vectorizes the V1 stateless ops by a loop
 over clients (each client's numbers must come from its own seed) but has no rule
 for the V2 ones; they get the same per-client loop, so a client's dropout mask is
 bit-identical to the one it draws alone.
+
+A `Squeeze` without axes (Keras' `add` squeezes a `[1, 1, 1, C]` convolution bias
+this way) squeezes every size-1 axis; TensorFlow's rule applies it to the stacked
+tensor, so a cohort of one client also lost its client axis. Here the client axis
+is kept whatever the cohort's size.
 """
 
 from __future__ import annotations
@@ -57,3 +62,20 @@ def _register_stateless_v2() -> None:
 
 
 _register_stateless_v2()
+
+
+def _convert_squeeze_keeping_clients(pfor_input: _pfor._PforInput) -> _pfor.WrappedTensor:
+    stacked = pfor_input.stacked_input(0)
+    axes = [i + 1 if i >= 0 else i for i in pfor_input.get_attr("squeeze_dims")]
+    if axes:
+        return _pfor.wrap(tf.squeeze(stacked, axis=axes), True)
+    per_client = stacked.shape[1:]
+    if per_client.rank is not None and None not in per_client.as_list():
+        ones = [i + 1 for i, size in enumerate(per_client.as_list()) if size == 1]
+        return _pfor.wrap(tf.squeeze(stacked, axis=ones) if ones else stacked, True)
+    shape = tf.shape(stacked)
+    kept = tf.boolean_mask(shape[1:], tf.not_equal(shape[1:], 1))
+    return _pfor.wrap(tf.reshape(stacked, tf.concat([shape[:1], kept], 0)), True)
+
+
+_pfor._pfor_converter_registry["Squeeze"] = _convert_squeeze_keeping_clients

@@ -132,7 +132,11 @@ def test_cnn_cohort_in_one_call_matches_sequential(cnn, cohort, optimizer, rule)
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=1e-5)
 
 
-def test_cnn_evaluation_matches_sequential(cnn, cohort):
+@pytest.mark.parametrize("clients", [list(SIZES), ["b"]], ids=["cohort", "one-client"])
+def test_cnn_evaluation_matches_sequential(cnn, cohort, clients):
+    # One client: Keras squeezes a convolution's bias with `tf.squeeze`, which must
+    # keep the client axis of a cohort of one.
+    cohort = cohort.subset([list(SIZES).index(c) for c in clients])
     sequential, vectorized = SequentialRuntime(), VectorizedRuntime(fallback="error")
     expected = sequential.evaluate(
         sequential.make_trainer(cnn, None, LocalRule()), _weights(cnn), cohort
