@@ -151,6 +151,9 @@ class VectorizedRuntime(InProcessRuntime):
         memory_budget: Bytes (or a size like "4GB") one call may use; training and
             evaluation cohorts are cut into chunks whose estimated peak fits it.
             None: a fraction of the available memory (`fedrun.runtime.memory`).
+        pack_clients: Train unequal clients one after another in fewer lanes
+            (`fedrun.runtime.packing`; same results, fewer padding steps). None:
+            on CPUs, where narrower steps are cheaper; True / False to force.
 
     Attributes:
         trainers: The trainers this runtime made (their `trace_count`s).
@@ -164,10 +167,12 @@ class VectorizedRuntime(InProcessRuntime):
         jit_compile: Optional[bool] = None,
         fallback: str = "sequential",
         memory_budget: memory.Budget = None,
+        pack_clients: Optional[bool] = None,
     ) -> None:
         self.chunk_size = chunk_size
         self.jit_compile = jit_compile
         self.fallback = fallback
+        self.pack_clients = pack_clients
         self.memory_budget = memory.parse_budget(memory_budget) or memory.default_budget()
         self.trainers: list[Trainer] = []
 
@@ -199,7 +204,12 @@ class VectorizedRuntime(InProcessRuntime):
             )
             vectorize = False
         trainer = LocalTrainer(
-            model, optimizer, rule, vectorize=vectorize, jit_compile=self.jit_compile
+            model,
+            optimizer,
+            rule,
+            vectorize=vectorize,
+            jit_compile=self.jit_compile,
+            pack_clients=self.pack_clients,
         )
         self.trainers.append(trainer)
         return trainer
@@ -250,6 +260,7 @@ class VectorizedParams:
     jit_compile: Optional[bool] = None
     fallback: Literal["sequential", "error"] = "sequential"
     memory_budget: Optional[Union[int, str]] = None
+    pack_clients: Optional[bool] = None
 
     def __post_init__(self) -> None:
         memory.parse_budget(self.memory_budget)
@@ -264,7 +275,9 @@ def _sequential(p: SequentialParams, recipe: Optional[WorkerRecipe] = None) -> R
 @RUNTIMES.register("vectorized", VectorizedParams)
 def _vectorized(p: VectorizedParams, recipe: Optional[WorkerRecipe] = None) -> Runtime:
     """The cohort in parallel in one compiled function."""
-    return VectorizedRuntime(p.chunk_size, p.jit_compile, p.fallback, p.memory_budget)
+    return VectorizedRuntime(
+        p.chunk_size, p.jit_compile, p.fallback, p.memory_budget, p.pack_clients
+    )
 
 
 __all__ = ["SequentialRuntime", "VectorizedRuntime", "one_client_cohorts"]

@@ -31,6 +31,7 @@ from __future__ import annotations
 import collections
 from typing import Any, Callable, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from fedrun.data.cohort import CohortData
@@ -38,9 +39,10 @@ from fedrun.models.functional import FunctionalModel, ModelWeights
 from fedrun.optimizers import Optimizer, expand_per_client
 from fedrun.runtime import pfor_converters  # noqa: F401  (vectorization rules)
 from fedrun.runtime.compiled import CompiledFunction, bucket, pad_axis, relaxed
+from fedrun.runtime.packing import choose_lanes, pack_schedule
 from fedrun.runtime.probe import is_dry_run
 from fedrun.runtime.rule import ClientOutputs, LocalRule, RoundInputs, no_inputs
-from fedrun.runtime.vectorizable import xla_suits
+from fedrun.runtime.vectorizable import on_gpu, xla_suits
 
 Nest = Any
 
@@ -93,6 +95,10 @@ class LocalTrainer:
         jit_compile: Compile with XLA (True), as a TensorFlow graph (False), or
             choose (None): XLA when it suits the model (`xla_suits`), steps are small
             (`XLA_MAX_EXAMPLES_PER_STEP`) and it compiles.
+        pack_clients: Vectorized only: train unequal clients one after another in
+            fewer lanes (`fedrun.runtime.packing`) when the rule allows it (local
+            steps, no gradient at the initial weights, no per-client inputs). True,
+            False, or None: on CPUs only.
 
     Attributes:
         trace_count: How often the training function was traced (1 per run; 2
@@ -100,6 +106,8 @@ class LocalTrainer:
         lanes: Clients per compiled training call (set by the first call).
         batch_size: Examples per step the training function is compiled for (set
             by the first call; smaller batches are padded).
+        packed_lanes: Lanes a packed call trains its clients in (set by the first
+            packed call; None while the cohort is not packed).
     """
 
     def __init__(
@@ -109,6 +117,7 @@ class LocalTrainer:
         rule: LocalRule,
         vectorize: bool,
         jit_compile: Optional[bool] = None,
+        pack_clients: Optional[bool] = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -117,9 +126,19 @@ class LocalTrainer:
         self.trace_count = 0
         self.lanes: Optional[int] = None
         self.batch_size: Optional[int] = None
+        self.packed_lanes: Optional[int] = None
         if jit_compile is None and not xla_suits(model):
             jit_compile = False
+        self._pack = (
+            vectorize
+            and rule.local_steps
+            and not rule.gradient_at_initial
+            and (not on_gpu() if pack_clients is None else pack_clients)
+        )
         self._train = CompiledFunction(self._train_impl, _train_signature, jit_compile)
+        self._train_packed = CompiledFunction(
+            self._train_packed_impl, _packed_signature, jit_compile
+        )
         self._evaluate = CompiledFunction(self._evaluate_impl, _evaluate_signature, jit_compile)
 
     @property
@@ -347,6 +366,126 @@ class LocalTrainer:
             ),
         )
 
+    def _train_packed_impl(
+        self,
+        weights: ModelWeights,
+        pool: Nest,
+        index: tf.Tensor,
+        mask: tf.Tensor,
+        lanes_of: tuple[tf.Tensor, tf.Tensor, tf.Tensor],
+        inputs: RoundInputs,
+    ) -> ClientOutputs:
+        """Training of clients packed into lanes (`fedrun.runtime.packing`).
+
+        `lanes_of` is the packed schedule's `(client, starts, ends)`. At a client's
+        first step its lane restarts from the global weights, a fresh optimizer
+        state and that client's random state; after its last step the lane's
+        weights and metrics are kept as that client's.
+        """
+        self.trace_count += 1
+        client, starts, ends = lanes_of
+        clients = int(inputs.seeds.shape[0])
+        lanes = tf.shape(index)[0]
+        lane_weights = _stack(weights, lanes)
+        initial = list(lane_weights.trainable)
+        assert self.optimizer is not None  # train() refuses evaluation-only trainers
+        fresh_optimizer = self.optimizer.initialize(initial, batch_shape=[lanes])
+        fresh_optimizer["learning_rate"] = tf.fill([lanes], inputs.learning_rate)
+        fresh_metrics = _stack(self.model.initial_metrics(), lanes)
+        client_states = self._initial_state(tf.constant(clients), inputs.seeds)
+        positions = tf.range(clients, dtype=client.dtype)
+        active = tf.reduce_sum(mask, axis=2) > 0  # [L, T]
+        last = tf.reduce_max(tf.reduce_sum(tf.cast(active, tf.int32), axis=1))
+
+        def step(s: tf.Tensor, carry: tuple) -> tuple:
+            *lane, kept, kept_metrics = carry
+            who, start, end = client[:, s], starts[:, s], ends[:, s]
+
+            def restart() -> list:
+                states = tf.nest.map_structure(lambda t: tf.gather(t, who), client_states)
+                fresh = [initial, fresh_optimizer, states, fresh_metrics]
+                return [_select(start, new, old) for new, old in zip(fresh, lane)]
+
+            restarted = tf.cond(tf.reduce_any(start), restart, lambda: list(lane))
+            trained = self._local_step(
+                self._batch(pool, index, s),
+                mask[:, s],
+                None,
+                tuple(restarted),
+                lane_weights.non_trainable,
+                initial,
+                inputs,
+            )
+
+            def keep() -> tuple:
+                hits = tf.logical_and(
+                    tf.equal(who[:, None], positions[None, :]), end[:, None]
+                )  # [L, K]
+                done = tf.reduce_any(hits, axis=0)
+                source = tf.argmax(tf.cast(hits, tf.int32), axis=0, output_type=tf.int32)
+
+                def take(new: tf.Tensor, old: tf.Tensor) -> tf.Tensor:
+                    return tf.where(expand_per_client(done, old), tf.gather(new, source), old)
+
+                return (
+                    tf.nest.map_structure(take, trained[0], kept),
+                    tf.nest.map_structure(take, trained[3], kept_metrics),
+                )
+
+            kept, kept_metrics = tf.cond(tf.reduce_any(end), keep, lambda: (kept, kept_metrics))
+            return (*trained, kept, kept_metrics)
+
+        # Every lane's first step restarts it, so any client's state fits here.
+        model_state = tf.nest.map_structure(
+            lambda t: tf.gather(t, tf.zeros([lanes], tf.int32)), client_states
+        )
+        initial_clients = list(_stack(weights, clients).trainable)
+        carry = (
+            initial,
+            fresh_optimizer,
+            model_state,
+            fresh_metrics,
+            initial_clients,
+            _stack(self.model.initial_metrics(), clients),
+        )
+        *_, trained, metrics = _loop(tf.constant(0), last, step, carry)
+        steps_taken = tf.math.unsorted_segment_sum(tf.cast(active, tf.int32), client, clients)
+        return ClientOutputs(
+            update=self.rule.update(initial_clients, trained, []),
+            num_examples=tf.cast(metrics["num_examples"][0], tf.float32),
+            metrics=metrics,
+            num_steps=steps_taken,
+            extra=self.rule.client_outputs(initial_clients, trained, [], steps_taken, inputs),
+        )
+
+    def _train_packed_call(
+        self, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
+    ) -> ClientOutputs:
+        """One packed call over at most `lanes` clients (see `_train_lanes`)."""
+        assert self.lanes is not None and self.batch_size is not None  # set by train()
+        count, missing = cohort.num_clients, self.lanes - cohort.num_clients
+        index, mask = cohort.index.numpy(), cohort.mask.numpy()
+        if self.packed_lanes is None:
+            self.packed_lanes = choose_lanes(list(np.sum(np.sum(mask, axis=2) > 0, axis=1)))
+        packed = pack_schedule(index, mask, self.packed_lanes)
+        steps = packed.lane_steps
+        if self._train_packed.jit_compile is not False:
+            steps = bucket(steps)
+        arrays = [
+            pad_axis(tf.constant(a), 1, steps)
+            for a in (packed.index, packed.mask, packed.client, packed.starts, packed.ends)
+        ]
+        index_t, mask_t = (pad_axis(t, 2, self.batch_size) for t in arrays[:2])
+        if missing:  # padding clients have no steps: never trained, dropped below
+            inputs = inputs._replace(seeds=_pad_clients(inputs.seeds, missing))
+        outputs = self._train_packed(
+            weights, cohort.pool, index_t, mask_t, tuple(arrays[2:]), inputs
+        )
+        return tf.nest.map_structure(lambda t: t[:count], outputs) if missing else outputs
+
+    def _packs(self, inputs: RoundInputs) -> bool:
+        return self._pack and not tf.nest.flatten(inputs.per_client)
+
     def _schedule(self, cohort: CohortData) -> tuple[tf.Tensor, tf.Tensor]:
         """The cohort's index and mask, steps padded to a few sizes under XLA."""
         if self._train.jit_compile is False:
@@ -407,8 +546,9 @@ class LocalTrainer:
                 and self.lanes * int(cohort.index.shape[2]) > XLA_MAX_EXAMPLES_PER_STEP
             ):
                 self._train.jit_compile = False
+        call = self._train_packed_call if self._packs(inputs) else self._train_lanes
         if cohort.num_clients <= self.lanes:
-            return self._train_lanes(weights, cohort, inputs)
+            return call(weights, cohort, inputs)
         parts = []
         for start in range(0, cohort.num_clients, self.lanes):
             positions = list(range(start, min(start + self.lanes, cohort.num_clients)))
@@ -418,7 +558,7 @@ class LocalTrainer:
             part_inputs = inputs._replace(
                 per_client=per_client, seeds=tf.gather(inputs.seeds, positions)
             )
-            parts.append(self._train_lanes(weights, cohort.subset(positions), part_inputs))
+            parts.append(call(weights, cohort.subset(positions), part_inputs))
         return tf.nest.map_structure(lambda *xs: tf.concat(xs, axis=0), *parts)
 
     # --------------------------------------------------------------- evaluation
@@ -471,6 +611,21 @@ def _train_signature(
         relaxed(inputs.seeds),
     )
     return relaxed(weights), relaxed(pool, [0]), relaxed(index, [1]), relaxed(mask, [1]), inputs
+
+
+def _packed_signature(
+    weights: ModelWeights,
+    pool: Nest,
+    index: tf.Tensor,
+    mask: tf.Tensor,
+    lanes_of: tuple[tf.Tensor, tf.Tensor, tf.Tensor],
+    inputs: RoundInputs,
+) -> tuple:
+    """As `_train_signature`, with the packed lanes' steps of any number."""
+    weights_s, pool_s, index_s, mask_s, inputs_s = _train_signature(
+        weights, pool, index, mask, inputs
+    )
+    return weights_s, pool_s, index_s, mask_s, relaxed(lanes_of, [1]), inputs_s
 
 
 def _evaluate_signature(

@@ -129,9 +129,14 @@ def _cpu_bound(model: FunctionalModel) -> bool:
     return _has_convolutions(model) or has_recurrent_layers(model)
 
 
+def on_gpu() -> bool:
+    """Whether TensorFlow sees a GPU (work then runs there by default)."""
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def xla_suits(model: FunctionalModel) -> bool:
     """Whether XLA is the better default for training `model` on this machine."""
-    if tf.config.list_physical_devices("GPU"):
+    if on_gpu():
         return True
     return not _cpu_bound(model)
 
@@ -146,4 +151,4 @@ def vectorizing_suits(model: FunctionalModel) -> bool:
     in the CPU's caches as one client's do; benchmarks/RESULTS.md), so it is not
     the default there; on a GPU the cohort's batched kernels fill the device.
     """
-    return bool(tf.config.list_physical_devices("GPU")) or not _cpu_bound(model)
+    return on_gpu() or not _cpu_bound(model)

@@ -79,13 +79,49 @@ OPTIMIZERS = [SGD(0.1), SGD(0.1, momentum=0.9), Adam(0.05, 0.9, 0.999, 1e-7, 0.0
 RULES = [LocalRule(), ProximalRule(0.5)]
 
 
+@pytest.mark.parametrize("pack", [True, False], ids=["packed", "one-lane-each"])
 @pytest.mark.parametrize("rule", RULES, ids=["fedavg", "fedprox"])
 @pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=["sgd", "momentum", "adam"])
-def test_vectorized_matches_sequential(tiny_model, cohort, optimizer, rule):
+def test_vectorized_matches_sequential(tiny_model, cohort, optimizer, rule, pack):
     _, sequential = _train(SequentialRuntime(), tiny_model, optimizer, rule, cohort)
-    _, vectorized = _train(VectorizedRuntime(), tiny_model, optimizer, rule, cohort)
+    trainer, vectorized = _train(
+        VectorizedRuntime(pack_clients=pack), tiny_model, optimizer, rule, cohort
+    )
     _assert_same(sequential, vectorized)
     assert list(vectorized.num_steps.numpy()) == list(cohort.steps_per_client())
+    assert (trainer.packed_lanes is not None) == pack
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4], ids=["one-lane", "two-lanes", "four-lanes"])
+@pytest.mark.parametrize("jit_compile", [None, False], ids=["xla", "graph"])
+def test_packed_lanes_of_any_count_match_sequential(dropout_model, cohort, lanes, jit_compile):
+    """Clients one after another in a lane restart from the global weights, a fresh
+    optimizer state and their own dropout seeds (momentum shows a missed reset)."""
+    optimizer = SGD(0.1, momentum=0.9)
+    _, sequential = _train(
+        SequentialRuntime(jit_compile), dropout_model, optimizer, LocalRule(), cohort
+    )
+    runtime = VectorizedRuntime(jit_compile=jit_compile, pack_clients=True)
+    trainer = runtime.make_trainer(dropout_model, optimizer, LocalRule())
+    trainer.packed_lanes = lanes
+    packed = runtime.train(trainer, _weights(dropout_model), cohort, _inputs(cohort))
+    _assert_same(sequential, packed)
+    assert trainer.packed_lanes == lanes
+
+
+def test_packed_cohorts_smaller_and_larger_than_the_lanes(tiny_model, cohort):
+    """Smaller cohorts pad with clients that train no step; larger ones chunk."""
+    optimizer = SGD(0.1, momentum=0.9)
+    runtime = VectorizedRuntime(pack_clients=True)
+    trainer = runtime.make_trainer(tiny_model, optimizer, LocalRule())
+    first = cohort.subset([1, 2, 3])
+    runtime.train(trainer, _weights(tiny_model), first, _inputs(first))
+    for positions in ([0, 4], [0, 1, 2, 3, 4]):
+        part = cohort.subset(positions)
+        _, expected = _train(SequentialRuntime(), tiny_model, optimizer, LocalRule(), part)
+        got = runtime.train(trainer, _weights(tiny_model), part, _inputs(part))
+        _assert_same(expected, got)
+    assert trainer.lanes == 3 and trainer.trace_count == 1
 
 
 def test_chunks_and_padding_match_one_call(tiny_model, cohort):
