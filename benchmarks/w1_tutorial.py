@@ -29,10 +29,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         TITLE, "logreg, 10 clients/round x 5 epochs x batch 20, MNIST-5k (default split)"
     )
 
-    runs = {
-        name: harness.configured_rounds([f"runtime={name}"])
-        for name in ("vectorized", "sequential")
+    # "vectorized" packs unequal clients into fewer lanes on CPU (the default);
+    # "vectorized, one lane each" is the same runtime with packing off.
+    overrides = {
+        "vectorized": ["runtime=vectorized"],
+        "vectorized, one lane each": ["runtime=vectorized", "runtime.pack_clients=false"],
+        "sequential": ["runtime=sequential"],
     }
+    runs = {name: harness.configured_rounds(o) for name, o in overrides.items()}
     for _, rounds in runs.values():
         rounds()  # round 1: tracing and compilation
     built, first = runs["vectorized"]
@@ -63,7 +67,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             rounds.train.cpu_seconds / rounds.train.examples[-1]
         )
         print(
-            f"  fedrun {name}: {ratio:.2f}x the bound's examples per CPU second (targets: vectorized >= 4x, sequential >= 0.8x)"
+            f"  fedrun {name}: {ratio:.2f}x the bound's examples per CPU second "
+            "(targets: vectorized >= 4x, sequential >= 0.8x)"
         )
     fastest = min(runs, key=lambda name: runs[name][1].train.seconds)
     print(

@@ -21,7 +21,9 @@ names this module re-exports); the trainer itself knows no algorithm.
 Cost per local step is what matters (a round is thousands of tiny steps), so the
 loop runs in two phases: while every client still has steps, no masking at all;
 then, for the clients with longer schedules, steps masked per client. The loop
-stops at the last real step, so padding steps are never computed. The function is
+stops at the last real step, so padding steps are never computed. On CPUs unequal
+clients are also packed one after another into fewer lanes (`fedrun.runtime.packing`),
+so short clients do not idle while the longest one ends. The function is
 traced once per run (`trace_count`) and, by default, compiled with XLA, which fuses
 each step's many small operations.
 """
@@ -144,7 +146,7 @@ class LocalTrainer:
     @property
     def jit_compile(self) -> Optional[bool]:
         """Whether training runs under XLA (None until the first call decides)."""
-        return self._train.jit_compile
+        return (self._train if self.packed_lanes is None else self._train_packed).jit_compile
 
     # ----------------------------------------------------------------- helpers
     def _per_client(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -545,7 +547,7 @@ class LocalTrainer:
                 self._train.jit_compile is None
                 and self.lanes * int(cohort.index.shape[2]) > XLA_MAX_EXAMPLES_PER_STEP
             ):
-                self._train.jit_compile = False
+                self._train.jit_compile = self._train_packed.jit_compile = False
         call = self._train_packed_call if self._packs(inputs) else self._train_lanes
         if cohort.num_clients <= self.lanes:
             return call(weights, cohort, inputs)
