@@ -33,7 +33,6 @@ from __future__ import annotations
 import collections
 from typing import Any, Callable, Optional
 
-import numpy as np
 import tensorflow as tf
 
 from fedrun.data.cohort import CohortData
@@ -467,8 +466,7 @@ class LocalTrainer:
         assert self.lanes is not None and self.batch_size is not None  # set by train()
         count, missing = cohort.num_clients, self.lanes - cohort.num_clients
         index, mask = cohort.index.numpy(), cohort.mask.numpy()
-        if self.packed_lanes is None:
-            self.packed_lanes = choose_lanes(list(np.sum(np.sum(mask, axis=2) > 0, axis=1)))
+        assert self.packed_lanes is not None  # set by train()
         packed = pack_schedule(index, mask, self.packed_lanes)
         steps = packed.lane_steps
         if self._train_packed.jit_compile is not False:
@@ -548,6 +546,11 @@ class LocalTrainer:
                 and self.lanes * int(cohort.index.shape[2]) > XLA_MAX_EXAMPLES_PER_STEP
             ):
                 self._train.jit_compile = self._train_packed.jit_compile = False
+        if self._packs(inputs) and self.packed_lanes is None:
+            lanes = choose_lanes([int(n) for n in cohort.steps_per_client()])
+            # As many lanes as clients gains nothing: the plain loop is cheaper per step.
+            self._pack = lanes < cohort.num_clients
+            self.packed_lanes = lanes if self._pack else None
         call = self._train_packed_call if self._packs(inputs) else self._train_lanes
         if cohort.num_clients <= self.lanes:
             return call(weights, cohort, inputs)
