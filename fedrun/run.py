@@ -21,18 +21,19 @@ from fedrun.app.schema import RunSettings, RunSpec, validate
 from fedrun.config.errors import ConfigError
 from fedrun.config.registry import Choice
 from fedrun.data.build import load_data
+from fedrun.data.client_cache import cache_file_backed
 from fedrun.data.client_data import FederatedData
 from fedrun.data.progress import DataProgress
 from fedrun.data.registry import DataContext
 from fedrun.learning.algorithms import AlgorithmContext
-from fedrun.learning.attacks import Attack, AttackedRuntime, build_attack
+from fedrun.learning.attacks import Attack, AttackedRuntime, DataPoisoning, build_attack
 from fedrun.learning.personalization import PersonalizationEvaluator, personalization_clients
 from fedrun.learning.process import LearningProcess
 from fedrun.learning.schedules import RoundSchedule
 from fedrun.models.build import make_model
 from fedrun.runtime.base import Runtime
 from fedrun.runtime.fault_injection import FaultInjectingRuntime
-from fedrun.runtime.memory import peak_rss_bytes
+from fedrun.runtime.memory import Budget, default_budget, parse_budget, peak_rss_bytes
 from fedrun.runtime.recipe import WorkerRecipe
 from fedrun.runtime.trainer import LocalRule
 from fedrun.runtime.variable_trainer import learning_model
@@ -87,6 +88,33 @@ class BuiltRun:
         return self.spec.settings
 
 
+def client_cache_bytes(memory_budget: Budget) -> int:
+    """Bytes of prepared clients of file-backed data kept in memory: a quarter of the
+    runtime's memory budget (when none is configured, the default share of this
+    machine's available memory)."""
+    return (parse_budget(memory_budget) or default_budget()) // 4
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareLoadedData:
+    """What `build` does to freshly loaded data, as picklable data, so that the data a
+    Ray worker loads is prepared as the driver's was: file-backed clients cached
+    (within a quarter of that machine's budget), then the data attack's poisoning
+    applied above the cache.
+
+    Attributes:
+        memory_budget: The runtime's `memory_budget` as configured.
+        poisoning: The data attack; None for none.
+    """
+
+    memory_budget: Budget
+    poisoning: Optional[DataPoisoning] = None
+
+    def __call__(self, data: FederatedData) -> FederatedData:
+        data = cache_file_backed(data, client_cache_bytes(self.memory_budget))
+        return data if self.poisoning is None else self.poisoning(data)
+
+
 def _schedule(
     choice: Optional[Choice[RoundSchedule]], base_learning_rate: float
 ) -> Optional[RoundSchedule]:
@@ -106,6 +134,10 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
     config = spec.settings
     progress = DataProgress(config.progress)
     data = load_data(spec.dataset, DataContext(config.seed, config.preprocess, progress))
+    # Read from the params, not the runtime: the runtime is built after the attack,
+    # which needs the cached data below it. Every runtime's params have this field.
+    memory_budget: Budget = getattr(spec.runtime.params, "memory_budget", None)
+    data = cache_file_backed(data, client_cache_bytes(memory_budget))
     num_clients = len(data.train.client_ids)
     if config.clients_per_round > num_clients:
         raise ConfigError(
@@ -123,7 +155,8 @@ def build(spec: Union[RunSpec, Mapping[str, Any]], runtime: Optional[Runtime] = 
     model = learning_model(make_model(spec.model, data, config.seed))
     if runtime is None:
         poisoning = attack.poisoning if attack is not None else None
-        recipe = WorkerRecipe(spec.dataset, spec.model, config.seed, config.preprocess, poisoning)
+        prepare = PrepareLoadedData(memory_budget, poisoning)
+        recipe = WorkerRecipe(spec.dataset, spec.model, config.seed, config.preprocess, prepare)
         runtime = spec.runtime.build(recipe=recipe)
     client_optimizer = spec.client_optimizer.build()
     runtime.check_memory(

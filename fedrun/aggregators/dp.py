@@ -210,17 +210,30 @@ class DPFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
             measurements = collections.OrderedDict(clipping_norm=clip, noise_stddev=noise_stddev)
             if unclipped is not None:
                 measurements["unclipped_fraction"] = unclipped
-            epsilon = (
-                math.inf
-                if self.accountant is None
-                else self.accountant.epsilon(int(rounds), self.delta)
-            )
-            measurements[self.epsilon_key] = tf.constant(epsilon, tf.float64)
+            measurements[self.epsilon_key] = self._epsilon(rounds)
             measurements["dp"] = inner_out.measurements
             new_state = DPState(new_norm_state, state.seed, rounds, inner_out.state)
             return MeasuredProcessOutput(new_state, AtServer(mean), measurements)
 
-        return AggregationProcess(initialize, next_fn, value_spec, weight_spec)
+        return AggregationProcess(
+            initialize, next_fn, value_spec, weight_spec, inner_process.traceable
+        )
+
+    def _epsilon(self, rounds: tf.Tensor) -> tf.Tensor:
+        """The accounted epsilon after `rounds` rounds (inf without an accountant)."""
+        if self.accountant is None:
+            return tf.constant(math.inf, tf.float64)
+        accountant, delta = self.accountant, self.delta
+
+        def epsilon(count: Any) -> float:
+            return accountant.epsilon(int(count), delta)
+
+        if tf.executing_eagerly():
+            return tf.constant(epsilon(rounds), tf.float64)
+        # The accountant is Python (dp_accounting): inside a compiled round it is
+        # called back from the graph, once a round, as it is eagerly.
+        value = tf.py_function(epsilon, [rounds], tf.float64)
+        return tf.reshape(value, [])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -80,7 +80,8 @@ class MeanFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
             )
             return MeasuredProcessOutput(new_state, mean, measurements)
 
-        return AggregationProcess(initialize, next_fn, value_spec, weight_spec)
+        traceable = value_process.traceable and weight_process.traceable
+        return AggregationProcess(initialize, next_fn, value_spec, weight_spec, traceable)
 
     def _create_unweighted(
         self, value_spec: Any, value_process: AggregationProcess
@@ -102,4 +103,6 @@ class MeanFactory(WeightedAggregationFactory, UnweightedAggregationFactory):
             measurements = collections.OrderedDict(mean_value=value_out.measurements, mean_count=())
             return MeasuredProcessOutput(new_state, mean, measurements)
 
-        return AggregationProcess(initialize, next_fn, value_spec)
+        return AggregationProcess(
+            initialize, next_fn, value_spec, traceable=value_process.traceable
+        )

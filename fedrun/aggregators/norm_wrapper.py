@@ -84,4 +84,6 @@ class NormWrapperFactory(FollowsInner):
                 state_type(new_norm_state, inner_out.state), inner_out.result, measurements
             )
 
-        return AggregationProcess(initialize, next_fn, value_spec, weight_spec)
+        return AggregationProcess(
+            initialize, next_fn, value_spec, weight_spec, inner_process.traceable
+        )

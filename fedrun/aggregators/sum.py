@@ -23,4 +23,4 @@ class SumFactory(UnweightedAggregationFactory):
         def next_fn(state: tuple, value: AtClients) -> MeasuredProcessOutput:
             return MeasuredProcessOutput(state, intrinsics.sum(value), ())
 
-        return AggregationProcess(initialize, next_fn, value_spec)
+        return AggregationProcess(initialize, next_fn, value_spec, traceable=True)

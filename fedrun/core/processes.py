@@ -121,6 +121,10 @@ class AggregationProcess(MeasuredProcess):
             `MeasuredProcessOutput(state, result: AtServer, measurements)`.
         value_spec: Nest of `tf.TensorSpec` of one client's value.
         weight_spec: The weight's spec for weighted processes, else None.
+        traceable: Whether `next` is pure TensorFlow of its tensor arguments (no
+            Python-side values, randomness, I/O or protocol), so that a compiled
+            round may run it inside a `tf.function`. A trace would freeze Python-side
+            logic silently, so this is declared per factory, never guessed.
     """
 
     def __init__(
@@ -129,9 +133,11 @@ class AggregationProcess(MeasuredProcess):
         next_fn: Callable[..., MeasuredProcessOutput],
         value_spec: Any,
         weight_spec: Optional[tf.TensorSpec] = None,
+        traceable: bool = False,
     ) -> None:
         self.value_spec = value_spec
         self.weight_spec = weight_spec
+        self.traceable = traceable
         super().__init__(initialize_fn, next_fn, self._aggregation_signature)
 
     @property

@@ -35,6 +35,10 @@ class _FlatClientData(ClientData):
     def num_examples(self, client_id: str) -> int:
         return self._inner.num_examples(client_id)
 
+    @property
+    def file_backed(self) -> bool:
+        return self._inner.file_backed
+
 
 def _flat(arrays: Mapping[str, np.ndarray]) -> Arrays:
     x = arrays["x"]

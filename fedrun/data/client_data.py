@@ -42,6 +42,13 @@ class ClientData(abc.ABC):
     def arrays_for(self, client_id: str) -> Arrays:
         """One client's examples as arrays with a leading example axis."""
 
+    @property
+    def file_backed(self) -> bool:
+        """Whether `arrays_for` reads the client from a file and converts it on every
+        call, so that keeping prepared clients in memory saves work. A view of other
+        client data says what its source says."""
+        return False
+
     def num_examples(self, client_id: str) -> int:
         """Number of examples a client holds."""
         return len(next(iter(self.arrays_for(client_id).values())))
@@ -75,7 +82,8 @@ class StoredClientData(ClientData):
     The ids are listed once when the store is opened; the first client is read
     then, so a store of the wrong kind fails at load rather than mid-run.
     Subclasses read one client (`_read`) and may count one without converting it
-    (`_count`); sizes are remembered once known.
+    (`_count`); sizes are remembered once known. Nothing converted is kept:
+    `fedrun.data.client_cache.CachedClientData` keeps recently used clients.
 
     Args:
         client_ids: The store's clients, in a fixed order (at least one).
@@ -99,6 +107,10 @@ class StoredClientData(ClientData):
     @property
     def element_spec(self) -> dict[str, tf.TensorSpec]:
         return dict(self._spec)
+
+    @property
+    def file_backed(self) -> bool:
+        return True
 
     @abc.abstractmethod
     def _read(self, client_id: str) -> Arrays:

@@ -21,43 +21,74 @@ def all_finite(nest: Any) -> tf.Tensor:
     return tf.reduce_all(tf.stack(flags)) if flags else tf.constant(True)
 
 
-def build_apply_optimizer_finalizer(
-    optimizer: Optimizer,
-    weight_specs: ModelWeights,
-    learning_rate_schedule: Optional[LearningRateSchedule] = None,
-) -> MeasuredProcess:
+class OptimizerFinalizer(MeasuredProcess):
     """The server optimizer step `w <- optimizer(w, aggregated update)`.
 
-    An aggregate with a NaN or Inf is not applied (the model stays as it was).
+    An aggregate with a NaN or Inf is not applied (the model and the optimizer
+    state stay as they were).
+
+    `next(state, weights: ModelWeights, update: AtServer, round_num: int)` is
+    `apply(round_state(state, round_num), weights, update)`: the Python part (the
+    learning-rate schedule) is split from the pure-TensorFlow step so that the
+    step can run inside a compiled round.
 
     Args:
         optimizer: The server optimizer.
         weight_specs: Specs of the model weights.
         learning_rate_schedule: Round number (1-based) -> server learning rate.
 
-    `next(state, weights: ModelWeights, update: AtServer, round_num: int)`.
     State: the optimizer state. Measurements: `{update_non_finite}` (1 if the
     aggregate was not finite, else 0).
     """
 
-    def initialize() -> Any:
-        return optimizer.initialize(weight_specs.trainable)
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        weight_specs: ModelWeights,
+        learning_rate_schedule: Optional[LearningRateSchedule] = None,
+    ) -> None:
+        self.optimizer = optimizer
+        self.weight_specs = weight_specs
+        self.learning_rate_schedule = learning_rate_schedule
+        super().__init__(self._initialize, self._next)
 
-    def next_fn(
-        state: Any, weights: ModelWeights, update: AtServer, round_num: int = 0
-    ) -> MeasuredProcessOutput:
-        if learning_rate_schedule is not None:
-            state = {
-                **state,
-                "learning_rate": tf.constant(learning_rate_schedule(round_num), tf.float32),
-            }
-        finite = bool(all_finite(update.value))
-        if finite:
-            state, trainable = optimizer.next(state, list(weights.trainable), list(update.value))
-            weights = ModelWeights(list(trainable), list(weights.non_trainable))
+    def _initialize(self) -> Any:
+        return self.optimizer.initialize(self.weight_specs.trainable)
+
+    def round_state(self, state: Any, round_num: int) -> Any:
+        """`state` with this round's scheduled learning rate (unchanged without a schedule)."""
+        if self.learning_rate_schedule is None:
+            return state
+        rate = tf.constant(self.learning_rate_schedule(round_num), tf.float32)
+        return {**state, "learning_rate": rate}
+
+    def apply(self, state: Any, weights: ModelWeights, update: AtServer) -> MeasuredProcessOutput:
+        """The optimizer step, kept only if `update` is finite (pure TensorFlow)."""
+        finite = all_finite(update.value)
+        stepped, trainable = self.optimizer.next(state, list(weights.trainable), list(update.value))
+
+        def keep_if_finite(new: Any, old: Any) -> Any:
+            return tf.where(finite, new, old)
+
+        state = tf.nest.map_structure(keep_if_finite, stepped, state)
+        kept = [keep_if_finite(new, old) for new, old in zip(trainable, weights.trainable)]
         measurements = collections.OrderedDict(
-            update_non_finite=tf.constant(0 if finite else 1, tf.int32)
+            update_non_finite=tf.cast(tf.logical_not(finite), tf.int32)
         )
-        return MeasuredProcessOutput(state, AtServer(weights), measurements)
+        return MeasuredProcessOutput(
+            state, AtServer(ModelWeights(kept, list(weights.non_trainable))), measurements
+        )
 
-    return MeasuredProcess(initialize, next_fn)
+    def _next(
+        self, state: Any, weights: ModelWeights, update: AtServer, round_num: int = 0
+    ) -> MeasuredProcessOutput:
+        return self.apply(self.round_state(state, round_num), weights, update)
+
+
+def build_apply_optimizer_finalizer(
+    optimizer: Optimizer,
+    weight_specs: ModelWeights,
+    learning_rate_schedule: Optional[LearningRateSchedule] = None,
+) -> OptimizerFinalizer:
+    """The server optimizer step as a finalizer (see `OptimizerFinalizer`)."""
+    return OptimizerFinalizer(optimizer, weight_specs, learning_rate_schedule)

@@ -12,6 +12,7 @@ from fedrun.core.processes import AggregationProcess, IterativeProcess, Measured
 from fedrun.core.types import FederatedType, FunctionType, SequenceType, StructType, to_type
 from fedrun.data.cohort import CohortData
 from fedrun.learning.client_states import ClientStateStore
+from fedrun.learning.server_step import compiled_server_step
 from fedrun.learning.templates import LearningAlgorithmState, LearningProcessOutput
 from fedrun.models.functional import ModelWeights
 from fedrun.runtime.probe import dry_run
@@ -127,9 +128,12 @@ def compose_learning_process(
     """Composes distributor -> client work -> aggregator -> finalizer into one process.
 
     `client_states` and `accepts_partial_work` are the process's (see
-    `LearningProcess`). Metrics: `{distributor, client_work, aggregator,
+    `LearningProcess`). Aggregation and the finalizer run as one compiled call
+    where both allow it (`fedrun.learning.server_step`), eagerly otherwise. Metrics: `{distributor, client_work, aggregator,
     finalizer}`, each the measurements of that block.
     """
+
+    server_step = compiled_server_step(aggregator, finalizer)
 
     def initialize() -> LearningAlgorithmState:
         return LearningAlgorithmState(
@@ -147,16 +151,26 @@ def compose_learning_process(
         )
         work = client_work.next(state.client_work, distributed.result, cohort)
         results = work.result.value
-        updates = AtClients(results.update, count)
-        if aggregator.is_weighted:
-            aggregated = aggregator.next(
-                state.aggregator, updates, AtClients(results.update_weight, count)
+        # The survivors: a client dropped in client work is not aggregated.
+        updates = AtClients(results.update, work.result.num_clients)
+        update_weights = AtClients(results.update_weight, work.result.num_clients)
+        if server_step is not None:
+            aggregated, finalized = server_step(
+                state.aggregator,
+                state.finalizer,
+                state.global_model_weights,
+                updates,
+                update_weights if aggregator.is_weighted else None,
+                cohort.round_num,
             )
         else:
-            aggregated = aggregator.next(state.aggregator, updates)
-        finalized = finalizer.next(
-            state.finalizer, state.global_model_weights, aggregated.result, cohort.round_num
-        )
+            if aggregator.is_weighted:
+                aggregated = aggregator.next(state.aggregator, updates, update_weights)
+            else:
+                aggregated = aggregator.next(state.aggregator, updates)
+            finalized = finalizer.next(
+                state.finalizer, state.global_model_weights, aggregated.result, cohort.round_num
+            )
         new_state = LearningAlgorithmState(
             finalized.result.value, distributed.state, work.state, aggregated.state, finalized.state
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import weakref
 from typing import Any, Iterator, Literal, Optional, Union
 
 from fedrun.config.errors import ConfigError
@@ -135,6 +136,21 @@ class SequentialRuntime(InProcessRuntime):
         return evaluate_one_by_one(trainer, weights, cohort)
 
 
+_LANE_COSTS: "weakref.WeakKeyDictionary[Trainer, dict[bool, memory.LaneCost]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def lane_cost(trainer: Trainer, training: bool) -> memory.LaneCost:
+    """The memory estimate of one lane of `trainer` (computed once per trainer: the
+    walk over the Keras layers costs about a millisecond, every round)."""
+    costs = _LANE_COSTS.setdefault(trainer, {})
+    if training not in costs:
+        optimizer = trainer.optimizer if training else None
+        costs[training] = memory.LaneCost.of(trainer.model, optimizer, training=training)
+    return costs[training]
+
+
 class VectorizedRuntime(InProcessRuntime):
     """The cohort (or chunks of it) trains together, weights stacked over clients.
 
@@ -218,7 +234,7 @@ class VectorizedRuntime(InProcessRuntime):
         self, trainer: Trainer, weights: ModelWeights, cohort: CohortData, inputs: RoundInputs
     ) -> ClientOutputs:
         budget = self.memory_budget
-        cost = memory.LaneCost.of(trainer.model, trainer.optimizer, training=True)
+        cost = lane_cost(trainer, training=True)
         per_lane = cost.bytes(int(cohort.index.shape[2]), int(cohort.index.shape[1]))
         lanes = memory.lanes_that_fit(budget, per_lane, cohort.num_clients)
         if not trainer.vectorize:
@@ -233,7 +249,7 @@ class VectorizedRuntime(InProcessRuntime):
     def evaluate(self, trainer: Trainer, weights: ModelWeights, cohort: CohortData) -> Nest:
         if not trainer.vectorize:
             return evaluate_one_by_one(trainer, weights, cohort)
-        cost = memory.LaneCost.of(trainer.model, None, training=False)
+        cost = lane_cost(trainer, training=False)
         plan = memory.evaluation_chunks(cohort, cost.bytes, self.memory_budget)
         if self.chunk_size:
             plan = [

@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections
 from typing import Any, Callable, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from fedrun.data.cohort import CohortData
@@ -471,15 +472,19 @@ class LocalTrainer:
         steps = packed.lane_steps
         if self._train_packed.jit_compile is not False:
             steps = bucket(steps)
-        arrays = [
-            pad_axis(tf.constant(a), 1, steps)
-            for a in (packed.index, packed.mask, packed.client, packed.starts, packed.ends)
+        # Padded in numpy: a dozen eager TensorFlow pads cost more than the arrays' copy.
+        index_t, mask_t = (
+            tf.constant(_pad_array(a, {1: steps, 2: self.batch_size}))
+            for a in (packed.index, packed.mask)
+        )
+        lane_arrays = [
+            tf.constant(_pad_array(a, {1: steps}))
+            for a in (packed.client, packed.starts, packed.ends)
         ]
-        index_t, mask_t = (pad_axis(t, 2, self.batch_size) for t in arrays[:2])
         if missing:  # padding clients have no steps: never trained, dropped below
             inputs = inputs._replace(seeds=_pad_clients(inputs.seeds, missing))
         outputs = self._train_packed(
-            weights, cohort.pool, index_t, mask_t, tuple(arrays[2:]), inputs
+            weights, cohort.pool, index_t, mask_t, tuple(lane_arrays), inputs
         )
         return tf.nest.map_structure(lambda t: t[:count], outputs) if missing else outputs
 
@@ -597,6 +602,12 @@ class LocalTrainer:
         if not self.vectorize and cohort.num_clients != 1:
             raise ValueError("a non-vectorized LocalTrainer evaluates one client per call")
         return self._evaluate(weights, cohort.pool, cohort.index, cohort.mask)
+
+
+def _pad_array(array: np.ndarray, sizes: dict[int, int]) -> np.ndarray:
+    """`array` padded with zeros at the end of each axis in `sizes` to that size."""
+    widths = [(0, max(0, sizes.get(axis, n) - n)) for axis, n in enumerate(array.shape)]
+    return np.pad(array, widths) if any(w for _, w in widths) else array
 
 
 def _pad_clients(tensor: tf.Tensor, missing: int) -> tf.Tensor:

@@ -9,7 +9,7 @@ from fedrun.data.client_data import ArrayClientData
 from fedrun.data.cohort import build_cohort
 from fedrun.data.errors import DataError
 from fedrun.data.preprocess import PreprocessConfig
-from fedrun.learning.algorithms.fedavg import build_weighted_fed_avg
+from fedrun.learning.algorithms.fedavg import build_unweighted_fed_avg, build_weighted_fed_avg
 from fedrun.learning.faults import (
     RoundFailedError,
     build_cohort_dropping_failures,
@@ -101,6 +101,18 @@ def test_non_finite_update_is_dropped_and_counted(processes, without_b, runtime,
     assert int(work["update_non_finite"]) == 1 and int(work["training_failed"]) == 0
     assert int(work["train"]["num_examples"]) == 20
     assert int(spoiled.metrics["finalizer"]["update_non_finite"]) == 0  # the aggregate was applied
+    for dropped, reference in zip(
+        spoiled.state.global_model_weights.trainable, clean.state.global_model_weights.trainable
+    ):
+        np.testing.assert_allclose(dropped.numpy(), reference.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_unweighted_mean_divides_by_the_survivors(tiny_model):
+    # Each of the 2 surviving clients weighs 1/2, not 1/3 of the cohort sampled.
+    process = build_unweighted_fed_avg(tiny_model, SGD(0.1), runtime=VectorizedRuntime())
+    spoiled = one_round(process, client_data("nan"))
+    clean = one_round(process, client_data(), ["a", "c"])
+    assert int(spoiled.metrics["client_work"]["update_non_finite"]) == 1
     for dropped, reference in zip(
         spoiled.state.global_model_weights.trainable, clean.state.global_model_weights.trainable
     ):
