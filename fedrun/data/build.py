@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import tensorflow as tf
 
 from fedrun.config.registry import Choice
-from fedrun.data.client_data import ArrayClientData, Arrays, ClientData, FederatedData
+from fedrun.data.client_data import (
+    ArrayClientData,
+    Arrays,
+    ClientData,
+    ClientDataView,
+    FederatedData,
+)
 from fedrun.data.registry import DATASETS, DataContext
 
 
-class _FlatClientData(ClientData):
+class _FlatClientData(ClientDataView):
     """A view of another `ClientData` with features flattened to vectors."""
-
-    def __init__(self, inner: ClientData) -> None:
-        self._inner = inner
-
-    @property
-    def client_ids(self) -> Sequence[str]:
-        return self._inner.client_ids
 
     @property
     def element_spec(self) -> dict[str, tf.TensorSpec]:
@@ -31,13 +30,6 @@ class _FlatClientData(ClientData):
 
     def arrays_for(self, client_id: str) -> Arrays:
         return _flat(self._inner.arrays_for(client_id))
-
-    def num_examples(self, client_id: str) -> int:
-        return self._inner.num_examples(client_id)
-
-    @property
-    def file_backed(self) -> bool:
-        return self._inner.file_backed
 
 
 def _flat(arrays: Mapping[str, np.ndarray]) -> Arrays:

@@ -19,12 +19,11 @@ from __future__ import annotations
 import collections
 import dataclasses
 import threading
-from typing import Hashable, Optional, Sequence
+from typing import Hashable, Optional
 
 import numpy as np
-import tensorflow as tf
 
-from fedrun.data.client_data import Arrays, ClientData, FederatedData
+from fedrun.data.client_data import Arrays, ClientData, ClientDataView, FederatedData
 
 
 def held_bytes(arrays: Arrays) -> int:
@@ -114,7 +113,7 @@ class ClientArraysCache:
             self._bytes += size
 
 
-class CachedClientData(ClientData):
+class CachedClientData(ClientDataView):
     """Another client data's clients, each read once and then served from a cache.
 
     Cohort pools and per-client datasets are built from the cached arrays (the
@@ -128,18 +127,13 @@ class CachedClientData(ClientData):
     """
 
     def __init__(self, inner: ClientData, cache: ClientArraysCache) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._cache = cache
         # Unique per wrapper, so splits sharing a cache (train and test hold the
         # same client ids) never see each other's clients.
         self._namespace = object()
         self._hits = 0
         self._misses = 0
-
-    @property
-    def inner(self) -> ClientData:
-        """The client data read on a miss."""
-        return self._inner
 
     @property
     def cache(self) -> ClientArraysCache:
@@ -155,18 +149,6 @@ class CachedClientData(ClientData):
     def misses(self) -> int:
         """Clients read from `inner`."""
         return self._misses
-
-    @property
-    def client_ids(self) -> Sequence[str]:
-        return self._inner.client_ids
-
-    @property
-    def element_spec(self) -> dict[str, tf.TensorSpec]:
-        return self._inner.element_spec
-
-    @property
-    def file_backed(self) -> bool:
-        return self._inner.file_backed
 
     def arrays_for(self, client_id: str) -> Arrays:
         key = (self._namespace, client_id)

@@ -76,6 +76,39 @@ class ClientData(abc.ABC):
         return pool, positions
 
 
+class ClientDataView(ClientData):
+    """Another client data's clients seen through a wrapper (flattened, cached,
+    poisoned ...): ids, spec, sizes and file-backing are the inner data's unless a
+    subclass changes them; subclasses say how a client's arrays differ.
+
+    Args:
+        inner: The client data seen through this view.
+    """
+
+    def __init__(self, inner: ClientData) -> None:
+        self._inner = inner
+
+    @property
+    def inner(self) -> ClientData:
+        """The client data seen through this view."""
+        return self._inner
+
+    @property
+    def client_ids(self) -> Sequence[str]:
+        return self._inner.client_ids
+
+    @property
+    def element_spec(self) -> dict[str, tf.TensorSpec]:
+        return self._inner.element_spec
+
+    @property
+    def file_backed(self) -> bool:
+        return self._inner.file_backed
+
+    def num_examples(self, client_id: str) -> int:
+        return self._inner.num_examples(client_id)
+
+
 class StoredClientData(ClientData):
     """Clients kept in a file or table, each read and converted when asked for.
 

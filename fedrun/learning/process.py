@@ -129,8 +129,9 @@ def compose_learning_process(
 
     `client_states` and `accepts_partial_work` are the process's (see
     `LearningProcess`). Aggregation and the finalizer run as one compiled call
-    where both allow it (`fedrun.learning.server_step`), eagerly otherwise. Metrics: `{distributor, client_work, aggregator,
-    finalizer}`, each the measurements of that block.
+    where both allow it (`fedrun.learning.server_step`), eagerly otherwise.
+    Metrics: `{distributor, client_work, aggregator, finalizer}`, each the
+    measurements of that block.
     """
 
     server_step = compiled_server_step(aggregator, finalizer)

@@ -41,19 +41,9 @@ class CompiledServerStep:
         self.finalizer = finalizer
         self._compiled = tf.function(self._step)
 
-    def _step(
-        self,
-        aggregator_state: Any,
-        finalizer_state: Any,
-        weights: ModelWeights,
-        update: Any,
-        update_weight: Any,
-        num_clients: int,
-    ) -> tuple[Any, ...]:
-        aggregated, finalized = self._eager(
-            aggregator_state, finalizer_state, weights, update, update_weight, num_clients
-        )
-        # Placed values are not tensor nests: unwrap them for the graph's outputs.
+    def _step(self, *args: Any) -> tuple[Any, ...]:
+        """`_eager`'s outputs with placed values unwrapped (a graph returns tensor nests)."""
+        aggregated, finalized = self._eager(*args)
         return (
             aggregated.state,
             aggregated.result.value,

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from fedrun.config.errors import ConfigError, join_path
-from fedrun.data.client_data import Arrays, ClientData
+from fedrun.data.client_data import Arrays, ClientData, ClientDataView
 from fedrun.learning.attacks.config import AttackConfig
 
 _POISON_STREAM = 0xBAD
@@ -119,7 +119,7 @@ def check_data_attack(
             )
 
 
-class PoisonedClientData(ClientData):
+class PoisonedClientData(ClientDataView):
     """Training data in which the Byzantine clients' examples are poisoned.
 
     Args:
@@ -138,22 +138,11 @@ class PoisonedClientData(ClientData):
         num_classes: int,
         seed: int,
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._config = config
         self._byzantine = byzantine
         self._num_classes = num_classes
         self._seed = seed
-
-    @property
-    def client_ids(self) -> Sequence[str]:
-        return self._inner.client_ids
-
-    @property
-    def element_spec(self) -> dict[str, tf.TensorSpec]:
-        return self._inner.element_spec
-
-    def num_examples(self, client_id: str) -> int:
-        return self._inner.num_examples(client_id)
 
     def arrays_for(self, client_id: str) -> Arrays:
         arrays = self._inner.arrays_for(client_id)
